@@ -1,0 +1,423 @@
+//! HTTP wire types between the host (SDK) and the backend, and the route table.
+//!
+//! Kept apart from logic so the server and the SDK compile against the same shapes.
+//! JSON is camelCase. Times are Unix epoch milliseconds. `server/openapi.yaml` describes the
+//! same routes for other clients; a server test keeps the two in step.
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | GET | `/v1/health` | → `{ok:true}` (no auth) |
+//! | GET | `/v1/me` | → [`Me`] |
+//! | GET | `/v1/usage` | → [`Usage`] |
+//! | GET | `/v1/buckets` | → `[BucketInfo]` |
+//! | DELETE | `/v1/buckets/{backend}/{bucketId}` | → [`DeletedBucket`] |
+//! | GET | `/v1/documents/{bucketId}` | → [`Document`] (`ETag: "<version>"`, `If-None-Match` → 304) |
+//! | GET | `/v1/documents/{bucketId}/meta` | → [`DocumentMeta`] |
+//! | PUT | `/v1/documents/{bucketId}` | [`PutDocument`] (`If-Match` optional) → [`DocumentMeta`] |
+//! | POST | `/v1/meta` | [`BatchMetaRequest`] → [`BatchMetaResponse`] |
+//! | POST | `/v1/assets/{bucketId}?name=&schemaId=&schemaVersion=` | raw bytes, `Content-Type`, `Content-Length` required → [`AssetInfo`] |
+//! | GET | `/v1/assets/{bucketId}` | → [`AssetList`] |
+//! | DELETE | `/v1/assets/{bucketId}/{objectKey}` | → `{deleted:true}` |
+//! | GET | `/v1/objects/{objectKey}?exp=&sig=` | signed download, no auth header |
+//! | PUT | `/v1/instances/{instanceId}` | [`InstanceRegistration`] → [`InstanceInfo`] |
+//! | GET | `/v1/instances` | → `[InstanceInfo]` |
+//! | DELETE | `/v1/instances/{instanceId}` | → `{deleted:true}` |
+//! | POST | `/v1/collections/{pluginId}/{collection}/{op}` | [`CollectionOp`] args → op result |
+//! | PUT | `/v1/dev/plan` | [`SetPlan`] (only with `--dev`) → [`Me`] |
+//! | POST | `/v1/dev/users` | [`SetPlan`] (only with `--dev`) → [`NewUser`]: a fresh user per test |
+//!
+//! Every error answers with the status of its code and an [`crate::errors::Error`] body
+//! `{code, message, detail?}`.
+
+use crate::buckets::Backend;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Maximum size of one d1-json document, in bytes of its JSON encoding.
+pub const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
+/// Maximum number of buckets in one batch meta request.
+pub const MAX_BATCH_META: usize = 1000;
+/// Maximum number of items in one collection batch (getMany, putMany, deleteMany).
+pub const MAX_COLLECTION_BATCH: usize = 1000;
+/// Maximum size of one collection item, in bytes of its JSON encoding.
+pub const MAX_ITEM_BYTES: u64 = 1024 * 1024;
+
+/// A subscription plan (seed 000: Free is gated, Pro 5 GB, add-ons in 5 GB steps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// 100 MB logical limit, but storage APIs answer PLAN_REQUIRED.
+    Free,
+    /// 5 GB plus 5 GB per add-on.
+    Pro,
+}
+
+/// Bytes in one GB step of the plans (decimal, as marketed).
+pub const GB: u64 = 1_000_000_000;
+/// Bytes in one MB (decimal).
+pub const MB: u64 = 1_000_000;
+
+impl Plan {
+    /// The storage limit in bytes for this plan with `addons` 5 GB add-ons.
+    pub fn limit_bytes(self, addons: u32) -> u64 {
+        match self {
+            Plan::Free => 100 * MB,
+            Plan::Pro => 5 * GB + 5 * GB * u64::from(addons),
+        }
+    }
+
+    /// Whether the storage APIs are open on this plan.
+    pub fn storage_enabled(self) -> bool {
+        matches!(self, Plan::Pro)
+    }
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    /// Opaque user id.
+    pub user_id: String,
+    /// Current plan.
+    pub plan: Plan,
+    /// Number of 5 GB add-ons.
+    pub addons: u32,
+    /// Bytes used across documents, assets and collections.
+    pub used_bytes: u64,
+    /// The plan's limit in bytes.
+    pub limit_bytes: u64,
+}
+
+/// `PUT /v1/dev/plan` (demo only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetPlan {
+    /// New plan.
+    pub plan: Plan,
+    /// New add-on count.
+    #[serde(default)]
+    pub addons: u32,
+}
+
+/// `POST /v1/dev/users` (dev mode only): a fresh user and its bearer token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    /// Opaque user id.
+    pub user_id: String,
+    /// Bearer token (shown once; stored hashed).
+    pub token: String,
+}
+
+/// The contract a bucket was created with (seed 000 "Why Contracts Matter").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contract {
+    /// `d1-json` or `r2-assets`.
+    pub backend: Backend,
+    /// Logical schema identifier.
+    pub schema_id: String,
+    /// Integer schema version (≥ 1).
+    pub schema_version: u32,
+}
+
+/// Lightweight document metadata: what revalidation compares, with no payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentMeta {
+    /// The bucket id.
+    pub bucket_id: String,
+    /// Monotonic version, 1 for the first write.
+    pub version: u64,
+    /// Payload size in bytes (what quota counts).
+    pub size: u64,
+    /// Last write time (epoch ms).
+    pub updated_at: i64,
+}
+
+/// `GET /v1/documents/{bucketId}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    /// Metadata of this version.
+    #[serde(flatten)]
+    pub meta: DocumentMeta,
+    /// The JSON value.
+    pub value: Value,
+    /// The bucket's contract.
+    pub contract: Contract,
+}
+
+/// `PUT /v1/documents/{bucketId}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutDocument {
+    /// The new JSON value.
+    pub value: Value,
+    /// Contract schema id; must match the bucket's (or creates it).
+    pub schema_id: String,
+    /// Contract schema version.
+    pub schema_version: u32,
+    /// Client-generated id; a retried PUT with the same id is applied once and returns the
+    /// version it produced the first time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation_id: Option<String>,
+    /// Apply only if the current version equals this (same as `If-Match`); 0 = must not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+}
+
+/// `POST /v1/meta`: metadata of many buckets in one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchMetaRequest {
+    /// d1-json bucket ids.
+    #[serde(default)]
+    pub documents: Vec<String>,
+    /// r2-assets bucket ids.
+    #[serde(default)]
+    pub assets: Vec<String>,
+}
+
+/// Asset bucket metadata: its change counter moves on every upload and delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetBucketMeta {
+    /// The bucket id.
+    pub bucket_id: String,
+    /// Change counter.
+    pub version: u64,
+    /// Number of assets.
+    pub count: u64,
+    /// Total object bytes.
+    pub bytes: u64,
+}
+
+/// Answer to [`BatchMetaRequest`]; a bucket that does not exist maps to `null`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchMetaResponse {
+    /// Per requested document bucket.
+    pub documents: BTreeMap<String, Option<DocumentMeta>>,
+    /// Per requested asset bucket.
+    pub assets: BTreeMap<String, Option<AssetBucketMeta>>,
+}
+
+/// One asset, as `ctx.assets.list()` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetInfo {
+    /// Server-generated key; file names are metadata only.
+    pub object_key: String,
+    /// The uploaded file's name (sanitised).
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// MIME type as uploaded.
+    pub content_type: String,
+    /// Epoch ms.
+    pub uploaded_at: i64,
+    /// Signed, expiring download URL usable in `<img src>`.
+    pub url: String,
+}
+
+/// `GET /v1/assets/{bucketId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetList {
+    /// The bucket id.
+    pub bucket_id: String,
+    /// Change counter at the time of listing (0 when the bucket does not exist yet).
+    pub version: u64,
+    /// Assets, oldest first.
+    pub assets: Vec<AssetInfo>,
+}
+
+/// A widget instance connected to a bucket (for topology).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectedInstance {
+    /// The instance id.
+    pub instance_id: String,
+    /// The binding key in that instance's manifest.
+    pub binding_key: String,
+    /// True when the bucket is the instance's own default (the topology's "Isolated").
+    pub isolated: bool,
+}
+
+/// `GET /v1/buckets`: one bucket of the topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketInfo {
+    /// The contract it was created with.
+    #[serde(flatten)]
+    pub contract: Contract,
+    /// The bucket id.
+    pub bucket_id: String,
+    /// Bytes counted against quota.
+    pub bytes: u64,
+    /// Document version or asset change counter.
+    pub version: u64,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Widget instances whose bindings resolve to this bucket (themes excluded).
+    pub instances: Vec<ConnectedInstance>,
+}
+
+/// `DELETE /v1/buckets/{backend}/{bucketId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedBucket {
+    /// Bytes given back to the quota.
+    pub refunded_bytes: u64,
+    /// Objects removed from the object store.
+    pub deleted_objects: u64,
+    /// Instances whose config key was cleared (they fall back to isolated).
+    pub disconnected_instances: Vec<String>,
+}
+
+/// Per-bucket usage line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketUsage {
+    /// Backend.
+    pub backend: Backend,
+    /// Bucket id.
+    pub bucket_id: String,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// `GET /v1/usage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// Plan.
+    pub plan: Plan,
+    /// Total bytes used.
+    pub used_bytes: u64,
+    /// Limit in bytes.
+    pub limit_bytes: u64,
+    /// Bytes used by plugin collections.
+    pub collection_bytes: u64,
+    /// Per bucket.
+    pub buckets: Vec<BucketUsage>,
+}
+
+/// Whether an instance is a widget or a dynamic theme (themes are not in topology).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceKind {
+    /// A dashboard widget.
+    Widget,
+    /// A dynamic theme.
+    Theme,
+}
+
+/// `PUT /v1/instances/{instanceId}`: the host registers what it mounts.
+/// Registering a manifest with collections also registers the plugin's declaration
+/// (creating and dropping expression indexes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRegistration {
+    /// Widget or theme.
+    pub kind: InstanceKind,
+    /// The manifest JSON (validated by `manifest::Manifest::parse`).
+    pub manifest: Value,
+    /// The instance config (string values for bucket config keys).
+    #[serde(default)]
+    pub config: serde_json::Map<String, Value>,
+}
+
+/// A registered instance with its resolved buckets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceInfo {
+    /// The instance id.
+    pub instance_id: String,
+    /// Widget or theme.
+    pub kind: InstanceKind,
+    /// The manifest id (plugin id for collections).
+    pub widget_id: String,
+    /// The manifest as registered.
+    pub manifest: Value,
+    /// The config as registered.
+    pub config: serde_json::Map<String, Value>,
+    /// Binding key → resolved bucket id.
+    pub buckets: BTreeMap<String, String>,
+}
+
+/// The collection operations of seed 003, as `POST /v1/collections/{pluginId}/{collection}/{op}`
+/// bodies. The op name in the path matches the `op` tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum CollectionOp {
+    /// → `{item: data | null}`
+    Get {
+        /// Item id.
+        id: String,
+    },
+    /// → `{}`
+    Put {
+        /// Item id.
+        id: String,
+        /// Item data (JSON object or any JSON value).
+        data: Value,
+    },
+    /// → `{deleted: bool}`
+    Delete {
+        /// Item id.
+        id: String,
+    },
+    /// → `{exists: bool}`
+    Exists {
+        /// Item id.
+        id: String,
+    },
+    /// → `{items: {id: data}}` (missing ids absent)
+    GetMany {
+        /// Item ids.
+        ids: Vec<String>,
+    },
+    /// → `{}`; one transaction.
+    PutMany {
+        /// Items.
+        items: Vec<CollectionItem>,
+    },
+    /// → `{deleted: n}`; one transaction.
+    DeleteMany {
+        /// Item ids.
+        ids: Vec<String>,
+    },
+    /// → [`QueryResult`]
+    Query(crate::query::QueryOptions),
+    /// → `{count: n}`
+    Count {
+        /// Optional filter.
+        #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+        where_: Option<crate::query::WhereClause>,
+    },
+}
+
+/// `{id, data}` as in seed 003's `putMany` and query results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionItem {
+    /// Item id.
+    pub id: String,
+    /// Item data.
+    pub data: Value,
+}
+
+/// Seed 003's `PaginatedResult<{id, data}>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryResult {
+    /// The page.
+    pub items: Vec<CollectionItem>,
+    /// Present when more results exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Whether more results exist.
+    pub has_more: bool,
+}

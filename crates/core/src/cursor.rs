@@ -1,0 +1,1 @@
+//! Keyset cursors (placeholder: filled in by the core rules work).

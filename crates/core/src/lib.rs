@@ -1,0 +1,21 @@
+//! Target-independent rules of monodit-bridge, shared by the wasm SDK and the server.
+//!
+//! - [`errors`]: the one table of stable error codes.
+//! - [`manifest`]: widget manifests, storage contracts (seed 000) and collection
+//!   declarations (seed 003), validated with every problem reported by JSON path.
+//! - [`buckets`]: bucket resolution and contract compatibility (seed 000).
+//! - [`query`]: the collection query model, validation against declared indexes, and the
+//!   SQL planner for SQLite / libSQL / D1 (seed 003).
+//! - [`cursor`]: opaque, tamper-evident keyset cursors.
+//! - [`api`]: HTTP wire types and the route table.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod buckets;
+pub mod cursor;
+pub mod errors;
+pub mod manifest;
+pub mod query;
+
+pub use errors::{Error, ErrorCode, Result};

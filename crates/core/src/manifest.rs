@@ -1,0 +1,1 @@
+//! Widget manifests (placeholder: filled in by the core rules work).

@@ -1,0 +1,1 @@
+//! monodit-server library.

@@ -1,0 +1,1 @@
+//! monodit-bridge: the browser SDK (widget `connect()` and host `Host`).

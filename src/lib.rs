@@ -1,1 +1,31 @@
-//! monodit-bridge: the browser SDK (widget `connect()` and host `Host`).
+//! monodit-bridge: safe, fast storage for untrusted dashboard widgets.
+//!
+//! One crate, two builds (cargo features):
+//! - `widget`: [`widget::connect`] and the `ctx` facades that run inside a widget iframe.
+//! - `host`: [`host::Host`], which binds each iframe to a private `MessagePort`, enforces the
+//!   manifest's storage contract, and serves calls from the local-first mirror and the backend.
+//!
+//! Layers, bottom up: `protocol` (port wire types) → `transport` (port RPC) →
+//! `http` (backend client) → `mirror` (IndexedDB) → `sync` (buckets, outbox, revalidation,
+//! events) / `cache` → `host` (router, contracts) and `widget` (ctx surface).
+//! See docs/ARCHITECTURE.md.
+#![cfg(target_arch = "wasm32")]
+#![warn(missing_docs)]
+
+pub mod errors;
+pub mod protocol;
+pub mod transport;
+
+#[cfg(feature = "widget")]
+pub mod widget;
+
+#[cfg(feature = "host")]
+pub mod cache;
+#[cfg(feature = "host")]
+pub mod host;
+#[cfg(feature = "host")]
+pub mod http;
+#[cfg(feature = "host")]
+pub mod mirror;
+#[cfg(feature = "host")]
+pub mod sync;

@@ -1,0 +1,1 @@
+//! cache (placeholder until its first commit).

@@ -1,0 +1,1 @@
+//! errors (placeholder until its first commit).

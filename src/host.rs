@@ -1,0 +1,1 @@
+//! host (placeholder until its first commit).

@@ -1,0 +1,1 @@
+//! mirror (placeholder until its first commit).

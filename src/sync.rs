@@ -1,0 +1,1 @@
+//! sync (placeholder until its first commit).

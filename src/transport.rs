@@ -1,0 +1,1 @@
+//! transport (placeholder until its first commit).

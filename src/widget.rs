@@ -1,0 +1,1 @@
+//! widget (placeholder until its first commit).

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of monodit-bridge, installing what is missing first.
+#
+#   1. lint: cargo fmt --check, clippy (native workspace and the wasm crate) with -D warnings
+#   2. native: cargo test --workspace (core rules, server over real HTTP)
+#   3. browser: wasm-pack test --headless --chrome against a real monodit-server
+#   4. e2e: Playwright specs in e2e/ against the demo in headless Chromium (when present)
+#
+# Set MONODIT_SKIP_LINT=1 to skip step 1 while iterating.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+step() { printf '\n==== %s ====\n' "$*"; }
+started=$(date +%s)
+
+if [ "${MONODIT_SKIP_LINT:-0}" != 1 ]; then
+  step "lint"
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  cargo clippy --target wasm32-unknown-unknown -p monodit-bridge --all-targets --quiet -- -D warnings
+fi
+
+step "native tests (cargo test --workspace)"
+cargo test --workspace
+
+step "browser tests (wasm-pack test --headless --chrome, real server)"
+bash scripts/with-server.sh wasm-pack test --headless --chrome --mode no-install
+
+if compgen -G "e2e/*.spec.*" >/dev/null; then
+  step "end-to-end tests (Playwright, headless Chromium)"
+  bash scripts/e2e.sh
+fi
+
+printf '\nall tests passed in %ss\n' "$(( $(date +%s) - started ))"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs a command against a real, freshly started monodit-server, then stops the server.
+#
+#   scripts/with-server.sh wasm-pack test --headless --chrome --mode no-install
+#
+# The server gets a temporary SQLite file and object directory, listens on a free port of
+# 127.0.0.1 in --dev mode, and trusts the browser-test page's origin for CORS. The command sees:
+#   MONODIT_TEST_SERVER         the server's base URL (compiled into browser tests)
+#   WASM_BINDGEN_TEST_ADDRESS   where wasm-bindgen-test serves its page (127.0.0.1:<port>)
+#   MONODIT_DEV_TOKEN           the demo user's token
+# The server is stopped by its PID when the command ends, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ $# -gt 0 ] || { echo "usage: scripts/with-server.sh COMMAND [ARGS...]" >&2; exit 2; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+cargo build --quiet -p monodit-server
+bin="${CARGO_TARGET_DIR:-target}/debug/monodit-server"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-test.XXXXXX")
+server_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  if [ $rc -ne 0 ] && [ -s "$work/server.log" ]; then
+    echo "--- last lines of the server log ($work/server.log) ---" >&2
+    tail -n 30 "$work/server.log" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+test_port="${MONODIT_TEST_PAGE_PORT:-$(free_port)}"
+export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$test_port"
+
+"$bin" serve --dev --bind 127.0.0.1 --port 0 \
+  --db "$work/monodit.sqlite" --objects "$work/objects" \
+  --allow-origin "http://127.0.0.1:$test_port" --allow-origin "http://localhost:$test_port" \
+  --ready-file "$work/ready" >"$work/server.log" 2>&1 &
+server_pid=$!
+
+# Wait (bounded: 30 s) until the server says where it listens and answers /v1/health.
+url=""
+for _ in $(seq 1 300); do
+  kill -0 "$server_pid" 2>/dev/null || { echo "monodit-server exited during start-up" >&2; exit 1; }
+  if [ -s "$work/ready" ]; then
+    url=$(head -n1 "$work/ready")
+    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
+  fi
+  sleep 0.1
+done
+curl -fsS "$url/v1/health" >/dev/null 2>&1 || { echo "monodit-server did not answer on ${url:-?} within 30 s" >&2; exit 1; }
+
+export MONODIT_TEST_SERVER="$url"
+MONODIT_DEV_TOKEN=$(sed -n 's/.*dev token: *\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)
+export MONODIT_DEV_TOKEN
+echo "[with-server] monodit-server (pid $server_pid) at $url; test page at http://$WASM_BINDGEN_TEST_ADDRESS"
+
+set +e
+"$@"
+status=$?
+set -e
+exit $status

@@ -181,6 +181,16 @@ mod tests {
         assert_eq!(ErrorCode::from_http_status(418), ErrorCode::InvalidArgument);
     }
 
+    /// docs/ERRORS.md is what widget authors read: every code must be there, with its status.
+    #[test]
+    fn docs_list_every_code() {
+        let doc = include_str!("../../../docs/ERRORS.md");
+        for &code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.http_status());
+            assert!(doc.contains(&row), "docs/ERRORS.md lacks the row for {code}");
+        }
+    }
+
     #[test]
     fn error_body_shape() {
         let e = Error::new(ErrorCode::Conflict, "version moved")

@@ -10,6 +10,8 @@ for side in widget host; do
   wasm-pack build --release --target web --mode no-install --no-pack \
     --out-dir "pkg/$side" --out-name monodit_bridge -- --no-default-features --features "$side"
 done
+# The demo server serves www/; widgets and the dashboard import /pkg/{widget,host}/.
+ln -sfn ../pkg www/pkg
 for f in pkg/widget/monodit_bridge_bg.wasm pkg/host/monodit_bridge_bg.wasm; do
   printf '%-36s %8d bytes, %7d gzip\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)"
 done

@@ -1,25 +1,1025 @@
-//! The collection query model of seed 003 (placeholder: filled in by the core rules work).
+//! The collection query model of seed 003: validation against declared indexes and the SQL
+//! planner for SQLite / libSQL / D1 over the `_plugin_storage` table.
+//!
+//! # Query model
+//! - `where`: field → exact value (string, number or boolean), or an operator object:
+//!   `{"in": [..]}`, `{"startsWith": "pre"}`, or range bounds (`gt` or `gte`, and/or `lt` or
+//!   `lte`). An operator object holds `in` alone, `startsWith` alone, or at most one lower and
+//!   one upper bound. Range values are all strings or all numbers. `in` holds at most
+//!   [`MAX_IN_VALUES`] values of one kind (all strings, all numbers or all booleans); an empty
+//!   `in` matches nothing. `null`, arrays and nested objects as values are rejected. Strings in
+//!   `where` are at most [`MAX_WHERE_STRING_BYTES`] bytes and contain no NUL.
+//! - `orderBy`: `{field: "asc" | "desc"}` with **one** field (`{}` means unordered). One field
+//!   is all an index can serve (seed: "order by the second"), and JSON object key order is not
+//!   something every client preserves, so several keys are rejected rather than guessed.
+//! - `limit`: default [`DEFAULT_LIMIT`], `1..=`[`MAX_LIMIT`]; 0 or more than 1000 is
+//!   `INVALID_ARGUMENT` (rejected, not clamped: a silent clamp hides a bug, and 0 would make a
+//!   drain loop spin).
+//! - `cursor`: an opaque string from the previous page (see [`crate::cursor`]).
+//!
+//! # Which indexes support a query (`NOT_INDEXED` otherwise)
+//! Seed 003: "Composite indexes support queries that filter on the first field and optionally
+//! order by the second". Generalised as the usual leftmost-prefix rule:
+//! - a filtered field `f` is supported by a single index `"f"`, or by a composite index that
+//!   has `f` at position k where every field before k has an exact or `in` filter;
+//! - the `orderBy` field is supported under the same rule;
+//! - each filtered field and the order field must be supported by some declared index
+//!   (different fields may use different indexes: "status" and "formId" separately, as in the
+//!   seed's table). So with only `["formId","createdAt"]`, a range on `createdAt` alone is
+//!   `NOT_INDEXED` (the filter starts at the wrong field).
+//!
+//! # SQL
+//! Table ([`CREATE_TABLE_SQL`]): the seed's `_plugin_storage` plus `user_id`, which every
+//! statement scopes by. Index DDL ([`index_ddl`]) is the seed's partial expression index,
+//! led by `user_id` and ended by `id`, so one user's rows are contiguous and keyset pages read
+//! the index in order:
+//! `CREATE INDEX IF NOT EXISTS "idx_forms_submissions_formId_…" ON _plugin_storage(user_id,
+//! json_extract(data, '$.formId'), id) WHERE plugin_id = 'forms' AND collection = 'submissions'`.
+//! Queries use the textually identical expression `json_extract(data, '$.formId')`. Only
+//! grammar-checked identifiers (field paths, and in DDL the plugin id and collection name)
+//! appear in SQL text; every value, including plugin id and collection in queries, is a
+//! numbered parameter (`?1`, `?2`, ...) in [`SqlValue`]s. SQLite still matches the partial
+//! index because it compares bound values against the index's `WHERE` terms when it prepares
+//! the statement (tests assert this with `EXPLAIN QUERY PLAN`).
+//!
+//! # Types and ordering
+//! `json_extract` yields SQL NULL for a missing field or JSON `null`, INTEGER or REAL for
+//! numbers, INTEGER 1/0 for `true`/`false`, TEXT for strings, and the JSON text of objects and
+//! arrays. Bound parameters and these expressions have no affinity, so SQLite compares them
+//! without conversion: the string `"5"` never equals the number `5`. To make every filter
+//! exact, each condition also checks `json_type(data, '$.f')`: strings only match strings,
+//! numbers only numbers (not booleans), booleans only booleans, and objects/arrays never match.
+//! Range bounds are closed off by type (`< ''` above numbers, `>= ''` below strings) so an
+//! index range never wanders into another type. Numbers above `i64::MAX` are compared as
+//! REAL, as SQLite's JSON parser stores them.
+//!
+//! `orderBy` sorts by SQLite's order: missing/null first, then numbers (booleans as 0/1),
+//! then strings and the JSON text of objects/arrays by bytes (UTF-8 code point order);
+//! `desc` is the exact reverse. Items missing the field are included (first in `asc`, last in
+//! `desc`). Ties are broken by `id` in the same direction; without `orderBy` items come by `id`
+//! ascending. Pages are keyset pages: a cursor records the last item's (sort key, id), and the
+//! next page starts strictly after it, so inserts and deletes between pages never repeat or
+//! skip an item that existed throughout the walk.
 
+use crate::api::{CollectionItem, QueryResult};
+use crate::cursor::{self, CursorPayload, QueryFingerprint};
+use crate::errors::{Error, ErrorCode};
+use crate::manifest::{
+    is_valid_collection_name, is_valid_field_path, is_valid_widget_id, shown, CollectionDecl,
+    Index, Manifest,
+};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// `where` clause: field → condition.
+/// `where` clause: field → condition, as sent by the widget (validated by [`validate`]).
 pub type WhereClause = BTreeMap<String, serde_json::Value>;
 
-/// Seed 003's `QueryOptions`.
+/// Seed 003's `QueryOptions`, as sent by the widget (validated by [`validate`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryOptions {
     /// Filter.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub where_: Option<WhereClause>,
-    /// Order.
+    /// Order: `{field: "asc" | "desc"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_by: Option<serde_json::Value>,
-    /// Page size.
+    /// Page size (default 50, max 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
-    /// Cursor.
+    /// Cursor from the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+}
+
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest accepted `limit`.
+pub const MAX_LIMIT: u32 = 1000;
+/// Most values in one `in` list.
+pub const MAX_IN_VALUES: usize = 50;
+/// Longest string value in a `where` clause, in bytes.
+pub const MAX_WHERE_STRING_BYTES: usize = 4096;
+/// Most bound parameters in one statement (Cloudflare D1's limit).
+pub const MAX_PARAMS: usize = 100;
+/// The storage table.
+pub const TABLE: &str = "_plugin_storage";
+
+/// The seed's table plus `user_id`. `data` is declared `TEXT` rather than the seed's `JSON`:
+/// a `JSON` column has NUMERIC affinity, which would turn a top-level number document such as
+/// `1e5` into the REAL `100000.0` and change it on the way back.
+pub const CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS _plugin_storage (\n  user_id TEXT NOT NULL,\n  plugin_id TEXT NOT NULL,\n  collection TEXT NOT NULL,\n  id TEXT NOT NULL,\n  data TEXT NOT NULL,\n  created_at TEXT,\n  updated_at TEXT,\n  PRIMARY KEY (user_id, plugin_id, collection, id)\n)";
+
+/// A value bound to a statement parameter, or read back from a result column.
+/// Adapters bind `Bool` as INTEGER 1/0 (what rusqlite and D1 do with booleans).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SqlValue {
+    /// SQL NULL.
+    Null,
+    /// 64-bit integer.
+    Integer(i64),
+    /// Finite double.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Boolean (bind as INTEGER 1/0).
+    Bool(bool),
+}
+
+/// One bound of a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bound {
+    /// The bound value (text or number).
+    pub value: SqlValue,
+    /// `gte`/`lte` rather than `gt`/`lt`.
+    pub inclusive: bool,
+}
+
+/// A validated condition on one field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Condition {
+    /// Exact match (text, integer, real or bool).
+    Eq(SqlValue),
+    /// Any of these values (all of one kind); empty matches nothing.
+    In(Vec<SqlValue>),
+    /// `gt`/`gte` and/or `lt`/`lte`, values all text or all numbers.
+    Range {
+        /// Lower bound.
+        lower: Option<Bound>,
+        /// Upper bound.
+        upper: Option<Bound>,
+    },
+    /// String prefix.
+    StartsWith(String),
+}
+
+impl Condition {
+    /// Whether the condition pins the field to one or a few values (exact or `in`), which
+    /// lets the next field of a composite index be used.
+    pub fn is_equality(&self) -> bool {
+        matches!(self, Condition::Eq(_) | Condition::In(_))
+    }
+}
+
+/// Validated filters: field → condition.
+pub type Filters = BTreeMap<String, Condition>;
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+impl Direction {
+    fn sql(self) -> &'static str {
+        match self {
+            Direction::Asc => "ASC",
+            Direction::Desc => "DESC",
+        }
+    }
+}
+
+/// A validated `orderBy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderBy {
+    /// The field.
+    pub field: String,
+    /// The direction.
+    pub direction: Direction,
+}
+
+/// A query that passed [`validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedQuery {
+    /// Filters.
+    pub filters: Filters,
+    /// Order (None: by id).
+    pub order_by: Option<OrderBy>,
+    /// Page size, 1..=1000.
+    pub limit: u32,
+    /// The cursor string (verified when planning).
+    pub cursor: Option<String>,
+}
+
+struct Problems(Vec<Value>);
+
+impl Problems {
+    fn push(&mut self, path: String, message: String) {
+        self.0
+            .push(serde_json::json!({ "path": path, "message": message }));
+    }
+    fn into_result(self) -> Result<(), Error> {
+        let Some(first) = self.0.first() else {
+            return Ok(());
+        };
+        let msg = format!(
+            "invalid query: {}: {}",
+            first["path"].as_str().unwrap_or(""),
+            first["message"].as_str().unwrap_or("")
+        );
+        Err(Error::invalid(msg).with_detail(Value::Array(self.0)))
+    }
+}
+
+fn scalar(v: &Value) -> Option<SqlValue> {
+    match v {
+        Value::String(s) => Some(SqlValue::Text(s.clone())),
+        Value::Bool(b) => Some(SqlValue::Bool(*b)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Some(SqlValue::Integer(i))
+            } else if let Some(u) = n.as_u64() {
+                // Above i64::MAX: SQLite's JSON parser stores such numbers as REAL too.
+                Some(SqlValue::Real(u as f64))
+            } else {
+                n.as_f64().filter(|f| f.is_finite()).map(SqlValue::Real)
+            }
+        }
+        _ => None,
+    }
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Kind {
+    Text,
+    Number,
+    Bool,
+}
+
+fn kind(v: &SqlValue) -> Option<Kind> {
+    match v {
+        SqlValue::Text(_) => Some(Kind::Text),
+        SqlValue::Integer(_) | SqlValue::Real(_) => Some(Kind::Number),
+        SqlValue::Bool(_) => Some(Kind::Bool),
+        SqlValue::Null => None,
+    }
+}
+
+fn check_text(s: &str, path: &str, p: &mut Problems) -> bool {
+    if s.len() > MAX_WHERE_STRING_BYTES {
+        p.push(
+            path.to_string(),
+            format!("strings in where are at most {MAX_WHERE_STRING_BYTES} bytes"),
+        );
+        false
+    } else if s.contains('\0') {
+        p.push(
+            path.to_string(),
+            "strings in where must not contain NUL".to_string(),
+        );
+        false
+    } else {
+        true
+    }
+}
+
+fn scalar_at(v: &Value, path: &str, p: &mut Problems) -> Option<SqlValue> {
+    match scalar(v) {
+        Some(SqlValue::Text(s)) => check_text(&s, path, p).then_some(SqlValue::Text(s)),
+        Some(x) => Some(x),
+        None => {
+            p.push(
+                path.to_string(),
+                format!(
+                    "expected a string, number or boolean, found {}",
+                    json_kind(v)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array (use {\"in\": [...]})",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_condition(v: &Value, path: &str, p: &mut Problems) -> Option<Condition> {
+    let Value::Object(ops) = v else {
+        return scalar_at(v, path, p).map(Condition::Eq);
+    };
+    if ops.is_empty() {
+        p.push(
+            path.to_string(),
+            "empty operator object (use in, gt, gte, lt, lte or startsWith)".to_string(),
+        );
+        return None;
+    }
+    let before = p.0.len();
+    let mut lower: Option<Bound> = None;
+    let mut upper: Option<Bound> = None;
+    let mut in_list: Option<Vec<SqlValue>> = None;
+    let mut prefix: Option<String> = None;
+    for (op, arg) in ops {
+        let opath = crate::manifest::path_key(path, op);
+        match op.as_str() {
+            "in" => {
+                let Value::Array(items) = arg else {
+                    p.push(
+                        opath,
+                        format!("in takes an array, found {}", json_kind(arg)),
+                    );
+                    continue;
+                };
+                if items.len() > MAX_IN_VALUES {
+                    p.push(opath, format!("in takes at most {MAX_IN_VALUES} values"));
+                    continue;
+                }
+                let mut vals = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(s) = scalar_at(item, &format!("{opath}[{i}]"), p) {
+                        vals.push(s);
+                    }
+                }
+                let first = vals.first().and_then(kind);
+                if vals.iter().any(|x| kind(x) != first) {
+                    p.push(
+                        opath,
+                        "in values must all be strings, all numbers or all booleans".to_string(),
+                    );
+                    continue;
+                }
+                in_list = Some(vals);
+            }
+            "startsWith" => match arg {
+                Value::String(s) => {
+                    if check_text(s, &opath, p) {
+                        prefix = Some(s.clone());
+                    }
+                }
+                other => p.push(
+                    opath,
+                    format!("startsWith takes a string, found {}", json_kind(other)),
+                ),
+            },
+            "gt" | "gte" | "lt" | "lte" => {
+                let Some(value) = scalar_at(arg, &opath, p) else {
+                    continue;
+                };
+                if kind(&value) == Some(Kind::Bool) {
+                    p.push(opath, "range bounds must be strings or numbers".to_string());
+                    continue;
+                }
+                let bound = Bound {
+                    value,
+                    inclusive: op.ends_with('e'),
+                };
+                let slot = if op.starts_with('g') {
+                    &mut lower
+                } else {
+                    &mut upper
+                };
+                if slot.is_some() {
+                    p.push(
+                        opath,
+                        "give at most one of gt/gte and one of lt/lte".to_string(),
+                    );
+                } else {
+                    *slot = Some(bound);
+                }
+            }
+            _ => p.push(
+                opath,
+                "unknown operator (expected in, gt, gte, lt, lte or startsWith)".to_string(),
+            ),
+        }
+    }
+    if p.0.len() != before {
+        return None;
+    }
+    let ranged = lower.is_some() || upper.is_some();
+    let kinds =
+        usize::from(ranged) + usize::from(in_list.is_some()) + usize::from(prefix.is_some());
+    if kinds > 1 {
+        p.push(
+            path.to_string(),
+            "combine range bounds freely, but use in and startsWith alone".to_string(),
+        );
+        return None;
+    }
+    if let (Some(l), Some(u)) = (&lower, &upper) {
+        if kind(&l.value) != kind(&u.value) {
+            p.push(
+                path.to_string(),
+                "both range bounds must be strings or both numbers".to_string(),
+            );
+            return None;
+        }
+    }
+    if let Some(vals) = in_list {
+        return Some(Condition::In(vals));
+    }
+    if let Some(s) = prefix {
+        return Some(Condition::StartsWith(s));
+    }
+    Some(Condition::Range { lower, upper })
+}
+
+fn parse_filters(where_: Option<&WhereClause>, p: &mut Problems) -> Filters {
+    let mut out = Filters::new();
+    for (field, cond) in where_.into_iter().flatten() {
+        let path = crate::manifest::path_key("$.where", field);
+        if !is_valid_field_path(field) {
+            p.push(path, format!("invalid field name {}", shown(field)));
+            continue;
+        }
+        if let Some(c) = parse_condition(cond, &path, p) {
+            out.insert(field.clone(), c);
+        }
+    }
+    out
+}
+
+fn parse_order(order: Option<&Value>, p: &mut Problems) -> Option<OrderBy> {
+    match order {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => {
+            if m.len() > 1 {
+                p.push("$.orderBy".into(), "orderBy takes one field".into());
+                return None;
+            }
+            let (field, dir) = m.iter().next()?;
+            let path = crate::manifest::path_key("$.orderBy", field);
+            if !is_valid_field_path(field) {
+                p.push(path, format!("invalid field name {}", shown(field)));
+                return None;
+            }
+            let direction = match dir.as_str() {
+                Some("asc") => Direction::Asc,
+                Some("desc") => Direction::Desc,
+                _ => {
+                    p.push(path, "direction must be \"asc\" or \"desc\"".into());
+                    return None;
+                }
+            };
+            Some(OrderBy {
+                field: field.clone(),
+                direction,
+            })
+        }
+        Some(other) => {
+            p.push(
+                "$.orderBy".into(),
+                format!(
+                    "orderBy must be an object like {{\"createdAt\": \"desc\"}}, found {}",
+                    json_kind(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Whether `field` is served by some declared index given the filters (leftmost prefix).
+fn supported(decl: &CollectionDecl, filters: &Filters, field: &str) -> bool {
+    decl.indexes.iter().any(|index| {
+        let fields = index.fields();
+        match fields.iter().position(|f| *f == field) {
+            Some(k) => fields[..k]
+                .iter()
+                .all(|f| filters.get(*f).is_some_and(Condition::is_equality)),
+            None => false,
+        }
+    })
+}
+
+fn check_indexed(
+    decl: &CollectionDecl,
+    filters: &Filters,
+    order: Option<&OrderBy>,
+) -> Result<(), Error> {
+    let mut missing: Vec<String> = filters
+        .keys()
+        .filter(|f| !supported(decl, filters, f))
+        .cloned()
+        .collect();
+    if let Some(o) = order {
+        if !supported(decl, filters, &o.field) && !missing.contains(&o.field) {
+            missing.push(o.field.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing
+        .iter()
+        .map(|f| shown(f))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::new(
+        ErrorCode::NotIndexed,
+        format!(
+            "no declared index supports {list}: declare an index for it (a composite index serves its second field only when the first has an exact or in filter)"
+        ),
+    )
+    .with_detail(serde_json::json!({ "fields": missing })))
+}
+
+/// Validates a `where` clause on its own (for `count`): shape, then indexes.
+pub fn validate_where(
+    where_: Option<&WhereClause>,
+    decl: &CollectionDecl,
+) -> Result<Filters, Error> {
+    let mut p = Problems(Vec::new());
+    let filters = parse_filters(where_, &mut p);
+    p.into_result()?;
+    check_indexed(decl, &filters, None)?;
+    Ok(filters)
+}
+
+/// Validates query options against a collection declaration: `INVALID_ARGUMENT` (detail:
+/// every shape problem with its path) first, then `NOT_INDEXED` (detail: `{fields}`).
+pub fn validate(opts: &QueryOptions, decl: &CollectionDecl) -> Result<ValidatedQuery, Error> {
+    let mut p = Problems(Vec::new());
+    let filters = parse_filters(opts.where_.as_ref(), &mut p);
+    let order_by = parse_order(opts.order_by.as_ref(), &mut p);
+    let limit = opts.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        p.push(
+            "$.limit".into(),
+            format!("limit must be from 1 to {MAX_LIMIT}, found {limit}"),
+        );
+    }
+    if let Some(c) = &opts.cursor {
+        if c.is_empty() || c.len() > cursor::MAX_CURSOR_LEN {
+            p.push(
+                "$.cursor".into(),
+                "cursor must be the string returned by the previous page".into(),
+            );
+        }
+    }
+    p.into_result()?;
+    check_indexed(decl, &filters, order_by.as_ref())?;
+    Ok(ValidatedQuery {
+        filters,
+        order_by,
+        limit,
+        cursor: opts.cursor.clone(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// SQL
+
+/// `$.a.b` for a validated field path.
+pub fn json_path(field: &str) -> String {
+    format!("$.{field}")
+}
+
+/// `json_extract(data, '$.field')`: the expression indexes are built on and queries use.
+pub fn field_expr(field: &str) -> String {
+    format!("json_extract(data, '{}')", json_path(field))
+}
+
+fn type_expr(field: &str) -> String {
+    format!("json_type(data, '{}')", json_path(field))
+}
+
+fn ident_err(what: &str, value: &str) -> Error {
+    Error::invalid(format!("invalid {what} {}", shown(value)))
+}
+
+fn check_scope(plugin_id: &str, collection: &str) -> Result<(), Error> {
+    if !is_valid_widget_id(plugin_id) {
+        return Err(ident_err("plugin id", plugin_id));
+    }
+    if !is_valid_collection_name(collection) {
+        return Err(ident_err("collection name", collection));
+    }
+    Ok(())
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The name and `CREATE INDEX` statement of one declared index (the seed's expression index,
+/// led by `user_id` and ended by `id`). The name is `idx_<plugin>_<collection>_<fields>_<hash>`:
+/// readable like the seed's, with 8 hex digits of SHA-256 over the exact identifiers so that
+/// e.g. plugin `a_b` + collection `c` and plugin `a` + collection `b_c` never share a name
+/// (SQLite index names are also case-insensitive, fields are not).
+pub fn index_ddl(
+    plugin_id: &str,
+    collection: &str,
+    index: &Index,
+) -> Result<(String, String), Error> {
+    check_scope(plugin_id, collection)?;
+    let fields = index.fields();
+    if fields.is_empty() || fields.iter().any(|f| !is_valid_field_path(f)) {
+        return Err(ident_err("index", &fields.join(",")));
+    }
+    let mut parts: Vec<&[u8]> = vec![plugin_id.as_bytes(), collection.as_bytes()];
+    parts.extend(fields.iter().map(|f| f.as_bytes()));
+    let hash = QueryFingerprint::from_parts(&parts);
+    let hex: String = hash.0[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let readable: Vec<String> = fields.iter().map(|f| sanitize(f)).collect();
+    let name = format!(
+        "idx_{}_{}_{}_{hex}",
+        sanitize(plugin_id),
+        collection,
+        readable.join("_")
+    );
+    let exprs: Vec<String> = fields.iter().map(|f| field_expr(f)).collect();
+    let sql = format!(
+        "CREATE INDEX IF NOT EXISTS \"{name}\" ON {TABLE}(user_id, {}, id) WHERE plugin_id = '{plugin_id}' AND collection = '{collection}'",
+        exprs.join(", ")
+    );
+    Ok((name, sql))
+}
+
+/// Every index a manifest's collections declare, for the plugin id `manifest.id`.
+pub fn manifest_index_ddl(manifest: &Manifest) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for (name, decl) in &manifest.collections {
+        for index in &decl.indexes {
+            out.push(index_ddl(&manifest.id, name, index)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A statement and its parameters (`?1`, `?2`, ... in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlStatement {
+    /// SQL text.
+    pub sql: String,
+    /// Parameter values; `params[i]` binds `?{i+1}`.
+    pub params: Vec<SqlValue>,
+}
+
+struct Builder {
+    params: Vec<SqlValue>,
+}
+
+impl Builder {
+    fn bind(&mut self, v: SqlValue) -> String {
+        self.params.push(v);
+        format!("?{}", self.params.len())
+    }
+
+    fn base(&mut self, user: &str, plugin: &str, collection: &str) -> String {
+        let u = self.bind(SqlValue::Text(user.to_string()));
+        let p = self.bind(SqlValue::Text(plugin.to_string()));
+        let c = self.bind(SqlValue::Text(collection.to_string()));
+        format!("user_id = {u} AND plugin_id = {p} AND collection = {c}")
+    }
+
+    fn filters(&mut self, filters: &Filters, out: &mut Vec<String>) {
+        for (field, cond) in filters {
+            let k = field_expr(field);
+            let t = type_expr(field);
+            match cond {
+                Condition::Eq(v) => {
+                    let guard = guard_for(v);
+                    let ph = self.bind(v.clone());
+                    out.push(format!("{k} = {ph}"));
+                    out.push(format!("{t} {guard}"));
+                }
+                Condition::In(vals) => {
+                    let Some(first) = vals.first() else {
+                        out.push("0".into());
+                        continue;
+                    };
+                    let guard = if let SqlValue::Bool(_) = first {
+                        let mut types: Vec<&str> = vals
+                            .iter()
+                            .map(|v| {
+                                if v == &SqlValue::Bool(true) {
+                                    "'true'"
+                                } else {
+                                    "'false'"
+                                }
+                            })
+                            .collect();
+                        types.sort_unstable();
+                        types.dedup();
+                        format!("IN ({})", types.join(", "))
+                    } else {
+                        guard_for(first).to_string()
+                    };
+                    let phs: Vec<String> = vals.iter().map(|v| self.bind(v.clone())).collect();
+                    out.push(format!("{k} IN ({})", phs.join(", ")));
+                    out.push(format!("{t} {guard}"));
+                }
+                Condition::Range { lower, upper } => {
+                    let Some(sample) = lower.as_ref().or(upper.as_ref()) else {
+                        continue;
+                    };
+                    let text = matches!(sample.value, SqlValue::Text(_));
+                    if let Some(b) = lower {
+                        let ph = self.bind(b.value.clone());
+                        out.push(format!("{k} {} {ph}", if b.inclusive { ">=" } else { ">" }));
+                    } else if text {
+                        // Strings sort above every number: keep the index range inside strings.
+                        out.push(format!("{k} >= ''"));
+                    }
+                    if let Some(b) = upper {
+                        let ph = self.bind(b.value.clone());
+                        out.push(format!("{k} {} {ph}", if b.inclusive { "<=" } else { "<" }));
+                    } else if !text {
+                        // Numbers sort below every string: stop the index range there.
+                        out.push(format!("{k} < ''"));
+                    }
+                    out.push(format!("{t} {}", guard_for(&sample.value)));
+                }
+                Condition::StartsWith(prefix) => {
+                    let lo = self.bind(SqlValue::Text(prefix.clone()));
+                    out.push(format!("{k} >= {lo}"));
+                    if let Some(next) = prefix_successor(prefix) {
+                        let hi = self.bind(SqlValue::Text(next));
+                        out.push(format!("{k} < {hi}"));
+                    }
+                    out.push(format!("{t} = 'text'"));
+                }
+            }
+        }
+    }
+}
+
+fn guard_for(v: &SqlValue) -> &'static str {
+    match v {
+        SqlValue::Text(_) => "= 'text'",
+        SqlValue::Integer(_) | SqlValue::Real(_) => "IN ('integer', 'real')",
+        SqlValue::Bool(true) => "= 'true'",
+        SqlValue::Bool(false) => "= 'false'",
+        SqlValue::Null => "IS NULL",
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix` (BINARY collation
+/// compares UTF-8 bytes, which orders like code points), or None when there is none.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(c) = next {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The fingerprint cursors of this query are bound to.
+pub fn query_fingerprint(
+    plugin_id: &str,
+    collection: &str,
+    user_scope: &str,
+    q: &ValidatedQuery,
+) -> QueryFingerprint {
+    let filters = serde_json::to_vec(&q.filters).unwrap_or_default();
+    let order = serde_json::to_vec(&q.order_by).unwrap_or_default();
+    QueryFingerprint::from_parts(&[
+        plugin_id.as_bytes(),
+        collection.as_bytes(),
+        user_scope.as_bytes(),
+        &filters,
+        &order,
+    ])
+}
+
+/// One row of a query plan's result: columns `id`, `data` (parsed), `sort_key` (as read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRow {
+    /// Column `id`.
+    pub id: String,
+    /// Column `data`, parsed as JSON.
+    pub data: Value,
+    /// Column `sort_key` (NULL for unordered queries); read it without conversion.
+    pub sort_key: SqlValue,
+}
+
+/// A planned page query. Run `sql` with `params`; it returns at most `limit + 1` rows with
+/// columns `id, data, sort_key`; hand them to [`SqlPlan::finish`].
+#[derive(Clone)]
+pub struct SqlPlan {
+    /// SQL text.
+    pub sql: String,
+    /// Parameter values; `params[i]` binds `?{i+1}`.
+    pub params: Vec<SqlValue>,
+    /// Page size asked for.
+    pub limit: u32,
+    /// The query's order.
+    pub order_by: Option<OrderBy>,
+    /// Fingerprint the next cursor is bound to.
+    pub fingerprint: QueryFingerprint,
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for SqlPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlPlan")
+            .field("sql", &self.sql)
+            .field("params", &self.params)
+            .field("limit", &self.limit)
+            .field("order_by", &self.order_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlPlan {
+    /// Turns the rows of `sql` into seed 003's paginated result: the first `limit` items,
+    /// `hasMore`, and a signed cursor after the last item when more exist.
+    pub fn finish(&self, mut rows: Vec<PlanRow>) -> Result<QueryResult, Error> {
+        let limit = self.limit as usize;
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        let cursor = match rows.last() {
+            Some(last) if has_more => {
+                let payload = CursorPayload {
+                    fingerprint: self.fingerprint,
+                    sort_key: self.order_by.as_ref().map(|_| last.sort_key.clone()),
+                    last_id: last.id.clone(),
+                };
+                let c = cursor::encode(&payload, &self.secret);
+                if c.len() > cursor::MAX_CURSOR_LEN {
+                    return Err(Error::invalid(
+                        "the orderBy field's value of the last item is too long to paginate after; order by a shorter field",
+                    ));
+                }
+                Some(c)
+            }
+            _ => None,
+        };
+        let items = rows
+            .into_iter()
+            .map(|r| CollectionItem {
+                id: r.id,
+                data: r.data,
+            })
+            .collect();
+        Ok(QueryResult {
+            items,
+            cursor,
+            has_more,
+        })
+    }
+}
+
+fn check_params(params: &[SqlValue]) -> Result<(), Error> {
+    if params.len() > MAX_PARAMS {
+        return Err(Error::invalid(format!(
+            "query too large: more than {MAX_PARAMS} bound values"
+        )));
+    }
+    if params
+        .iter()
+        .any(|p| matches!(p, SqlValue::Real(f) if !f.is_finite()))
+    {
+        return Err(Error::invalid("numbers in queries must be finite"));
+    }
+    Ok(())
+}
+
+/// Plans one page of a validated query for `user_scope` (the authenticated user id). The
+/// cursor, if any, is verified here (`INVALID_CURSOR`).
+pub fn plan_query(
+    plugin_id: &str,
+    collection: &str,
+    user_scope: &str,
+    q: &ValidatedQuery,
+    cursor_secret: &[u8],
+) -> Result<SqlPlan, Error> {
+    check_scope(plugin_id, collection)?;
+    if q.limit == 0 || q.limit > MAX_LIMIT {
+        return Err(Error::invalid(format!(
+            "limit must be from 1 to {MAX_LIMIT}"
+        )));
+    }
+    let fingerprint = query_fingerprint(plugin_id, collection, user_scope, q);
+    let after = match &q.cursor {
+        Some(c) => Some(cursor::decode(c, cursor_secret, &fingerprint)?),
+        None => None,
+    };
+    let mut b = Builder { params: Vec::new() };
+    let mut conds = vec![b.base(user_scope, plugin_id, collection)];
+    b.filters(&q.filters, &mut conds);
+    let base = conds.join(" AND ");
+    let fetch = b.bind(SqlValue::Integer(i64::from(q.limit) + 1));
+
+    let sql = match &q.order_by {
+        None => {
+            let mut w = base;
+            if let Some(a) = &after {
+                if a.sort_key.is_some() {
+                    return Err(cursor_mismatch());
+                }
+                let id = b.bind(SqlValue::Text(a.last_id.clone()));
+                w = format!("{w} AND id > {id}");
+            }
+            format!("SELECT id, data, NULL AS sort_key FROM {TABLE} WHERE {w} ORDER BY id ASC LIMIT {fetch}")
+        }
+        Some(o) => {
+            let k = field_expr(&o.field);
+            let dir = o.direction.sql();
+            let select = |w: &str| {
+                format!("SELECT id, data, {k} AS sort_key FROM {TABLE} WHERE {w} ORDER BY {k} {dir}, id {dir} LIMIT {fetch}")
+            };
+            // Arms of the keyset condition, in page order. NULL (missing field) sorts first,
+            // and row values never compare equal to NULL, so NULL runs get their own arm.
+            let arms: Vec<String> = match &after {
+                None => vec![String::new()],
+                Some(a) => {
+                    let key = a.sort_key.clone().ok_or_else(cursor_mismatch)?;
+                    let id = b.bind(SqlValue::Text(a.last_id.clone()));
+                    match (o.direction, key) {
+                        (Direction::Asc, SqlValue::Null) => {
+                            vec![
+                                format!("{k} IS NULL AND id > {id}"),
+                                format!("{k} IS NOT NULL"),
+                            ]
+                        }
+                        (Direction::Asc, key) => {
+                            let kp = b.bind(key);
+                            vec![format!("({k}, id) > ({kp}, {id})")]
+                        }
+                        (Direction::Desc, SqlValue::Null) => {
+                            vec![format!("{k} IS NULL AND id < {id}")]
+                        }
+                        (Direction::Desc, key) => {
+                            let kp = b.bind(key);
+                            vec![format!("({k}, id) < ({kp}, {id})"), format!("{k} IS NULL")]
+                        }
+                    }
+                }
+            };
+            if arms.len() == 1 {
+                let w = if arms[0].is_empty() {
+                    base
+                } else {
+                    format!("{base} AND {}", arms[0])
+                };
+                select(&w)
+            } else {
+                let parts: Vec<String> = arms
+                    .iter()
+                    .map(|arm| {
+                        format!(
+                            "SELECT id, data, sort_key FROM ({})",
+                            select(&format!("{base} AND {arm}"))
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} ORDER BY sort_key {dir}, id {dir} LIMIT {fetch}",
+                    parts.join(" UNION ALL ")
+                )
+            }
+        }
+    };
+    check_params(&b.params)?;
+    Ok(SqlPlan {
+        sql,
+        params: b.params,
+        limit: q.limit,
+        order_by: q.order_by.clone(),
+        fingerprint,
+        secret: cursor_secret.to_vec(),
+    })
+}
+
+fn cursor_mismatch() -> Error {
+    Error::new(
+        ErrorCode::InvalidCursor,
+        "invalid cursor: it belongs to a query with another order",
+    )
+}
+
+/// Plans `count(where)`: one row, one column `count`.
+pub fn plan_count(
+    plugin_id: &str,
+    collection: &str,
+    user_scope: &str,
+    filters: &Filters,
+) -> Result<SqlStatement, Error> {
+    check_scope(plugin_id, collection)?;
+    let mut b = Builder { params: Vec::new() };
+    let mut conds = vec![b.base(user_scope, plugin_id, collection)];
+    b.filters(filters, &mut conds);
+    let sql = format!(
+        "SELECT COUNT(*) AS count FROM {TABLE} WHERE {}",
+        conds.join(" AND ")
+    );
+    check_params(&b.params)?;
+    Ok(SqlStatement {
+        sql,
+        params: b.params,
+    })
 }

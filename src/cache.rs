@@ -1,1 +1,255 @@
-//! cache (placeholder until its first commit).
+//! `ctx.cache`: per-instance, browser-only storage (seed 000: "local cache ... for
+//! browser-only per-instance data such as response snapshots or favicon caches").
+//!
+//! - Never sent to the server and never counted in quota: entries live only in the user's
+//!   mirror database ([`crate::mirror::STORE_CACHE`]), keyed by `[instanceId, key]`, so one
+//!   instance never sees another's entries and one account never sees another's.
+//! - Values are anything the structured clone algorithm accepts (objects, arrays, strings,
+//!   numbers, Dates, Maps, ArrayBuffers, typed arrays, Blobs and Files); a value it refuses
+//!   (functions, DOM nodes) is INVALID_ARGUMENT.
+//! - `ttl_ms`: an entry older than its TTL reads as missing and is removed lazily.
+//! - Size cap: [`CACHE_CAP_BYTES`] (5 MB) per instance, estimated per value (Blob/ArrayBuffer
+//!   bytes, strings at 2 bytes per UTF-16 unit, small fixed costs for the rest). A `set` that
+//!   would exceed it evicts the least recently used entries (reads and writes both count as
+//!   use) until it fits; a single value larger than the cap is PAYLOAD_TOO_LARGE. 5 MB holds
+//!   hundreds of response snapshots or thousands of favicons while keeping a dashboard with
+//!   dozens of widgets well inside browser storage budgets.
+
+use crate::mirror::{CacheRecord, Mirror};
+use crate::sync::now;
+use monodit_core::{Error, ErrorCode};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Per-instance cap on the estimated bytes of all entries.
+pub const CACHE_CAP_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
+/// Longest key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Node budget of the size estimate (cyclic or huge graphs stop being walked past it).
+const ESTIMATE_BUDGET: u32 = 100_000;
+
+/// The `ctx.cache` engine of one host (all instances; calls name the instance).
+pub struct Cache {
+    mirror: Rc<Mirror>,
+    /// Serialises writes so two concurrent `set`s cannot both slip under the cap.
+    lock: futures::lock::Mutex<()>,
+}
+
+fn check_key(key: &str) -> Result<(), Error> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::invalid(format!(
+            "cache keys are at most {MAX_KEY_BYTES} bytes (got {})",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn is_expired(r: &CacheRecord, t: f64) -> bool {
+    r.expires_at.map(|e| e <= t).unwrap_or(false)
+}
+
+/// Estimated stored bytes of a structured-cloneable value.
+pub fn estimate_size(v: &JsValue) -> f64 {
+    let mut budget = ESTIMATE_BUDGET;
+    estimate(v, 0, &mut budget)
+}
+
+fn estimate(v: &JsValue, depth: u32, budget: &mut u32) -> f64 {
+    if *budget == 0 || depth > 64 {
+        return 8.0;
+    }
+    *budget -= 1;
+    if let Some(s) = v.as_string() {
+        return 8.0 + 2.0 * s.encode_utf16().count() as f64;
+    }
+    if !v.is_object() {
+        return 8.0;
+    }
+    if let Some(b) = v.dyn_ref::<web_sys::Blob>() {
+        return 16.0 + b.size();
+    }
+    if let Some(b) = v.dyn_ref::<js_sys::ArrayBuffer>() {
+        return 16.0 + b.byte_length() as f64;
+    }
+    if js_sys::ArrayBuffer::is_view(v) {
+        let n = js_sys::Reflect::get(v, &JsValue::from_str("byteLength"))
+            .ok()
+            .and_then(|n| n.as_f64())
+            .unwrap_or(0.0);
+        return 16.0 + n;
+    }
+    if v.is_instance_of::<js_sys::Date>() {
+        return 16.0;
+    }
+    let mut total = 16.0;
+    if v.is_instance_of::<js_sys::Map>()
+        || v.is_instance_of::<js_sys::Set>()
+        || js_sys::Array::is_array(v)
+    {
+        if let Ok(Some(iter)) = js_sys::try_iter(v) {
+            for item in iter.flatten() {
+                total += estimate(&item, depth + 1, budget);
+                if *budget == 0 {
+                    break;
+                }
+            }
+        }
+        return total;
+    }
+    if let Some(o) = v.dyn_ref::<js_sys::Object>() {
+        for entry in js_sys::Object::entries(o).iter() {
+            total += estimate(&entry, depth + 1, budget);
+            if *budget == 0 {
+                break;
+            }
+        }
+    }
+    total
+}
+
+impl Cache {
+    /// A cache over a mirror (the engine's: [`crate::sync::Engine::cache`]).
+    pub fn new(mirror: Rc<Mirror>) -> Cache {
+        Cache {
+            mirror,
+            lock: futures::lock::Mutex::new(()),
+        }
+    }
+
+    /// The value, or `undefined` when missing or expired. Marks the entry as recently used.
+    pub async fn get(&self, instance_id: &str, key: &str) -> Result<JsValue, Error> {
+        check_key(key)?;
+        let _guard = self.lock.lock().await;
+        let Some(mut rec) = self.mirror.cache_get(instance_id, key).await else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let t = now();
+        if is_expired(&rec, t) {
+            self.mirror
+                .cache_write(instance_id, &[], &[key.to_string()])
+                .await?;
+            return Ok(JsValue::UNDEFINED);
+        }
+        rec.last_used = t;
+        let value = rec.value.clone();
+        // Recency only steers eviction; a failed update must not fail the read.
+        let _ = self.mirror.cache_write(instance_id, &[rec], &[]).await;
+        Ok(value)
+    }
+
+    /// Stores a value, optionally expiring `ttl_ms` milliseconds from now; evicts the least
+    /// recently used entries of the instance if the cap would be exceeded.
+    pub async fn set(
+        &self,
+        instance_id: &str,
+        key: &str,
+        value: JsValue,
+        ttl_ms: Option<f64>,
+    ) -> Result<(), Error> {
+        check_key(key)?;
+        if let Some(ttl) = ttl_ms {
+            if !ttl.is_finite() || ttl <= 0.0 {
+                return Err(Error::invalid(format!(
+                    "ttlMs must be a positive number (got {ttl})"
+                )));
+            }
+        }
+        if value.is_undefined() || value.is_function() {
+            return Err(Error::invalid(
+                "cache values must be structured-cloneable (not undefined or a function)",
+            ));
+        }
+        let size = estimate_size(&value);
+        if size > CACHE_CAP_BYTES {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("cache value of ~{size} bytes exceeds the per-instance cap of {CACHE_CAP_BYTES}"),
+            ));
+        }
+        let _guard = self.lock.lock().await;
+        let t = now();
+        let mut entries = self.mirror.cache_entries(instance_id).await;
+        let mut evict: Vec<String> = entries
+            .iter()
+            .filter(|r| is_expired(r, t) && r.key != key)
+            .map(|r| r.key.clone())
+            .collect();
+        entries.retain(|r| !is_expired(r, t) && r.key != key);
+        entries.sort_by(|a, b| a.last_used.total_cmp(&b.last_used));
+        let mut used: f64 = entries.iter().map(|r| r.size).sum();
+        for r in &entries {
+            if used + size <= CACHE_CAP_BYTES {
+                break;
+            }
+            used -= r.size;
+            evict.push(r.key.clone());
+        }
+        let rec = CacheRecord {
+            instance_id: instance_id.to_string(),
+            key: key.to_string(),
+            value,
+            size,
+            expires_at: ttl_ms.map(|ttl| t + ttl),
+            last_used: t,
+        };
+        self.mirror.cache_write(instance_id, &[rec], &evict).await
+    }
+
+    /// Removes an entry; answers whether it existed (and had not expired).
+    pub async fn delete(&self, instance_id: &str, key: &str) -> Result<bool, Error> {
+        check_key(key)?;
+        let _guard = self.lock.lock().await;
+        let existed = self
+            .mirror
+            .cache_get(instance_id, key)
+            .await
+            .map(|r| !is_expired(&r, now()))
+            .unwrap_or(false);
+        self.mirror
+            .cache_write(instance_id, &[], &[key.to_string()])
+            .await?;
+        Ok(existed)
+    }
+
+    /// The instance's unexpired keys, sorted.
+    pub async fn keys(&self, instance_id: &str) -> Result<Vec<String>, Error> {
+        let t = now();
+        let mut keys: Vec<String> = self
+            .mirror
+            .cache_entries(instance_id)
+            .await
+            .into_iter()
+            .filter(|r| !is_expired(r, t))
+            .map(|r| r.key)
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Removes every entry of the instance.
+    pub async fn clear(&self, instance_id: &str) -> Result<(), Error> {
+        let _guard = self.lock.lock().await;
+        let keys: Vec<String> = self
+            .mirror
+            .cache_entries(instance_id)
+            .await
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        self.mirror.cache_write(instance_id, &[], &keys).await
+    }
+
+    /// Estimated bytes the instance uses (unexpired entries).
+    pub async fn used_bytes(&self, instance_id: &str) -> f64 {
+        let t = now();
+        self.mirror
+            .cache_entries(instance_id)
+            .await
+            .iter()
+            .filter(|r| !is_expired(r, t))
+            .map(|r| r.size)
+            .sum()
+    }
+}

@@ -1,1 +1,514 @@
-//! http (placeholder until its first commit).
+//! The backend HTTP client: one method per route of `monodit_core::api`.
+//!
+//! Every failure is a [`monodit_core::Error`] with a stable code, so the sync engine can ask
+//! [`ErrorCode::is_transient`] whether to retry (network, timeout, 5xx) or roll back:
+//! - the request never got an answer → `NETWORK` (or `TIMEOUT` after [`REQUEST_TIMEOUT_MS`]);
+//! - the server answered with an error → its `{code, message, detail}` body, or
+//!   [`ErrorCode::from_http_status`] when the body is not one;
+//! - the answer does not parse → `INTERNAL` (never a panic).
+//!
+//! Uploads go through `XMLHttpRequest`, because `fetch` reports no upload progress.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use monodit_core::api::{
+    AssetInfo, AssetList, BatchMetaRequest, BatchMetaResponse, BucketInfo, CollectionOp, Contract,
+    DeletedBucket, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me, NewUser, Plan,
+    PutDocument, SetPlan, Usage,
+};
+use monodit_core::buckets::Backend;
+use monodit_core::{Error, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// How long one request may take before it is aborted with `TIMEOUT`.
+/// Uploads are exempt: their duration grows with the file and they report progress.
+pub const REQUEST_TIMEOUT_MS: i32 = 30_000;
+
+/// Counters of requests actually sent (shared by every clone of an [`Api`]).
+///
+/// They exist so tests (and the benchmark) can prove coalescing: the count moves only when a
+/// request really leaves the page.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    /// Every request sent.
+    pub total: Cell<u64>,
+    /// `POST /v1/meta` requests sent.
+    pub meta: Cell<u64>,
+    /// `GET /v1/documents/{id}` requests sent.
+    pub document_gets: Cell<u64>,
+    /// `PUT /v1/documents/{id}` requests sent.
+    pub document_puts: Cell<u64>,
+}
+
+/// An authenticated client of one backend. Cheap to clone (clones share counters).
+#[derive(Debug, Clone)]
+pub struct Api {
+    base_url: Rc<str>,
+    token: Rc<str>,
+    counters: Rc<RequestCounters>,
+}
+
+/// A conditional document read: the server had nothing newer than the given version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentFetch {
+    /// `304 Not Modified`: the cached version is current.
+    NotModified,
+    /// The document (new or changed).
+    Fresh(Document),
+    /// The bucket has never been written (or was deleted).
+    Missing,
+}
+
+/// The one-shot slot an upload's XHR handlers settle.
+type SettleSlot =
+    Rc<std::cell::RefCell<Option<futures::channel::oneshot::Sender<Result<(), ErrorCode>>>>>;
+
+fn enc(segment: &str) -> String {
+    String::from(js_sys::encode_uri_component(segment))
+}
+
+fn network_error(what: &str, err: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::Network,
+        format!("{what}: the backend could not be reached ({err})"),
+    )
+}
+
+/// Turns an error answer into the server's own error when it sent one.
+fn error_from_body(status: u16, body: &str) -> Error {
+    if let Ok(err) = serde_json::from_str::<Error>(body) {
+        return err;
+    }
+    let code = ErrorCode::from_http_status(status);
+    Error::new(code, format!("HTTP {status}: {}", truncate(body, 200)))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Aborts a fetch when dropped or after the timeout, whichever comes first.
+struct Deadline {
+    controller: Option<web_sys::AbortController>,
+    handle: Option<i32>,
+    _cb: Option<Closure<dyn FnMut()>>,
+}
+
+impl Deadline {
+    fn new(ms: i32) -> Deadline {
+        let controller = web_sys::AbortController::new().ok();
+        let mut handle = None;
+        let mut cb_keep = None;
+        if let (Some(c), Some(win)) = (controller.clone(), web_sys::window()) {
+            let cb = Closure::<dyn FnMut()>::new(move || c.abort());
+            handle = win
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    cb.as_ref().unchecked_ref(),
+                    ms,
+                )
+                .ok();
+            cb_keep = Some(cb);
+        }
+        Deadline {
+            controller,
+            handle,
+            _cb: cb_keep,
+        }
+    }
+
+    fn signal(&self) -> Option<web_sys::AbortSignal> {
+        self.controller.as_ref().map(|c| c.signal())
+    }
+
+    fn expired(&self) -> bool {
+        self.signal().map(|s| s.aborted()).unwrap_or(false)
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let (Some(h), Some(win)) = (self.handle, web_sys::window()) {
+            win.clear_timeout_with_handle(h);
+        }
+    }
+}
+
+impl Api {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:8787`) authenticating with `token`.
+    pub fn new(base_url: &str, token: &str) -> Api {
+        Api {
+            base_url: Rc::from(base_url.trim_end_matches('/')),
+            token: Rc::from(token),
+            counters: Rc::new(RequestCounters::default()),
+        }
+    }
+
+    /// The backend's base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Requests this client (and its clones) actually sent.
+    pub fn counters(&self) -> &RequestCounters {
+        &self.counters
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    fn authed(&self, builder: RequestBuilder) -> RequestBuilder {
+        builder.header("Authorization", &format!("Bearer {}", self.token))
+    }
+
+    /// Sends with a timeout; maps transport failures to NETWORK / TIMEOUT.
+    async fn send(
+        &self,
+        what: &str,
+        builder: RequestBuilder,
+        body: Option<String>,
+    ) -> Result<Response, Error> {
+        let deadline = Deadline::new(REQUEST_TIMEOUT_MS);
+        let signal = deadline.signal();
+        let builder = builder.abort_signal(signal.as_ref());
+        let request = match body {
+            Some(b) => builder
+                .header("Content-Type", "application/json")
+                .body(b)
+                .map_err(|e| Error::new(ErrorCode::Internal, format!("{what}: {e}")))?,
+            None => builder
+                .build()
+                .map_err(|e| Error::new(ErrorCode::Internal, format!("{what}: {e}")))?,
+        };
+        self.counters.total.set(self.counters.total.get() + 1);
+        match request.send().await {
+            Ok(resp) => Ok(resp),
+            Err(_) if deadline.expired() => Err(Error::new(
+                ErrorCode::Timeout,
+                format!("{what}: no answer within {REQUEST_TIMEOUT_MS} ms"),
+            )),
+            Err(e) => Err(network_error(what, e)),
+        }
+    }
+
+    async fn read_text(what: &str, resp: &Response) -> Result<String, Error> {
+        resp.text().await.map_err(|e| network_error(what, e))
+    }
+
+    /// Checks the status and parses a JSON answer.
+    async fn parse<T: DeserializeOwned>(what: &str, resp: Response) -> Result<T, Error> {
+        let status = resp.status();
+        let text = Self::read_text(what, &resp).await?;
+        if !(200..300).contains(&status) {
+            return Err(error_from_body(status, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("{what}: unexpected answer from the backend ({e})"),
+            )
+        })
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, Error> {
+        let resp = self
+            .send(what, self.authed(Request::get(&self.url(path))), None)
+            .await?;
+        Self::parse(what, resp).await
+    }
+
+    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        what: &str,
+        builder: RequestBuilder,
+        body: &B,
+    ) -> Result<T, Error> {
+        let body = serde_json::to_string(body)
+            .map_err(|e| Error::invalid(format!("{what}: cannot encode the body ({e})")))?;
+        let resp = self.send(what, self.authed(builder), Some(body)).await?;
+        Self::parse(what, resp).await
+    }
+
+    async fn delete_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, Error> {
+        let resp = self
+            .send(what, self.authed(Request::delete(&self.url(path))), None)
+            .await?;
+        Self::parse(what, resp).await
+    }
+
+    /// `GET /v1/me`.
+    pub async fn me(&self) -> Result<Me, Error> {
+        self.get_json("me", "/v1/me").await
+    }
+
+    /// `GET /v1/usage`.
+    pub async fn usage(&self) -> Result<Usage, Error> {
+        self.get_json("usage", "/v1/usage").await
+    }
+
+    /// `GET /v1/buckets`: the topology.
+    pub async fn buckets(&self) -> Result<Vec<BucketInfo>, Error> {
+        self.get_json("buckets", "/v1/buckets").await
+    }
+
+    /// `DELETE /v1/buckets/{backend}/{bucketId}`.
+    pub async fn delete_bucket(
+        &self,
+        backend: Backend,
+        bucket_id: &str,
+    ) -> Result<DeletedBucket, Error> {
+        let path = format!("/v1/buckets/{}/{}", backend.as_str(), enc(bucket_id));
+        self.delete_json("delete bucket", &path).await
+    }
+
+    /// `GET /v1/documents/{bucketId}`, conditional on `if_none_match` (a version we hold).
+    pub async fn document(
+        &self,
+        bucket_id: &str,
+        if_none_match: Option<u64>,
+    ) -> Result<DocumentFetch, Error> {
+        let what = "get document";
+        let mut builder = self.authed(Request::get(
+            &self.url(&format!("/v1/documents/{}", enc(bucket_id))),
+        ));
+        if let Some(v) = if_none_match {
+            builder = builder.header("If-None-Match", &format!("\"{v}\""));
+        }
+        self.counters
+            .document_gets
+            .set(self.counters.document_gets.get() + 1);
+        let resp = self.send(what, builder, None).await?;
+        match resp.status() {
+            304 => Ok(DocumentFetch::NotModified),
+            404 => {
+                // A 404 with a NOT_FOUND body is "never written"; anything else is an error.
+                let text = Self::read_text(what, &resp).await?;
+                let err = error_from_body(404, &text);
+                if err.code == ErrorCode::NotFound {
+                    Ok(DocumentFetch::Missing)
+                } else {
+                    Err(err)
+                }
+            }
+            _ => Self::parse(what, resp).await.map(DocumentFetch::Fresh),
+        }
+    }
+
+    /// `GET /v1/documents/{bucketId}/meta`.
+    pub async fn document_meta(&self, bucket_id: &str) -> Result<DocumentMeta, Error> {
+        self.get_json(
+            "document meta",
+            &format!("/v1/documents/{}/meta", enc(bucket_id)),
+        )
+        .await
+    }
+
+    /// `PUT /v1/documents/{bucketId}`.
+    pub async fn put_document(
+        &self,
+        bucket_id: &str,
+        body: &PutDocument,
+    ) -> Result<DocumentMeta, Error> {
+        self.counters
+            .document_puts
+            .set(self.counters.document_puts.get() + 1);
+        let url = self.url(&format!("/v1/documents/{}", enc(bucket_id)));
+        self.send_json("put document", Request::put(&url), body)
+            .await
+    }
+
+    /// `POST /v1/meta`: metadata of many buckets in one request.
+    pub async fn batch_meta(&self, req: &BatchMetaRequest) -> Result<BatchMetaResponse, Error> {
+        self.counters.meta.set(self.counters.meta.get() + 1);
+        self.send_json("batch meta", Request::post(&self.url("/v1/meta")), req)
+            .await
+    }
+
+    /// `GET /v1/assets/{bucketId}`.
+    pub async fn assets(&self, bucket_id: &str) -> Result<AssetList, Error> {
+        self.get_json("list assets", &format!("/v1/assets/{}", enc(bucket_id)))
+            .await
+    }
+
+    /// `DELETE /v1/assets/{bucketId}/{objectKey}`.
+    pub async fn delete_asset(&self, bucket_id: &str, object_key: &str) -> Result<(), Error> {
+        let path = format!("/v1/assets/{}/{}", enc(bucket_id), enc(object_key));
+        let _: serde_json::Value = self.delete_json("delete asset", &path).await?;
+        Ok(())
+    }
+
+    /// `POST /v1/assets/{bucketId}?name=&schemaId=&schemaVersion=` with the Blob as the body,
+    /// reporting `(loaded, total)` bytes as the upload progresses.
+    pub async fn upload_asset(
+        &self,
+        bucket_id: &str,
+        contract: &Contract,
+        blob: &web_sys::Blob,
+        name: &str,
+        on_progress: impl Fn(f64, f64) + 'static,
+    ) -> Result<AssetInfo, Error> {
+        let what = "upload asset";
+        let url = self.url(&format!(
+            "/v1/assets/{}?name={}&schemaId={}&schemaVersion={}",
+            enc(bucket_id),
+            enc(name),
+            enc(&contract.schema_id),
+            contract.schema_version
+        ));
+        let internal = |e: JsValue| Error::new(ErrorCode::Internal, format!("{what}: {e:?}"));
+        let xhr = web_sys::XmlHttpRequest::new().map_err(internal)?;
+        xhr.open("POST", &url).map_err(internal)?;
+        xhr.set_request_header("Authorization", &format!("Bearer {}", self.token))
+            .map_err(internal)?;
+        let content_type = blob.type_();
+        let content_type = if content_type.is_empty() {
+            "application/octet-stream".to_string()
+        } else {
+            content_type
+        };
+        xhr.set_request_header("Content-Type", &content_type)
+            .map_err(internal)?;
+
+        let progress =
+            Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+                let total = if e.length_computable() {
+                    e.total()
+                } else {
+                    f64::NAN
+                };
+                on_progress(e.loaded(), total);
+            });
+        if let Ok(upload) = xhr.upload() {
+            upload.set_onprogress(Some(progress.as_ref().unchecked_ref()));
+        }
+        // Settles once: load → Ok(status), error/abort/timeout → Err(kind).
+        let (tx, rx) = futures::channel::oneshot::channel::<Result<(), ErrorCode>>();
+        let tx = Rc::new(std::cell::RefCell::new(Some(tx)));
+        let settle = |tx: SettleSlot, r| {
+            Closure::<dyn FnMut()>::new(move || {
+                if let Some(tx) = tx.borrow_mut().take() {
+                    let _ = tx.send(r);
+                }
+            })
+        };
+        let on_load = settle(tx.clone(), Ok(()));
+        let on_error = settle(tx.clone(), Err(ErrorCode::Network));
+        let on_timeout = settle(tx, Err(ErrorCode::Timeout));
+        xhr.set_onload(Some(on_load.as_ref().unchecked_ref()));
+        xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        xhr.set_onabort(Some(on_error.as_ref().unchecked_ref()));
+        xhr.set_ontimeout(Some(on_timeout.as_ref().unchecked_ref()));
+        self.counters.total.set(self.counters.total.get() + 1);
+        xhr.send_with_opt_blob(Some(blob))
+            .map_err(|e| network_error(what, format!("{e:?}")))?;
+        let outcome = rx.await.unwrap_or(Err(ErrorCode::Network));
+        // Detach handlers before the closures drop, so a late event cannot call freed code.
+        if let Ok(upload) = xhr.upload() {
+            upload.set_onprogress(None);
+        }
+        xhr.set_onload(None);
+        xhr.set_onerror(None);
+        xhr.set_onabort(None);
+        xhr.set_ontimeout(None);
+        drop((progress, on_load, on_error, on_timeout));
+        match outcome {
+            Err(code) => Err(Error::new(
+                code,
+                format!("{what}: the backend could not be reached"),
+            )),
+            Ok(()) => {
+                let status = xhr.status().unwrap_or(0);
+                let text = xhr.response_text().ok().flatten().unwrap_or_default();
+                if status == 0 {
+                    return Err(network_error(what, "no response"));
+                }
+                if !(200..300).contains(&status) {
+                    return Err(error_from_body(status, &text));
+                }
+                serde_json::from_str(&text).map_err(|e| {
+                    Error::new(
+                        ErrorCode::Internal,
+                        format!("{what}: unexpected answer ({e})"),
+                    )
+                })
+            }
+        }
+    }
+
+    /// `PUT /v1/instances/{instanceId}`.
+    pub async fn register_instance(
+        &self,
+        instance_id: &str,
+        reg: &InstanceRegistration,
+    ) -> Result<InstanceInfo, Error> {
+        let url = self.url(&format!("/v1/instances/{}", enc(instance_id)));
+        self.send_json("register instance", Request::put(&url), reg)
+            .await
+    }
+
+    /// `GET /v1/instances`.
+    pub async fn instances(&self) -> Result<Vec<InstanceInfo>, Error> {
+        self.get_json("instances", "/v1/instances").await
+    }
+
+    /// `DELETE /v1/instances/{instanceId}`.
+    pub async fn delete_instance(&self, instance_id: &str) -> Result<(), Error> {
+        let path = format!("/v1/instances/{}", enc(instance_id));
+        let _: serde_json::Value = self.delete_json("delete instance", &path).await?;
+        Ok(())
+    }
+
+    /// `POST /v1/collections/{pluginId}/{collection}/{op}` with the op (tag included) as body.
+    pub async fn collection(
+        &self,
+        plugin_id: &str,
+        collection: &str,
+        op: &CollectionOp,
+    ) -> Result<serde_json::Value, Error> {
+        let body = serde_json::to_value(op).map_err(|e| {
+            Error::invalid(format!("collection: cannot encode the operation ({e})"))
+        })?;
+        let op_name = body
+            .get("op")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "collection: operation without a name"))?
+            .to_string();
+        let url = self.url(&format!(
+            "/v1/collections/{}/{}/{}",
+            enc(plugin_id),
+            enc(collection),
+            enc(&op_name)
+        ));
+        self.send_json("collection", Request::post(&url), &body)
+            .await
+    }
+
+    /// `PUT /v1/dev/plan` (servers started with `--dev` only).
+    pub async fn dev_set_plan(&self, plan: Plan, addons: u32) -> Result<Me, Error> {
+        self.send_json(
+            "set plan",
+            Request::put(&self.url("/v1/dev/plan")),
+            &SetPlan { plan, addons },
+        )
+        .await
+    }
+
+    /// `POST /v1/dev/users` (servers started with `--dev` only): a fresh user and its token.
+    pub async fn dev_new_user(base_url: &str, plan: Plan) -> Result<NewUser, Error> {
+        let api = Api::new(base_url, "");
+        let url = api.url("/v1/dev/users");
+        let body = serde_json::to_string(&SetPlan { plan, addons: 0 })
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let resp = api
+            .send("new user", Request::post(&url), Some(body))
+            .await?;
+        Self::parse("new user", resp).await
+    }
+}

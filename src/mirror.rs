@@ -1,1 +1,522 @@
-//! mirror (placeholder until its first commit).
+//! The local mirror: one IndexedDB database per user (via rexie), or memory when IndexedDB is
+//! unavailable (private mode, blocked, disabled), with a console warning.
+//!
+//! Database `monodit-bridge:v1:<userId>` ([`db_name`]) partitions every byte by account, so
+//! one user's documents, outbox and cache are never readable by another user's host.
+//!
+//! Object stores:
+//! - [`STORE_DOCUMENTS`] (key `bucketId`): [`DocRecord`], the confirmed value/version kept
+//!   apart from the optimistic value shown while writes are pending.
+//! - [`STORE_OUTBOX`] (key `mutationId`): [`OutboxRecord`], durable unconfirmed writes.
+//! - [`STORE_ASSETS`] (key `bucketId`): [`AssetRecord`], asset-list snapshots.
+//! - [`STORE_CACHE`] (key `[instanceId, key]`, index `instanceId`): `ctx.cache` entries
+//!   (see [`crate::cache`]); values are stored by structured clone, Blobs included.
+//!
+//! Rules: a record that does not have the expected shape is a cache miss, never a panic; a
+//! write that touches several stores (a `set`: document + outbox) is one transaction; nothing
+//! but IndexedDB requests is awaited inside a transaction (it would auto-commit otherwise).
+
+use monodit_core::api::{AssetInfo, Contract};
+use monodit_core::{Error, ErrorCode};
+use rexie::{Index, ObjectStore, Rexie, TransactionMode};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use wasm_bindgen::prelude::*;
+
+/// Prefix of every mirror database name; the schema generation is part of it.
+pub const DB_PREFIX: &str = "monodit-bridge:v1:";
+/// IndexedDB schema version of the mirror.
+pub const DB_VERSION: u32 = 1;
+/// Documents store.
+pub const STORE_DOCUMENTS: &str = "documents";
+/// Outbox store.
+pub const STORE_OUTBOX: &str = "outbox";
+/// Asset-list snapshots store.
+pub const STORE_ASSETS: &str = "assets";
+/// `ctx.cache` store.
+pub const STORE_CACHE: &str = "cache";
+/// Index of [`STORE_CACHE`] on `instanceId`.
+pub const CACHE_BY_INSTANCE: &str = "byInstance";
+/// How long opening IndexedDB may take before the mirror falls back to memory (an open can
+/// hang forever when another tab blocks an upgrade).
+pub const OPEN_TIMEOUT_MS: i32 = 5_000;
+
+/// The database name for one user.
+pub fn db_name(user_id: &str) -> String {
+    format!("{DB_PREFIX}{user_id}")
+}
+
+/// A mirrored document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocRecord {
+    /// The bucket id (key).
+    pub bucket_id: String,
+    /// The contract the bucket is known to have (None until first read or write).
+    #[serde(default)]
+    pub contract: Option<Contract>,
+    /// Last value the server confirmed (`null` when never written).
+    pub confirmed_value: Value,
+    /// Version of `confirmed_value` (0 when never written).
+    pub confirmed_version: u64,
+    /// What the bucket shows now: the newest pending write, else the confirmed value.
+    pub value: Value,
+    /// Whether writes are pending in the outbox.
+    pub pending: bool,
+}
+
+/// A durable, unconfirmed write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxRecord {
+    /// Client-generated id the server dedupes retries with (key).
+    pub mutation_id: String,
+    /// The bucket written.
+    pub bucket_id: String,
+    /// Ordering across writes (creation order).
+    pub seq: f64,
+    /// The value to store.
+    pub value: Value,
+    /// The contract to write with.
+    pub contract: Contract,
+    /// Epoch ms when the write was made.
+    pub created_at: f64,
+}
+
+/// A mirrored asset list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetRecord {
+    /// The bucket id (key).
+    pub bucket_id: String,
+    /// The bucket's change counter when listed.
+    pub version: u64,
+    /// The assets.
+    pub assets: Vec<AssetInfo>,
+}
+
+/// One `ctx.cache` entry, with its value as a structured-cloneable JS value.
+#[derive(Debug, Clone)]
+pub struct CacheRecord {
+    /// Owning widget instance.
+    pub instance_id: String,
+    /// The key.
+    pub key: String,
+    /// The value (any structured-cloneable value, Blobs included).
+    pub value: JsValue,
+    /// Estimated bytes (what the per-instance cap counts).
+    pub size: f64,
+    /// Epoch ms after which the entry is gone; None = no expiry.
+    pub expires_at: Option<f64>,
+    /// Epoch ms of the last read or write (least recently used is evicted first).
+    pub last_used: f64,
+}
+
+impl CacheRecord {
+    fn to_js(&self) -> JsValue {
+        let o = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| {
+            let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
+        };
+        set("instanceId", &JsValue::from_str(&self.instance_id));
+        set("key", &JsValue::from_str(&self.key));
+        set("value", &self.value);
+        set("size", &JsValue::from_f64(self.size));
+        set(
+            "expiresAt",
+            &self
+                .expires_at
+                .map(JsValue::from_f64)
+                .unwrap_or(JsValue::NULL),
+        );
+        set("lastUsed", &JsValue::from_f64(self.last_used));
+        o.into()
+    }
+
+    /// Reads a stored entry; anything of the wrong shape is None (a miss).
+    fn from_js(v: &JsValue) -> Option<CacheRecord> {
+        let get = |k: &str| js_sys::Reflect::get(v, &JsValue::from_str(k)).ok();
+        if !v.is_object() {
+            return None;
+        }
+        Some(CacheRecord {
+            instance_id: get("instanceId")?.as_string()?,
+            key: get("key")?.as_string()?,
+            value: get("value")?,
+            size: get("size")?
+                .as_f64()
+                .filter(|s| s.is_finite() && *s >= 0.0)?,
+            expires_at: get("expiresAt").and_then(|e| e.as_f64()),
+            last_used: get("lastUsed")?.as_f64()?,
+        })
+    }
+
+    /// The IndexedDB key of this entry.
+    pub fn js_key(instance_id: &str, key: &str) -> JsValue {
+        let a = js_sys::Array::new();
+        a.push(&JsValue::from_str(instance_id));
+        a.push(&JsValue::from_str(key));
+        a.into()
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    documents: HashMap<String, DocRecord>,
+    outbox: BTreeMap<String, OutboxRecord>,
+    assets: HashMap<String, AssetRecord>,
+    cache: HashMap<(String, String), CacheRecord>,
+}
+
+/// The per-user mirror.
+pub struct Mirror {
+    name: String,
+    db: RefCell<Option<Rexie>>,
+    memory: RefCell<Memory>,
+    persistent: bool,
+}
+
+fn idb_err(what: &str, e: rexie::Error) -> Error {
+    Error::new(
+        ErrorCode::Internal,
+        format!("local mirror: {what} failed ({e})"),
+    )
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, Error> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("local mirror: encode ({e})")))
+}
+
+/// Decodes a stored record; a wrong shape is None (treated as a miss).
+fn from_js<T: DeserializeOwned>(v: JsValue) -> Option<T> {
+    serde_wasm_bindgen::from_value(v).ok()
+}
+
+fn warn(msg: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(msg));
+}
+
+impl Mirror {
+    /// Opens (creating if needed) the user's database; falls back to memory with a console
+    /// warning when IndexedDB cannot be used.
+    pub async fn open(user_id: &str) -> Mirror {
+        let name = db_name(user_id);
+        let build = Rexie::builder(&name)
+            .version(DB_VERSION)
+            .add_object_store(ObjectStore::new(STORE_DOCUMENTS).key_path("bucketId"))
+            .add_object_store(ObjectStore::new(STORE_OUTBOX).key_path("mutationId"))
+            .add_object_store(ObjectStore::new(STORE_ASSETS).key_path("bucketId"))
+            .add_object_store(
+                ObjectStore::new(STORE_CACHE)
+                    .key_path_array(["instanceId", "key"])
+                    .add_index(Index::new(CACHE_BY_INSTANCE, "instanceId")),
+            )
+            .build();
+        let timeout = crate::sync::sleep(OPEN_TIMEOUT_MS);
+        futures::pin_mut!(build);
+        futures::pin_mut!(timeout);
+        let opened = match futures::future::select(build, timeout).await {
+            futures::future::Either::Left((Ok(db), _)) => Some(db),
+            futures::future::Either::Left((Err(e), _)) => {
+                warn(&format!(
+                    "monodit-bridge: IndexedDB unavailable ({e}); keeping data in memory only: \
+                     pending writes will not survive a reload"
+                ));
+                None
+            }
+            futures::future::Either::Right(_) => {
+                warn("monodit-bridge: IndexedDB open is blocked; keeping data in memory only");
+                None
+            }
+        };
+        Mirror {
+            name,
+            persistent: opened.is_some(),
+            db: RefCell::new(opened),
+            memory: RefCell::new(Memory::default()),
+        }
+    }
+
+    /// A memory-only mirror (what [`Mirror::open`] falls back to).
+    pub fn memory(user_id: &str) -> Mirror {
+        Mirror {
+            name: db_name(user_id),
+            persistent: false,
+            db: RefCell::new(None),
+            memory: RefCell::new(Memory::default()),
+        }
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether data survives a reload (IndexedDB) or lives in memory only.
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// Closes the database (later calls act on an empty memory mirror).
+    pub fn close(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            db.close();
+        }
+    }
+
+    /// Runs `f` with the open database, or returns None when memory-backed or closed.
+    fn with_db<R>(&self, f: impl FnOnce(&Rexie) -> R) -> Option<R> {
+        self.db.borrow().as_ref().map(f)
+    }
+
+    async fn get_one<T: DeserializeOwned>(&self, store: &str, key: JsValue) -> Option<T> {
+        let tx = self.with_db(|db| db.transaction(&[store], TransactionMode::ReadOnly))?;
+        let tx = tx.ok()?;
+        let st = tx.store(store).ok()?;
+        let v = st.get(key).await.ok()??;
+        from_js(v)
+    }
+
+    async fn put_one(&self, store: &str, value: JsValue) -> Result<(), Error> {
+        let Some(tx) = self.with_db(|db| db.transaction(&[store], TransactionMode::ReadWrite))
+        else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("write", e))?;
+        let st = tx.store(store).map_err(|e| idb_err("write", e))?;
+        st.put(&value, None)
+            .await
+            .map_err(|e| idb_err("write", e))?;
+        finish(tx).await
+    }
+
+    /// The mirrored document of a bucket; a missing or corrupt record is None.
+    pub async fn get_doc(&self, bucket_id: &str) -> Option<DocRecord> {
+        if !self.persistent {
+            return self.memory.borrow().documents.get(bucket_id).cloned();
+        }
+        let rec: DocRecord = self
+            .get_one(STORE_DOCUMENTS, JsValue::from_str(bucket_id))
+            .await?;
+        (rec.bucket_id == bucket_id).then_some(rec)
+    }
+
+    /// Stores a document record.
+    pub async fn put_doc(&self, doc: &DocRecord) -> Result<(), Error> {
+        if !self.persistent {
+            self.memory
+                .borrow_mut()
+                .documents
+                .insert(doc.bucket_id.clone(), doc.clone());
+            return Ok(());
+        }
+        self.put_one(STORE_DOCUMENTS, to_js(doc)?).await
+    }
+
+    /// A `set`: the document record and its outbox entry in ONE transaction.
+    pub async fn write_set(&self, doc: &DocRecord, write: &OutboxRecord) -> Result<(), Error> {
+        if !self.persistent {
+            let mut m = self.memory.borrow_mut();
+            m.documents.insert(doc.bucket_id.clone(), doc.clone());
+            m.outbox.insert(write.mutation_id.clone(), write.clone());
+            return Ok(());
+        }
+        let (d, o) = (to_js(doc)?, to_js(write)?);
+        let Some(tx) = self.with_db(|db| {
+            db.transaction(&[STORE_DOCUMENTS, STORE_OUTBOX], TransactionMode::ReadWrite)
+        }) else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("set", e))?;
+        let docs = tx.store(STORE_DOCUMENTS).map_err(|e| idb_err("set", e))?;
+        let outbox = tx.store(STORE_OUTBOX).map_err(|e| idb_err("set", e))?;
+        futures::try_join!(docs.put(&d, None), outbox.put(&o, None))
+            .map_err(|e| idb_err("set", e))?;
+        finish(tx).await
+    }
+
+    /// A settled write (confirmed or rolled back): the new document record and the removal of
+    /// its outbox entry in ONE transaction.
+    pub async fn write_settled(&self, doc: &DocRecord, mutation_id: &str) -> Result<(), Error> {
+        if !self.persistent {
+            let mut m = self.memory.borrow_mut();
+            m.documents.insert(doc.bucket_id.clone(), doc.clone());
+            m.outbox.remove(mutation_id);
+            return Ok(());
+        }
+        let d = to_js(doc)?;
+        let Some(tx) = self.with_db(|db| {
+            db.transaction(&[STORE_DOCUMENTS, STORE_OUTBOX], TransactionMode::ReadWrite)
+        }) else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("settle", e))?;
+        let docs = tx
+            .store(STORE_DOCUMENTS)
+            .map_err(|e| idb_err("settle", e))?;
+        let outbox = tx.store(STORE_OUTBOX).map_err(|e| idb_err("settle", e))?;
+        futures::try_join!(
+            docs.put(&d, None),
+            outbox.delete(JsValue::from_str(mutation_id))
+        )
+        .map_err(|e| idb_err("settle", e))?;
+        finish(tx).await
+    }
+
+    /// Every outbox entry, oldest first; corrupt entries are skipped.
+    pub async fn outbox(&self) -> Vec<OutboxRecord> {
+        let mut out: Vec<OutboxRecord> = if !self.persistent {
+            self.memory.borrow().outbox.values().cloned().collect()
+        } else {
+            let all = async {
+                let tx = self
+                    .with_db(|db| db.transaction(&[STORE_OUTBOX], TransactionMode::ReadOnly))?
+                    .ok()?;
+                let st = tx.store(STORE_OUTBOX).ok()?;
+                st.get_all(None, None).await.ok()
+            };
+            all.await
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(from_js::<OutboxRecord>)
+                .collect()
+        };
+        out.sort_by(|a, b| a.seq.total_cmp(&b.seq));
+        out
+    }
+
+    /// Whether an outbox entry still exists (another tab may have settled it).
+    pub async fn outbox_contains(&self, mutation_id: &str) -> bool {
+        if !self.persistent {
+            return self.memory.borrow().outbox.contains_key(mutation_id);
+        }
+        self.get_one::<OutboxRecord>(STORE_OUTBOX, JsValue::from_str(mutation_id))
+            .await
+            .is_some()
+    }
+
+    /// The mirrored asset list of a bucket; a missing or corrupt record is None.
+    pub async fn get_assets(&self, bucket_id: &str) -> Option<AssetRecord> {
+        if !self.persistent {
+            return self.memory.borrow().assets.get(bucket_id).cloned();
+        }
+        let rec: AssetRecord = self
+            .get_one(STORE_ASSETS, JsValue::from_str(bucket_id))
+            .await?;
+        (rec.bucket_id == bucket_id).then_some(rec)
+    }
+
+    /// Stores an asset-list snapshot.
+    pub async fn put_assets(&self, rec: &AssetRecord) -> Result<(), Error> {
+        if !self.persistent {
+            self.memory
+                .borrow_mut()
+                .assets
+                .insert(rec.bucket_id.clone(), rec.clone());
+            return Ok(());
+        }
+        self.put_one(STORE_ASSETS, to_js(rec)?).await
+    }
+
+    /// One cache entry; a missing or corrupt entry is None.
+    pub async fn cache_get(&self, instance_id: &str, key: &str) -> Option<CacheRecord> {
+        if !self.persistent {
+            let k = (instance_id.to_string(), key.to_string());
+            return self.memory.borrow().cache.get(&k).cloned();
+        }
+        let tx = self
+            .with_db(|db| db.transaction(&[STORE_CACHE], TransactionMode::ReadOnly))?
+            .ok()?;
+        let st = tx.store(STORE_CACHE).ok()?;
+        let v = st.get(CacheRecord::js_key(instance_id, key)).await.ok()??;
+        CacheRecord::from_js(&v).filter(|r| r.instance_id == instance_id && r.key == key)
+    }
+
+    /// Every entry of one instance (values included; Blobs are handles, cheap to read).
+    pub async fn cache_entries(&self, instance_id: &str) -> Vec<CacheRecord> {
+        if !self.persistent {
+            return self
+                .memory
+                .borrow()
+                .cache
+                .values()
+                .filter(|r| r.instance_id == instance_id)
+                .cloned()
+                .collect();
+        }
+        let all = async {
+            let tx = self
+                .with_db(|db| db.transaction(&[STORE_CACHE], TransactionMode::ReadOnly))?
+                .ok()?;
+            let st = tx.store(STORE_CACHE).ok()?;
+            let idx = st.index(CACHE_BY_INSTANCE).ok()?;
+            let range = rexie::KeyRange::only(&JsValue::from_str(instance_id)).ok()?;
+            idx.get_all(Some(range), None).await.ok()
+        };
+        all.await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(CacheRecord::from_js)
+            .filter(|r| r.instance_id == instance_id)
+            .collect()
+    }
+
+    /// Puts entries and deletes keys of one instance in ONE transaction.
+    pub async fn cache_write(
+        &self,
+        instance_id: &str,
+        put: &[CacheRecord],
+        delete: &[String],
+    ) -> Result<(), Error> {
+        if !self.persistent {
+            let mut m = self.memory.borrow_mut();
+            for k in delete {
+                m.cache.remove(&(instance_id.to_string(), k.clone()));
+            }
+            for r in put {
+                m.cache
+                    .insert((r.instance_id.clone(), r.key.clone()), r.clone());
+            }
+            return Ok(());
+        }
+        let Some(tx) =
+            self.with_db(|db| db.transaction(&[STORE_CACHE], TransactionMode::ReadWrite))
+        else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("cache write", e))?;
+        let st = tx
+            .store(STORE_CACHE)
+            .map_err(|e| idb_err("cache write", e))?;
+        let deletes = delete
+            .iter()
+            .map(|k| st.delete(CacheRecord::js_key(instance_id, k)));
+        let puts: Vec<JsValue> = put.iter().map(|r| r.to_js()).collect();
+        let put_futs = puts.iter().map(|v| st.put(v, None));
+        let (d, p) = futures::join!(
+            futures::future::try_join_all(deletes),
+            futures::future::try_join_all(put_futs)
+        );
+        d.map_err(|e| idb_err("cache delete", e))?;
+        p.map_err(|e| {
+            // Most often a value that cannot be structured-cloned (a function, a DOM node).
+            Error::invalid(format!("cache: value cannot be stored ({e})"))
+        })?;
+        finish(tx).await
+    }
+}
+
+/// Waits for a read-write transaction to commit.
+async fn finish(tx: rexie::Transaction) -> Result<(), Error> {
+    match tx.done().await {
+        Ok(r) if r.is_committed() => Ok(()),
+        Ok(_) => Err(Error::new(
+            ErrorCode::Internal,
+            "local mirror: transaction aborted",
+        )),
+        Err(e) => Err(idb_err("commit", e)),
+    }
+}

@@ -1,1 +1,1611 @@
-//! sync (placeholder until its first commit).
+//! The sync engine: one per [`crate::host::Host`], shared as `Rc<Engine>`. It serves
+//! `ctx.store` and `ctx.assets` from the local-first mirror and keeps it in step with the
+//! backend (DESIGN.md §6, seed 000 "Runtime Model").
+//!
+//! Interface notes for the bridge layer (stable; additions only):
+//! - Every event carries the bucket's *current view*: `value` is what the bucket shows now
+//!   (the newest pending write, else the last confirmed value), `version` is the last
+//!   server-confirmed version, `pending` says whether writes are still unconfirmed.
+//!   Callbacks may fire more than once per logical edit (optimistic, then confirmed, maybe
+//!   revalidated); rendering the value each time is cheap and correct.
+//! - [`Engine::open_with_user`] (addition) opens without `GET /v1/me` when the host already
+//!   knows its user, which is also how a host page opened offline resumes its outbox.
+//! - [`Engine::cache`] (addition) hands out the `ctx.cache` engine that shares the mirror.
+//!
+//! # Writes (`doc_set`)
+//! Memory, mirror document and outbox entry are updated (the last two in one IndexedDB
+//! transaction), `optimistic` goes to every subscriber of the bucket on the page (and, via
+//! BroadcastChannel, in the user's other tabs), then the write is PUT with its mutation id.
+//! Confirmed and optimistic state are kept apart: each bucket holds its confirmed
+//! value/version and an ordered queue of pending writes, and writes are sent strictly in the
+//! order they were made (one at a time), so the last writer wins and a rollback removes
+//! exactly the failed write:
+//! - permanent failure (a non-transient code: QUOTA_EXCEEDED, PLAN_REQUIRED,
+//!   INCOMPATIBLE_BUCKET, PAYLOAD_TOO_LARGE, FORBIDDEN, ...): the write leaves the outbox, the
+//!   bucket shows the newest *remaining* pending write or else the confirmed value, `rollback`
+//!   is emitted, and the future rejects with the code. Because writes are sent in order, every
+//!   older write has settled by then, so no older optimistic value is ever resurrected.
+//! - transient failure (NETWORK, TIMEOUT, RATE_LIMITED, 5xx): the write stays in the outbox
+//!   and is retried with bounded exponential backoff and jitter ([`BACKOFF_BASE_MS`] ..
+//!   [`BACKOFF_MAX_MS`]); `online`, visibility and focus re-checks retry at once.
+//!
+//! **Offline semantics:** the `doc_set` future stays pending until the server confirms the
+//! write (then resolves with the confirmed snapshot) or rejects it permanently (then rejects
+//! with the code). The `optimistic` event has already been delivered, so UIs never wait for the
+//! network. If the engine is closed (page unload, `close()`) first, the future rejects with
+//! CLOSED, but the write stays in the durable outbox and the next `Engine::open` for the same
+//! user sends it (once: the server dedupes the mutation id) and emits `confirmed`.
+//!
+//! # Reads and revalidation
+//! `doc_get` answers from memory, then IndexedDB, then the server. A cached answer returns at
+//! once and queues a metadata check; checks wanted within [`BATCH_WINDOW_MS`] go out as ONE
+//! `POST /v1/meta`, deduplicated per bucket (and a bucket checked less than [`DEDUPE_MS`] ago
+//! is not checked again unless forced), so N widgets on one bucket never cause N requests.
+//! Only buckets whose server version moved are fetched in full (`revalidated`).
+//!
+//! Re-checks of every active bucket (documents and asset lists) run on `visibilitychange` to
+//! visible, on `online`, and on window `focus` when focus comes from outside the page (a
+//! focus that follows a blur into one of the page's own iframes is ignored), at most once per
+//! [`RECHECK_THROTTLE_MS`] (DESIGN.md §9: spurious focus events are common).
+//!
+//! # Tabs
+//! Tabs of the same user share the IndexedDB mirror; events go to the other tabs over the
+//! BroadcastChannel [`channel_name`], and a Web Lock ([`lock_name`]) lets one tab at a time
+//! send outbox entries (without Web Locks every tab flushes; the server's mutation-id dedupe
+//! keeps that correct).
+
+use crate::cache::Cache;
+use crate::http::{Api, DocumentFetch};
+use crate::mirror::{AssetRecord, DocRecord, Mirror, OutboxRecord};
+use futures::channel::oneshot;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use monodit_core::api::{
+    self, AssetInfo, BatchMetaRequest, BatchMetaResponse, CollectionOp, Contract, PutDocument,
+};
+use monodit_core::{Error, ErrorCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Window in which metadata checks are gathered into one batch request.
+pub const BATCH_WINDOW_MS: i32 = 10;
+/// A bucket checked this recently is not checked again by a read (forced re-checks are).
+pub const DEDUPE_MS: f64 = 2_000.0;
+/// Focus / visibility / online re-checks run at most once per this interval.
+pub const RECHECK_THROTTLE_MS: f64 = 5_000.0;
+/// First retry delay of a write that failed transiently.
+pub const BACKOFF_BASE_MS: f64 = 500.0;
+/// Longest retry delay.
+pub const BACKOFF_MAX_MS: f64 = 30_000.0;
+
+/// BroadcastChannel name for a user's cross-tab events.
+pub fn channel_name(user_id: &str) -> String {
+    format!("monodit-bridge:{user_id}")
+}
+
+/// Web Lock name that serialises outbox flushing across a user's tabs.
+pub fn lock_name(user_id: &str) -> String {
+    format!("monodit-bridge-outbox:{user_id}")
+}
+
+/// A resolved bucket with the contract of the binding that uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRef {
+    /// The bucket id.
+    pub bucket_id: String,
+    /// Backend, schema id and version of the binding.
+    pub contract: Contract,
+}
+
+/// Why a document event fired (`meta.kind` for widgets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A local write, shown before the server confirmed it.
+    Optimistic,
+    /// The server confirmed a write.
+    Confirmed,
+    /// A newer server version was fetched (another client wrote, or the bucket was deleted).
+    Revalidated,
+    /// A write failed permanently and was undone.
+    Rollback,
+}
+
+impl EventKind {
+    /// `"optimistic"`, `"confirmed"`, `"revalidated"` or `"rollback"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Optimistic => "optimistic",
+            EventKind::Confirmed => "confirmed",
+            EventKind::Revalidated => "revalidated",
+            EventKind::Rollback => "rollback",
+        }
+    }
+}
+
+/// A change of a document bucket, delivered to its subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocEvent {
+    /// The bucket.
+    pub bucket_id: String,
+    /// Why it fired.
+    pub kind: EventKind,
+    /// What the bucket shows now.
+    pub value: Value,
+    /// The last server-confirmed version (0 = never written).
+    pub version: u64,
+    /// Whether writes are still unconfirmed.
+    pub pending: bool,
+}
+
+/// The answer of [`Engine::doc_get`] and [`Engine::doc_set`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocSnapshot {
+    /// What the bucket shows now (`null` when never written).
+    pub value: Value,
+    /// The last server-confirmed version (0 = never written).
+    pub version: u64,
+    /// Whether writes are still unconfirmed.
+    pub pending: bool,
+}
+
+/// A change of an asset bucket's list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetEvent {
+    /// The bucket.
+    pub bucket_id: String,
+    /// The whole list, oldest first.
+    pub assets: Vec<AssetInfo>,
+    /// The bucket's change counter.
+    pub version: u64,
+}
+
+/// Handle returned by the subscribe methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(u64);
+
+impl SubscriptionId {
+    /// The raw number (for protocol messages).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    mutation_id: String,
+    value: Value,
+    contract: Contract,
+    seq: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Doc {
+    contract: Option<Contract>,
+    confirmed_value: Value,
+    confirmed_version: u64,
+    /// Oldest first.
+    pending: Vec<Pending>,
+    /// Whether the confirmed part came from the mirror or the server (else it is a guess).
+    known: bool,
+    last_checked: f64,
+}
+
+impl Doc {
+    fn empty() -> Doc {
+        Doc {
+            contract: None,
+            confirmed_value: Value::Null,
+            confirmed_version: 0,
+            pending: Vec::new(),
+            known: false,
+            last_checked: 0.0,
+        }
+    }
+
+    fn from_record(rec: DocRecord) -> Doc {
+        Doc {
+            contract: rec.contract,
+            confirmed_value: rec.confirmed_value,
+            confirmed_version: rec.confirmed_version,
+            pending: Vec::new(),
+            known: true,
+            last_checked: 0.0,
+        }
+    }
+
+    fn visible(&self) -> &Value {
+        self.pending
+            .last()
+            .map(|p| &p.value)
+            .unwrap_or(&self.confirmed_value)
+    }
+
+    fn snapshot(&self) -> DocSnapshot {
+        DocSnapshot {
+            value: self.visible().clone(),
+            version: self.confirmed_version,
+            pending: !self.pending.is_empty(),
+        }
+    }
+
+    fn record(&self, bucket_id: &str) -> DocRecord {
+        DocRecord {
+            bucket_id: bucket_id.to_string(),
+            contract: self.contract.clone(),
+            confirmed_value: self.confirmed_value.clone(),
+            confirmed_version: self.confirmed_version,
+            value: self.visible().clone(),
+            pending: !self.pending.is_empty(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AssetState {
+    version: u64,
+    assets: Vec<AssetInfo>,
+    last_checked: f64,
+}
+
+type DocCb = Rc<dyn Fn(&DocEvent)>;
+type AssetCb = Rc<dyn Fn(&AssetEvent)>;
+type Waiter = oneshot::Sender<Result<DocSnapshot, Error>>;
+type Load = Shared<LocalBoxFuture<'static, Result<(), Error>>>;
+
+#[derive(Default)]
+struct State {
+    docs: HashMap<String, Doc>,
+    assets: HashMap<String, AssetState>,
+    doc_subs: HashMap<String, Vec<(u64, DocCb)>>,
+    asset_subs: HashMap<String, Vec<(u64, AssetCb)>>,
+    next_id: u64,
+    doc_loads: HashMap<String, Load>,
+    asset_loads: HashMap<String, Load>,
+    want_docs: BTreeSet<String>,
+    want_assets: BTreeSet<String>,
+    batch_scheduled: bool,
+    waiters: HashMap<String, Vec<Waiter>>,
+    flushing: bool,
+    flush_again: bool,
+    wake: Option<oneshot::Sender<()>>,
+    last_recheck: f64,
+    page_had_focus: bool,
+    seq: u64,
+}
+
+/// A cross-tab message (JSON over BroadcastChannel).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "camelCase")]
+enum TabMessage {
+    #[serde(rename_all = "camelCase")]
+    Doc {
+        bucket_id: String,
+        kind: EventKind,
+        value: Value,
+        confirmed_value: Value,
+        confirmed_version: u64,
+        pending: bool,
+        #[serde(default)]
+        mutation_id: Option<String>,
+        #[serde(default)]
+        error: Option<Error>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Assets {
+        bucket_id: String,
+        version: u64,
+        assets: Vec<AssetInfo>,
+    },
+}
+
+/// The cross-tab channel and its message handler (kept alive together).
+type Channel = (
+    web_sys::BroadcastChannel,
+    Closure<dyn FnMut(web_sys::MessageEvent)>,
+);
+type Listener = (
+    web_sys::EventTarget,
+    &'static str,
+    Closure<dyn FnMut(web_sys::Event)>,
+);
+
+/// The host-side data engine. See the module docs for its rules.
+pub struct Engine {
+    api: Api,
+    user_id: String,
+    mirror: Rc<Mirror>,
+    cache: Cache,
+    me: Weak<Engine>,
+    state: RefCell<State>,
+    listeners: RefCell<Vec<Listener>>,
+    channel: RefCell<Option<Channel>>,
+    closed: Cell<bool>,
+}
+
+/// Sleeps on the browser's timer (0 ms = next macrotask).
+pub(crate) async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let ok = web_sys::window().map(|w| {
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.max(0))
+                .is_ok()
+        });
+        if ok != Some(true) {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+pub(crate) fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+fn warn(msg: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(msg));
+}
+
+fn new_mutation_id() -> String {
+    let from_crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
+        .ok()
+        .and_then(|c| {
+            let f = js_sys::Reflect::get(&c, &JsValue::from_str("randomUUID")).ok()?;
+            let f: js_sys::Function = f.dyn_into().ok()?;
+            f.call0(&c).ok()?.as_string()
+        });
+    from_crypto.unwrap_or_else(|| {
+        let r = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+        format!("m-{:x}-{:08x}{:08x}", now() as u64, r(), r())
+    })
+}
+
+/// Delay before retry `attempt` (1-based): exponential, capped, with "equal jitter" so many
+/// tabs or hosts coming back online do not retry in lockstep.
+fn backoff_ms(attempt: u32) -> f64 {
+    let exp = BACKOFF_BASE_MS * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
+    let capped = exp.min(BACKOFF_MAX_MS);
+    capped / 2.0 + js_sys::Math::random() * capped / 2.0
+}
+
+/// Runs `f` while holding the Web Lock `name`; runs it unlocked when Web Locks are absent.
+async fn with_lock<T>(name: &str, f: impl Future<Output = T>) -> T {
+    let locks = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
+        .filter(|l| l.is_object());
+    let request = locks.as_ref().and_then(|l| {
+        js_sys::Reflect::get(l, &JsValue::from_str("request"))
+            .ok()?
+            .dyn_into::<js_sys::Function>()
+            .ok()
+    });
+    let (Some(locks), Some(request)) = (locks, request) else {
+        return f.await;
+    };
+    let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
+    let held = {
+        let release = release.clone();
+        js_sys::Promise::new(&mut |resolve, _| *release.borrow_mut() = Some(resolve))
+    };
+    let (acquired_tx, acquired_rx) = oneshot::channel::<()>();
+    let acquired_tx = RefCell::new(Some(acquired_tx));
+    let granted = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| {
+        if let Some(tx) = acquired_tx.borrow_mut().take() {
+            let _ = tx.send(());
+        }
+        held.clone().into()
+    });
+    let requested = request.call2(&locks, &JsValue::from_str(name), granted.as_ref());
+    let Ok(requested) = requested.and_then(|p| p.dyn_into::<js_sys::Promise>()) else {
+        return f.await;
+    };
+    // The request's promise settles only after we release, so if it settles first the lock was
+    // refused (e.g. a document that may not use locks): go on without it.
+    let refused = wasm_bindgen_futures::JsFuture::from(requested);
+    futures::pin_mut!(refused);
+    let locked = matches!(
+        futures::future::select(acquired_rx, refused).await,
+        futures::future::Either::Left((Ok(()), _))
+    );
+    let out = f.await;
+    if locked {
+        if let Some(r) = release.borrow_mut().take() {
+            let _ = r.call0(&JsValue::UNDEFINED);
+        }
+    }
+    drop(granted);
+    out
+}
+
+enum Pass {
+    Done,
+    Transient,
+}
+
+impl Engine {
+    /// Opens the engine for the token's user: `GET /v1/me`, then [`Engine::open_with_user`].
+    pub async fn open(api: Api) -> Result<Rc<Engine>, Error> {
+        let me = api.me().await?;
+        Ok(Engine::open_with_user(api, &me.user_id).await)
+    }
+
+    /// Opens the engine for a user the host already knows (no request needed, so a host page
+    /// loaded offline can still serve its mirror and keep its outbox). Opens the user's
+    /// IndexedDB (memory with a console warning if unavailable), installs the re-check and
+    /// cross-tab listeners, and resumes the outbox.
+    pub async fn open_with_user(api: Api, user_id: &str) -> Rc<Engine> {
+        let mirror = Rc::new(Mirror::open(user_id).await);
+        let engine = Rc::new_cyclic(|me| Engine {
+            api,
+            user_id: user_id.to_string(),
+            cache: Cache::new(mirror.clone()),
+            mirror,
+            me: me.clone(),
+            state: RefCell::new(State::default()),
+            listeners: RefCell::new(Vec::new()),
+            channel: RefCell::new(None),
+            closed: Cell::new(false),
+        });
+        engine.state.borrow_mut().page_had_focus = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.has_focus().ok())
+            .unwrap_or(false);
+        engine.install_listeners();
+        engine.open_channel();
+        engine.resume_outbox().await;
+        engine
+    }
+
+    /// The backend client.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// The user this engine serves.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The `ctx.cache` engine (same per-user database).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Whether the mirror is IndexedDB (true) or memory only.
+    pub fn is_persistent(&self) -> bool {
+        self.mirror.is_persistent()
+    }
+
+    /// Number of writes not yet confirmed by the server (this engine's view).
+    pub fn pending_writes(&self) -> usize {
+        self.state
+            .borrow()
+            .docs
+            .values()
+            .map(|d| d.pending.len())
+            .sum()
+    }
+
+    fn rc(&self) -> Option<Rc<Engine>> {
+        self.me.upgrade()
+    }
+
+    fn closed_error() -> Error {
+        Error::new(ErrorCode::Closed, "the host's data engine was closed")
+    }
+
+    // ----- documents -------------------------------------------------------------------
+
+    /// The bucket's current snapshot: memory → IndexedDB → server. A cached answer returns at
+    /// once and a background metadata check follows (emitting `revalidated` if the server is
+    /// newer). A never-written bucket reads as `null`, version 0. A bucket created with another
+    /// contract answers INCOMPATIBLE_BUCKET.
+    pub async fn doc_get(&self, b: &BucketRef) -> Result<DocSnapshot, Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        let cached = {
+            let st = self.state.borrow();
+            st.docs
+                .get(&b.bucket_id)
+                .filter(|d| d.known)
+                .map(|d| (d.snapshot(), d.contract.clone()))
+        };
+        if let Some((snap, contract)) = cached {
+            check_contract(b, contract.as_ref())?;
+            self.want_check(std::slice::from_ref(&b.bucket_id), &[], false);
+            return Ok(snap);
+        }
+        self.load_doc(b).await?;
+        let st = self.state.borrow();
+        let doc = st
+            .docs
+            .get(&b.bucket_id)
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "document vanished while loading"))?;
+        check_contract(b, doc.contract.as_ref())?;
+        Ok(doc.snapshot())
+    }
+
+    /// Loads a bucket into memory once, however many callers ask at the same time.
+    async fn load_doc(&self, b: &BucketRef) -> Result<(), Error> {
+        let load = {
+            let mut st = self.state.borrow_mut();
+            if let Some(l) = st.doc_loads.get(&b.bucket_id) {
+                l.clone()
+            } else {
+                let me = self.rc().ok_or_else(Self::closed_error)?;
+                let bucket = b.bucket_id.clone();
+                let fut: LocalBoxFuture<'static, Result<(), Error>> =
+                    Box::pin(async move { me.load_doc_uncached(&bucket).await });
+                let shared = fut.shared();
+                st.doc_loads.insert(b.bucket_id.clone(), shared.clone());
+                shared
+            }
+        };
+        let out = load.await;
+        self.state.borrow_mut().doc_loads.remove(&b.bucket_id);
+        out
+    }
+
+    async fn load_doc_uncached(&self, bucket_id: &str) -> Result<(), Error> {
+        if let Some(rec) = self.mirror.get_doc(bucket_id).await {
+            self.merge_base(bucket_id, Doc::from_record(rec));
+            self.want_check(&[bucket_id.to_string()], &[], false);
+            return Ok(());
+        }
+        let fetched = self.api.document(bucket_id, None).await?;
+        let base = match fetched {
+            DocumentFetch::Fresh(doc) => Doc {
+                contract: Some(doc.contract),
+                confirmed_value: doc.value,
+                confirmed_version: doc.meta.version,
+                ..Doc::empty()
+            },
+            DocumentFetch::Missing | DocumentFetch::NotModified => Doc::empty(),
+        };
+        let mut base = base;
+        base.known = true;
+        base.last_checked = now();
+        let rec = self.merge_base(bucket_id, base);
+        if let Err(e) = self.mirror.put_doc(&rec).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
+        Ok(())
+    }
+
+    /// Installs a loaded confirmed base under any pending writes made meanwhile.
+    fn merge_base(&self, bucket_id: &str, base: Doc) -> DocRecord {
+        let mut st = self.state.borrow_mut();
+        let doc = st
+            .docs
+            .entry(bucket_id.to_string())
+            .or_insert_with(Doc::empty);
+        if !doc.known || base.confirmed_version > doc.confirmed_version {
+            doc.contract = base.contract.or(doc.contract.take());
+            doc.confirmed_value = base.confirmed_value;
+            doc.confirmed_version = base.confirmed_version;
+            doc.known = true;
+        }
+        doc.last_checked = doc.last_checked.max(base.last_checked);
+        doc.record(bucket_id)
+    }
+
+    /// Writes the bucket's document. Emits `optimistic` at once, resolves with the confirmed
+    /// snapshot once the server accepted the write, or rejects with the code after a
+    /// permanent failure (`rollback` emitted). Offline it stays pending (see module docs).
+    pub async fn doc_set(&self, b: &BucketRef, value: Value) -> Result<DocSnapshot, Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        let size = serde_json::to_string(&value)
+            .map(|s| s.len() as u64)
+            .unwrap_or(u64::MAX);
+        if size > api::MAX_DOCUMENT_BYTES {
+            // Known up front to be permanent: reject before showing anything.
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the document is {size} bytes; the limit is {}",
+                    api::MAX_DOCUMENT_BYTES
+                ),
+            )
+            .with_detail(serde_json::json!({"size": size, "limit": api::MAX_DOCUMENT_BYTES})));
+        }
+        let needs_base = !self.state.borrow().docs.contains_key(&b.bucket_id);
+        if needs_base {
+            if let Some(rec) = self.mirror.get_doc(&b.bucket_id).await {
+                self.merge_base(&b.bucket_id, Doc::from_record(rec));
+            }
+        }
+        let mutation_id = new_mutation_id();
+        let (rec, outbox, snap) = {
+            let mut st = self.state.borrow_mut();
+            st.seq += 1;
+            let seq = now() * 1000.0 + (st.seq % 1000) as f64;
+            let doc = st
+                .docs
+                .entry(b.bucket_id.clone())
+                .or_insert_with(Doc::empty);
+            doc.pending.push(Pending {
+                mutation_id: mutation_id.clone(),
+                value: value.clone(),
+                contract: b.contract.clone(),
+                seq,
+            });
+            let outbox = OutboxRecord {
+                mutation_id: mutation_id.clone(),
+                bucket_id: b.bucket_id.clone(),
+                seq,
+                value,
+                contract: b.contract.clone(),
+                created_at: now(),
+            };
+            (doc.record(&b.bucket_id), outbox, doc.snapshot())
+        };
+        let (tx, rx) = oneshot::channel();
+        self.state
+            .borrow_mut()
+            .waiters
+            .entry(mutation_id.clone())
+            .or_default()
+            .push(tx);
+        self.emit_doc(
+            &b.bucket_id,
+            EventKind::Optimistic,
+            &snap,
+            Some(&mutation_id),
+            None,
+            true,
+        );
+        if let Err(e) = self.mirror.write_set(&rec, &outbox).await {
+            // The write is still queued in memory and will be sent; it just is not durable.
+            warn(&format!(
+                "monodit-bridge: could not persist a pending write: {e}"
+            ));
+        }
+        self.kick_flush();
+        rx.await.unwrap_or_else(|_| Err(Self::closed_error()))
+    }
+
+    /// Subscribes to a document bucket's events.
+    pub fn doc_subscribe(&self, bucket_id: &str, cb: Rc<dyn Fn(&DocEvent)>) -> SubscriptionId {
+        let mut st = self.state.borrow_mut();
+        st.next_id += 1;
+        let id = st.next_id;
+        st.doc_subs
+            .entry(bucket_id.to_string())
+            .or_default()
+            .push((id, cb));
+        SubscriptionId(id)
+    }
+
+    /// Subscribes to an asset bucket's list changes.
+    pub fn assets_subscribe(&self, bucket_id: &str, cb: Rc<dyn Fn(&AssetEvent)>) -> SubscriptionId {
+        let mut st = self.state.borrow_mut();
+        st.next_id += 1;
+        let id = st.next_id;
+        st.asset_subs
+            .entry(bucket_id.to_string())
+            .or_default()
+            .push((id, cb));
+        SubscriptionId(id)
+    }
+
+    /// Removes a subscription (unknown ids are ignored).
+    pub fn unsubscribe(&self, id: SubscriptionId) {
+        let mut st = self.state.borrow_mut();
+        for subs in st.doc_subs.values_mut() {
+            subs.retain(|(i, _)| *i != id.0);
+        }
+        st.doc_subs.retain(|_, s| !s.is_empty());
+        for subs in st.asset_subs.values_mut() {
+            subs.retain(|(i, _)| *i != id.0);
+        }
+        st.asset_subs.retain(|_, s| !s.is_empty());
+    }
+
+    /// Delivers an event to this page's subscribers and (if `broadcast`) to the user's other tabs.
+    fn emit_doc(
+        &self,
+        bucket_id: &str,
+        kind: EventKind,
+        snap: &DocSnapshot,
+        mutation_id: Option<&str>,
+        error: Option<&Error>,
+        broadcast: bool,
+    ) {
+        let (subs, confirmed) = {
+            let st = self.state.borrow();
+            let subs: Vec<DocCb> = st
+                .doc_subs
+                .get(bucket_id)
+                .map(|v| v.iter().map(|(_, cb)| cb.clone()).collect())
+                .unwrap_or_default();
+            let confirmed = st
+                .docs
+                .get(bucket_id)
+                .map(|d| (d.confirmed_value.clone(), d.confirmed_version))
+                .unwrap_or((Value::Null, 0));
+            (subs, confirmed)
+        };
+        if broadcast {
+            self.post(&TabMessage::Doc {
+                bucket_id: bucket_id.to_string(),
+                kind,
+                value: snap.value.clone(),
+                confirmed_value: confirmed.0,
+                confirmed_version: confirmed.1,
+                pending: snap.pending,
+                mutation_id: mutation_id.map(str::to_string),
+                error: error.cloned(),
+            });
+        }
+        if subs.is_empty() {
+            return;
+        }
+        let ev = DocEvent {
+            bucket_id: bucket_id.to_string(),
+            kind,
+            value: snap.value.clone(),
+            version: snap.version,
+            pending: snap.pending,
+        };
+        for cb in subs {
+            cb(&ev);
+        }
+    }
+
+    fn emit_assets(&self, bucket_id: &str, broadcast: bool) {
+        let (subs, ev) = {
+            let st = self.state.borrow();
+            let Some(a) = st.assets.get(bucket_id) else {
+                return;
+            };
+            let subs: Vec<AssetCb> = st
+                .asset_subs
+                .get(bucket_id)
+                .map(|v| v.iter().map(|(_, cb)| cb.clone()).collect())
+                .unwrap_or_default();
+            let ev = AssetEvent {
+                bucket_id: bucket_id.to_string(),
+                assets: a.assets.clone(),
+                version: a.version,
+            };
+            (subs, ev)
+        };
+        if broadcast {
+            self.post(&TabMessage::Assets {
+                bucket_id: ev.bucket_id.clone(),
+                version: ev.version,
+                assets: ev.assets.clone(),
+            });
+        }
+        for cb in subs {
+            cb(&ev);
+        }
+    }
+
+    // ----- outbox --------------------------------------------------------------------------
+
+    /// Loads durable writes left by an earlier page (or engine) and sends them.
+    async fn resume_outbox(&self) {
+        let entries = self.mirror.outbox().await;
+        if entries.is_empty() {
+            return;
+        }
+        for e in entries {
+            let known = self.state.borrow().docs.contains_key(&e.bucket_id);
+            if !known {
+                if let Some(rec) = self.mirror.get_doc(&e.bucket_id).await {
+                    self.merge_base(&e.bucket_id, Doc::from_record(rec));
+                }
+            }
+            let mut st = self.state.borrow_mut();
+            let doc = st
+                .docs
+                .entry(e.bucket_id.clone())
+                .or_insert_with(Doc::empty);
+            if !doc.pending.iter().any(|p| p.mutation_id == e.mutation_id) {
+                doc.pending.push(Pending {
+                    mutation_id: e.mutation_id,
+                    value: e.value,
+                    contract: e.contract,
+                    seq: e.seq,
+                });
+                doc.pending.sort_by(|a, b| a.seq.total_cmp(&b.seq));
+            }
+        }
+        self.kick_flush();
+    }
+
+    /// Starts the flusher, or tells the running one to look again; wakes a backoff sleep.
+    fn kick_flush(&self) {
+        let Some(me) = self.rc() else { return };
+        let mut st = self.state.borrow_mut();
+        if let Some(w) = st.wake.take() {
+            let _ = w.send(());
+        }
+        if st.flushing {
+            st.flush_again = true;
+            return;
+        }
+        st.flushing = true;
+        drop(st);
+        wasm_bindgen_futures::spawn_local(async move { me.flush_loop().await });
+    }
+
+    async fn flush_loop(self: Rc<Self>) {
+        let mut attempt: u32 = 0;
+        loop {
+            if self.closed.get() {
+                break;
+            }
+            self.state.borrow_mut().flush_again = false;
+            let lock = lock_name(&self.user_id);
+            match with_lock(&lock, self.flush_pass()).await {
+                Pass::Done => {
+                    attempt = 0;
+                    if !self.state.borrow().flush_again {
+                        break;
+                    }
+                }
+                Pass::Transient => {
+                    attempt = attempt.saturating_add(1);
+                    let (tx, rx) = oneshot::channel();
+                    self.state.borrow_mut().wake = Some(tx);
+                    let delay = sleep(backoff_ms(attempt) as i32);
+                    futures::pin_mut!(delay);
+                    let _ = futures::future::select(delay, rx).await;
+                    self.state.borrow_mut().wake = None;
+                }
+            }
+        }
+        self.state.borrow_mut().flushing = false;
+    }
+
+    /// The oldest pending write of any bucket.
+    fn next_pending(&self) -> Option<(String, Pending)> {
+        let st = self.state.borrow();
+        st.docs
+            .iter()
+            .filter_map(|(id, d)| d.pending.first().map(|p| (id.clone(), p.clone())))
+            .min_by(|a, b| a.1.seq.total_cmp(&b.1.seq))
+    }
+
+    async fn flush_pass(&self) -> Pass {
+        loop {
+            if self.closed.get() {
+                return Pass::Done;
+            }
+            let Some((bucket_id, p)) = self.next_pending() else {
+                return Pass::Done;
+            };
+            if self.mirror.is_persistent() && !self.mirror.outbox_contains(&p.mutation_id).await {
+                if self.closed.get() {
+                    return Pass::Done;
+                }
+                // Another tab sent and settled it (its broadcast may still be on the way):
+                // forget it here and let a forced check pick up the server's state.
+                self.drop_settled_elsewhere(&bucket_id, &p.mutation_id);
+                continue;
+            }
+            let body = PutDocument {
+                value: p.value.clone(),
+                schema_id: p.contract.schema_id.clone(),
+                schema_version: p.contract.schema_version,
+                mutation_id: Some(p.mutation_id.clone()),
+                expected_version: None,
+            };
+            match self.api.put_document(&bucket_id, &body).await {
+                Ok(meta) => self.settle_confirmed(&bucket_id, &p, meta.version).await,
+                Err(e) if e.code.is_transient() => return Pass::Transient,
+                Err(e) => self.settle_rollback(&bucket_id, &p.mutation_id, e).await,
+            }
+        }
+    }
+
+    fn drop_settled_elsewhere(&self, bucket_id: &str, mutation_id: &str) {
+        let snap = {
+            let mut st = self.state.borrow_mut();
+            let Some(doc) = st.docs.get_mut(bucket_id) else {
+                return;
+            };
+            doc.pending.retain(|p| p.mutation_id != mutation_id);
+            doc.snapshot()
+        };
+        self.resolve_waiters(mutation_id, Ok(snap));
+        self.want_check(&[bucket_id.to_string()], &[], true);
+    }
+
+    fn resolve_waiters(&self, mutation_id: &str, result: Result<DocSnapshot, Error>) {
+        let waiters = self
+            .state
+            .borrow_mut()
+            .waiters
+            .remove(mutation_id)
+            .unwrap_or_default();
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+
+    async fn settle_confirmed(&self, bucket_id: &str, p: &Pending, version: u64) {
+        let (snap, rec) = {
+            let mut st = self.state.borrow_mut();
+            let Some(doc) = st.docs.get_mut(bucket_id) else {
+                return;
+            };
+            let before = doc.pending.len();
+            doc.pending.retain(|q| q.mutation_id != p.mutation_id);
+            if doc.pending.len() == before {
+                return; // settled already (another tab's broadcast)
+            }
+            if version >= doc.confirmed_version {
+                doc.confirmed_value = p.value.clone();
+                doc.confirmed_version = version;
+                doc.contract = Some(p.contract.clone());
+                doc.known = true;
+            }
+            (doc.snapshot(), doc.record(bucket_id))
+        };
+        self.emit_doc(
+            bucket_id,
+            EventKind::Confirmed,
+            &snap,
+            Some(&p.mutation_id),
+            None,
+            true,
+        );
+        self.resolve_waiters(&p.mutation_id, Ok(snap));
+        if let Err(e) = self.mirror.write_settled(&rec, &p.mutation_id).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
+    }
+
+    async fn settle_rollback(&self, bucket_id: &str, mutation_id: &str, err: Error) {
+        let (snap, rec, known) = {
+            let mut st = self.state.borrow_mut();
+            let Some(doc) = st.docs.get_mut(bucket_id) else {
+                return;
+            };
+            let before = doc.pending.len();
+            doc.pending.retain(|q| q.mutation_id != mutation_id);
+            if doc.pending.len() == before {
+                return;
+            }
+            (doc.snapshot(), doc.record(bucket_id), doc.known)
+        };
+        self.emit_doc(
+            bucket_id,
+            EventKind::Rollback,
+            &snap,
+            Some(mutation_id),
+            Some(&err),
+            true,
+        );
+        self.resolve_waiters(mutation_id, Err(err));
+        if let Err(e) = self.mirror.write_settled(&rec, mutation_id).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
+        if !known {
+            // We never saw the server's value: ask for it so the rollback lands on the truth.
+            self.want_check(&[bucket_id.to_string()], &[], true);
+        }
+    }
+
+    // ----- metadata checks -----------------------------------------------------------------
+
+    /// Queues metadata checks; everything queued within [`BATCH_WINDOW_MS`] goes in one request.
+    fn want_check(&self, docs: &[String], assets: &[String], force: bool) {
+        if self.closed.get() {
+            return;
+        }
+        let t = now();
+        let mut st = self.state.borrow_mut();
+        let mut added = false;
+        for d in docs {
+            let recent = st
+                .docs
+                .get(d)
+                .map(|x| t - x.last_checked < DEDUPE_MS)
+                .unwrap_or(false);
+            if force || !recent {
+                added |= st.want_docs.insert(d.clone());
+            }
+        }
+        for a in assets {
+            let recent = st
+                .assets
+                .get(a)
+                .map(|x| t - x.last_checked < DEDUPE_MS)
+                .unwrap_or(false);
+            if force || !recent {
+                added |= st.want_assets.insert(a.clone());
+            }
+        }
+        if !added || st.batch_scheduled {
+            return;
+        }
+        st.batch_scheduled = true;
+        drop(st);
+        let Some(me) = self.rc() else { return };
+        wasm_bindgen_futures::spawn_local(async move {
+            sleep(BATCH_WINDOW_MS).await;
+            me.run_batch().await;
+        });
+    }
+
+    async fn run_batch(&self) {
+        let (docs, assets) = {
+            let mut st = self.state.borrow_mut();
+            st.batch_scheduled = false;
+            let docs: Vec<String> = std::mem::take(&mut st.want_docs).into_iter().collect();
+            let assets: Vec<String> = std::mem::take(&mut st.want_assets).into_iter().collect();
+            let t = now();
+            for d in &docs {
+                if let Some(x) = st.docs.get_mut(d) {
+                    x.last_checked = t;
+                }
+            }
+            for a in &assets {
+                if let Some(x) = st.assets.get_mut(a) {
+                    x.last_checked = t;
+                }
+            }
+            (docs, assets)
+        };
+        if self.closed.get() || (docs.is_empty() && assets.is_empty()) {
+            return;
+        }
+        // More than the server's batch limit: several requests, still far fewer than buckets.
+        let n = docs.len().max(assets.len());
+        let chunks = n.div_ceil(api::MAX_BATCH_META).max(1);
+        for i in 0..chunks {
+            let lo = i * api::MAX_BATCH_META;
+            let req = BatchMetaRequest {
+                documents: docs
+                    .iter()
+                    .skip(lo)
+                    .take(api::MAX_BATCH_META)
+                    .cloned()
+                    .collect(),
+                assets: assets
+                    .iter()
+                    .skip(lo)
+                    .take(api::MAX_BATCH_META)
+                    .cloned()
+                    .collect(),
+            };
+            match self.api.batch_meta(&req).await {
+                Ok(resp) => self.apply_meta(resp).await,
+                Err(e) => {
+                    // Offline or server trouble: the next re-check tries again.
+                    let mut st = self.state.borrow_mut();
+                    for d in &req.documents {
+                        if let Some(x) = st.docs.get_mut(d) {
+                            x.last_checked = 0.0;
+                        }
+                    }
+                    for a in &req.assets {
+                        if let Some(x) = st.assets.get_mut(a) {
+                            x.last_checked = 0.0;
+                        }
+                    }
+                    if !e.code.is_transient() {
+                        warn(&format!("monodit-bridge: metadata check failed: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn apply_meta(&self, resp: BatchMetaResponse) {
+        let mut doc_fetches = Vec::new();
+        for (bucket_id, meta) in resp.documents {
+            let (have, known) = {
+                let st = self.state.borrow();
+                st.docs
+                    .get(&bucket_id)
+                    .map(|d| (d.confirmed_version, d.known))
+                    .unwrap_or((0, false))
+            };
+            match meta {
+                Some(m) if m.version > have || (!known && m.version > 0) => {
+                    doc_fetches.push(self.revalidate_doc(bucket_id, have));
+                }
+                None if have > 0 => {
+                    // Deleted on the server: the local copy is invalid (seed 000).
+                    self.apply_revalidated(&bucket_id, None, Value::Null, 0)
+                        .await;
+                }
+                _ => {}
+            }
+        }
+        let mut asset_fetches = Vec::new();
+        for (bucket_id, meta) in resp.assets {
+            let have = self
+                .state
+                .borrow()
+                .assets
+                .get(&bucket_id)
+                .map(|a| a.version);
+            let server = meta.map(|m| m.version).unwrap_or(0);
+            if have != Some(server) {
+                asset_fetches.push(self.refresh_assets(bucket_id));
+            }
+        }
+        futures::future::join(
+            futures::future::join_all(doc_fetches),
+            futures::future::join_all(asset_fetches),
+        )
+        .await;
+    }
+
+    async fn revalidate_doc(&self, bucket_id: String, have: u64) {
+        let cond = (have > 0).then_some(have);
+        match self.api.document(&bucket_id, cond).await {
+            Ok(DocumentFetch::Fresh(doc)) => {
+                self.apply_revalidated(&bucket_id, Some(doc.contract), doc.value, doc.meta.version)
+                    .await
+            }
+            Ok(DocumentFetch::Missing) if have > 0 => {
+                self.apply_revalidated(&bucket_id, None, Value::Null, 0)
+                    .await
+            }
+            Ok(_) => {}
+            Err(e) if !e.code.is_transient() => warn(&format!(
+                "monodit-bridge: revalidation of {bucket_id} failed: {e}"
+            )),
+            Err(_) => {}
+        }
+    }
+
+    async fn apply_revalidated(
+        &self,
+        bucket_id: &str,
+        contract: Option<Contract>,
+        value: Value,
+        version: u64,
+    ) {
+        let (snap, rec) = {
+            let mut st = self.state.borrow_mut();
+            let doc = st
+                .docs
+                .entry(bucket_id.to_string())
+                .or_insert_with(Doc::empty);
+            let deleted = version == 0;
+            if !deleted && doc.known && version <= doc.confirmed_version {
+                return; // our own confirmed write, or an older answer
+            }
+            doc.contract = contract;
+            doc.confirmed_value = value;
+            doc.confirmed_version = version;
+            doc.known = true;
+            (doc.snapshot(), doc.record(bucket_id))
+        };
+        self.emit_doc(bucket_id, EventKind::Revalidated, &snap, None, None, false);
+        if let Err(e) = self.mirror.put_doc(&rec).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
+    }
+
+    /// Re-checks every active bucket now (documents and asset lists, one batch request) and
+    /// retries the outbox at once. Event-driven re-checks call this, throttled.
+    pub fn recheck(&self) {
+        let (docs, assets) = {
+            let st = self.state.borrow();
+            let mut docs: BTreeSet<String> = st.docs.keys().cloned().collect();
+            docs.extend(st.doc_subs.keys().cloned());
+            let mut assets: BTreeSet<String> = st.assets.keys().cloned().collect();
+            assets.extend(st.asset_subs.keys().cloned());
+            (
+                docs.into_iter().collect::<Vec<_>>(),
+                assets.into_iter().collect::<Vec<_>>(),
+            )
+        };
+        self.want_check(&docs, &assets, true);
+        if self.pending_writes() > 0 {
+            self.kick_flush();
+        }
+    }
+
+    /// A re-check asked for by a browser event, at most once per [`RECHECK_THROTTLE_MS`].
+    fn event_recheck(&self) {
+        let t = now();
+        {
+            let mut st = self.state.borrow_mut();
+            if t - st.last_recheck < RECHECK_THROTTLE_MS {
+                return;
+            }
+            st.last_recheck = t;
+        }
+        self.recheck();
+    }
+
+    fn install_listeners(&self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let Some(document) = window.document() else {
+            return;
+        };
+        let add = |target: web_sys::EventTarget, name: &'static str, f: Box<dyn Fn(&Engine)>| {
+            let me = self.me.clone();
+            let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+                if let Some(engine) = me.upgrade() {
+                    if !engine.closed.get() {
+                        f(&engine);
+                    }
+                }
+            });
+            if target
+                .add_event_listener_with_callback(name, cb.as_ref().unchecked_ref())
+                .is_ok()
+            {
+                self.listeners.borrow_mut().push((target, name, cb));
+            }
+        };
+        let doc_for_vis = document.clone();
+        add(
+            document.clone().into(),
+            "visibilitychange",
+            Box::new(move |e| {
+                if doc_for_vis.visibility_state() == web_sys::VisibilityState::Visible {
+                    e.event_recheck();
+                }
+            }),
+        );
+        add(
+            window.clone().into(),
+            "online",
+            Box::new(|e| {
+                e.kick_flush();
+                e.event_recheck();
+            }),
+        );
+        // Focus counts only when it comes from outside the page: when the window blurs because
+        // focus moved into one of the page's own iframes, the document still has focus, and
+        // the focus event that follows when it comes back is not a reason to re-check.
+        let doc_for_blur = document.clone();
+        add(
+            window.clone().into(),
+            "blur",
+            Box::new(move |e| {
+                let me = e.me.clone();
+                let d = doc_for_blur.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    // activeElement / hasFocus settle after the blur event.
+                    sleep(0).await;
+                    if let Some(engine) = me.upgrade() {
+                        engine.state.borrow_mut().page_had_focus = d.has_focus().unwrap_or(false);
+                    }
+                });
+            }),
+        );
+        add(
+            window.into(),
+            "focus",
+            Box::new(|e| {
+                let had = std::mem::replace(&mut e.state.borrow_mut().page_had_focus, true);
+                if !had {
+                    e.event_recheck();
+                }
+            }),
+        );
+    }
+
+    // ----- assets --------------------------------------------------------------------------
+
+    /// The bucket's asset list: memory → IndexedDB → server; a cached answer returns at once
+    /// and is re-checked in the background (subscribers get the new list if it changed).
+    pub async fn assets_list(&self, b: &BucketRef) -> Result<Vec<AssetInfo>, Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        let cached = self
+            .state
+            .borrow()
+            .assets
+            .get(&b.bucket_id)
+            .map(|a| a.assets.clone());
+        if let Some(list) = cached {
+            self.want_check(&[], std::slice::from_ref(&b.bucket_id), false);
+            return Ok(list);
+        }
+        self.load_assets(&b.bucket_id).await?;
+        Ok(self
+            .state
+            .borrow()
+            .assets
+            .get(&b.bucket_id)
+            .map(|a| a.assets.clone())
+            .unwrap_or_default())
+    }
+
+    async fn load_assets(&self, bucket_id: &str) -> Result<(), Error> {
+        let load = {
+            let mut st = self.state.borrow_mut();
+            if let Some(l) = st.asset_loads.get(bucket_id) {
+                l.clone()
+            } else {
+                let me = self.rc().ok_or_else(Self::closed_error)?;
+                let bucket = bucket_id.to_string();
+                let fut: LocalBoxFuture<'static, Result<(), Error>> = Box::pin(async move {
+                    if let Some(rec) = me.mirror.get_assets(&bucket).await {
+                        me.state
+                            .borrow_mut()
+                            .assets
+                            .entry(bucket.clone())
+                            .or_insert(AssetState {
+                                version: rec.version,
+                                assets: rec.assets,
+                                last_checked: 0.0,
+                            });
+                        me.want_check(&[], &[bucket], false);
+                        return Ok(());
+                    }
+                    me.fetch_assets(&bucket).await.map(|_| ())
+                });
+                let shared = fut.shared();
+                st.asset_loads.insert(bucket_id.to_string(), shared.clone());
+                shared
+            }
+        };
+        let out = load.await;
+        self.state.borrow_mut().asset_loads.remove(bucket_id);
+        out
+    }
+
+    /// Lists from the server; stores and returns whether the list changed.
+    async fn fetch_assets(&self, bucket_id: &str) -> Result<bool, Error> {
+        let list = self.api.assets(bucket_id).await?;
+        let changed = {
+            let mut st = self.state.borrow_mut();
+            let prev = st.assets.insert(
+                bucket_id.to_string(),
+                AssetState {
+                    version: list.version,
+                    assets: list.assets.clone(),
+                    last_checked: now(),
+                },
+            );
+            prev.map(|p| p.version != list.version || p.assets != list.assets)
+                .unwrap_or(true)
+        };
+        let rec = AssetRecord {
+            bucket_id: bucket_id.to_string(),
+            version: list.version,
+            assets: list.assets,
+        };
+        if let Err(e) = self.mirror.put_assets(&rec).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
+        Ok(changed)
+    }
+
+    async fn refresh_assets(&self, bucket_id: String) {
+        match self.fetch_assets(&bucket_id).await {
+            Ok(true) => self.emit_assets(&bucket_id, true),
+            Ok(false) => {}
+            Err(e) if !e.code.is_transient() => warn(&format!(
+                "monodit-bridge: asset list of {bucket_id} failed: {e}"
+            )),
+            Err(_) => {}
+        }
+    }
+
+    /// Uploads a file (progress as `(loaded, total)` bytes), then refreshes the list and
+    /// notifies the bucket's subscribers. Quota failures reject with QUOTA_EXCEEDED.
+    pub async fn assets_upload(
+        &self,
+        b: &BucketRef,
+        blob: web_sys::Blob,
+        name: String,
+        on_progress: Rc<dyn Fn(f64, f64)>,
+    ) -> Result<AssetInfo, Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        let info = self
+            .api
+            .upload_asset(&b.bucket_id, &b.contract, &blob, &name, move |l, t| {
+                on_progress(l, t)
+            })
+            .await?;
+        self.refresh_assets(b.bucket_id.clone()).await;
+        Ok(info)
+    }
+
+    /// Deletes one asset, then refreshes the list and notifies the bucket's subscribers.
+    pub async fn assets_delete(&self, b: &BucketRef, object_key: &str) -> Result<(), Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        self.api.delete_asset(&b.bucket_id, object_key).await?;
+        self.refresh_assets(b.bucket_id.clone()).await;
+        Ok(())
+    }
+
+    // ----- collections -----------------------------------------------------------------------
+
+    /// A seed-003 collection operation, passed through to the backend (collections are not
+    /// mirrored: queries and cursors are the server's).
+    pub async fn collection(
+        &self,
+        plugin_id: &str,
+        collection: &str,
+        op: CollectionOp,
+    ) -> Result<Value, Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        self.api.collection(plugin_id, collection, &op).await
+    }
+
+    // ----- cross-tab -------------------------------------------------------------------------
+
+    fn open_channel(&self) {
+        let Ok(ch) = web_sys::BroadcastChannel::new(&channel_name(&self.user_id)) else {
+            return;
+        };
+        let me = self.me.clone();
+        let cb =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                let Some(engine) = me.upgrade() else { return };
+                if engine.closed.get() {
+                    return;
+                }
+                let Some(text) = e.data().as_string() else {
+                    return;
+                };
+                if let Ok(msg) = serde_json::from_str::<TabMessage>(&text) {
+                    engine.on_tab_message(msg);
+                }
+            });
+        ch.set_onmessage(Some(cb.as_ref().unchecked_ref()));
+        *self.channel.borrow_mut() = Some((ch, cb));
+    }
+
+    fn post(&self, msg: &TabMessage) {
+        let ch = self.channel.borrow();
+        let Some((ch, _)) = ch.as_ref() else { return };
+        if let Ok(text) = serde_json::to_string(msg) {
+            let _ = ch.post_message(&JsValue::from_str(&text));
+        }
+    }
+
+    fn on_tab_message(&self, msg: TabMessage) {
+        match msg {
+            TabMessage::Doc {
+                bucket_id,
+                kind,
+                value,
+                confirmed_value,
+                confirmed_version,
+                pending,
+                mutation_id,
+                error,
+            } => {
+                let mut settled = None;
+                let snap = {
+                    let mut st = self.state.borrow_mut();
+                    let doc = st.docs.entry(bucket_id.clone()).or_insert_with(Doc::empty);
+                    if confirmed_version > doc.confirmed_version {
+                        doc.confirmed_value = confirmed_value;
+                        doc.confirmed_version = confirmed_version;
+                        doc.known = true;
+                    }
+                    if let Some(mid) = &mutation_id {
+                        if matches!(kind, EventKind::Confirmed | EventKind::Rollback)
+                            && doc.pending.iter().any(|p| &p.mutation_id == mid)
+                        {
+                            // A write of ours that another tab sent after a reload.
+                            doc.pending.retain(|p| &p.mutation_id != mid);
+                            settled = Some(mid.clone());
+                        }
+                    }
+                    if kind == EventKind::Optimistic {
+                        // The other tab's optimistic value, over our own confirmed version.
+                        DocSnapshot {
+                            value,
+                            version: doc.confirmed_version,
+                            pending,
+                        }
+                    } else {
+                        doc.snapshot()
+                    }
+                };
+                if let Some(mid) = settled {
+                    let result = match (&kind, error) {
+                        (EventKind::Rollback, Some(e)) => Err(e),
+                        (EventKind::Rollback, None) => {
+                            Err(Error::new(ErrorCode::Internal, "rolled back"))
+                        }
+                        _ => Ok(snap.clone()),
+                    };
+                    self.resolve_waiters(&mid, result);
+                }
+                self.emit_doc(&bucket_id, kind, &snap, None, None, false);
+            }
+            TabMessage::Assets {
+                bucket_id,
+                version,
+                assets,
+            } => {
+                let changed = {
+                    let mut st = self.state.borrow_mut();
+                    let prev = st.assets.insert(
+                        bucket_id.clone(),
+                        AssetState {
+                            version,
+                            assets,
+                            last_checked: now(),
+                        },
+                    );
+                    prev.map(|p| p.version != version).unwrap_or(true)
+                };
+                if changed {
+                    self.emit_assets(&bucket_id, false);
+                }
+            }
+        }
+    }
+
+    // ----- lifecycle -------------------------------------------------------------------------
+
+    /// Removes listeners, closes the channel and the database, rejects pending `doc_set`
+    /// futures with CLOSED (their writes stay in the durable outbox). Idempotent.
+    pub fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        for (target, name, cb) in self.listeners.borrow_mut().drain(..) {
+            let _ = target.remove_event_listener_with_callback(name, cb.as_ref().unchecked_ref());
+        }
+        if let Some((ch, _cb)) = self.channel.borrow_mut().take() {
+            ch.set_onmessage(None);
+            ch.close();
+        }
+        let waiters: Vec<Waiter> = {
+            let mut st = self.state.borrow_mut();
+            if let Some(w) = st.wake.take() {
+                let _ = w.send(());
+            }
+            st.waiters.drain().flat_map(|(_, v)| v).collect()
+        };
+        for w in waiters {
+            let _ = w.send(Err(Self::closed_error()));
+        }
+        self.mirror.close();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn check_contract(b: &BucketRef, have: Option<&Contract>) -> Result<(), Error> {
+    match have {
+        Some(c) if c != &b.contract => Err(Error::new(
+            ErrorCode::IncompatibleBucket,
+            format!(
+                "bucket {} was created as {} {} v{}, not {} {} v{}",
+                b.bucket_id,
+                c.backend.as_str(),
+                c.schema_id,
+                c.schema_version,
+                b.contract.backend.as_str(),
+                b.contract.schema_id,
+                b.contract.schema_version
+            ),
+        )
+        .with_detail(serde_json::json!({"bucketId": b.bucket_id, "contract": c}))),
+        _ => Ok(()),
+    }
+}

@@ -1,1 +1,247 @@
-//! monodit-server library.
+//! monodit-server: the reference backend of monodit-bridge.
+//!
+//! One native process (axum + rusqlite in WAL mode + `object_store`) serving the route table
+//! of [`monodit_core::api`]. [`start`] runs it in-process (tests use that on 127.0.0.1:0);
+//! the `monodit-server` binary wraps it with a CLI.
+//!
+//! Layout: [`store`] holds the business rules over portable SQL (no axum in it), [`http`]
+//! maps requests to them, [`db`] runs SQL off the async threads, [`objects`] owns the object
+//! store and signed URLs.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod objects;
+pub mod store;
+
+use db::Db;
+use object_store::ObjectStore;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// The OpenAPI description, embedded at build time and served as JSON ([`openapi_json`]).
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// Server configuration (the `serve` command's flags).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SQLite file.
+    pub db_path: PathBuf,
+    /// Object store: a directory, or `s3://bucket[/prefix]`.
+    pub objects: String,
+    /// Address to bind (127.0.0.1 by default).
+    pub bind: IpAddr,
+    /// Port (0 = any free port).
+    pub port: u16,
+    /// Origins trusted for CORS (`*` = any).
+    pub allow_origins: Vec<String>,
+    /// Dev mode: `/v1/dev/*` routes, a demo user, static files.
+    pub dev: bool,
+    /// Static directory served at `/` in dev mode.
+    pub static_dir: Option<PathBuf>,
+    /// Token of the demo user created in dev mode.
+    pub demo_token: String,
+    /// Public base URL for signed links (default: the listening URL).
+    pub public_url: Option<String>,
+    /// Largest accepted JSON request body, bytes.
+    pub body_limit: usize,
+    /// Largest accepted upload, bytes.
+    pub max_upload_bytes: u64,
+    /// Lifetime of signed download URLs, seconds.
+    pub url_ttl_secs: u64,
+}
+
+impl Config {
+    /// Defaults for a database and object directory (tests: on 127.0.0.1:0 in dev mode).
+    pub fn new(db_path: impl Into<PathBuf>, objects: impl Into<String>) -> Self {
+        Config {
+            db_path: db_path.into(),
+            objects: objects.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            allow_origins: Vec::new(),
+            dev: true,
+            static_dir: None,
+            demo_token: "dev-demo-token".to_string(),
+            public_url: None,
+            body_limit: 8 * 1024 * 1024,
+            max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            url_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
+/// Shared state of all handlers.
+pub struct AppState {
+    /// Database.
+    pub db: Db,
+    /// Object store.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Download URL signer.
+    pub signer: objects::Signer,
+    /// Base URL used in signed links.
+    pub public_url: String,
+    /// Dev mode.
+    pub dev: bool,
+    /// JSON body limit.
+    pub body_limit: usize,
+    /// Upload limit.
+    pub max_upload_bytes: u64,
+    /// Signed URL lifetime.
+    pub url_ttl_secs: u64,
+    /// The OpenAPI document as JSON.
+    pub openapi: serde_json::Value,
+}
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database {0}: {1}")]
+    Db(PathBuf, rusqlite::Error),
+    /// The object store could not be opened.
+    #[error("object store {0}: {1}")]
+    Objects(String, String),
+    /// The address could not be bound.
+    #[error("bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A server running in this process.
+pub struct RunningServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    /// The dev demo user's token (dev mode only).
+    pub demo_token: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, finishes in-flight requests, and waits.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+
+    /// Waits until the server stops on its own (it never does unless `stop` is called or the
+    /// process gets a signal handled by the caller's shutdown future).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+/// Converts the embedded OpenAPI YAML to JSON.
+pub fn openapi_json() -> serde_json::Value {
+    serde_norway::from_str(OPENAPI_YAML).unwrap_or_else(|e| {
+        tracing::error!(%e, "server/openapi.yaml does not parse");
+        serde_json::json!({"openapi": "3.1.0", "info": {"title": "monodit-server", "version": "0"}, "paths": {}})
+    })
+}
+
+fn load_or_create_secret(db: &Db) -> Result<Vec<u8>, StartError> {
+    use rand::RngCore;
+    let conn =
+        rusqlite::Connection::open(db_path_of(db)).map_err(|e| StartError::Other(e.to_string()))?;
+    let existing: Option<String> = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'url_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if let Some(hexed) = existing.and_then(|h| hex::decode(h).ok()) {
+        return Ok(hexed);
+    }
+    let mut secret = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    conn.execute(
+        "INSERT OR REPLACE INTO settings (key, value) VALUES ('url_secret', ?1)",
+        [hex::encode(&secret)],
+    )
+    .map_err(|e| StartError::Other(e.to_string()))?;
+    Ok(secret)
+}
+
+fn db_path_of(db: &Db) -> PathBuf {
+    db.path().to_path_buf()
+}
+
+/// Opens the stores, binds, and serves until `shutdown` resolves or [`RunningServer::stop`].
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let db = Db::open(&config.db_path).map_err(|e| StartError::Db(config.db_path.clone(), e))?;
+    let objects = objects::open(&config.objects)
+        .map_err(|e| StartError::Objects(config.objects.clone(), e))?;
+    let secret = load_or_create_secret(&db)?;
+    let demo_token = if config.dev {
+        let token = config.demo_token.clone();
+        db.write(move |tx| {
+            store::users::ensure_with_token(tx, &token, monodit_core::api::Plan::Pro)
+        })
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        Some(config.demo_token.clone())
+    } else {
+        None
+    };
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind(addr, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(addr, e))?;
+    let base_url = format!("http://{addr}");
+    let state = Arc::new(AppState {
+        db,
+        objects,
+        signer: objects::Signer::new(secret),
+        public_url: config
+            .public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| base_url.clone()),
+        dev: config.dev,
+        body_limit: config.body_limit,
+        max_upload_bytes: config.max_upload_bytes,
+        url_ttl_secs: config.url_ttl_secs,
+        openapi: openapi_json(),
+    });
+    let static_dir = if config.dev {
+        config.static_dir.clone()
+    } else {
+        None
+    };
+    let app = http::router(state, static_dir.as_deref());
+    let app = http::with_cors(app, &config.allow_origins, config.dev);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        base_url,
+        addr,
+        demo_token,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,242 @@
+//! SQLite access: one writer connection and a small pool of readers, all used off the async
+//! threads (`spawn_blocking`), in WAL mode so readers never wait for the writer.
+//!
+//! Every write goes through the single writer inside an IMMEDIATE transaction. That
+//! serialisation is what makes quota checks atomic: a check and the write it guards can never
+//! interleave with another write (SQLite would do the same with its own lock; one connection
+//! just avoids busy retries).
+
+use crate::error::{AppError, AppResult};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Readers kept open between requests; more are opened on demand and closed after use.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The schema. Portable SQL (SQLite, libSQL, D1): plain types, no SQLite-only syntax beyond
+/// `json_extract`, which all three share. `_plugin_storage` is seed 003's table plus `user_id`.
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  plan TEXT NOT NULL,
+  addons INTEGER NOT NULL DEFAULT 0,
+  used_bytes INTEGER NOT NULL DEFAULT 0,
+  reserved_bytes INTEGER NOT NULL DEFAULT 0,
+  collection_bytes INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS buckets (
+  user_id TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  schema_id TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, backend, bucket_id)
+);
+CREATE TABLE IF NOT EXISTS bucket_tombstones (
+  user_id TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  last_version INTEGER NOT NULL,
+  PRIMARY KEY (user_id, backend, bucket_id)
+);
+CREATE TABLE IF NOT EXISTS documents (
+  user_id TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  value TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, bucket_id)
+);
+CREATE TABLE IF NOT EXISTS document_mutations (
+  user_id TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  mutation_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, bucket_id, mutation_id)
+);
+CREATE INDEX IF NOT EXISTS document_mutations_age ON document_mutations (updated_at);
+CREATE TABLE IF NOT EXISTS assets (
+  object_key TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  content_type TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assets_by_bucket ON assets (user_id, bucket_id, uploaded_at);
+CREATE TABLE IF NOT EXISTS instances (
+  user_id TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  widget_id TEXT NOT NULL,
+  manifest TEXT NOT NULL,
+  config TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, instance_id)
+);
+CREATE TABLE IF NOT EXISTS instance_bindings (
+  user_id TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  binding_key TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  config_key TEXT,
+  isolated INTEGER NOT NULL,
+  PRIMARY KEY (user_id, instance_id, binding_key)
+);
+CREATE INDEX IF NOT EXISTS instance_bindings_by_bucket ON instance_bindings (user_id, backend, bucket_id);
+CREATE TABLE IF NOT EXISTS plugin_collections (
+  user_id TEXT NOT NULL,
+  plugin_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  indexes TEXT NOT NULL,
+  PRIMARY KEY (user_id, plugin_id, collection)
+);
+CREATE TABLE IF NOT EXISTS _plugin_storage (
+  user_id TEXT NOT NULL,
+  plugin_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  data JSON NOT NULL,
+  created_at TEXT,
+  updated_at TEXT,
+  PRIMARY KEY (user_id, plugin_id, collection, id)
+);
+"#;
+
+/// Handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, switches it to WAL and applies the
+    /// schema. In-flight upload reservations from a previous run are released: no upload can
+    /// survive a restart.
+    pub fn open(path: &Path) -> rusqlite::Result<Db> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "UPDATE users SET reserved_bytes = 0 WHERE reserved_bytes <> 0",
+            [],
+        )?;
+        Ok(Db {
+            path: path.to_path_buf(),
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside one IMMEDIATE transaction on the writer; commits when `f` returns Ok.
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| AppError::internal("database task", e))?
+    }
+
+    /// Runs `f` on a reader connection inside one read transaction (a consistent snapshot).
+    pub async fn read<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = this.take_reader()?;
+            let out = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            this.give_back(conn);
+            out
+        })
+        .await
+        .map_err(|e| AppError::internal("database task", e))?
+    }
+
+    fn take_reader(&self) -> AppResult<Connection> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                configure(&conn)?;
+                Ok(conn)
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,358 @@
+//! `/v1/assets/*` and the signed `/v1/objects/{key}` download.
+
+use crate::error::{AppError, AppResult};
+use crate::http::extract::{PathParams, QueryParams, Storage};
+use crate::objects::{self, inline_allowed, SignatureError};
+use crate::store::assets::{self as store, AssetRow};
+use crate::store::validate;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use monodit_core::api::{AssetInfo, AssetList, Contract};
+use monodit_core::buckets::Backend;
+use monodit_core::ErrorCode;
+use object_store::{PutPayload, WriteMultipart};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Uploads up to this size are buffered and stored with one PUT; larger ones stream as a
+/// multipart upload so memory stays flat whatever the file size.
+const SMALL_UPLOAD: u64 = 1024 * 1024;
+/// Multipart part size (S3 and R2 need ≥ 5 MiB for all parts but the last).
+const PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Query of `POST /v1/assets/{bucketId}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadQuery {
+    /// The file name (metadata only).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Contract schema id.
+    pub schema_id: String,
+    /// Contract schema version.
+    pub schema_version: u32,
+}
+
+/// Query of the signed download URL.
+#[derive(Debug, Deserialize)]
+pub struct SignedQuery {
+    /// Expiry, Unix seconds.
+    #[serde(default)]
+    pub exp: Option<String>,
+    /// Hex HMAC.
+    #[serde(default)]
+    pub sig: Option<String>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A signed URL for `key`. The expiry is rounded up to the hour so repeated listings hand out
+/// the same URL (browsers can cache the image) while it still expires.
+pub fn signed_url(st: &AppState, key: &str) -> String {
+    let exp = (now_secs() + st.url_ttl_secs).div_ceil(3600) * 3600;
+    format!(
+        "{}/v1/objects/{key}?exp={exp}&sig={}",
+        st.public_url,
+        st.signer.sign(key, exp)
+    )
+}
+
+fn info(st: &AppState, row: AssetRow) -> AssetInfo {
+    AssetInfo {
+        url: signed_url(st, &row.object_key),
+        object_key: row.object_key,
+        name: row.name,
+        size: row.size,
+        content_type: row.content_type,
+        uploaded_at: row.uploaded_at,
+    }
+}
+
+/// Streams the body into the object store; returns the byte count. Fails if the body is not
+/// exactly `declared` bytes long.
+async fn stream_to_store(st: &AppState, key: &str, body: Body, declared: u64) -> AppResult<u64> {
+    let path = objects::path_of(key);
+    let mut stream = body.into_data_stream();
+    let mut total: u64 = 0;
+    let too_long = || {
+        AppError::new(
+            ErrorCode::PayloadTooLarge,
+            "body longer than Content-Length",
+        )
+    };
+    let broken = |e: axum::Error| AppError::invalid(format!("upload interrupted: {e}"));
+    if declared <= SMALL_UPLOAD {
+        let mut buf = Vec::with_capacity(declared as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(broken)?;
+            total += chunk.len() as u64;
+            if total > declared {
+                return Err(too_long());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if total != declared {
+            return Err(AppError::invalid("body shorter than Content-Length"));
+        }
+        st.objects.put(&path, PutPayload::from(buf)).await?;
+        return Ok(total);
+    }
+    let upload = st.objects.put_multipart(&path).await?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let outcome: AppResult<()> = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(broken)?;
+            total += chunk.len() as u64;
+            if total > declared {
+                return Err(too_long());
+            }
+            // Back-pressure: at most two parts in flight, so memory stays bounded.
+            writer.wait_for_capacity(2).await?;
+            writer.write(&chunk);
+        }
+        if total != declared {
+            return Err(AppError::invalid("body shorter than Content-Length"));
+        }
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            writer.finish().await?;
+            Ok(total)
+        }
+        Err(e) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(%abort, "could not abort a failed multipart upload");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `POST /v1/assets/{bucketId}?name=&schemaId=&schemaVersion=`: raw bytes with
+/// `Content-Length` (quota is reserved from it before a byte is stored) and `Content-Type`.
+pub async fn upload(
+    State(st): State<Arc<AppState>>,
+    Storage(user): Storage,
+    PathParams(bucket_id): PathParams<String>,
+    QueryParams(q): QueryParams<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Json<AssetInfo>> {
+    validate::bucket_id(&bucket_id)?;
+    validate::schema_id(&q.schema_id)?;
+    validate::schema_version(q.schema_version)?;
+    let declared: u64 = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| AppError::invalid("Content-Length is required for uploads"))?;
+    if declared > st.max_upload_bytes {
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("uploads are limited to {} bytes", st.max_upload_bytes),
+        ));
+    }
+    let content_type = match headers.get(header::CONTENT_TYPE) {
+        None => "application/octet-stream".to_string(),
+        Some(v) => store::validate_content_type(
+            v.to_str()
+                .map_err(|_| AppError::invalid("Content-Type must be ASCII"))?,
+        )?,
+    };
+    let name = store::sanitize_name(q.name.as_deref().unwrap_or(""));
+    let contract = Contract {
+        backend: Backend::R2Assets,
+        schema_id: q.schema_id,
+        schema_version: q.schema_version,
+    };
+    {
+        let (user, bucket_id, contract) = (user.clone(), bucket_id.clone(), contract.clone());
+        st.db
+            .write(move |tx| store::reserve(tx, &user, &bucket_id, &contract, declared))
+            .await?;
+    }
+    let key = store::new_object_key();
+    let streamed = stream_to_store(&st, &key, body, declared).await;
+    let settled = match streamed {
+        Ok(size) => {
+            let row = AssetRow {
+                object_key: key.clone(),
+                name,
+                size,
+                content_type,
+                uploaded_at: store::uploaded_now(),
+            };
+            let (u, b, c, r) = (user.clone(), bucket_id.clone(), contract, row.clone());
+            st.db
+                .write(move |tx| store::settle(tx, &u, &b, &c, declared, &r))
+                .await
+                .map(|_| row)
+        }
+        Err(e) => Err(e),
+    };
+    match settled {
+        Ok(row) => Ok(Json(info(&st, row))),
+        Err(e) => {
+            let user_id = user.id.clone();
+            if let Err(release) = st
+                .db
+                .write(move |tx| store::abandon(tx, &user_id, declared))
+                .await
+            {
+                tracing::error!(%release, "could not release an upload reservation");
+            }
+            delete_objects(&st, std::slice::from_ref(&key)).await;
+            Err(e)
+        }
+    }
+}
+
+/// `GET /v1/assets/{bucketId}`.
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    Storage(user): Storage,
+    PathParams(bucket_id): PathParams<String>,
+) -> AppResult<Json<AssetList>> {
+    let b = bucket_id.clone();
+    let (version, rows) = st.db.read(move |tx| store::list(tx, &user.id, &b)).await?;
+    Ok(Json(AssetList {
+        bucket_id,
+        version,
+        assets: rows.into_iter().map(|r| info(&st, r)).collect(),
+    }))
+}
+
+/// `DELETE /v1/assets/{bucketId}/{objectKey}`.
+pub async fn delete(
+    State(st): State<Arc<AppState>>,
+    Storage(user): Storage,
+    PathParams((bucket_id, key)): PathParams<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let k = key.clone();
+    st.db
+        .write(move |tx| store::delete(tx, &user.id, &bucket_id, &k))
+        .await?;
+    delete_objects(&st, std::slice::from_ref(&key)).await;
+    Ok(Json(json!({"deleted": true})))
+}
+
+/// Removes objects from the store, logging failures; returns how many are gone.
+pub async fn delete_objects(st: &AppState, keys: &[String]) -> u64 {
+    let mut gone = 0;
+    for key in keys {
+        match st.objects.delete(&objects::path_of(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => gone += 1,
+            Err(e) => tracing::warn!(%e, key, "could not delete object"),
+        }
+    }
+    gone
+}
+
+/// `Content-Disposition` with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987).
+fn disposition(kind: &str, name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " .-_()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+/// `GET /v1/objects/{objectKey}?exp=&sig=`: the signature is the authorisation, so it works in
+/// `<img src>`. Responses can never run script on this origin: `nosniff`, `CSP: sandbox`, and
+/// anything outside the image/audio/video/PDF allow-list (SVG included) is an attachment
+/// served as `application/octet-stream`.
+pub async fn download(
+    State(st): State<Arc<AppState>>,
+    PathParams(key): PathParams<String>,
+    QueryParams(q): QueryParams<SignedQuery>,
+) -> AppResult<Response> {
+    let forbidden = |m: &str| AppError::new(ErrorCode::Forbidden, m.to_string());
+    let exp: u64 = q
+        .exp
+        .as_deref()
+        .and_then(|e| e.parse().ok())
+        .ok_or_else(|| forbidden("missing or malformed exp"))?;
+    let sig = q.sig.as_deref().ok_or_else(|| forbidden("missing sig"))?;
+    match st.signer.verify(&key, exp, sig, now_secs()) {
+        Ok(()) => {}
+        Err(SignatureError::Invalid) => return Err(forbidden("invalid signature")),
+        Err(SignatureError::Expired) => return Err(forbidden("this download URL has expired")),
+    }
+    if !store::is_object_key(&key) {
+        return Err(AppError::not_found("no such object"));
+    }
+    let k = key.clone();
+    let row = st
+        .db
+        .read(move |tx| store::by_key(tx, &k))
+        .await?
+        .ok_or_else(|| AppError::not_found("no such object"))?;
+    let got = st.objects.get(&objects::path_of(&key)).await?;
+    let inline = inline_allowed(&row.content_type);
+    let content_type = if inline {
+        HeaderValue::from_str(&row.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"))
+    } else {
+        HeaderValue::from_static("application/octet-stream")
+    };
+    let headers = [
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_LENGTH, HeaderValue::from(row.size)),
+        (
+            header::CONTENT_DISPOSITION,
+            disposition(if inline { "inline" } else { "attachment" }, &row.name),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        ),
+        (
+            header::HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("cross-origin"),
+        ),
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=3600"),
+        ),
+    ];
+    let body = Body::from_stream(got.into_stream());
+    Ok((headers, body).into_response())
+}

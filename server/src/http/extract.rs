@@ -1,0 +1,114 @@
+//! Request extractors that turn every malformed input into a coded error (never axum's plain
+//! text rejections), and bearer-token authentication.
+
+use crate::error::AppError;
+use crate::store::users::{self, UserRow};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use monodit_core::ErrorCode;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// Path parameters with coded rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct PathParams<T>(pub T);
+
+/// Query parameters with coded rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct QueryParams<T>(pub T);
+
+impl From<PathRejection> for AppError {
+    fn from(r: PathRejection) -> Self {
+        AppError::invalid(format!("bad path parameter: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(r: QueryRejection) -> Self {
+        AppError::invalid(format!("bad query string: {}", r.body_text()))
+    }
+}
+
+/// A JSON body, accepted with or without a JSON `Content-Type` (the SDK always sends one, and
+/// being lenient costs nothing). Oversized → PAYLOAD_TOO_LARGE; malformed or wrong types →
+/// INVALID_ARGUMENT naming what serde found.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r: BytesRejection| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::new(ErrorCode::PayloadTooLarge, "request body too large")
+                } else {
+                    AppError::invalid(format!("could not read the body: {}", r.body_text()))
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AppError::invalid(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The authenticated user (any plan).
+pub struct Authed(pub UserRow);
+
+/// The authenticated user on a plan with storage (Free → PLAN_REQUIRED).
+pub struct Storage(pub UserRow);
+
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let unauth = |m: &str| AppError::new(ErrorCode::Unauthenticated, m);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauth("missing Authorization: Bearer <token>"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| unauth("malformed Authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 512)
+            .ok_or_else(|| unauth("Authorization must be \"Bearer <token>\""))?
+            .to_string();
+        let user = state
+            .db
+            .read(move |tx| users::by_token(tx, &token))
+            .await?
+            .ok_or_else(|| unauth("unknown token"))?;
+        Ok(Authed(user))
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Storage {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Authed(user) = Authed::from_request_parts(parts, state).await?;
+        user.require_storage()?;
+        Ok(Storage(user))
+    }
+}

@@ -1,0 +1,141 @@
+//! Health, account, usage, buckets, instances, dev-only routes, OpenAPI and fallbacks.
+
+use crate::error::{AppError, AppResult};
+use crate::http::extract::{Authed, JsonBody, PathParams, Storage};
+use crate::store::{buckets, instances, users};
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use monodit_core::api::{
+    BucketInfo, DeletedBucket, InstanceInfo, InstanceRegistration, Me, NewUser, SetPlan, Usage,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// `GET /v1/health` (no auth).
+pub async fn health() -> Json<Value> {
+    Json(json!({"ok": true}))
+}
+
+/// `GET /v1/me`.
+pub async fn me(State(st): State<Arc<AppState>>, Authed(user): Authed) -> AppResult<Json<Me>> {
+    Ok(Json(st.db.read(move |tx| users::me(tx, &user.id)).await?))
+}
+
+/// `GET /v1/usage`.
+pub async fn usage(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+) -> AppResult<Json<Usage>> {
+    Ok(Json(
+        st.db.read(move |tx| users::usage(tx, &user.id)).await?,
+    ))
+}
+
+/// `GET /v1/buckets`.
+pub async fn list_buckets(
+    State(st): State<Arc<AppState>>,
+    Storage(user): Storage,
+) -> AppResult<Json<Vec<BucketInfo>>> {
+    Ok(Json(
+        st.db.read(move |tx| buckets::list(tx, &user.id)).await?,
+    ))
+}
+
+/// `DELETE /v1/buckets/{backend}/{bucketId}`: rows first (one transaction), then objects.
+/// If an object delete fails it is logged and left behind (an orphan costs space, but the
+/// user's view and quota are already right); `deletedObjects` counts the ones removed.
+pub async fn delete_bucket(
+    State(st): State<Arc<AppState>>,
+    Storage(user): Storage,
+    PathParams((backend, bucket_id)): PathParams<(String, String)>,
+) -> AppResult<Json<DeletedBucket>> {
+    let backend = instances::backend_from_path(&backend)?;
+    crate::store::validate::bucket_id(&bucket_id)?;
+    let deletion = st
+        .db
+        .write(move |tx| buckets::delete(tx, &user.id, backend, &bucket_id))
+        .await?;
+    let mut answer = deletion.answer;
+    answer.deleted_objects = crate::http::assets::delete_objects(&st, &deletion.object_keys).await;
+    Ok(Json(answer))
+}
+
+/// `PUT /v1/instances/{instanceId}`.
+pub async fn put_instance(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+    PathParams(instance_id): PathParams<String>,
+    JsonBody(body): JsonBody<InstanceRegistration>,
+) -> AppResult<Json<InstanceInfo>> {
+    Ok(Json(
+        st.db
+            .write(move |tx| instances::register(tx, &user.id, &instance_id, body))
+            .await?,
+    ))
+}
+
+/// `GET /v1/instances`.
+pub async fn list_instances(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+) -> AppResult<Json<Vec<InstanceInfo>>> {
+    Ok(Json(
+        st.db.read(move |tx| instances::list(tx, &user.id)).await?,
+    ))
+}
+
+/// `DELETE /v1/instances/{instanceId}`.
+pub async fn delete_instance(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+    PathParams(instance_id): PathParams<String>,
+) -> AppResult<Json<Value>> {
+    st.db
+        .write(move |tx| instances::delete(tx, &user.id, &instance_id))
+        .await?;
+    Ok(Json(json!({"deleted": true})))
+}
+
+/// `POST /v1/dev/users` (dev mode): a fresh user per test.
+pub async fn dev_new_user(
+    State(st): State<Arc<AppState>>,
+    JsonBody(body): JsonBody<SetPlan>,
+) -> AppResult<Json<NewUser>> {
+    Ok(Json(
+        st.db
+            .write(move |tx| users::create(tx, body.plan, body.addons, None))
+            .await?,
+    ))
+}
+
+/// `PUT /v1/dev/plan` (dev mode): change the caller's plan.
+pub async fn dev_set_plan(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+    JsonBody(body): JsonBody<SetPlan>,
+) -> AppResult<Json<Me>> {
+    Ok(Json(
+        st.db
+            .write(move |tx| {
+                users::set_plan(tx, &user.id, body.plan, body.addons)?;
+                users::me(tx, &user.id)
+            })
+            .await?,
+    ))
+}
+
+/// `GET /v1/openapi.json`: `server/openapi.yaml` as JSON.
+pub async fn openapi(State(st): State<Arc<AppState>>) -> Json<Value> {
+    Json(st.openapi.clone())
+}
+
+/// Unknown routes: a coded NOT_FOUND, never an empty 404.
+pub async fn not_found() -> AppError {
+    AppError::not_found("no such route")
+}
+
+/// Known path, wrong method.
+pub async fn wrong_method() -> AppError {
+    AppError::not_found("no such route for this method")
+}

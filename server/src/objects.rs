@@ -1,0 +1,163 @@
+//! The object store behind r2-assets and the signed download URLs that point into it.
+//!
+//! `--objects DIR` uses a local directory; `--objects s3://bucket[/prefix]` uses any
+//! S3-compatible store (Cloudflare R2, MinIO, AWS) configured from the usual `AWS_*`
+//! environment variables (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION`), so moving to R2 is a configuration change.
+
+use hmac::{Hmac, Mac};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// Builds the object store named by `spec`.
+pub fn open(spec: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    if let Some(rest) = spec.strip_prefix("s3://") {
+        return open_s3(rest);
+    }
+    std::fs::create_dir_all(spec).map_err(|e| format!("cannot create {spec}: {e}"))?;
+    let fs = LocalFileSystem::new_with_prefix(spec).map_err(|e| e.to_string())?;
+    Ok(Arc::new(fs))
+}
+
+#[cfg(feature = "s3")]
+fn open_s3(rest: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::prefix::PrefixStore;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err("--objects s3://BUCKET[/prefix] needs a bucket name".into());
+    }
+    let s3 = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        Ok(Arc::new(s3))
+    } else {
+        Ok(Arc::new(PrefixStore::new(s3, prefix)))
+    }
+}
+
+#[cfg(not(feature = "s3"))]
+fn open_s3(_rest: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    Err("this build has no S3 support: rebuild monodit-server with the `s3` feature".into())
+}
+
+/// Where an object key lives in the store.
+pub fn path_of(object_key: &str) -> ObjectPath {
+    ObjectPath::from(format!("assets/{object_key}"))
+}
+
+/// Signs and checks download URLs: `sig = HMAC-SHA256(secret, "{key}\n{exp}")`, hex.
+#[derive(Clone)]
+pub struct Signer {
+    secret: Arc<Vec<u8>>,
+}
+
+/// Why a signed URL was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignatureError {
+    /// The signature does not match (tampered key, expiry or signature).
+    Invalid,
+    /// The URL's expiry has passed.
+    Expired,
+}
+
+impl Signer {
+    /// A signer with this secret (kept in the database so URLs survive restarts).
+    pub fn new(secret: Vec<u8>) -> Self {
+        Signer {
+            secret: Arc::new(secret),
+        }
+    }
+
+    fn mac(&self, key: &str, exp: u64) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(key.as_bytes());
+        mac.update(b"\n");
+        mac.update(exp.to_string().as_bytes());
+        mac
+    }
+
+    /// The hex signature for `key` valid until `exp` (Unix seconds).
+    pub fn sign(&self, key: &str, exp: u64) -> String {
+        hex::encode(self.mac(key, exp).finalize().into_bytes())
+    }
+
+    /// Checks a signature in constant time, then the expiry.
+    pub fn verify(
+        &self,
+        key: &str,
+        exp: u64,
+        sig: &str,
+        now_secs: u64,
+    ) -> Result<(), SignatureError> {
+        let raw = hex::decode(sig).map_err(|_| SignatureError::Invalid)?;
+        self.mac(key, exp)
+            .verify_slice(&raw)
+            .map_err(|_| SignatureError::Invalid)?;
+        if exp < now_secs {
+            return Err(SignatureError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// Content types a browser may render inline from our origin: images (no SVG: it can carry
+/// script), audio, video and PDF. Everything else is served as an attachment.
+pub fn inline_allowed(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "image/x-icon"
+            | "image/vnd.microsoft.icon"
+            | "application/pdf"
+    ) || ((essence.starts_with("audio/") || essence.starts_with("video/"))
+        && !essence.contains("xml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_bind_key_and_expiry() {
+        let s = Signer::new(b"secret".to_vec());
+        let sig = s.sign("abc", 100);
+        assert_eq!(s.verify("abc", 100, &sig, 50), Ok(()));
+        assert_eq!(s.verify("abd", 100, &sig, 50), Err(SignatureError::Invalid));
+        assert_eq!(s.verify("abc", 101, &sig, 50), Err(SignatureError::Invalid));
+        assert_eq!(s.verify("abc", 100, "zz", 50), Err(SignatureError::Invalid));
+        assert_eq!(
+            s.verify("abc", 100, &sig, 101),
+            Err(SignatureError::Expired)
+        );
+    }
+
+    #[test]
+    fn svg_and_html_are_not_inline() {
+        assert!(inline_allowed("image/png"));
+        assert!(inline_allowed("video/mp4"));
+        assert!(inline_allowed("application/pdf"));
+        assert!(!inline_allowed("image/svg+xml"));
+        assert!(!inline_allowed("text/html"));
+        assert!(!inline_allowed("application/xhtml+xml"));
+    }
+}

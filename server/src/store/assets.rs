@@ -1,0 +1,258 @@
+//! r2-assets metadata: reservations before streaming, settlement after, listing and deletion.
+//! Object bytes live in the object store under server-generated keys; names are metadata.
+
+use crate::db::now_ms;
+use crate::error::{AppError, AppResult};
+use crate::store::{buckets, quota, users::UserRow, validate};
+use monodit_core::api::Contract;
+use monodit_core::buckets::Backend;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+/// Longest stored file name, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// An asset row (the URL is added by the HTTP layer, which knows the public base URL).
+#[derive(Debug, Clone)]
+pub struct AssetRow {
+    /// Server-generated key.
+    pub object_key: String,
+    /// Sanitised file name.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// MIME type as uploaded.
+    pub content_type: String,
+    /// Epoch ms.
+    pub uploaded_at: i64,
+}
+
+/// A new object key: 128 random bits as hex, never derived from user input.
+pub fn new_object_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Whether `key` has the shape [`new_object_key`] produces (checked before any lookup).
+pub fn is_object_key(key: &str) -> bool {
+    key.len() == 32
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Reduces an uploaded file name to a display name: the last path component (so
+/// `../../etc/passwd` becomes `passwd`), without control or bidi-override characters,
+/// trimmed, at most [`MAX_NAME_CHARS`]; `file` when nothing is left. It is only ever metadata.
+pub fn sanitize_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = last
+        .chars()
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() {
+        "file".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Checks an uploaded `Content-Type`: `type/subtype` of token characters, parameters allowed.
+pub fn validate_content_type(ct: &str) -> AppResult<String> {
+    let ct = ct.trim();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    let ok = ct.len() <= 255
+        && ct.is_ascii()
+        && !ct.bytes().any(|b| b.is_ascii_control())
+        && matches!(essence.split_once('/'), Some((t, s)) if token(t) && token(s));
+    if ok {
+        Ok(ct.to_ascii_lowercase())
+    } else {
+        Err(AppError::invalid(
+            "Content-Type must be a MIME type such as image/png",
+        ))
+    }
+}
+
+/// Before streaming: checks the contract (INCOMPATIBLE_BUCKET) and reserves `bytes` of quota
+/// (QUOTA_EXCEEDED). The bucket itself is created only when the upload settles.
+pub fn reserve(
+    tx: &Transaction<'_>,
+    user: &UserRow,
+    bucket_id: &str,
+    contract: &Contract,
+    bytes: u64,
+) -> AppResult<()> {
+    validate::bucket_id(bucket_id)?;
+    if let Some(existing) = buckets::get(tx, &user.id, Backend::R2Assets, bucket_id)? {
+        buckets::check_contract(&existing, contract, bucket_id)?;
+    }
+    quota::reserve(tx, user, bytes)
+}
+
+/// After a successful stream: releases the reservation, counts the bytes, records the asset
+/// and moves the bucket's change counter. If the bucket changed contract or was deleted while
+/// the upload streamed, it is (re)created or the upload is refused like any other.
+pub fn settle(
+    tx: &Transaction<'_>,
+    user: &UserRow,
+    bucket_id: &str,
+    contract: &Contract,
+    reserved: u64,
+    row: &AssetRow,
+) -> AppResult<u64> {
+    quota::release(tx, &user.id, reserved)?;
+    let bucket = buckets::ensure(tx, &user.id, bucket_id, contract)?;
+    tx.execute(
+        "INSERT INTO assets (object_key, user_id, bucket_id, name, size, content_type, uploaded_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            row.object_key,
+            user.id,
+            bucket_id,
+            row.name,
+            row.size as i64,
+            row.content_type,
+            row.uploaded_at
+        ],
+    )?;
+    let version = bucket.version + 1;
+    buckets::set_usage(
+        tx,
+        &user.id,
+        Backend::R2Assets,
+        bucket_id,
+        bucket.bytes + row.size,
+        version,
+    )?;
+    quota::adjust_used(tx, &user.id, row.size as i64, false)?;
+    Ok(version)
+}
+
+/// After a failed stream: gives the reservation back.
+pub fn abandon(tx: &Transaction<'_>, user_id: &str, reserved: u64) -> AppResult<()> {
+    quota::release(tx, user_id, reserved)
+}
+
+/// Assets of a bucket, oldest first, with the bucket's change counter (0 if it does not exist).
+pub fn list(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    bucket_id: &str,
+) -> AppResult<(u64, Vec<AssetRow>)> {
+    validate::bucket_id(bucket_id)?;
+    let version = buckets::get(tx, user_id, Backend::R2Assets, bucket_id)?
+        .map(|b| b.version)
+        .unwrap_or(0);
+    let mut stmt = tx.prepare_cached(
+        "SELECT object_key, name, size, content_type, uploaded_at FROM assets \
+         WHERE user_id = ?1 AND bucket_id = ?2 ORDER BY uploaded_at, object_key",
+    )?;
+    let rows = stmt
+        .query_map(params![user_id, bucket_id], |r| {
+            Ok(AssetRow {
+                object_key: r.get(0)?,
+                name: r.get(1)?,
+                size: r.get::<_, i64>(2)?.max(0) as u64,
+                content_type: r.get(3)?,
+                uploaded_at: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((version, rows))
+}
+
+/// Deletes one asset row of this user's bucket, refunds its bytes exactly and moves the change
+/// counter. NOT_FOUND when the key is not in that bucket (or belongs to someone else).
+pub fn delete(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    bucket_id: &str,
+    object_key: &str,
+) -> AppResult<()> {
+    validate::bucket_id(bucket_id)?;
+    let not_found =
+        || AppError::not_found(format!("no asset {object_key:?} in bucket {bucket_id:?}"));
+    if !is_object_key(object_key) {
+        return Err(not_found());
+    }
+    let size: i64 = tx
+        .query_row(
+            "SELECT size FROM assets WHERE object_key = ?1 AND user_id = ?2 AND bucket_id = ?3",
+            params![object_key, user_id, bucket_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(not_found)?;
+    tx.execute(
+        "DELETE FROM assets WHERE object_key = ?1",
+        params![object_key],
+    )?;
+    if let Some(bucket) = buckets::get(tx, user_id, Backend::R2Assets, bucket_id)? {
+        buckets::set_usage(
+            tx,
+            user_id,
+            Backend::R2Assets,
+            bucket_id,
+            bucket.bytes.saturating_sub(size.max(0) as u64),
+            bucket.version + 1,
+        )?;
+    }
+    quota::adjust_used(tx, user_id, -size.max(0), false)?;
+    Ok(())
+}
+
+/// The asset behind a signed download URL (any user: the signature is the authorisation).
+pub fn by_key(tx: &Transaction<'_>, object_key: &str) -> AppResult<Option<AssetRow>> {
+    Ok(tx
+        .query_row(
+            "SELECT object_key, name, size, content_type, uploaded_at FROM assets WHERE object_key = ?1",
+            params![object_key],
+            |r| {
+                Ok(AssetRow {
+                    object_key: r.get(0)?,
+                    name: r.get(1)?,
+                    size: r.get::<_, i64>(2)?.max(0) as u64,
+                    content_type: r.get(3)?,
+                    uploaded_at: r.get(4)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Current time, re-exported for the upload path.
+pub fn uploaded_now() -> i64 {
+    now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_reduced_to_a_safe_last_component() {
+        assert_eq!(sanitize_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_name("..\\..\\boot.ini"), "boot.ini");
+        assert_eq!(sanitize_name(""), "file");
+        assert_eq!(sanitize_name("../"), "file");
+        assert_eq!(sanitize_name(".htaccess"), "htaccess");
+        assert_eq!(sanitize_name("a\u{0}b\u{202e}c.png"), "abc.png");
+        assert_eq!(sanitize_name(&"x".repeat(400)).len(), MAX_NAME_CHARS);
+    }
+
+    #[test]
+    fn content_types_are_checked() {
+        assert_eq!(validate_content_type("Image/PNG").unwrap(), "image/png");
+        assert!(validate_content_type("text/html; charset=utf-8").is_ok());
+        assert!(validate_content_type("nonsense").is_err());
+        assert!(validate_content_type("a/b\r\nx: y").is_err());
+    }
+}

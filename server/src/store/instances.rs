@@ -1,0 +1,284 @@
+//! Widget instances (for topology): manifest + config registered by the host, the buckets
+//! their bindings resolve to (core's seed 000 rules), re-link compatibility, and the plugin
+//! collection declarations their manifests carry (seed 003).
+
+use crate::db::now_ms;
+use crate::error::{AppError, AppResult};
+use crate::store::{buckets, collections, users::parse_backend};
+use monodit_core::api::{InstanceInfo, InstanceKind, InstanceRegistration};
+use monodit_core::buckets::{self as rules, Backend};
+use monodit_core::manifest::{Manifest, STORAGE_NAMESPACE_KEY};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Where one binding of an instance points.
+#[derive(Debug, Clone)]
+struct Resolved {
+    key: String,
+    backend: Backend,
+    bucket_id: String,
+    /// The config field that chose the bucket (None: the isolated default).
+    source_key: Option<String>,
+    isolated: bool,
+}
+
+fn non_empty(config: &Map<String, Value>, key: &str) -> bool {
+    matches!(config.get(key), Some(Value::String(s)) if !s.is_empty())
+}
+
+fn resolve_all(
+    manifest: &Manifest,
+    config: &Map<String, Value>,
+    instance_id: &str,
+) -> AppResult<Vec<Resolved>> {
+    let mut out = Vec::new();
+    for b in &manifest.bindings {
+        let bucket_id = rules::resolve_bucket(manifest, b, None, config, instance_id)?;
+        let ck = rules::config_key(manifest, b)?;
+        let first_doc = b.backend == Backend::D1Json && manifest.backend_position(b) == Some(0);
+        let source_key = if non_empty(config, &ck) {
+            Some(ck)
+        } else if first_doc && non_empty(config, STORAGE_NAMESPACE_KEY) {
+            Some(STORAGE_NAMESPACE_KEY.to_string())
+        } else {
+            None
+        };
+        let isolated = rules::is_default_bucket(manifest, b, instance_id, &bucket_id);
+        out.push(Resolved {
+            key: b.key.clone(),
+            backend: b.backend,
+            bucket_id,
+            source_key,
+            isolated,
+        });
+    }
+    Ok(out)
+}
+
+fn kind_str(kind: InstanceKind) -> &'static str {
+    match kind {
+        InstanceKind::Widget => "widget",
+        InstanceKind::Theme => "theme",
+    }
+}
+
+fn write_bindings(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    instance_id: &str,
+    resolved: &[Resolved],
+) -> AppResult<()> {
+    tx.execute(
+        "DELETE FROM instance_bindings WHERE user_id = ?1 AND instance_id = ?2",
+        params![user_id, instance_id],
+    )?;
+    for r in resolved {
+        tx.execute(
+            "INSERT INTO instance_bindings (user_id, instance_id, binding_key, backend, bucket_id, config_key, isolated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                user_id,
+                instance_id,
+                r.key,
+                r.backend.as_str(),
+                r.bucket_id,
+                r.source_key,
+                r.isolated as i64
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// `PUT /v1/instances/{instanceId}`: validates the manifest (INVALID_MANIFEST with every
+/// problem), resolves each binding's bucket, refuses a re-link to a bucket created with another
+/// contract (INCOMPATIBLE_BUCKET; an instance's own default bucket is not checked here, so a
+/// schema upgrade never blocks mounting: its writes report the mismatch instead), stores it,
+/// and registers the manifest's collection declarations.
+pub fn register(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    instance_id: &str,
+    reg: InstanceRegistration,
+) -> AppResult<InstanceInfo> {
+    rules::validate_instance_id(instance_id)?;
+    let manifest = Manifest::parse(&reg.manifest)?;
+    let resolved = resolve_all(&manifest, &reg.config, instance_id)?;
+    for (r, b) in resolved.iter().zip(&manifest.bindings) {
+        if r.isolated {
+            continue;
+        }
+        if let Some(existing) = buckets::get(tx, user_id, r.backend, &r.bucket_id)? {
+            rules::check_compatible(&existing.contract, &b.contract())?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO instances (user_id, instance_id, kind, widget_id, manifest, config, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (user_id, instance_id) DO UPDATE SET kind = excluded.kind, \
+           widget_id = excluded.widget_id, manifest = excluded.manifest, \
+           config = excluded.config, updated_at = excluded.updated_at",
+        params![
+            user_id,
+            instance_id,
+            kind_str(reg.kind),
+            manifest.id,
+            serde_json::to_string(&reg.manifest)?,
+            serde_json::to_string(&reg.config)?,
+            now_ms()
+        ],
+    )?;
+    write_bindings(tx, user_id, instance_id, &resolved)?;
+    collections::register(tx, user_id, &manifest)?;
+    Ok(InstanceInfo {
+        instance_id: instance_id.to_string(),
+        kind: reg.kind,
+        widget_id: manifest.id.clone(),
+        manifest: reg.manifest,
+        config: reg.config,
+        buckets: resolved.into_iter().map(|r| (r.key, r.bucket_id)).collect(),
+    })
+}
+
+fn load(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    instance_id: &str,
+) -> AppResult<Option<(InstanceKind, String, Value, Map<String, Value>)>> {
+    let row = tx
+        .query_row(
+            "SELECT kind, widget_id, manifest, config FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            params![user_id, instance_id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((kind, widget_id, manifest, config)) = row else {
+        return Ok(None);
+    };
+    let kind = if kind == "theme" {
+        InstanceKind::Theme
+    } else {
+        InstanceKind::Widget
+    };
+    Ok(Some((
+        kind,
+        widget_id,
+        serde_json::from_str(&manifest)?,
+        serde_json::from_str(&config)?,
+    )))
+}
+
+/// `GET /v1/instances`: every registered instance with its resolved buckets.
+pub fn list(tx: &Transaction<'_>, user_id: &str) -> AppResult<Vec<InstanceInfo>> {
+    let ids: Vec<String> = tx
+        .prepare("SELECT instance_id FROM instances WHERE user_id = ?1 ORDER BY instance_id")?
+        .query_map(params![user_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut bindings: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT instance_id, binding_key, bucket_id FROM instance_bindings WHERE user_id = ?1",
+        )?;
+        for row in stmt.query_map(params![user_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })? {
+            let (i, k, b) = row?;
+            bindings.entry(i).or_default().insert(k, b);
+        }
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some((kind, widget_id, manifest, config)) = load(tx, user_id, &id)? {
+            out.push(InstanceInfo {
+                buckets: bindings.remove(&id).unwrap_or_default(),
+                instance_id: id,
+                kind,
+                widget_id,
+                manifest,
+                config,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `DELETE /v1/instances/{instanceId}` (its buckets stay: they belong to the user).
+pub fn delete(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResult<()> {
+    rules::validate_instance_id(instance_id)?;
+    let n = tx.execute(
+        "DELETE FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+        params![user_id, instance_id],
+    )?;
+    tx.execute(
+        "DELETE FROM instance_bindings WHERE user_id = ?1 AND instance_id = ?2",
+        params![user_id, instance_id],
+    )?;
+    if n == 0 {
+        return Err(AppError::not_found(format!("no instance {instance_id:?}")));
+    }
+    Ok(())
+}
+
+/// After a bucket is deleted: clears the config field of every instance that was connected to
+/// it through config, so it falls back to its isolated default, and re-resolves its bindings.
+/// Returns the instance ids it changed.
+pub fn disconnect_bucket(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    backend: Backend,
+    bucket_id: &str,
+) -> AppResult<Vec<String>> {
+    let targets: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT instance_id, config_key FROM instance_bindings \
+             WHERE user_id = ?1 AND backend = ?2 AND bucket_id = ?3 AND config_key IS NOT NULL \
+             ORDER BY instance_id",
+        )?
+        .query_map(params![user_id, backend.as_str(), bucket_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut changed: Vec<String> = Vec::new();
+    for (instance_id, config_key) in targets {
+        let Some((_, _, manifest_json, mut config)) = load(tx, user_id, &instance_id)? else {
+            continue;
+        };
+        config.remove(&config_key);
+        tx.execute(
+            "UPDATE instances SET config = ?3, updated_at = ?4 WHERE user_id = ?1 AND instance_id = ?2",
+            params![user_id, instance_id, serde_json::to_string(&config)?, now_ms()],
+        )?;
+        // The stored manifest was valid when registered; if core's rules changed since, keep
+        // the cleared config and leave the old bindings rather than failing the deletion.
+        if let Ok(manifest) = Manifest::parse(&manifest_json) {
+            if let Ok(resolved) = resolve_all(&manifest, &config, &instance_id) {
+                write_bindings(tx, user_id, &instance_id, &resolved)?;
+            }
+        }
+        if !changed.contains(&instance_id) {
+            changed.push(instance_id);
+        }
+    }
+    Ok(changed)
+}
+
+/// The backend spelling check used by routes (`d1-json` / `r2-assets`).
+pub fn backend_from_path(s: &str) -> AppResult<Backend> {
+    parse_backend(s).ok_or_else(|| {
+        AppError::invalid(format!(
+            "unknown backend {s:?}: expected \"d1-json\" or \"r2-assets\""
+        ))
+    })
+}

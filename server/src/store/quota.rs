@@ -1,0 +1,78 @@
+//! Per-user quota across documents, assets and collections (seed 000 "Quotas").
+//!
+//! `users.used_bytes` is the settled total; `users.reserved_bytes` holds bytes promised to
+//! uploads still streaming. Every check and every change runs inside the writer's transaction,
+//! so two writes can never both pass a check that only one of them fits.
+
+use crate::error::{AppError, AppResult};
+use crate::store::users::UserRow;
+use monodit_core::ErrorCode;
+use rusqlite::{params, Transaction};
+
+/// Fails with QUOTA_EXCEEDED unless `extra` more bytes fit in the user's limit, counting
+/// settled usage and open reservations as they are right now in this transaction.
+pub fn ensure_fits(tx: &Transaction<'_>, user: &UserRow, extra: u64) -> AppResult<()> {
+    if extra == 0 {
+        return Ok(());
+    }
+    let (used, reserved): (i64, i64) = tx.query_row(
+        "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
+        params![user.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let limit = user.plan.limit_bytes(user.addons);
+    let after = (used.max(0) as u64)
+        .saturating_add(reserved.max(0) as u64)
+        .saturating_add(extra);
+    if after > limit {
+        return Err(AppError::new(
+            ErrorCode::QuotaExceeded,
+            "this write would exceed the storage quota",
+        )
+        .with_detail(serde_json::json!({
+            "usedBytes": used,
+            "reservedBytes": reserved,
+            "requestedBytes": extra,
+            "limitBytes": limit,
+        })));
+    }
+    Ok(())
+}
+
+/// Adds `delta` (may be negative: a refund) to the user's settled usage; `collection` also
+/// moves the collection share.
+pub fn adjust_used(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    delta: i64,
+    collection: bool,
+) -> AppResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE users SET used_bytes = used_bytes + ?2, \
+         collection_bytes = collection_bytes + ?3 WHERE id = ?1",
+        params![user_id, delta, if collection { delta } else { 0 }],
+    )?;
+    Ok(())
+}
+
+/// Reserves `bytes` for an upload (after [`ensure_fits`]).
+pub fn reserve(tx: &Transaction<'_>, user: &UserRow, bytes: u64) -> AppResult<()> {
+    ensure_fits(tx, user, bytes)?;
+    tx.execute(
+        "UPDATE users SET reserved_bytes = reserved_bytes + ?2 WHERE id = ?1",
+        params![user.id, bytes as i64],
+    )?;
+    Ok(())
+}
+
+/// Gives back a reservation (upload finished or failed).
+pub fn release(tx: &Transaction<'_>, user_id: &str, bytes: u64) -> AppResult<()> {
+    tx.execute(
+        "UPDATE users SET reserved_bytes = MAX(0, reserved_bytes - ?2) WHERE id = ?1",
+        params![user_id, bytes as i64],
+    )?;
+    Ok(())
+}

@@ -1,1 +1,651 @@
-//! transport (placeholder until its first commit).
+//! Both ends of the MessagePort RPC and the window handshake that hands a widget its port.
+//!
+//! Why a port per iframe: sandboxed iframes all have origin `"null"`, so origins cannot tell
+//! two widgets apart; a private `MessagePort` can. The host posts exactly one handshake per
+//! iframe document (`targetOrigin "*"` is safe: the message carries only a fresh port, and
+//! only the iframe's own window receives it); everything after travels on the port.
+//!
+//! - [`Client`] (widget side): request ids, one timeout per call, progress and subscription
+//!   events, and transparent port replacement when the host re-handshakes (pending calls are
+//!   re-sent on the new port and subscriptions re-established with the same ids).
+//! - [`Server`] (host side): decodes every message with [`crate::protocol`], answers errors
+//!   for anything malformed, caps the calls in flight, and goes silent once closed.
+
+use crate::errors;
+use crate::protocol::*;
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use monodit_core::ErrorCode;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, MessagePort};
+
+fn field(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+// ---------------------------------------------------------------------------------------
+// Widget side
+// ---------------------------------------------------------------------------------------
+
+struct Pending {
+    op: &'static str,
+    args: JsValue,
+    resolve: Function,
+    reject: Function,
+    deadline: f64,
+    idle_ms: u32,
+    progress: Option<Function>,
+}
+
+struct Subscription {
+    op: &'static str,
+    args: JsValue,
+    callback: Function,
+}
+
+/// A tiny id → value map: a handful of entries at a time, and a `Vec` keeps the widget build
+/// far smaller than a `BTreeMap`/`HashMap` would.
+struct Slots<T>(Vec<(u32, T)>);
+
+impl<T> Slots<T> {
+    fn insert(&mut self, id: u32, v: T) {
+        self.0.push((id, v));
+    }
+    fn remove(&mut self, id: &u32) -> Option<T> {
+        let i = self.0.iter().position(|(k, _)| k == id)?;
+        Some(self.0.swap_remove(i).1)
+    }
+    fn get(&self, id: &u32) -> Option<&T> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+    fn get_mut(&mut self, id: &u32) -> Option<&mut T> {
+        self.0.iter_mut().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn clear(&mut self) {
+        self.0.clear()
+    }
+}
+
+struct ClientState {
+    port: MessagePort,
+    next_id: u32,
+    pending: Slots<Pending>,
+    subs: Slots<Subscription>,
+    init: Option<(Function, Function)>,
+    on_config: Option<Function>,
+    timer: Option<i32>,
+    closed: bool,
+}
+
+/// The widget's end of the port: `call` returns a promise that settles with the host's
+/// reply, or rejects with TIMEOUT / CLOSED.
+#[derive(Clone)]
+pub struct Client {
+    state: Rc<RefCell<ClientState>>,
+    // Kept alive for as long as the client: the port's onmessage and the timeout sweeper.
+    handlers: Rc<(Closure<dyn FnMut(MessageEvent)>, Closure<dyn FnMut()>)>,
+}
+
+impl Client {
+    /// Attaches to a port and waits for the host's init message (`timeout_ms`), which
+    /// carries the instance id, config and declared names. Rejects NOT_EMBEDDED when no init
+    /// arrives, UNSUPPORTED_PROTOCOL on a version mismatch.
+    pub async fn connect(port: MessagePort, timeout_ms: u32) -> Result<(Client, JsValue), JsValue> {
+        let state = Rc::new(RefCell::new(ClientState {
+            port: port.clone(),
+            next_id: 1,
+            pending: Slots(Vec::new()),
+            subs: Slots(Vec::new()),
+            init: None,
+            on_config: None,
+            timer: None,
+            closed: false,
+        }));
+        let weak = Rc::downgrade(&state);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            if let Some(state) = weak.upgrade() {
+                on_client_message(&state, ev.data());
+            }
+        });
+        let weak = Rc::downgrade(&state);
+        let sweep = Closure::<dyn FnMut()>::new(move || {
+            if let Some(state) = weak.upgrade() {
+                sweep_timeouts(&state);
+            }
+        });
+        let client = Client {
+            state,
+            handlers: Rc::new((on_message, sweep)),
+        };
+        let init = Promise::new(&mut |resolve, reject| {
+            client.state.borrow_mut().init = Some((resolve, reject));
+        });
+        client.attach(&port);
+        let timeout = Promise::new(&mut |_, reject| {
+            let err = errors::code_error(
+                ErrorCode::NotEmbedded,
+                "the host did not send its init message on the port in time",
+            );
+            let cb = Closure::once_into_js(move || {
+                let _ = reject.call1(&JsValue::NULL, &err);
+            });
+            set_timeout(cb.unchecked_ref(), timeout_ms);
+        });
+        let init =
+            wasm_bindgen_futures::JsFuture::from(Promise::race(&Array::of2(&init, &timeout))).await;
+        client.state.borrow_mut().init = None;
+        match init {
+            Ok(init) => Ok((client, init)),
+            Err(e) => {
+                client.close();
+                Err(e)
+            }
+        }
+    }
+
+    fn attach(&self, port: &MessagePort) {
+        port.set_onmessage(Some(self.handlers.0.as_ref().unchecked_ref()));
+        port.start();
+    }
+
+    /// Sets the callback for `{event: "config"}` messages.
+    pub fn on_config(&self, f: Function) {
+        self.state.borrow_mut().on_config = Some(f);
+    }
+
+    /// Sends `{id, op, args}` and resolves with the reply's `value`. `transfer` is not used:
+    /// Blobs are cloned by reference, which is already zero-copy, and a caller's
+    /// ArrayBuffer must stay usable after the call.
+    pub fn call(&self, op: &'static str, args: JsValue, progress: Option<Function>) -> Promise {
+        let idle_ms = if progress.is_some() || op == "assets.upload" {
+            UPLOAD_IDLE_TIMEOUT_MS
+        } else {
+            TIMEOUT_MS
+        };
+        let state = self.state.clone();
+        let sweeper = self.handlers.1.as_ref().clone();
+        Promise::new(&mut move |resolve, reject| {
+            let mut st = state.borrow_mut();
+            if st.closed {
+                let _ = reject.call1(
+                    &JsValue::NULL,
+                    &errors::code_error(ErrorCode::Closed, "the connection to the host is closed"),
+                );
+                return;
+            }
+            let id = st.next_id;
+            st.next_id = st.next_id.wrapping_add(1).max(1);
+            if let Err(e) = post_request(&st.port, id, op, &args) {
+                let _ = reject.call1(&JsValue::NULL, &e);
+                return;
+            }
+            st.pending.insert(
+                id,
+                Pending {
+                    op,
+                    args: args.clone(),
+                    resolve,
+                    reject,
+                    deadline: now() + f64::from(idle_ms),
+                    idle_ms,
+                    progress: progress.clone(),
+                },
+            );
+            ensure_sweeper(&mut st, sweeper.unchecked_ref());
+        })
+    }
+
+    /// Registers a subscription under a fresh id and asks the host for it. Events
+    /// `{event, subscription: id}` go to `callback(message)`. Returns the id and the
+    /// promise of the host's answer (rejects NO_BINDING etc.).
+    pub fn subscribe(&self, op: &'static str, args: Object, callback: Function) -> (u32, Promise) {
+        let id = {
+            let mut st = self.state.borrow_mut();
+            let id = st.next_id;
+            st.next_id = st.next_id.wrapping_add(1).max(1);
+            id
+        };
+        let _ = Reflect::set(&args, &"subscription".into(), &JsValue::from(id));
+        self.state.borrow_mut().subs.insert(
+            id,
+            Subscription {
+                op,
+                args: args.clone().into(),
+                callback,
+            },
+        );
+        let answer = self.call(op, args.into(), None);
+        (id, answer)
+    }
+
+    /// Drops a subscription locally (no more callbacks) and tells the host.
+    pub fn unsubscribe(&self, id: u32, op: &'static str) {
+        let removed = self.state.borrow_mut().subs.remove(&id).is_some();
+        if removed {
+            let args = errors::obj(&[("subscription", &JsValue::from(id))]);
+            // Fire and forget: the host drops it on port close anyway.
+            let _ = self.call(op, args.into(), None);
+        }
+    }
+
+    /// Switches to a new port after a re-handshake: the old port is closed, pending calls
+    /// are re-sent (the host never answered them on the dead port), and subscriptions are
+    /// re-established under the same ids.
+    pub fn replace_port(&self, port: MessagePort) {
+        let (old, resend, subs) = {
+            let mut st = self.state.borrow_mut();
+            let old = std::mem::replace(&mut st.port, port.clone());
+            let resend: Vec<(u32, &'static str, JsValue)> = st
+                .pending
+                .0
+                .iter()
+                .map(|(id, p)| (*id, p.op, p.args.clone()))
+                .collect();
+            let subs: Vec<(&'static str, JsValue)> = st
+                .subs
+                .0
+                .iter()
+                .map(|(_, s)| (s.op, s.args.clone()))
+                .collect();
+            (old, resend, subs)
+        };
+        old.set_onmessage(None);
+        old.close();
+        self.attach(&port);
+        for (id, op, args) in resend {
+            let _ = post_request(&port, id, op, &args);
+        }
+        for (op, args) in subs {
+            let _ = self.call(op, args, None);
+        }
+    }
+
+    /// Closes the port; pending calls reject with CLOSED.
+    pub fn close(&self) {
+        let pending = {
+            let mut st = self.state.borrow_mut();
+            st.closed = true;
+            st.port.set_onmessage(None);
+            st.port.close();
+            st.subs.clear();
+            std::mem::take(&mut st.pending.0)
+        };
+        for (_, p) in pending {
+            let _ = p.reject.call1(
+                &JsValue::NULL,
+                &errors::code_error(ErrorCode::Closed, "the connection to the host closed"),
+            );
+        }
+    }
+}
+
+fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result<(), JsValue> {
+    let msg = errors::obj(&[
+        ("id", &JsValue::from(id)),
+        ("op", &JsValue::from_str(op)),
+        ("args", args),
+    ]);
+    port.post_message(&msg).map_err(|e| {
+        // DataCloneError: the widget passed something that cannot cross (a function, a DOM
+        // node); report it as a bad argument instead of a raw DOMException.
+        let detail = Reflect::get(&e, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+            .unwrap_or_default();
+        errors::js_error(
+            ErrorCode::InvalidArgument.as_str(),
+            &["argument cannot be sent to the host: ", &detail].concat(),
+            None,
+        )
+    })
+}
+
+fn set_timeout(cb: &Function, ms: u32) -> i32 {
+    let set = Reflect::get(&js_sys::global(), &"setTimeout".into()).unwrap_or(JsValue::UNDEFINED);
+    set.dyn_ref::<Function>()
+        .and_then(|f| f.call2(&JsValue::NULL, cb, &JsValue::from(ms)).ok())
+        .and_then(|h| h.as_f64())
+        .unwrap_or(0.0) as i32
+}
+
+fn ensure_sweeper(st: &mut ClientState, sweep: &Function) {
+    if st.timer.is_none() {
+        // One coarse interval while calls are pending, instead of a timer closure per call.
+        let set =
+            Reflect::get(&js_sys::global(), &"setInterval".into()).unwrap_or(JsValue::UNDEFINED);
+        st.timer = set
+            .dyn_ref::<Function>()
+            .and_then(|f| f.call2(&JsValue::NULL, sweep, &JsValue::from(250)).ok())
+            .and_then(|h| h.as_f64())
+            .map(|h| h as i32);
+    }
+}
+
+fn stop_sweeper_if_idle(st: &mut ClientState) {
+    if st.pending.is_empty() {
+        if let Some(h) = st.timer.take() {
+            let clear = Reflect::get(&js_sys::global(), &"clearInterval".into())
+                .unwrap_or(JsValue::UNDEFINED);
+            if let Some(f) = clear.dyn_ref::<Function>() {
+                let _ = f.call1(&JsValue::NULL, &JsValue::from(h));
+            }
+        }
+    }
+}
+
+fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
+    let t = now();
+    let expired: Vec<Pending> = {
+        let mut st = state.borrow_mut();
+        let ids: Vec<u32> = st
+            .pending
+            .0
+            .iter()
+            .filter(|(_, p)| p.deadline <= t)
+            .map(|(id, _)| *id)
+            .collect();
+        let out = ids.iter().filter_map(|id| st.pending.remove(id)).collect();
+        stop_sweeper_if_idle(&mut st);
+        out
+    };
+    for p in expired {
+        let _ = p.reject.call1(
+            &JsValue::NULL,
+            &errors::code_error(
+                ErrorCode::Timeout,
+                &["the host did not answer ", p.op, " in time"].concat(),
+            ),
+        );
+    }
+}
+
+fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
+    if !data.is_object() {
+        return;
+    }
+    // The init message (first on every port).
+    if field(&data, "type").as_string().as_deref() == Some(INIT_TYPE) {
+        let init = state.borrow_mut().init.take();
+        let version = field(&data, "version").as_f64();
+        match init {
+            Some((resolve, reject)) => {
+                if version == Some(f64::from(PROTOCOL_VERSION)) {
+                    let _ = resolve.call1(&JsValue::NULL, &data);
+                } else {
+                    let _ = reject.call1(
+                        &JsValue::NULL,
+                        &errors::code_error(
+                            ErrorCode::UnsupportedProtocol,
+                            "the host speaks another protocol version",
+                        ),
+                    );
+                }
+            }
+            // A re-handshake's init: the config may have changed meanwhile.
+            None => deliver_config(state, &field(&data, "config")),
+        }
+        return;
+    }
+    if let Some(kind) = field(&data, "event").as_string() {
+        if kind == "config" {
+            deliver_config(state, &field(&data, "config"));
+            return;
+        }
+        if kind == "progress" {
+            let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
+            let cb = {
+                let mut st = state.borrow_mut();
+                st.pending.get_mut(&id).and_then(|p| {
+                    p.deadline = now() + f64::from(p.idle_ms);
+                    p.progress.clone()
+                })
+            };
+            if let Some(cb) = cb {
+                let _ = cb.call2(
+                    &JsValue::NULL,
+                    &field(&data, "loaded"),
+                    &field(&data, "total"),
+                );
+            }
+            return;
+        }
+        let sub = field(&data, "subscription").as_f64().unwrap_or(-1.0) as u32;
+        let cb = state.borrow().subs.get(&sub).map(|s| s.callback.clone());
+        if let Some(cb) = cb {
+            // A throwing widget callback must not break the port's message handler.
+            let _ = cb.call1(&JsValue::NULL, &data);
+        }
+        return;
+    }
+    let Some(id) = field(&data, "id").as_f64() else {
+        return;
+    };
+    let p = {
+        let mut st = state.borrow_mut();
+        let p = st.pending.remove(&(id as u32));
+        stop_sweeper_if_idle(&mut st);
+        p
+    };
+    let Some(p) = p else { return };
+    if field(&data, "ok").as_bool() == Some(true) {
+        let _ = p.resolve.call1(&JsValue::NULL, &field(&data, "value"));
+    } else {
+        let _ = p
+            .reject
+            .call1(&JsValue::NULL, &errors::from_wire(&field(&data, "error")));
+    }
+}
+
+fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
+    let cb = state.borrow().on_config.clone();
+    if let Some(cb) = cb {
+        let _ = cb.call1(&JsValue::NULL, config);
+    }
+}
+
+/// Widget side of the window handshake: calls `on_port` with the port of every valid
+/// handshake for the lifetime of the page (the first connects; later ones are host
+/// re-handshakes). Only messages whose `source` is `window.parent` count; everything else
+/// on `window` is ignored. Also posts one `monodit:hello` to the parent so a host whose
+/// `load` handshake went out before this listener existed sends a fresh one.
+///
+/// Returns NOT_EMBEDDED at once when the page has no parent.
+pub fn listen_for_handshakes(
+    on_port: impl FnMut(Result<MessagePort, JsValue>) + 'static,
+) -> Result<(), JsValue> {
+    let window = web_sys::window()
+        .ok_or_else(|| errors::code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
+    let parent = window.parent().ok().flatten();
+    let parent = match parent {
+        Some(p) if !Object::is(&p, &window) => p,
+        _ => {
+            return Err(errors::code_error(
+                ErrorCode::NotEmbedded,
+                "this page is not embedded in a host (window.parent === window)",
+            ))
+        }
+    };
+    let parent_js: JsValue = parent.clone().into();
+    let mut on_port = on_port;
+    let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let from_parent = ev.source().is_some_and(|s| Object::is(&s, &parent_js));
+        let data = ev.data();
+        if !from_parent || field(&data, "type").as_string().as_deref() != Some(HANDSHAKE_TYPE) {
+            return;
+        }
+        if field(&data, "version").as_f64() != Some(f64::from(PROTOCOL_VERSION)) {
+            on_port(Err(errors::code_error(
+                ErrorCode::UnsupportedProtocol,
+                "the host speaks another protocol version",
+            )));
+            return;
+        }
+        let port = ev
+            .ports()
+            .get(0)
+            .dyn_into::<MessagePort>()
+            .or_else(|_| field(&data, "port").dyn_into::<MessagePort>());
+        if let Ok(port) = port {
+            on_port(Ok(port));
+        }
+    });
+    window.add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())?;
+    // The listener lives as long as the page: re-handshakes can come at any time.
+    listener.forget();
+    let hello = errors::obj(&[
+        ("type", &JsValue::from_str(HELLO_TYPE)),
+        ("version", &JsValue::from(PROTOCOL_VERSION)),
+    ]);
+    let _ = parent.post_message(&hello, "*");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Host side
+// ---------------------------------------------------------------------------------------
+
+#[cfg(feature = "host")]
+pub use host_side::*;
+
+#[cfg(feature = "host")]
+mod host_side {
+    use super::*;
+    use futures::future::LocalBoxFuture;
+    use monodit_core::Error;
+    use std::cell::Cell;
+
+    /// Posts to one widget's port until it is closed (then silently drops).
+    #[derive(Clone)]
+    pub struct Sender {
+        port: MessagePort,
+        closed: Rc<Cell<bool>>,
+    }
+
+    impl Sender {
+        /// Posts a message; a value that cannot be cloned is reported to the widget as an
+        /// INTERNAL error reply when `id` is known, never thrown.
+        pub fn post(&self, msg: &JsValue) -> bool {
+            !self.closed.get() && self.port.post_message(msg).is_ok()
+        }
+
+        /// Whether the port was closed (unmount, re-handshake).
+        pub fn is_closed(&self) -> bool {
+            self.closed.get()
+        }
+
+        fn reply(&self, id: RequestId, result: Result<JsValue, Error>) {
+            let msg = match &result {
+                Ok(v) => ok_reply(id, v),
+                Err(e) => error_reply(id, e),
+            };
+            if !self.post(&msg) && !self.closed.get() {
+                let e = Error::new(
+                    ErrorCode::Internal,
+                    "the host's answer could not be sent across the port",
+                );
+                self.post(&error_reply(id, &e));
+            }
+        }
+    }
+
+    /// The router the server hands every valid request to.
+    pub type Handler =
+        Rc<dyn Fn(Request, Sender) -> LocalBoxFuture<'static, Result<JsValue, Error>>>;
+    /// Told about messages that were dropped because they had no usable id.
+    pub type OnDropped = Rc<dyn Fn(Error)>;
+
+    /// The host's end of one widget's port.
+    pub struct Server {
+        sender: Sender,
+        _on_message: Closure<dyn FnMut(MessageEvent)>,
+    }
+
+    impl Server {
+        /// Starts serving `port`: every message is decoded and validated; malformed ones get
+        /// an error reply (or are dropped, reported to `on_dropped`, when there is no id).
+        pub fn new(port: MessagePort, handler: Handler, on_dropped: OnDropped) -> Server {
+            let sender = Sender {
+                port: port.clone(),
+                closed: Rc::new(Cell::new(false)),
+            };
+            let in_flight = Rc::new(Cell::new(0usize));
+            let s = sender.clone();
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                if s.is_closed() {
+                    return;
+                }
+                let req = match parse_request(&ev.data()) {
+                    Ok(r) => r,
+                    Err((Some(id), e)) => return s.reply(id, Err(e)),
+                    Err((None, e)) => return on_dropped(e),
+                };
+                if in_flight.get() >= MAX_IN_FLIGHT {
+                    let e = Error::new(
+                        ErrorCode::RateLimited,
+                        format!("more than {MAX_IN_FLIGHT} calls in flight on this port"),
+                    );
+                    return s.reply(req.id, Err(e));
+                }
+                in_flight.set(in_flight.get() + 1);
+                let id = req.id;
+                let fut = handler(req, s.clone());
+                let (s2, n) = (s.clone(), in_flight.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = fut.await;
+                    n.set(n.get().saturating_sub(1));
+                    s2.reply(id, result);
+                });
+            });
+            port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            port.start();
+            Server {
+                sender,
+                _on_message: on_message,
+            }
+        }
+
+        /// A sender for events on this port.
+        pub fn sender(&self) -> Sender {
+            self.sender.clone()
+        }
+
+        /// Closes the port: no more requests are read, late answers are dropped.
+        pub fn close(&self) {
+            self.sender.closed.set(true);
+            self.sender.port.set_onmessage(None);
+            self.sender.port.close();
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.close();
+        }
+    }
+
+    /// Host side of the window handshake: a fresh channel for one iframe document; port2 is
+    /// posted to `target` with targetOrigin `"*"` (a sandboxed iframe's origin is `"null"`,
+    /// and the message carries nothing but the port). Returns port1.
+    pub fn handshake(target: &web_sys::Window) -> Result<MessagePort, Error> {
+        let channel = web_sys::MessageChannel::new().map_err(|e| errors::from_js(&e))?;
+        let port2 = channel.port2();
+        let msg = errors::obj(&[
+            ("type", &JsValue::from_str(HANDSHAKE_TYPE)),
+            ("version", &JsValue::from(PROTOCOL_VERSION)),
+            ("port", &port2),
+        ]);
+        target
+            .post_message_with_transfer(&msg, "*", &Array::of1(&port2))
+            .map_err(|e| errors::from_js(&e))?;
+        Ok(channel.port1())
+    }
+}

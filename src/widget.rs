@@ -1,1 +1,786 @@
-//! widget (placeholder until its first commit).
+//! The widget side: `connect()` and the `ctx` facades a widget author writes against.
+//!
+//! Kept deliberately thin (every kilobyte is downloaded by every widget): no serde, no JSON
+//! codec, only plain JS objects forwarded over the port. All checks that matter happen on the
+//! host, which never trusts what arrives here; the checks below only give authors earlier,
+//! clearer errors.
+
+use crate::errors::{self, obj};
+use crate::protocol::{HANDSHAKE_TIMEOUT_MS, PROTOCOL_VERSION};
+use crate::transport::{listen_for_handshakes, Client};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use monodit_core::ErrorCode;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::MessagePort;
+
+#[wasm_bindgen(typescript_custom_section)]
+const WIDGET_TS: &'static str = r#"
+/** Options of `connect()`. */
+export interface ConnectOptions {
+  /** How long to wait for the host's handshake before rejecting NOT_EMBEDDED (ms, default 5000). */
+  timeoutMs?: number;
+}
+/** Why a store callback fired (a logical edit may fire several: optimistic, then confirmed). */
+export type StoreEventKind = "optimistic" | "confirmed" | "revalidated" | "rollback";
+/** Second argument of `ctx.store.subscribe` callbacks. */
+export interface StoreMeta {
+  kind: StoreEventKind;
+  /** Server version of the value (the last confirmed version while `pending`). */
+  version: number;
+  /** True while a local write is not yet confirmed by the server. */
+  pending: boolean;
+  /** The bucket id the value belongs to. */
+  bucket: string;
+}
+/** What `ctx.store.set` resolves with once the server confirmed the write. */
+export interface StoreWriteResult { version: number; pending: boolean; bucket: string; }
+/** One asset of `ctx.assets.list()`. */
+export interface AssetInfo {
+  objectKey: string; name: string; size: number; contentType: string; uploadedAt: number;
+  /** Signed, expiring download URL usable in `<img src>`. */
+  url: string;
+}
+/** Why an asset subscription fired. */
+export type AssetEventKind = "optimistic" | "confirmed" | "revalidated" | "rollback";
+/** Second argument of `ctx.assets.subscribe` callbacks. */
+export interface AssetMeta { kind: AssetEventKind; version: number; bucket: string; }
+/** Options of `ctx.assets.upload`. */
+export interface UploadOptions {
+  /** Called with (loadedBytes, totalBytes) while the file is sent to the backend. */
+  onProgress?: (loaded: number, total: number) => void;
+  /** File name to record (defaults to `File.name`, else "file"). */
+  name?: string;
+}
+/** Options of `ctx.cache.set`. */
+export interface CacheSetOptions { ttlMs?: number; }
+/** Seed 003 where clause: indexed field → exact value (or a range object). */
+export type WhereClause = Record<string, string | number | boolean | null | Record<string, unknown>>;
+/** Seed 003 query options. */
+export interface QueryOptions {
+  where?: WhereClause;
+  orderBy?: Record<string, "asc" | "desc">;
+  /** default 50, max 1000 */
+  limit?: number;
+  cursor?: string;
+}
+/** Seed 003 paginated result. */
+export interface PaginatedResult<T> { items: T[]; cursor?: string; hasMore: boolean; }
+/** Seed 003 `StorageCollection`. */
+export interface StorageCollection<T = unknown> {
+  get(id: string): Promise<T | null>;
+  put(id: string, data: T): Promise<void>;
+  delete(id: string): Promise<boolean>;
+  exists(id: string): Promise<boolean>;
+  getMany(ids: string[]): Promise<Map<string, T>>;
+  putMany(items: Array<{ id: string; data: T }>): Promise<void>;
+  deleteMany(ids: string[]): Promise<number>;
+  query(options?: QueryOptions): Promise<PaginatedResult<{ id: string; data: T }>>;
+  count(where?: WhereClause): Promise<number>;
+}
+/**
+ * `ctx.storage`: one property per collection the manifest declares. Reading any other
+ * string property throws UNDECLARED_COLLECTION synchronously (except `then`, `toJSON`,
+ * `toString`, `valueOf`, `constructor` and symbols, so `await`/logging stay harmless);
+ * `in`, `Object.keys` and spreading never throw.
+ */
+export type Storage = Record<string, StorageCollection>;
+"#;
+
+fn field(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Resolves `promise`, then maps the value with `f`.
+fn map_promise(promise: Promise, f: fn(JsValue) -> JsValue) -> Promise {
+    future_to_promise(async move { Ok(f(JsFuture::from(promise).await?)) })
+}
+
+fn undefined(_: JsValue) -> JsValue {
+    JsValue::UNDEFINED
+}
+
+enum Handshake {
+    Waiting(Function),
+    Connecting(Option<MessagePort>),
+    Connected(Client),
+}
+
+thread_local! {
+    // One ctx per document: a second connect() returns the same promise, so one widget page
+    // never asks its host for two handshakes.
+    static CONNECTING: RefCell<Option<Promise>> = const { RefCell::new(None) };
+}
+
+/// Connects this widget to its host: waits for the handshake from `window.parent`, then
+/// resolves with the `ctx`. Rejects NOT_EMBEDDED at once when the page has no parent, and
+/// after `options.timeoutMs` (default 5000) when no host answers. Calling it again returns the
+/// same promise (after a failure it tries again).
+#[wasm_bindgen(unchecked_return_type = "Promise<Ctx>")]
+pub fn connect(
+    #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+) -> Promise {
+    if let Some(p) = CONNECTING.with(|c| c.borrow().clone()) {
+        return p;
+    }
+    let timeout = timeout_option(&options);
+    let promise = future_to_promise(async move {
+        let result = connect_window(timeout).await;
+        if result.is_err() {
+            CONNECTING.with(|c| c.borrow_mut().take());
+        }
+        result.map(JsValue::from)
+    });
+    CONNECTING.with(|c| *c.borrow_mut() = Some(promise.clone()));
+    promise
+}
+
+fn timeout_option(options: &JsValue) -> u32 {
+    field(options, "timeoutMs")
+        .as_f64()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(|t| t.min(600_000.0) as u32)
+        .unwrap_or(HANDSHAKE_TIMEOUT_MS)
+}
+
+async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
+    let state = Rc::new(RefCell::new(None::<Handshake>));
+    let port = Promise::new(&mut |resolve, _| {
+        *state.borrow_mut() = Some(Handshake::Waiting(resolve));
+    });
+    let st = state.clone();
+    let first_error = Rc::new(RefCell::new(None::<JsValue>));
+    let fe = first_error.clone();
+    listen_for_handshakes(move |port| {
+        let mut s = st.borrow_mut();
+        match (s.as_mut(), port) {
+            (Some(Handshake::Waiting(resolve)), Ok(port)) => {
+                let _ = resolve.call1(&JsValue::NULL, &port);
+                *s = Some(Handshake::Connecting(None));
+            }
+            (Some(Handshake::Waiting(_)), Err(e)) => *fe.borrow_mut() = Some(e),
+            (Some(Handshake::Connecting(latest)), Ok(port)) => *latest = Some(port),
+            (Some(Handshake::Connected(client)), Ok(port)) => client.replace_port(port),
+            _ => {}
+        }
+    })?;
+    let timer = Promise::new(&mut |resolve, _| {
+        let cb = Closure::once_into_js(move || {
+            let _ = resolve.call0(&JsValue::NULL);
+        });
+        let _ = web_sys::window().map(|w| {
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                cb.unchecked_ref(),
+                timeout_ms as i32,
+            )
+        });
+    });
+    let got = JsFuture::from(Promise::race(&Array::of2(&port, &timer))).await?;
+    let Ok(port) = got.dyn_into::<MessagePort>() else {
+        // No handshake in time: a host that speaks another version is the likelier story
+        // when it did talk to us.
+        return Err(first_error.borrow_mut().take().unwrap_or_else(|| {
+            errors::code_error(
+                ErrorCode::NotEmbedded,
+                "no host answered: connect() must run in an iframe mounted by a monodit Host",
+            )
+        }));
+    };
+    let ctx = connect_port(port, timeout_ms.max(1000)).await?;
+    // A re-handshake that arrived while the first port was being set up wins.
+    let latest = match state
+        .borrow_mut()
+        .replace(Handshake::Connected(ctx.client.clone()))
+    {
+        Some(Handshake::Connecting(latest)) => latest,
+        _ => None,
+    };
+    if let Some(port) = latest {
+        ctx.client.replace_port(port);
+    }
+    Ok(ctx)
+}
+
+/// Connects a ctx to a port directly (tests, and hosts that hand out ports another way,
+/// e.g. a worker). Normal widgets call `connect()`.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = connectPort, unchecked_return_type = "Promise<Ctx>")]
+pub fn connect_port_js(port: MessagePort) -> Promise {
+    future_to_promise(async move {
+        connect_port(port, HANDSHAKE_TIMEOUT_MS)
+            .await
+            .map(JsValue::from)
+    })
+}
+
+/// Rust entry point of [`connect_port_js`].
+pub async fn connect_port(port: MessagePort, timeout_ms: u32) -> Result<Ctx, JsValue> {
+    let (client, init) = Client::connect(port, timeout_ms).await?;
+    let names = field(&init, "collections");
+    let collections: Vec<String> = if Array::is_array(&names) {
+        Array::from(&names)
+            .iter()
+            .filter_map(|n| n.as_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let shared = Rc::new(Shared {
+        config: RefCell::new(field(&init, "config")),
+        listeners: RefCell::new(Vec::new()),
+        next_listener: RefCell::new(1),
+    });
+    let s = shared.clone();
+    let on_config = Closure::<dyn FnMut(JsValue)>::new(move |config: JsValue| {
+        *s.config.borrow_mut() = config.clone();
+        let listeners: Vec<Function> = s
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
+        for f in listeners {
+            // One throwing listener must not starve the others.
+            let _ = f.call1(&JsValue::NULL, &config);
+        }
+    });
+    client.on_config(on_config.into_js_value().unchecked_into());
+    let storage = storage_proxy(&client, &collections)?;
+    Ok(Ctx {
+        client,
+        instance_id: field(&init, "instanceId").as_string().unwrap_or_default(),
+        kind: field(&init, "kind").as_string().unwrap_or_default(),
+        bindings: field(&init, "bindings"),
+        shared,
+        storage,
+    })
+}
+
+struct Shared {
+    config: RefCell<JsValue>,
+    listeners: RefCell<Vec<(u32, Function)>>,
+    next_listener: RefCell<u32>,
+}
+
+/// The object `connect()` resolves with.
+#[wasm_bindgen]
+pub struct Ctx {
+    client: Client,
+    instance_id: String,
+    kind: String,
+    bindings: JsValue,
+    shared: Rc<Shared>,
+    storage: JsValue,
+}
+
+#[wasm_bindgen]
+impl Ctx {
+    /// This widget's instance id (chosen by the host; the widget never names it).
+    #[wasm_bindgen(getter, js_name = instanceId)]
+    pub fn instance_id(&self) -> String {
+        self.instance_id.clone()
+    }
+
+    /// `"widget"` or `"theme"`.
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        self.kind.clone()
+    }
+
+    /// The current instance config (updated before `onConfigChange` callbacks run).
+    #[wasm_bindgen(getter, unchecked_return_type = "Record<string, unknown>")]
+    pub fn config(&self) -> JsValue {
+        self.shared.config.borrow().clone()
+    }
+
+    /// The manifest's storage bindings as the host sees them: `[{key, backend}]`.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "Array<{key: string, backend: \"d1-json\" | \"r2-assets\"}>"
+    )]
+    pub fn bindings(&self) -> JsValue {
+        self.bindings.clone()
+    }
+
+    /// Calls `cb(config)` after every config change (the host has already re-bound store and
+    /// assets subscriptions to the new buckets). Returns a function that unsubscribes.
+    #[wasm_bindgen(js_name = onConfigChange, unchecked_return_type = "() => void")]
+    pub fn on_config_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(config: Record<string, unknown>) => void")]
+        cb: Function,
+    ) -> Function {
+        let id = {
+            let mut n = self.shared.next_listener.borrow_mut();
+            *n += 1;
+            *n
+        };
+        self.shared.listeners.borrow_mut().push((id, cb));
+        let shared = Rc::downgrade(&self.shared);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(s) = shared.upgrade() {
+                s.listeners.borrow_mut().retain(|(i, _)| *i != id);
+            }
+        })
+        .into_js_value()
+        .unchecked_into()
+    }
+
+    /// `ctx.store`: the manifest's (first) d1-json binding.
+    #[wasm_bindgen(getter)]
+    pub fn store(&self) -> Store {
+        Store {
+            client: self.client.clone(),
+            binding: JsValue::UNDEFINED,
+        }
+    }
+
+    /// `ctx.assets`: the manifest's (first) r2-assets binding.
+    #[wasm_bindgen(getter)]
+    pub fn assets(&self) -> Assets {
+        Assets {
+            client: self.client.clone(),
+            binding: JsValue::UNDEFINED,
+        }
+    }
+
+    /// `ctx.binding(key)`: store and assets of a named binding, for manifests that declare
+    /// more than one binding of a backend.
+    pub fn binding(&self, key: String) -> Binding {
+        Binding {
+            client: self.client.clone(),
+            key: JsValue::from_str(&key),
+        }
+    }
+
+    /// `ctx.cache`: browser-only, per instance, never sent to the server.
+    #[wasm_bindgen(getter)]
+    pub fn cache(&self) -> Cache {
+        Cache {
+            client: self.client.clone(),
+        }
+    }
+
+    /// `ctx.storage`: the declared collections (seed 003).
+    #[wasm_bindgen(getter, unchecked_return_type = "Storage")]
+    pub fn storage(&self) -> JsValue {
+        self.storage.clone()
+    }
+
+    /// The protocol version this widget speaks.
+    #[wasm_bindgen(getter, js_name = protocolVersion)]
+    pub fn protocol_version(&self) -> u32 {
+        PROTOCOL_VERSION
+    }
+
+    /// Closes the port (pending calls reject CLOSED). Pages normally never call this.
+    pub fn close(&self) {
+        self.client.close();
+    }
+}
+
+/// A named binding's facades (`ctx.binding(key)`).
+#[wasm_bindgen]
+pub struct Binding {
+    client: Client,
+    key: JsValue,
+}
+
+#[wasm_bindgen]
+impl Binding {
+    /// Document store of this binding (d1-json).
+    #[wasm_bindgen(getter)]
+    pub fn store(&self) -> Store {
+        Store {
+            client: self.client.clone(),
+            binding: self.key.clone(),
+        }
+    }
+
+    /// Asset bucket of this binding (r2-assets).
+    #[wasm_bindgen(getter)]
+    pub fn assets(&self) -> Assets {
+        Assets {
+            client: self.client.clone(),
+            binding: self.key.clone(),
+        }
+    }
+}
+
+fn with_binding(args: Object, binding: &JsValue) -> JsValue {
+    if !binding.is_undefined() {
+        let _ = Reflect::set(&args, &"binding".into(), binding);
+    }
+    args.into()
+}
+
+/// Builds the unsubscribe function handed to authors; calling it twice is harmless.
+fn unsubscriber(client: &Client, id: u32, op: &'static str) -> Function {
+    let client = client.clone();
+    let mut done = false;
+    Closure::<dyn FnMut()>::new(move || {
+        if !done {
+            done = true;
+            client.unsubscribe(id, op);
+        }
+    })
+    .into_js_value()
+    .unchecked_into()
+}
+
+/// Reports a failed subscribe: to `on_error` when given, else to the console (a subscription
+/// has no promise an author could catch).
+fn report_subscribe_failure(answer: Promise, on_error: Option<Function>) {
+    let handler = Closure::once_into_js(move |err: JsValue| match on_error {
+        Some(f) => {
+            let _ = f.call1(&JsValue::NULL, &err);
+        }
+        None => web_sys::console::error_2(&"monodit: subscribe failed".into(), &err),
+    });
+    // `Promise.prototype.catch` through JS: the handler is a JS-owned once-closure.
+    if let Ok(catch) = Reflect::get(&answer, &"catch".into()) {
+        let _ = catch.unchecked_into::<Function>().call1(&answer, &handler);
+    }
+}
+
+/// `ctx.store`: one JSON document per bucket (seed 000).
+#[wasm_bindgen]
+pub struct Store {
+    client: Client,
+    binding: JsValue,
+}
+
+#[wasm_bindgen]
+impl Store {
+    /// The document: the host's cached snapshot first (then it revalidates in the
+    /// background). `namespace` picks an explicit bucket. Resolves `null` for a new bucket.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | null")] namespace: Option<JsValue>,
+    ) -> Promise {
+        let args = obj(&[("namespace", &namespace.unwrap_or(JsValue::UNDEFINED))]);
+        map_promise(
+            self.client
+                .call("store.get", with_binding(args, &self.binding), None),
+            |v| field(&v, "value"),
+        )
+    }
+
+    /// Writes the document: subscribers see `optimistic` at once; resolves when the server
+    /// confirmed (`confirmed` event). While offline it stays pending (the host keeps the
+    /// write in its durable outbox and retries). A permanent failure (QUOTA_EXCEEDED, ...)
+    /// rolls back (`rollback` event) and rejects with the code as `err.message`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StoreWriteResult>")]
+    pub fn set(
+        &self,
+        value: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | null")] namespace: Option<JsValue>,
+    ) -> Promise {
+        let args = obj(&[
+            ("value", &value),
+            ("namespace", &namespace.unwrap_or(JsValue::UNDEFINED)),
+        ]);
+        self.client
+            .call("store.set", with_binding(args, &self.binding), None)
+    }
+
+    /// Calls `cb(value, meta)` on every change of the bucket (`namespace`, or the bound
+    /// bucket when `null`; a bound subscription follows config changes). Callbacks may fire
+    /// more than once per logical edit (optimistic, confirmed, revalidated). `onError`
+    /// receives a failed subscription (e.g. NO_BINDING). Returns an unsubscribe function.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | null")] namespace: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(value: any, meta: StoreMeta) => void")]
+        cb: Function,
+        #[wasm_bindgen(unchecked_param_type = "(err: Error) => void")] on_error: Option<Function>,
+    ) -> Function {
+        let wrapper = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let _ = cb.call2(&JsValue::NULL, &field(&ev, "value"), &field(&ev, "meta"));
+        });
+        let args = obj(&[("namespace", &namespace)]);
+        let _ = with_binding(args.clone(), &self.binding);
+        let (id, answer) = self.client.subscribe(
+            "store.subscribe",
+            args,
+            wrapper.into_js_value().unchecked_into(),
+        );
+        report_subscribe_failure(answer, on_error);
+        unsubscriber(&self.client, id, "store.unsubscribe")
+    }
+}
+
+/// `ctx.assets`: a set of files per bucket (seed 000).
+#[wasm_bindgen]
+pub struct Assets {
+    client: Client,
+    binding: JsValue,
+}
+
+#[wasm_bindgen]
+impl Assets {
+    /// Uploads a `File`/`Blob` (it crosses the port as a Blob, never base64) and resolves
+    /// with its download URL. QUOTA_EXCEEDED rejects with `err.message === "QUOTA_EXCEEDED"`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn upload(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Blob | File")] file: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: Option<Object>,
+    ) -> Promise {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        let progress = field(&options, "onProgress").dyn_into::<Function>().ok();
+        let args = obj(&[("file", &file), ("name", &field(&options, "name"))]);
+        map_promise(
+            self.client
+                .call("assets.upload", with_binding(args, &self.binding), progress),
+            |v| field(&v, "url"),
+        )
+    }
+
+    /// The bucket's assets (the source of truth for its contents).
+    #[wasm_bindgen(unchecked_return_type = "Promise<AssetInfo[]>")]
+    pub fn list(&self) -> Promise {
+        self.client.call(
+            "assets.list",
+            with_binding(Object::new(), &self.binding),
+            None,
+        )
+    }
+
+    /// Deletes one asset by its `objectKey`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(&self, #[wasm_bindgen(js_name = objectKey)] object_key: JsValue) -> Promise {
+        let args = obj(&[("objectKey", &object_key)]);
+        map_promise(
+            self.client
+                .call("assets.delete", with_binding(args, &self.binding), None),
+            undefined,
+        )
+    }
+
+    /// Calls `cb(assets, meta)` whenever the bucket's contents change (uploads, deletes,
+    /// revalidation, re-binding after a config change). Returns an unsubscribe function.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "(assets: AssetInfo[] | undefined, meta: AssetMeta) => void"
+        )]
+        cb: Function,
+        #[wasm_bindgen(unchecked_param_type = "(err: Error) => void")] on_error: Option<Function>,
+    ) -> Function {
+        let wrapper = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let _ = cb.call2(&JsValue::NULL, &field(&ev, "assets"), &field(&ev, "meta"));
+        });
+        let args = Object::new();
+        let _ = with_binding(args.clone(), &self.binding);
+        let (id, answer) = self.client.subscribe(
+            "assets.subscribe",
+            args,
+            wrapper.into_js_value().unchecked_into(),
+        );
+        report_subscribe_failure(answer, on_error);
+        unsubscriber(&self.client, id, "assets.unsubscribe")
+    }
+}
+
+/// `ctx.cache`: browser-only per-instance data (never sent to the server, not counted in
+/// quota). Values are anything structured-cloneable, Blobs included.
+#[wasm_bindgen]
+pub struct Cache {
+    client: Client,
+}
+
+#[wasm_bindgen]
+impl Cache {
+    /// The value, or `undefined` when missing or expired.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn get(&self, key: JsValue) -> Promise {
+        self.client
+            .call("cache.get", obj(&[("key", &key)]).into(), None)
+    }
+
+    /// Stores a value; `ttlMs` expires it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn set(
+        &self,
+        key: JsValue,
+        value: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CacheSetOptions")] options: Option<Object>,
+    ) -> Promise {
+        let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
+        let args = obj(&[
+            ("key", &key),
+            ("value", &value),
+            ("ttlMs", &field(&options, "ttlMs")),
+        ]);
+        map_promise(self.client.call("cache.set", args.into(), None), undefined)
+    }
+
+    /// Removes a key.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(&self, key: JsValue) -> Promise {
+        map_promise(
+            self.client
+                .call("cache.delete", obj(&[("key", &key)]).into(), None),
+            undefined,
+        )
+    }
+
+    /// Every live key.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
+    pub fn keys(&self) -> Promise {
+        self.client.call("cache.keys", Object::new().into(), None)
+    }
+
+    /// Removes every key of this instance.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn clear(&self) -> Promise {
+        map_promise(
+            self.client.call("cache.clear", Object::new().into(), None),
+            undefined,
+        )
+    }
+}
+
+/// Names that must read as `undefined` instead of throwing, so `await ctx.storage`,
+/// `JSON.stringify(ctx.storage)` and `console.log(ctx.storage)` keep working.
+const PASS_THROUGH: [&str; 5] = ["then", "toJSON", "toString", "valueOf", "constructor"];
+
+fn storage_proxy(client: &Client, collections: &[String]) -> Result<JsValue, JsValue> {
+    let target = Object::new();
+    for name in collections {
+        let c = StorageCollection {
+            client: client.clone(),
+            name: JsValue::from_str(name),
+        };
+        Reflect::set(&target, &JsValue::from_str(name), &JsValue::from(c))?;
+    }
+    Object::freeze(&target);
+    let get = Closure::<dyn Fn(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+        |target: JsValue, prop: JsValue| {
+            let pass = match prop.as_string() {
+                None => true, // symbols (Symbol.toStringTag, util.inspect.custom, ...)
+                Some(name) => {
+                    Reflect::has(&target, &prop).unwrap_or(false)
+                        || PASS_THROUGH.contains(&name.as_str())
+                }
+            };
+            if pass {
+                return Reflect::get(&target, &prop);
+            }
+            let name = prop.as_string().unwrap_or_default();
+            Err(errors::code_error(
+                ErrorCode::UndeclaredCollection,
+                &[
+                    "collection \"",
+                    &name,
+                    "\" is not declared in the manifest's storage",
+                ]
+                .concat(),
+            ))
+        },
+    );
+    let handler = obj(&[("get", &get.into_js_value())]);
+    Ok(js_sys::Proxy::new(&target, &handler).into())
+}
+
+/// One declared collection (seed 003 `StorageCollection`).
+#[wasm_bindgen]
+pub struct StorageCollection {
+    client: Client,
+    name: JsValue,
+}
+
+impl StorageCollection {
+    fn call(&self, op: &'static str, fields: &[(&str, &JsValue)]) -> Promise {
+        let args = obj(fields);
+        let _ = Reflect::set(&args, &"collection".into(), &self.name);
+        self.client.call(op, args.into(), None)
+    }
+}
+
+#[wasm_bindgen]
+impl StorageCollection {
+    /// The item's data, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn get(&self, id: JsValue) -> Promise {
+        self.call("storage.get", &[("id", &id)])
+    }
+
+    /// Creates or replaces an item.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn put(&self, id: JsValue, data: JsValue) -> Promise {
+        map_promise(
+            self.call("storage.put", &[("id", &id), ("data", &data)]),
+            undefined,
+        )
+    }
+
+    /// Deletes an item; resolves whether it existed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn delete(&self, id: JsValue) -> Promise {
+        self.call("storage.delete", &[("id", &id)])
+    }
+
+    /// Whether an item exists.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn exists(&self, id: JsValue) -> Promise {
+        self.call("storage.exists", &[("id", &id)])
+    }
+
+    /// The found items as a `Map` (missing ids are absent), in the order asked.
+    #[wasm_bindgen(js_name = getMany, unchecked_return_type = "Promise<Map<string, any>>")]
+    pub fn get_many(&self, ids: JsValue) -> Promise {
+        // The host answers [[id, data], ...] so key order survives (object keys would put
+        // integer-like ids first).
+        map_promise(self.call("storage.getMany", &[("ids", &ids)]), |pairs| {
+            let map = js_sys::Map::new();
+            if Array::is_array(&pairs) {
+                for pair in Array::from(&pairs).iter() {
+                    let pair = Array::from(&pair);
+                    map.set(&pair.get(0), &pair.get(1));
+                }
+            }
+            map.into()
+        })
+    }
+
+    /// Writes many items in one transaction.
+    #[wasm_bindgen(js_name = putMany, unchecked_return_type = "Promise<void>")]
+    pub fn put_many(&self, items: JsValue) -> Promise {
+        map_promise(
+            self.call("storage.putMany", &[("items", &items)]),
+            undefined,
+        )
+    }
+
+    /// Deletes many items in one transaction; resolves how many existed.
+    #[wasm_bindgen(js_name = deleteMany, unchecked_return_type = "Promise<number>")]
+    pub fn delete_many(&self, ids: JsValue) -> Promise {
+        self.call("storage.deleteMany", &[("ids", &ids)])
+    }
+
+    /// A page of items filtered/ordered by indexed fields; pass `cursor` back for the next.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PaginatedResult<{id: string, data: any}>>")]
+    pub fn query(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "QueryOptions")] options: JsValue,
+    ) -> Promise {
+        self.call("storage.query", &[("options", &options)])
+    }
+
+    /// How many items match (all when `where` is absent).
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn count(
+        &self,
+        #[wasm_bindgen(js_name = "where", unchecked_param_type = "WhereClause")] where_: JsValue,
+    ) -> Promise {
+        self.call("storage.count", &[("where", &where_)])
+    }
+}

@@ -1,0 +1,164 @@
+//! `ctx.cache` on real IndexedDB in real Chromium: round trips, per-instance and per-user
+//! isolation, TTL, LRU eviction under the size cap, Blob values. Needs no server.
+#![cfg(target_arch = "wasm32")]
+
+mod data_support;
+
+use data_support::{sleep, unique};
+use monodit_bridge::cache::{Cache, CACHE_CAP_BYTES};
+use monodit_bridge::mirror::Mirror;
+use monodit_core::ErrorCode;
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn open(user: &str) -> (Rc<Mirror>, Cache) {
+    let mirror = Rc::new(Mirror::open(user).await);
+    assert!(mirror.is_persistent());
+    (mirror.clone(), Cache::new(mirror))
+}
+
+fn json(s: &str) -> JsValue {
+    js_sys::JSON::parse(s).unwrap()
+}
+
+fn stringify(v: &JsValue) -> String {
+    js_sys::JSON::stringify(v).unwrap().into()
+}
+
+/// `n` bytes as a Uint8Array (counted at its byte length).
+fn bytes(n: u32) -> JsValue {
+    js_sys::Uint8Array::new_with_length(n).into()
+}
+
+#[wasm_bindgen_test]
+async fn round_trip_isolated_per_instance_and_user_and_persistent() {
+    let user = unique("cache-user");
+    let (mirror, cache) = open(&user).await;
+    cache
+        .set("w1", "k", json(r#"{"a":[1,2,"x"]}"#), None)
+        .await
+        .unwrap();
+    cache.set("w1", "j", json("7"), None).await.unwrap();
+    cache
+        .set("w2", "k", json(r#""other""#), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stringify(&cache.get("w1", "k").await.unwrap()),
+        r#"{"a":[1,2,"x"]}"#
+    );
+    assert_eq!(
+        stringify(&cache.get("w2", "k").await.unwrap()),
+        r#""other""#
+    );
+    assert!(cache.get("w1", "missing").await.unwrap().is_undefined());
+    assert_eq!(cache.keys("w1").await.unwrap(), vec!["j", "k"]);
+
+    // Survives closing and reopening the database.
+    mirror.close();
+    let (mirror, cache) = open(&user).await;
+    assert_eq!(stringify(&cache.get("w1", "j").await.unwrap()), "7");
+    assert!(cache.delete("w1", "j").await.unwrap());
+    assert!(!cache.delete("w1", "j").await.unwrap());
+    cache.clear("w1").await.unwrap();
+    assert!(cache.keys("w1").await.unwrap().is_empty());
+    assert_eq!(
+        cache.keys("w2").await.unwrap(),
+        vec!["k"],
+        "clear is per instance"
+    );
+    mirror.close();
+
+    // Another user's database never shows these entries.
+    let (other, other_cache) = open(&unique("cache-other")).await;
+    assert!(other_cache.get("w2", "k").await.unwrap().is_undefined());
+    other.close();
+}
+
+#[wasm_bindgen_test]
+async fn ttl_expires_entries() {
+    let (mirror, cache) = open(&unique("cache-ttl")).await;
+    cache
+        .set("w", "short", json("1"), Some(50.0))
+        .await
+        .unwrap();
+    cache
+        .set("w", "long", json("2"), Some(60_000.0))
+        .await
+        .unwrap();
+    assert_eq!(stringify(&cache.get("w", "short").await.unwrap()), "1");
+    sleep(120).await;
+    assert!(cache.get("w", "short").await.unwrap().is_undefined());
+    assert_eq!(cache.keys("w").await.unwrap(), vec!["long"]);
+    assert_eq!(
+        cache
+            .set("w", "bad", json("1"), Some(-5.0))
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidArgument
+    );
+    mirror.close();
+}
+
+#[wasm_bindgen_test]
+async fn least_recently_used_entries_are_evicted_at_the_cap() {
+    let (mirror, cache) = open(&unique("cache-lru")).await;
+    let two_mb = 2 * 1024 * 1024;
+    cache.set("w", "a", bytes(two_mb), None).await.unwrap();
+    sleep(5).await;
+    cache.set("w", "b", bytes(two_mb), None).await.unwrap();
+    sleep(5).await;
+    // Reading `a` makes `b` the least recently used.
+    assert!(!cache.get("w", "a").await.unwrap().is_undefined());
+    sleep(5).await;
+    cache.set("w", "c", bytes(two_mb), None).await.unwrap();
+    assert_eq!(cache.keys("w").await.unwrap(), vec!["a", "c"]);
+    assert!(cache.used_bytes("w").await <= CACHE_CAP_BYTES);
+    // Other instances keep their own budget.
+    cache.set("v", "x", bytes(two_mb), None).await.unwrap();
+    assert_eq!(cache.keys("w").await.unwrap(), vec!["a", "c"]);
+    // One value above the cap is refused outright.
+    let err = cache
+        .set("w", "huge", bytes(6 * 1024 * 1024), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    assert_eq!(cache.keys("w").await.unwrap(), vec!["a", "c"]);
+    mirror.close();
+}
+
+#[wasm_bindgen_test]
+async fn blobs_are_stored_as_blobs() {
+    let user = unique("cache-blob");
+    let (mirror, cache) = open(&user).await;
+    let parts = js_sys::Array::of1(&JsValue::from_str("favicon bytes"));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("image/x-icon");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).unwrap();
+    let obj = js_sys::Object::new();
+    js_sys::Reflect::set(&obj, &"icon".into(), &blob).unwrap();
+    cache.set("w", "fav", obj.into(), None).await.unwrap();
+    mirror.close();
+
+    let (mirror, cache) = open(&user).await;
+    let got = cache.get("w", "fav").await.unwrap();
+    let icon = js_sys::Reflect::get(&got, &"icon".into()).unwrap();
+    let icon: web_sys::Blob = icon.dyn_into().expect("a Blob comes back");
+    assert_eq!(icon.type_(), "image/x-icon");
+    assert_eq!(icon.size(), 13.0);
+    let text = JsFuture::from(icon.text()).await.unwrap();
+    assert_eq!(text.as_string().unwrap(), "favicon bytes");
+    // A function cannot be cloned: a clear error, nothing stored.
+    let f = js_sys::Function::new_no_args("return 1");
+    assert_eq!(
+        cache.set("w", "fn", f.into(), None).await.unwrap_err().code,
+        ErrorCode::InvalidArgument
+    );
+    assert!(cache.get("w", "fn").await.unwrap().is_undefined());
+    mirror.close();
+}

@@ -1,0 +1,168 @@
+//! The durable outbox against the real server: a write made while the backend is unreachable
+//! stays queued, survives closing and reopening the engine (IndexedDB reopened), and is
+//! confirmed exactly once afterwards.
+#![cfg(target_arch = "wasm32")]
+
+mod data_support;
+
+use data_support::*;
+use monodit_bridge::http::Api;
+use monodit_bridge::mirror::{db_name, STORE_OUTBOX};
+use monodit_bridge::sync::{Engine, EventKind};
+use monodit_core::api::Plan;
+use monodit_core::ErrorCode;
+use rexie::{Rexie, TransactionMode};
+use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Outbox entries as stored in the user's IndexedDB (read through a second connection).
+async fn stored_outbox(user: &str) -> Vec<serde_json::Value> {
+    let db = Rexie::builder(&db_name(user)).build().await.unwrap();
+    let tx = db
+        .transaction(&[STORE_OUTBOX], TransactionMode::ReadOnly)
+        .unwrap();
+    let all = tx
+        .store(STORE_OUTBOX)
+        .unwrap()
+        .get_all(None, None)
+        .await
+        .unwrap();
+    tx.done().await.unwrap();
+    db.close();
+    all.into_iter()
+        .map(|v| serde_wasm_bindgen::from_value(v).unwrap())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn offline_write_survives_reopen_and_is_confirmed_once() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("offline");
+    let b = doc_bucket(&id);
+
+    // Offline phase: the same user, but the backend is a dead port.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let offline = Engine::open_with_user(dead.clone(), &user).await;
+    assert!(
+        offline.is_persistent(),
+        "IndexedDB is available in Chromium"
+    );
+    let w = DocRecorder::on(&offline, &id);
+    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
+    {
+        let engine = offline.clone();
+        let b = b.clone();
+        let result = result.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = engine.doc_set(&b, json!({"text": "written offline"})).await;
+            *result.borrow_mut() = Some(r);
+        });
+    }
+    wait_until("a send attempt failed", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    wait_until("the optimistic event", || w.has(EventKind::Optimistic)).await;
+    let e = w.last().unwrap();
+    assert_eq!(
+        (e.value, e.version, e.pending),
+        (json!({"text": "written offline"}), 0, true)
+    );
+    assert!(result.borrow().is_none(), "offline, set() stays pending");
+    assert_eq!(offline.pending_writes(), 1);
+    let queued = stored_outbox(&user).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["bucketId"], json!(id));
+    assert_eq!(queued[0]["value"], json!({"text": "written offline"}));
+    // A read while offline shows the pending value.
+    let snap = offline.doc_get(&b).await.unwrap();
+    assert_eq!(
+        (snap.value, snap.pending),
+        (json!({"text": "written offline"}), true)
+    );
+
+    // The page goes away: the promise rejects CLOSED, the write stays on disk.
+    offline.close();
+    drop(offline);
+    wait_until("set() settled by close", || result.borrow().is_some()).await;
+    let closed = result.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(closed.code, ErrorCode::Closed);
+    assert_eq!(stored_outbox(&user).await.len(), 1);
+    assert_eq!(
+        api.document_meta(&id).await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+
+    // Back online, a new page: the outbox resumes and the write is confirmed.
+    let online = Engine::open(api.clone()).await.unwrap();
+    let w = DocRecorder::on(&online, &id);
+    wait_until("confirmed after reopen", || w.has(EventKind::Confirmed)).await;
+    let e = w.last().unwrap();
+    assert_eq!(
+        (e.kind, e.value, e.version, e.pending),
+        (
+            EventKind::Confirmed,
+            json!({"text": "written offline"}),
+            1,
+            false
+        )
+    );
+    assert!(stored_outbox(&user).await.is_empty());
+    assert_eq!(online.pending_writes(), 0);
+    online.close();
+
+    // Applied exactly once, also after yet another reopen.
+    let again = Engine::open(api.clone()).await.unwrap();
+    sleep(200).await;
+    assert_eq!(again.pending_writes(), 0);
+    assert_eq!(
+        api.counters().document_puts.get(),
+        1,
+        "sent once after coming back"
+    );
+    let meta = api.document_meta(&id).await.unwrap();
+    assert_eq!(meta.version, 1);
+    let snap = again.doc_get(&b).await.unwrap();
+    assert_eq!(
+        (snap.value, snap.version, snap.pending),
+        (json!({"text": "written offline"}), 1, false)
+    );
+    again.close();
+}
+
+#[wasm_bindgen_test]
+async fn retry_after_coming_back_online_in_the_same_page() {
+    // A transient failure keeps the write; an `online` event retries at once.
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("retry");
+    let dead = Api::new("http://127.0.0.1:9", "x");
+    let engine = Engine::open_with_user(dead.clone(), &user).await;
+    let w = DocRecorder::on(&engine, &id);
+    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
+    {
+        let (engine, result, b) = (engine.clone(), result.clone(), doc_bucket(&id));
+        wasm_bindgen_futures::spawn_local(async move {
+            *result.borrow_mut() = Some(engine.doc_set(&b, json!(42)).await);
+        });
+    }
+    wait_until("two failed attempts (backoff retries)", || {
+        dead.counters().document_puts.get() >= 2
+    })
+    .await;
+    assert!(result.borrow().is_none());
+    assert!(
+        !w.has(EventKind::Rollback),
+        "network failures never roll back"
+    );
+    engine.close();
+    // The other (online) page picks it up.
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let w = DocRecorder::on(&engine, &id);
+    wait_until("confirmed", || w.has(EventKind::Confirmed)).await;
+    assert_eq!(api.document_meta(&id).await.unwrap().version, 1);
+    engine.close();
+}

@@ -1,0 +1,418 @@
+// The monodit demo dashboard: the trusted host page. It owns the user's token, creates the
+// Host from the host build of monodit-bridge, mounts every widget in its own
+// sandbox="allow-scripts" iframe with its manifest, instance id and config, and shows the
+// Storage Topology panel, the event log, the plan switch and a form to mount any widget URL.
+import init, { Host } from "/pkg/host/monodit_bridge.js";
+import { createApi, ApiError } from "./api.js";
+import { loadLayout, saveLayout, resetLayout } from "./layout.js";
+import { createEventLog } from "./events.js";
+import { renderTopology, bindingsOf, configKeyFor, resolveBucket, defaultBucketFor } from "./topology.js";
+
+const TOKEN_KEY = "monodit-demo:token";
+const $ = (id) => document.getElementById(id);
+
+const api = createApi(location.origin, () => localStorage.getItem(TOKEN_KEY));
+const layout = loadLayout();
+/** instanceId → {entry, manifest, handle, card, iframe} */
+const mounted = new Map();
+let host = null;
+let me = null;
+
+const titleOf = (instanceId) => mounted.get(instanceId)?.entry.title ?? instanceId;
+const eventLog = createEventLog($("event-list"), titleOf);
+
+function showBootError(text) {
+  const box = $("boot-error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function errorText(err) {
+  const code = err?.code ?? err?.message ?? String(err);
+  const detail = err?.detail;
+  if (!detail) return code;
+  return `${code}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`;
+}
+
+// ---------------------------------------------------------------- account and plan
+
+/** Returns a working token: ?token= (another device of the same user), saved, or a new user. */
+async function ensureUser() {
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get("token");
+  if (fromUrl) {
+    localStorage.setItem(TOKEN_KEY, fromUrl);
+    params.delete("token");
+    history.replaceState(null, "", `${location.pathname}${params.size ? `?${params}` : ""}`);
+  }
+  if (localStorage.getItem(TOKEN_KEY)) {
+    try {
+      me = await api.me();
+      return;
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== "UNAUTHENTICATED") throw err;
+      // The demo database was reset: start over with a new user and a fresh layout.
+      resetLayout();
+      layout.splice(0, layout.length, ...loadLayout());
+    }
+  }
+  const user = await api.createUser("pro");
+  localStorage.setItem(TOKEN_KEY, user.token);
+  me = await api.me();
+}
+
+function renderAccount() {
+  $("user-id").textContent = me.userId;
+  $("plan").value = me.plan;
+  $("addons").value = me.addons ?? 0;
+  $("addons").disabled = me.plan !== "pro";
+  const link = new URL(location.href);
+  link.search = `?token=${encodeURIComponent(localStorage.getItem(TOKEN_KEY))}`;
+  $("device-link").href = link.href;
+  const banner = $("plan-banner");
+  if (me.plan === "free") {
+    banner.innerHTML =
+      "<strong>Free plan: storage is gated off.</strong> Widgets get <code>PLAN_REQUIRED</code> from " +
+      "<code>ctx.store</code>, <code>ctx.assets</code> and <code>ctx.storage</code>. Choose Pro above to store data.";
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
+}
+
+$("plan-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const plan = $("plan").value;
+  const addons = plan === "pro" ? Math.max(0, Number($("addons").value) || 0) : 0;
+  try {
+    me = await api.setPlan(plan, addons);
+    renderAccount();
+    // Widgets that failed with PLAN_REQUIRED retry from scratch in a fresh document.
+    for (const m of mounted.values()) reloadWidget(m);
+    refreshTopology();
+  } catch (err) {
+    showBootError(`Could not change the plan: ${errorText(err)}`);
+  }
+});
+
+$("reset").addEventListener("click", () => {
+  if (!confirm("Start over with a new demo user? The current user's data stays on the server.")) return;
+  localStorage.removeItem(TOKEN_KEY);
+  resetLayout();
+  location.reload();
+});
+
+// ---------------------------------------------------------------- widgets
+
+async function manifestOf(entry) {
+  if (entry.manifest) return entry.manifest;
+  const res = await fetch(entry.manifestUrl);
+  if (!res.ok) throw new Error(`manifest ${entry.manifestUrl}: HTTP ${res.status}`);
+  return res.json();
+}
+
+function bucketBadges(m) {
+  const box = m.card.querySelector(".buckets");
+  box.replaceChildren();
+  for (const binding of bindingsOf(m.manifest)) {
+    const bucket = resolveBucket(m.manifest, binding, m.entry.instanceId, m.entry.config);
+    const isolated = bucket === defaultBucketFor(m.manifest, binding, m.entry.instanceId);
+    const badge = document.createElement("span");
+    badge.className = `badge ${isolated ? "isolated" : "shared"}`;
+    badge.dataset.binding = binding.key;
+    badge.textContent = `${binding.key} → ${bucket}${isolated ? " (Isolated)" : ""}`;
+    box.append(badge);
+  }
+  const collections = Object.keys(m.manifest.storage ?? {}).filter((k) => k !== "bindings");
+  if (collections.length) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = `collections: ${collections.join(", ")}`;
+    box.append(badge);
+  }
+  box.hidden = !box.children.length;
+}
+
+function createCard(entry) {
+  const card = document.createElement("article");
+  card.className = "card";
+  card.dataset.instance = entry.instanceId;
+  const head = document.createElement("header");
+  const h = document.createElement("h2");
+  h.textContent = entry.title;
+  const id = document.createElement("span");
+  id.className = "muted";
+  id.textContent = entry.kind === "theme" ? `theme · ${entry.instanceId}` : entry.instanceId;
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "link";
+  remove.textContent = "Remove";
+  remove.setAttribute("aria-label", `Remove ${entry.title} from the dashboard`);
+  remove.addEventListener("click", () => unmountWidget(entry.instanceId));
+  head.append(h, id, remove);
+  const iframe = document.createElement("iframe");
+  // Opaque origin: the widget cannot touch this page, its storage or other widgets.
+  iframe.setAttribute("sandbox", "allow-scripts");
+  iframe.title = `${entry.title} widget`;
+  iframe.name = entry.instanceId;
+  iframe.style.height = `${entry.height ?? 260}px`;
+  const buckets = document.createElement("div");
+  buckets.className = "buckets";
+  buckets.setAttribute("aria-label", "Buckets of this widget");
+  card.append(head, iframe, buckets);
+  (entry.kind === "theme" ? $("themes") : $("widgets")).append(card);
+  return { card, iframe };
+}
+
+async function mountWidget(entry) {
+  const { card, iframe } = createCard(entry);
+  const m = { entry, card, iframe, manifest: null, handle: null };
+  mounted.set(entry.instanceId, m);
+  try {
+    m.manifest = await manifestOf(entry);
+    m.handle = await host.mount(iframe, {
+      instanceId: entry.instanceId,
+      kind: entry.kind ?? "widget",
+      manifest: m.manifest,
+      config: entry.config ?? {},
+    });
+    bucketBadges(m);
+    // The source is set after mount so the host sees the first `load` of the widget document.
+    iframe.src = entry.src;
+  } catch (err) {
+    const p = document.createElement("p");
+    p.className = "card-error";
+    p.setAttribute("role", "alert");
+    p.textContent = `Could not mount: ${errorText(err)}`;
+    iframe.replaceWith(p);
+    throw err;
+  }
+  return m;
+}
+
+function reloadWidget(m) {
+  if (m.handle && m.iframe.isConnected) m.iframe.src = m.entry.src;
+}
+
+function unmountWidget(instanceId) {
+  const m = mounted.get(instanceId);
+  if (!m) return;
+  try {
+    m.handle?.unmount();
+  } catch (err) {
+    console.warn("unmount", err);
+  }
+  m.card.remove();
+  mounted.delete(instanceId);
+  const i = layout.findIndex((e) => e.instanceId === instanceId);
+  if (i >= 0) layout.splice(i, 1);
+  saveLayout(layout);
+  refreshTopology();
+}
+
+/** Gives a mounted widget a new config: persisted, sent to the host (re-binds its buckets). */
+async function applyConfig(instanceId, config) {
+  const m = mounted.get(instanceId);
+  m.entry.config = config;
+  saveLayout(layout);
+  await m.handle.setConfig(config);
+  bucketBadges(m);
+}
+
+// ---------------------------------------------------------------- topology
+
+async function moveBinding(instanceId, bindingKey, bucketId) {
+  const m = mounted.get(instanceId);
+  const binding = bindingsOf(m.manifest).find((b) => b.key === bindingKey);
+  const config = { ...m.entry.config };
+  const key = configKeyFor(m.manifest, binding);
+  if (bucketId) {
+    config[key] = bucketId;
+  } else {
+    delete config[key];
+    // The first d1-json binding also honours storageNamespace: clear it to really go back.
+    if (binding.backend === "d1-json") delete config.storageNamespace;
+  }
+  try {
+    await applyConfig(instanceId, config);
+  } catch (err) {
+    alert(`Could not move ${m.entry.title}: ${errorText(err)}`);
+  }
+  refreshTopology();
+}
+
+async function deleteBucket(bucket, connected) {
+  const dialog = $("confirm");
+  const names = connected.map((c) => c.widget.title);
+  $("confirm-text").textContent =
+    `Delete the ${bucket.backend} bucket “${bucket.bucketId}” (${bucket.schemaId} v${bucket.schemaVersion})? ` +
+    (bucket.backend === "r2-assets" ? "All its files are deleted and the quota is refunded. " : "Its document is deleted. ") +
+    (names.length ? `${names.join(", ")} will fall back to ${names.length > 1 ? "their" : "its"} own isolated bucket.` : "No widget is connected.");
+  dialog.showModal();
+  const answer = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
+  if (answer !== "ok") return;
+  try {
+    const result = await api.deleteBucket(bucket.backend, bucket.bucketId);
+    // Widgets pointed at the bucket by config fall back to their isolated default: clear
+    // the config key here too, so this dashboard mounts them the same way after a reload.
+    const disconnected = new Set(result?.disconnectedInstances ?? []);
+    for (const c of connected) disconnected.add(c.widget.instanceId);
+    for (const instanceId of disconnected) {
+      const m = mounted.get(instanceId);
+      if (!m) continue;
+      const config = { ...m.entry.config };
+      let changed = false;
+      for (const binding of bindingsOf(m.manifest)) {
+        if (binding.backend !== bucket.backend) continue;
+        if (resolveBucket(m.manifest, binding, instanceId, config) !== bucket.bucketId) continue;
+        for (const key of [configKeyFor(m.manifest, binding), binding.backend === "d1-json" ? "storageNamespace" : null]) {
+          if (key && key in config) {
+            delete config[key];
+            changed = true;
+          }
+        }
+      }
+      if (changed) await applyConfig(instanceId, config);
+      else reloadWidget(m); // its own default bucket was deleted: show it empty again
+    }
+  } catch (err) {
+    alert(`Could not delete ${bucket.bucketId}: ${errorText(err)}`);
+  }
+  refreshTopology();
+}
+
+let topologyTimer = null;
+let topologyRun = Promise.resolve();
+/** Re-reads usage and buckets (debounced: host events arrive in bursts). */
+function refreshTopology(delay = 0) {
+  clearTimeout(topologyTimer);
+  topologyTimer = setTimeout(() => {
+    topologyRun = topologyRun.then(drawTopology, drawTopology);
+  }, delay);
+}
+
+async function drawTopology() {
+  let data;
+  try {
+    const [meNow, buckets] = await Promise.all([api.me(), api.buckets()]);
+    me = meNow;
+    data = { me, buckets };
+  } catch (err) {
+    data = {
+      me,
+      error: err.code === "PLAN_REQUIRED" ? "Storage is gated off on the Free plan (PLAN_REQUIRED)." : `Could not load buckets: ${errorText(err)}`,
+    };
+  }
+  const widgets = [...mounted.values()]
+    .filter((m) => m.manifest)
+    .map((m) => ({ instanceId: m.entry.instanceId, title: m.entry.title, kind: m.entry.kind, manifest: m.manifest, config: m.entry.config }));
+  renderTopology($("quota"), $("topology-body"), data, widgets, { move: moveBinding, deleteBucket });
+  $("topology").dataset.updated = String(Date.now());
+}
+
+$("topology-refresh").addEventListener("click", () => refreshTopology());
+$("events-clear").addEventListener("click", () => eventLog.clear());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") refreshTopology(300);
+});
+
+// ---------------------------------------------------------------- host events
+
+function onHostEvent(event) {
+  eventLog.add(event);
+  const m = mounted.get(event.instanceId);
+  // A Dynamic Theme's palette also recolours the dashboard around the widgets.
+  if (m?.entry.kind === "theme" && typeof event.value?.accent === "string" && /^#[0-9a-f]{6}$/i.test(event.value.accent)) {
+    document.documentElement.style.setProperty("--accent", event.value.accent);
+  }
+  refreshTopology(400);
+}
+
+// ---------------------------------------------------------------- mount your own widget
+
+$("mount-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const out = $("mount-error");
+  out.textContent = "";
+  const data = Object.fromEntries(new FormData(form));
+  let manifest;
+  let config;
+  try {
+    const text = data.manifest.trim();
+    manifest = text.startsWith("{") ? JSON.parse(text) : await (await fetch(new URL(text, location.href))).json();
+  } catch (err) {
+    out.textContent = `The manifest is neither JSON nor a URL serving JSON: ${err.message}`;
+    return;
+  }
+  try {
+    config = JSON.parse(data.config || "{}");
+  } catch (err) {
+    out.textContent = `Config is not JSON: ${err.message}`;
+    return;
+  }
+  const instanceId = data.instanceId.trim() || `custom-${Date.now().toString(36)}`;
+  if (mounted.has(instanceId)) {
+    out.textContent = `Instance id ${instanceId} is already mounted.`;
+    return;
+  }
+  const entry = {
+    instanceId,
+    title: data.title.trim() || manifest.name || manifest.id || instanceId,
+    kind: data.kind,
+    src: new URL(data.src.trim(), location.href).href,
+    manifest,
+    config,
+    height: 300,
+  };
+  try {
+    await mountWidget(entry);
+  } catch (err) {
+    mounted.get(instanceId)?.card.remove();
+    mounted.delete(instanceId);
+    const problems = err?.detail?.problems ?? (Array.isArray(err?.detail) ? err.detail : null);
+    out.textContent = problems
+      ? `${err.code ?? err.message}:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`
+      : `Could not mount: ${errorText(err)}`;
+    return;
+  }
+  layout.push(entry);
+  saveLayout(layout);
+  form.reset();
+  refreshTopology();
+});
+
+// ---------------------------------------------------------------- start
+
+async function main() {
+  await ensureUser();
+  renderAccount();
+  await init();
+  host = await Host.create({ backendUrl: location.origin, token: localStorage.getItem(TOKEN_KEY) });
+  host.onEvent?.(onHostEvent);
+
+  // Another device of the same user may have re-linked widgets: the server's registration is
+  // the shared truth for instance config.
+  try {
+    const known = new Map((await api.instances()).map((i) => [i.instanceId, i]));
+    for (const entry of layout) {
+      const info = known.get(entry.instanceId);
+      if (info?.config && typeof info.config === "object") entry.config = info.config;
+    }
+  } catch {
+    // Free plan or an older server: keep the local layout.
+  }
+  saveLayout(layout);
+
+  const results = await Promise.allSettled(layout.map((entry) => mountWidget(entry)));
+  const failed = results.filter((r) => r.status === "rejected");
+  if (failed.length) console.warn("some widgets failed to mount", failed.map((r) => r.reason));
+  await drawTopology();
+  document.body.dataset.ready = "true";
+}
+
+window.monoditDemo = { api, layout, mounted, get host() { return host; }, refreshTopology };
+main().catch((err) => {
+  console.error(err);
+  showBootError(`The dashboard could not start: ${errorText(err)}. Is monodit-server running with --dev?`);
+});

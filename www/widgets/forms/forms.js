@@ -1,0 +1,121 @@
+// Forms: seed 003's plugin collections on ctx.storage. `submissions` is declared with the
+// seed's indexes, so "filter by status, newest first" uses the ["status", "createdAt"]
+// composite and "all, newest first" uses "createdAt". Pages come from query() with the
+// returned cursor while hasMore.
+import { start, explain, status } from "../shared/bridge.js";
+
+const PAGE_SIZE = 5;
+const form = document.getElementById("submit");
+const email = document.getElementById("email");
+const newStatus = document.getElementById("new-status");
+const addButton = document.getElementById("add");
+const sampleButton = document.getElementById("sample");
+const filter = document.getElementById("filter");
+const countEl = document.getElementById("count");
+const list = document.getElementById("list");
+const more = document.getElementById("more");
+const end = document.getElementById("end");
+const statusEl = document.getElementById("status");
+
+let ctx;
+try {
+  ctx = await start();
+} catch (err) {
+  status(statusEl, explain(err), "error");
+  throw err;
+}
+const { submissions, forms } = ctx.storage;
+
+let cursor;
+
+function where() {
+  return filter.value ? { status: filter.value } : undefined;
+}
+
+function row({ id, data }) {
+  const li = document.createElement("li");
+  li.dataset.id = id;
+  const text = document.createElement("span");
+  text.style.flex = "1";
+  text.textContent = `${data.email}`;
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.textContent = data.status;
+  const when = document.createElement("time");
+  when.className = "muted";
+  when.dateTime = data.createdAt;
+  when.textContent = new Date(data.createdAt).toLocaleTimeString();
+  li.append(text, badge, when);
+  return li;
+}
+
+/** Loads the first page (reset) or the next one, using the cursor of the previous page. */
+async function loadPage(reset) {
+  try {
+    if (reset) {
+      cursor = undefined;
+      list.replaceChildren();
+      const total = await submissions.count(where());
+      countEl.textContent = `${total} submission${total === 1 ? "" : "s"}`;
+    }
+    const result = await submissions.query({
+      where: where(),
+      orderBy: { createdAt: "desc" },
+      limit: PAGE_SIZE,
+      cursor,
+    });
+    list.append(...result.items.map(row));
+    cursor = result.cursor;
+    more.hidden = !result.hasMore;
+    end.hidden = result.hasMore;
+  } catch (err) {
+    status(statusEl, explain(err), "error");
+  }
+}
+
+function submission(emailAddress, state, createdAt = new Date().toISOString()) {
+  return { formId: "contact", email: emailAddress, data: { message: "Hello" }, status: state, createdAt };
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await submissions.put(`sub_${Date.now()}`, submission(email.value, newStatus.value));
+    email.value = "";
+    status(statusEl, "Submission stored", "ok");
+    await loadPage(true);
+  } catch (err) {
+    status(statusEl, explain(err), "error");
+  }
+});
+
+sampleButton.addEventListener("click", async () => {
+  const states = ["pending", "approved", "spam"];
+  const base = Date.now();
+  const items = Array.from({ length: 12 }, (_, i) => ({
+    id: `sub_${base}_${i}`,
+    data: submission(`sample${i + 1}@example.com`, states[i % 3], new Date(base + i * 1000).toISOString()),
+  }));
+  try {
+    await submissions.putMany(items);
+    status(statusEl, "12 samples stored", "ok");
+    await loadPage(true);
+  } catch (err) {
+    status(statusEl, explain(err), "error");
+  }
+});
+
+filter.addEventListener("change", () => loadPage(true));
+more.addEventListener("click", () => loadPage(false));
+
+try {
+  // The `forms` collection holds the form definitions; make sure "contact" exists.
+  if (!(await forms.exists("contact"))) {
+    await forms.put("contact", { slug: "contact", title: "Contact us" });
+  }
+  addButton.disabled = false;
+  sampleButton.disabled = false;
+  await loadPage(true);
+} catch (err) {
+  status(statusEl, explain(err), "error");
+}

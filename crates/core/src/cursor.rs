@@ -166,3 +166,148 @@ pub fn decode(
         last_id: wire.i,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn fp(s: &str) -> QueryFingerprint {
+        QueryFingerprint::from_parts(&[s.as_bytes()])
+    }
+
+    fn payload(key: Option<SqlValue>) -> CursorPayload {
+        CursorPayload {
+            fingerprint: fp("q"),
+            sort_key: key,
+            last_id: "sub_123".into(),
+        }
+    }
+
+    #[test]
+    fn round_trips_every_key_kind_exactly() {
+        for key in [
+            None,
+            Some(SqlValue::Null),
+            Some(SqlValue::Integer(i64::MIN)),
+            Some(SqlValue::Integer(i64::MAX)),
+            Some(SqlValue::Real(-0.0)),
+            Some(SqlValue::Real(0.1 + 0.2)),
+            Some(SqlValue::Real(f64::MAX)),
+            Some(SqlValue::Real(5e-324)),
+            Some(SqlValue::Text(String::new())),
+            Some(SqlValue::Text("日本語 \"quoted\" \u{10FFFF}".into())),
+            Some(SqlValue::Bool(true)),
+        ] {
+            let p = payload(key);
+            let c = encode(&p, SECRET);
+            assert!(
+                c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+                "{c}"
+            );
+            let back = decode(&c, SECRET, &fp("q")).unwrap();
+            assert_eq!(back.last_id, p.last_id);
+            match (&back.sort_key, &p.sort_key) {
+                (Some(SqlValue::Real(a)), Some(SqlValue::Real(b))) => {
+                    assert_eq!(a.to_bits(), b.to_bits())
+                }
+                (a, b) => assert_eq!(a, b),
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_byte_change_is_detected() {
+        let c = encode(&payload(Some(SqlValue::Text("2024-01-01".into()))), SECRET);
+        let bytes = URL_SAFE_NO_PAD.decode(&c).unwrap();
+        for i in 0..bytes.len() {
+            for flip in [0x01u8, 0x80] {
+                let mut b = bytes.clone();
+                b[i] ^= flip;
+                let e = decode(&URL_SAFE_NO_PAD.encode(&b), SECRET, &fp("q")).unwrap_err();
+                assert_eq!(e.code, ErrorCode::InvalidCursor, "byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_extended_and_garbage_cursors_are_rejected() {
+        let c = encode(&payload(Some(SqlValue::Integer(7))), SECRET);
+        for n in 0..c.len() {
+            assert_eq!(
+                decode(&c[..n], SECRET, &fp("q")).unwrap_err().code,
+                ErrorCode::InvalidCursor,
+                "prefix {n}"
+            );
+        }
+        for bad in [
+            format!("{c}A"),
+            format!("{c}=="),
+            format!("A{c}"),
+            c.replace('-', "+").replace('_', "/") + "+/",
+            "!!!!".into(),
+            " ".into(),
+            "null".into(),
+            "e30".into(),
+            "a".repeat(MAX_CURSOR_LEN + 1),
+            "\u{0}".repeat(64),
+            "日本".into(),
+        ] {
+            if bad == c {
+                continue;
+            }
+            assert_eq!(
+                decode(&bad, SECRET, &fp("q")).unwrap_err().code,
+                ErrorCode::InvalidCursor,
+                "{bad:.40}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_query_or_secret_is_rejected() {
+        let c = encode(&payload(None), SECRET);
+        assert!(decode(&c, SECRET, &fp("q")).is_ok());
+        assert_eq!(
+            decode(&c, SECRET, &fp("other")).unwrap_err().code,
+            ErrorCode::InvalidCursor
+        );
+        assert_eq!(
+            decode(&c, b"another secret", &fp("q")).unwrap_err().code,
+            ErrorCode::InvalidCursor
+        );
+        assert_eq!(
+            decode(&c, b"", &fp("q")).unwrap_err().code,
+            ErrorCode::InvalidCursor
+        );
+    }
+
+    /// Even with a valid MAC (someone holding the secret), bad bodies are errors, not panics.
+    #[test]
+    fn signed_but_malformed_bodies_are_rejected() {
+        for body in [
+            &b"\x02{\"i\":\"a\"}"[..],
+            b"\x01",
+            b"\x01{",
+            b"\x01[]",
+            b"\x01{\"k\":{\"zz\":1},\"i\":\"a\"}",
+            b"\x01{\"i\":5}",
+        ] {
+            let mut bytes = body.to_vec();
+            let tag = mac(SECRET, &fp("q"), body).finalize().into_bytes();
+            bytes.extend_from_slice(&tag);
+            let e = decode(&URL_SAFE_NO_PAD.encode(&bytes), SECRET, &fp("q")).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidCursor);
+        }
+    }
+
+    #[test]
+    fn fingerprint_parts_are_length_prefixed() {
+        let a = QueryFingerprint::from_parts(&[b"ab", b"c"]);
+        let b = QueryFingerprint::from_parts(&[b"a", b"bc"]);
+        assert_ne!(a, b);
+        assert!(format!("{a:?}").starts_with("QueryFingerprint("));
+    }
+}

@@ -141,6 +141,27 @@ pub struct CollectionDecl {
     pub indexes: Vec<Index>,
 }
 
+impl CollectionDecl {
+    /// Validates a stand-alone declaration such as `{"indexes": ["formId", ["formId", "createdAt"]]}`
+    /// or a bare index array (how a server may have stored it), with the manifest's rules.
+    /// `INVALID_MANIFEST` with `detail` = `[{path, message}]` (paths start at `$`).
+    pub fn from_json(value: &Value) -> Result<CollectionDecl, Error> {
+        let mut p = Problems(Vec::new());
+        let wrapped;
+        let value = if value.is_array() {
+            wrapped = serde_json::json!({ "indexes": value });
+            &wrapped
+        } else {
+            value
+        };
+        let decl = parse_collection(value, "$", &mut p);
+        match decl {
+            Some(d) if p.0.is_empty() => Ok(d),
+            _ => Err(problems_error(p)),
+        }
+    }
+}
+
 /// A validated widget manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -280,18 +301,7 @@ impl Manifest {
             }
             p.push("$", "invalid manifest");
         }
-        let first =
-            p.0.first()
-                .map(|x| format!("{}: {}", x.path, x.message))
-                .unwrap_or_default();
-        let n = p.0.len();
-        let message = if n == 1 {
-            format!("invalid manifest: {first}")
-        } else {
-            format!("invalid manifest ({n} problems), first: {first}")
-        };
-        let detail = serde_json::to_value(&p.0).unwrap_or(Value::Null);
-        Err(Error::new(ErrorCode::InvalidManifest, message).with_detail(detail))
+        Err(problems_error(p))
     }
 
     /// The binding with this key.
@@ -350,6 +360,24 @@ impl Manifest {
         self.bindings_for(binding.backend)
             .position(|b| b.key == binding.key)
     }
+}
+
+fn problems_error(mut p: Problems) -> Error {
+    if p.0.is_empty() {
+        p.push("$", "invalid");
+    }
+    let first =
+        p.0.first()
+            .map(|x| format!("{}: {}", x.path, x.message))
+            .unwrap_or_default();
+    let n = p.0.len();
+    let message = if n == 1 {
+        format!("invalid manifest: {first}")
+    } else {
+        format!("invalid manifest ({n} problems), first: {first}")
+    };
+    let detail = serde_json::to_value(&p.0).unwrap_or(Value::Null);
+    Error::new(ErrorCode::InvalidManifest, message).with_detail(detail)
 }
 
 fn parse_manifest(value: &Value, p: &mut Problems) -> Option<Manifest> {
@@ -1278,6 +1306,23 @@ mod tests {
             .map(|i| json!({"key": format!("k{i}"), "backend": "d1-json", "schemaId": "s", "schemaVersion": 1}))
             .collect();
         assert_eq!(paths(dynamic(json!(bindings))), ["$.storage.bindings"]);
+    }
+
+    #[test]
+    fn stand_alone_collection_declarations() {
+        let d = CollectionDecl::from_json(&json!(["formId", ["formId", "createdAt"]])).unwrap();
+        assert_eq!(d.indexes.len(), 2);
+        let d2 =
+            CollectionDecl::from_json(&json!({"indexes": ["formId", ["formId", "createdAt"]]}))
+                .unwrap();
+        assert_eq!(d, d2);
+        // Serialised indexes read back as the same declaration.
+        let again = CollectionDecl::from_json(&serde_json::to_value(&d.indexes).unwrap()).unwrap();
+        assert_eq!(again, d);
+        let e = CollectionDecl::from_json(&json!(["a'b", "ok", "ok"])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidManifest);
+        assert_eq!(e.detail.unwrap().as_array().unwrap().len(), 2);
+        assert!(CollectionDecl::from_json(&json!("formId")).is_err());
     }
 
     #[test]

@@ -611,3 +611,48 @@ fn every_declared_index_is_created_and_names_do_not_collide() {
         .unwrap();
     assert_eq!(n, 5);
 }
+
+/// Pages that end inside the run of items missing the order field (NULL sort key) continue
+/// through the index too, in both directions.
+#[test]
+fn null_run_cursors_keep_using_the_index() {
+    let m = forms_manifest();
+    let conn = db(&m);
+    for i in 0..200 {
+        let data = if i % 4 == 0 {
+            json!({"createdAt": format!("2024-{i:03}")})
+        } else {
+            json!({"formId": "x"})
+        };
+        put(&conn, USER, "submissions", &format!("s{i:03}"), data);
+    }
+    conn.execute_batch("ANALYZE").unwrap();
+    for (dir, skip) in [("asc", 0), ("desc", 6)] {
+        // asc: the first page ends among NULLs; desc: page 7 (after 60 non-null keys) does.
+        let q = json!({"orderBy": {"createdAt": dir}, "limit": 10});
+        let mut cursor: Option<String> = None;
+        for _ in 0..=skip {
+            let mut q = q.clone();
+            if let Some(c) = &cursor {
+                q["cursor"] = json!(c);
+            }
+            let plan = plan_query("forms", "submissions", USER, &vq(q), SECRET).unwrap();
+            let page = plan.finish(run(&conn, &plan.sql, &plan.params)).unwrap();
+            cursor = page.cursor;
+        }
+        let mut q = q.clone();
+        q["cursor"] = json!(cursor.unwrap());
+        let plan = plan_query("forms", "submissions", USER, &vq(q), SECRET).unwrap();
+        let page = plan.finish(run(&conn, &plan.sql, &plan.params)).unwrap();
+        assert!(
+            page.items.iter().any(|i| i.data.get("createdAt").is_none()),
+            "{dir}: page is in the NULL run"
+        );
+        let eqp = explain(&conn, &plan.sql, &plan.params);
+        assert!(
+            eqp.contains("idx_forms_submissions_createdAt"),
+            "{dir}: {eqp}"
+        );
+        assert!(!eqp.contains("SCAN _plugin_storage"), "{dir}: {eqp}");
+    }
+}

@@ -130,7 +130,11 @@ pub struct Error {
 impl Error {
     /// An error with a code and a human message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), detail: None }
+        Error {
+            code,
+            message: message.into(),
+            detail: None,
+        }
     }
 
     /// Attaches structured detail.
@@ -187,7 +191,10 @@ mod tests {
         let doc = include_str!("../../../docs/ERRORS.md");
         for &code in ErrorCode::ALL {
             let row = format!("| `{}` | {} |", code.as_str(), code.http_status());
-            assert!(doc.contains(&row), "docs/ERRORS.md lacks the row for {code}");
+            assert!(
+                doc.contains(&row),
+                "docs/ERRORS.md lacks the row for {code}"
+            );
         }
     }
 

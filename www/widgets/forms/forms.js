@@ -94,7 +94,7 @@ sampleButton.addEventListener("click", async () => {
   const base = Date.now();
   const items = Array.from({ length: 12 }, (_, i) => ({
     id: `sub_${base}_${i}`,
-    data: submission(`sample${i + 1}@example.com`, states[i % 3], new Date(base + i * 1000).toISOString()),
+    data: submission(`sample${i + 1}@example.com`, states[i % 3], new Date(base - (11 - i) * 1000).toISOString()),
   }));
   try {
     await submissions.putMany(items);

@@ -1,0 +1,45 @@
+// Forms widget on ctx.storage (seed 003 `submissions` / `forms`): submissions filtered by
+// status, newest first, paged with the returned cursor until hasMore is false.
+import { test, expect } from "@playwright/test";
+import { openDashboard, widget } from "./helpers.js";
+
+test("forms query paginates with the cursor to the end, filtered and ordered", async ({ page }) => {
+  await openDashboard(page);
+  const forms = widget(page, "forms-1");
+  await expect(forms.locator("#sample")).toBeEnabled();
+  await forms.locator("#sample").click();
+  await expect(forms.locator("#count")).toHaveText("12 submissions");
+
+  // First page: 5 newest first (samples are 1 s apart, #12 is the newest).
+  const rows = forms.locator("#list li");
+  await expect(rows).toHaveCount(5);
+  await expect(rows.first()).toContainText("sample12@example.com");
+  await expect(forms.locator("#more")).toBeVisible();
+
+  // Follow the cursor to the end.
+  await forms.locator("#more").click();
+  await expect(rows).toHaveCount(10);
+  await forms.locator("#more").click();
+  await expect(rows).toHaveCount(12);
+  await expect(forms.locator("#more")).toBeHidden();
+  await expect(forms.locator("#end")).toBeVisible();
+  const all = await rows.evaluateAll((lis) => lis.map((li) => li.querySelector("span").textContent));
+  expect(all).toEqual(Array.from({ length: 12 }, (_, i) => `sample${12 - i}@example.com`));
+
+  // Filter by status (uses the ["status", "createdAt"] index): pending are #1, #4, #7, #10.
+  await forms.locator("#filter").selectOption("pending");
+  await expect(forms.locator("#count")).toHaveText("4 submissions");
+  await expect(rows).toHaveCount(4);
+  const pending = await rows.evaluateAll((lis) => lis.map((li) => li.querySelector("span").textContent));
+  expect(pending).toEqual(["sample10@example.com", "sample7@example.com", "sample4@example.com", "sample1@example.com"]);
+  await expect(rows.locator(".badge", { hasText: "pending" })).toHaveCount(4);
+  await expect(forms.locator("#more")).toBeHidden();
+
+  // A new submission appears at the top of its filter.
+  await forms.locator("#email").fill("new@example.com");
+  await forms.locator("#new-status").selectOption("pending");
+  await forms.getByRole("button", { name: "Add submission" }).click();
+  await expect(forms.locator("#count")).toHaveText("5 submissions");
+  await expect(rows.first()).toContainText("new@example.com");
+  await expect(forms.locator("#more")).toBeHidden();
+});

@@ -1,0 +1,110 @@
+// Shared steps of the end-to-end specs. Every spec drives the real dashboard (www/) served by
+// a real monodit-server, with real widget iframes (sandbox="allow-scripts").
+import { expect } from "@playwright/test";
+import { deflateSync } from "node:zlib";
+import { mkdirSync } from "node:fs";
+
+export const TOKEN_KEY = "monodit-demo:token";
+
+/** Opens the dashboard (optionally as another device of the user owning `token`). */
+export async function openDashboard(page, { token } = {}) {
+  await page.goto(token ? `/?token=${encodeURIComponent(token)}` : "/");
+  await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
+}
+
+/** The iframe of a mounted widget, by instance id. */
+export function widget(page, instanceId) {
+  return page.frameLocator(`article[data-instance="${instanceId}"] iframe`);
+}
+
+/** The textarea of a Notes widget, once the widget has loaded its document. */
+export async function noteField(page, instanceId) {
+  const field = widget(page, instanceId).locator("#note");
+  await expect(field).toBeEnabled();
+  return field;
+}
+
+/** Types a note and waits until the widget says the server confirmed it. */
+export async function writeNote(page, instanceId, text) {
+  const field = await noteField(page, instanceId);
+  await field.fill(text);
+  await field.blur();
+  await expect(widget(page, instanceId).locator("#status")).toHaveText("Saved");
+  await expect(widget(page, instanceId).locator("#kind")).toHaveText("confirmed");
+}
+
+export function token(page) {
+  return page.evaluate((k) => localStorage.getItem(k), TOKEN_KEY);
+}
+
+/** The topology panel's bucket card. */
+export function bucketCard(page, bucketId) {
+  return page.locator(`#topology article.bucket[data-bucket="${bucketId}"]`);
+}
+
+/** The "Move to…" control of one widget binding in the topology panel. */
+export function moveSelect(page, instanceId, binding) {
+  return page.locator(`#topology li[data-instance="${instanceId}"][data-binding="${binding}"] select`).first();
+}
+
+/** Calls a backend route as the page's user (dev routes included). */
+export async function backend(page, method, path, body) {
+  return page.evaluate(
+    async ({ method, path, body, key }) => {
+      const res = await fetch(path, {
+        method,
+        headers: { authorization: `Bearer ${localStorage.getItem(key)}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
+    { method, path, body, key: TOKEN_KEY },
+  );
+}
+
+export async function screenshot(page, name) {
+  mkdirSync("e2e/screenshots", { recursive: true });
+  await page.screenshot({ path: `e2e/screenshots/${name}.png`, fullPage: true });
+}
+
+/**
+ * A valid RGB PNG of `size`×`size` pixels (for upload tests): one colour, or pseudo-random
+ * noise with `noise` (so it does not compress and the upload has bytes to report progress on).
+ */
+export function png(size = 64, [r, g, b] = [54, 87, 214], { noise = false } = {}) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const byte of buf) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // truecolour RGB
+  let seed = 12345;
+  const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+  const rows = Array.from({ length: size }, () =>
+    Buffer.concat([Buffer.from([0]), Buffer.alloc(size * 3).map((_, i) => (noise ? next() : [r, g, b][i % 3]))]),
+  );
+  const raw = Buffer.concat(rows);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the Playwright end-to-end specs (e2e/) against the real stack:
+#   1. builds pkg/widget and pkg/host (scripts/build.sh) when missing or older than the sources,
+#   2. starts monodit-server on 127.0.0.1 (free port, temporary --db and --objects, --dev,
+#      --static www) and waits until /v1/health answers (bounded),
+#   3. runs `npx playwright test` with MONODIT_E2E_URL set (extra arguments are passed on),
+#   4. stops the server by its PID, also on failure or Ctrl-C.
+# Screenshots of the dashboard land in e2e/screenshots/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+stale() {
+  local out=$1
+  [ -f "$out" ] || return 0
+  [ -n "$(find src crates/core/src Cargo.toml crates/core/Cargo.toml -newer "$out" -print -quit 2>/dev/null)" ]
+}
+if stale pkg/widget/monodit_bridge_bg.wasm || stale pkg/host/monodit_bridge_bg.wasm; then
+  echo "[e2e] building the wasm packages (scripts/build.sh)"
+  bash scripts/build.sh
+fi
+[ -e www/pkg ] || ln -sfn ../pkg www/pkg
+
+cargo build --quiet -p monodit-server
+bin="${CARGO_TARGET_DIR:-target}/debug/monodit-server"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-e2e.XXXXXX")
+server_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  if [ $rc -ne 0 ] && [ -s "$work/server.log" ]; then
+    echo "--- last lines of the server log ($work/server.log) ---" >&2
+    tail -n 40 "$work/server.log" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+# Port 0: the server picks a free port and writes its URL to the ready file (no race).
+"$bin" serve --dev --bind 127.0.0.1 --port 0 \
+  --db "$work/monodit.sqlite" --objects "$work/objects" --static www \
+  --ready-file "$work/ready" >"$work/server.log" 2>&1 &
+server_pid=$!
+
+url=""
+for _ in $(seq 1 300); do
+  kill -0 "$server_pid" 2>/dev/null || { echo "monodit-server exited during start-up" >&2; exit 1; }
+  if [ -s "$work/ready" ]; then
+    url=$(head -n1 "$work/ready")
+    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
+  fi
+  sleep 0.1
+done
+curl -fsS "$url/v1/health" >/dev/null 2>&1 || { echo "monodit-server did not answer on ${url:-?} within 30 s" >&2; exit 1; }
+echo "[e2e] monodit-server (pid $server_pid) at $url"
+
+mkdir -p e2e/screenshots
+export MONODIT_E2E_URL="$url"
+set +e
+npx --no-install playwright test "$@"
+status=$?
+set -e
+exit $status

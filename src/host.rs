@@ -1,1 +1,1288 @@
-//! host (placeholder until its first commit).
+//! The host side: `Host`, which mounts widget iframes, binds each to a private MessagePort,
+//! enforces the manifest's storage contract, and routes calls to the sync engine.
+//!
+//! Trust model: the iframe is untrusted. Everything it sends is decoded by
+//! [`crate::protocol`] (types, sizes, ids) before it reaches the router here, which then
+//! checks the contract: store/assets only through declared bindings (NO_BINDING), explicit
+//! namespaces only for compatible or new buckets (INCOMPATIBLE_BUCKET), collections only when
+//! declared (UNDECLARED_COLLECTION). The widget never names its instance or user: both are
+//! bound to the port by the host.
+//!
+//! Lifecycle of a mount: a handshake on every iframe `load` (and on a `monodit:hello` from
+//! that iframe's window, for widgets that connect after `load`) opens a fresh port and closes
+//! the previous one with all its subscriptions; `unmount()`, and an iframe found detached from
+//! the document, tear everything down.
+
+use crate::errors;
+use crate::http::Api;
+use crate::protocol::{
+    self, Call, Request, HELLO_TYPE, INIT_TYPE, MAX_SUBSCRIPTIONS, PROTOCOL_VERSION,
+};
+use crate::sync::{BucketRef, DocEvent, Engine, SubscriptionId};
+use crate::transport::{self, Sender, Server};
+use futures::FutureExt;
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use monodit_core::api::{CollectionOp, InstanceKind, InstanceRegistration};
+use monodit_core::buckets::{self, Backend};
+use monodit_core::manifest::{Binding, Manifest};
+use monodit_core::{Error, ErrorCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{HtmlIFrameElement, MessageEvent, MessagePort};
+
+#[wasm_bindgen(typescript_custom_section)]
+const HOST_TS: &'static str = r#"
+/** Options of `Host.create`. */
+export interface HostOptions { backendUrl: string; token: string; }
+/** Options of `host.mount`. */
+export interface MountOptions {
+  instanceId: string;
+  /** "widget" (default) or "theme" (themes never appear in topology). */
+  kind?: "widget" | "theme";
+  /** The widget manifest (seed 000 storage bindings, seed 003 collections). */
+  manifest: Record<string, unknown>;
+  /** Instance config: `storageNamespace`, binding config keys (`assetBucketId`, ...), anything else. */
+  config?: Record<string, unknown>;
+}
+/** A widget connected to a bucket, in `host.topology()`. */
+export interface TopologyInstance {
+  instanceId: string; bindingKey: string;
+  /** True when the bucket is the instance's own default ("Isolated"). */
+  isolated: boolean;
+  /** True when the instance is mounted on this page right now. */
+  mounted: boolean;
+}
+/** One bucket of `host.topology()`. */
+export interface TopologyBucket {
+  backend: "d1-json" | "r2-assets"; schemaId: string; schemaVersion: number;
+  bucketId: string; bytes: number; version: number; createdAt: number;
+  instances: TopologyInstance[];
+}
+/** `host.topology()`: buckets with connected widgets (themes excluded), usage and quota. */
+export interface Topology {
+  buckets: TopologyBucket[];
+  usage: { plan: "free" | "pro"; usedBytes: number; limitBytes: number; collectionBytes: number };
+}
+/** What `host.deleteBucket` reports. */
+export interface DeletedBucket { refundedBytes: number; deletedObjects: number; disconnectedInstances: string[]; }
+/** Entries of the host's event log (`host.onEvent`). */
+export type HostEvent =
+  | { type: "store"; kind: "optimistic" | "confirmed" | "revalidated" | "rollback"; instanceId: string;
+      binding: string | null; bucket: string; version: number; pending: boolean }
+  | { type: "assets"; instanceId: string; binding: string | null; bucket: string; version: number; count: number }
+  | { type: "mount" | "unmount" | "handshake"; instanceId: string }
+  | { type: "config"; instanceId: string; config: Record<string, unknown> }
+  | { type: "protocolError"; instanceId: string; code: ErrorCode; message: string };
+"#;
+
+fn js_err(e: Error) -> JsValue {
+    errors::to_js(&e)
+}
+
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, Error> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("encoding a reply: {e}")))
+}
+
+fn field(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// JSON of host-supplied options (trusted, but still bounded and checked).
+fn json_of(v: &JsValue, what: &str) -> Result<Value, Error> {
+    protocol::js_to_json(v, 4 * 1024 * 1024, what)
+}
+
+fn config_of(v: &JsValue) -> Result<Map<String, Value>, Error> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Map::new());
+    }
+    match json_of(v, "config")? {
+        Value::Object(m) => Ok(m),
+        _ => Err(Error::invalid("config must be an object")),
+    }
+}
+
+struct HostInner {
+    engine: Rc<Engine>,
+    mounts: RefCell<Vec<Rc<Mount>>>,
+    listeners: RefCell<Vec<(u32, Function)>>,
+    next_listener: Cell<u32>,
+    hello: RefCell<Option<Closure<dyn FnMut(MessageEvent)>>>,
+}
+
+impl HostInner {
+    fn emit(&self, ev: &JsValue) {
+        let ls: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
+        for f in ls {
+            // A throwing log listener must not break routing.
+            let _ = f.call1(&JsValue::NULL, ev);
+        }
+    }
+
+    fn emit_simple(&self, kind: &str, instance_id: &str) {
+        self.emit(
+            &errors::obj(&[
+                ("type", &JsValue::from_str(kind)),
+                ("instanceId", &JsValue::from_str(instance_id)),
+            ])
+            .into(),
+        );
+    }
+
+    fn find(&self, instance_id: &str) -> Option<Rc<Mount>> {
+        self.mounts
+            .borrow()
+            .iter()
+            .find(|m| m.instance_id == instance_id)
+            .cloned()
+    }
+}
+
+/// The host page's side of the bridge (one per page and user).
+#[wasm_bindgen]
+pub struct Host {
+    inner: Rc<HostInner>,
+}
+
+#[wasm_bindgen]
+impl Host {
+    /// Opens the host for a user: `{backendUrl, token}`. Opens the local mirror (IndexedDB,
+    /// memory when unavailable) and resumes the outbox.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Host>")]
+    pub fn create(
+        #[wasm_bindgen(unchecked_param_type = "HostOptions")] options: JsValue,
+    ) -> Promise {
+        future_to_promise(async move {
+            let url = field(&options, "backendUrl")
+                .as_string()
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| js_err(Error::invalid("backendUrl is required")))?;
+            let token = field(&options, "token")
+                .as_string()
+                .ok_or_else(|| js_err(Error::invalid("token is required")))?;
+            let engine = Engine::open(Api::new(&url, &token)).await.map_err(js_err)?;
+            Ok(Host::from_engine(engine).into())
+        })
+    }
+
+    /// Mounts a widget iframe: validates the manifest (INVALID_MANIFEST with every problem in
+    /// `err.data`), registers the instance with the backend, and hands the iframe a private
+    /// port on every `load`. Resolves with the mount's handle.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MountHandle>")]
+    pub fn mount(
+        &self,
+        iframe: HtmlIFrameElement,
+        #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mount = Mount::create(&inner, Some(iframe), &options)
+                .await
+                .map_err(js_err)?;
+            mount.watch_iframe();
+            Ok(MountHandle { mount }.into())
+        })
+    }
+
+    /// Mounts an instance on a port the caller already holds (tests; hosts that embed
+    /// widgets in workers). The init message is sent at once.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = mountPort, unchecked_return_type = "Promise<MountHandle>")]
+    pub fn mount_port(
+        &self,
+        port: MessagePort,
+        #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mount = Mount::create(&inner, None, &options)
+                .await
+                .map_err(js_err)?;
+            mount.open_session(port);
+            Ok(MountHandle { mount }.into())
+        })
+    }
+
+    /// Buckets with their connected widgets (themes excluded), usage and quota.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Topology>")]
+    pub fn topology(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.mounts.borrow_mut().retain(|m| !m.detached());
+            let api = inner.engine.api();
+            let (buckets, usage) = futures::join!(api.buckets(), api.usage());
+            let (buckets, usage) = (buckets.map_err(js_err)?, usage.map_err(js_err)?);
+            let out = Array::new();
+            for b in &buckets {
+                let v = to_js(b).map_err(js_err)?;
+                let instances = Array::new();
+                for i in &b.instances {
+                    let iv = to_js(i).map_err(js_err)?;
+                    let mounted = inner.find(&i.instance_id).is_some();
+                    let _ = Reflect::set(&iv, &"mounted".into(), &JsValue::from_bool(mounted));
+                    instances.push(&iv);
+                }
+                let _ = Reflect::set(&v, &"instances".into(), &instances);
+                out.push(&v);
+            }
+            let usage = to_js(&usage).map_err(js_err)?;
+            Ok(errors::obj(&[("buckets", &out), ("usage", &usage)]).into())
+        })
+    }
+
+    /// Moves a mounted widget's binding to another bucket (new or compatible; else
+    /// INCOMPATIBLE_BUCKET): writes the binding's config key, re-binds its subscriptions and
+    /// tells the widget (`onConfigChange`). Resolves with the new config.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, unknown>>")]
+    pub fn relink(&self, instance_id: String, binding_key: String, bucket_id: String) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mount = inner.find(&instance_id).ok_or_else(|| {
+                js_err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("instance {instance_id:?} is not mounted on this page"),
+                ))
+            })?;
+            let config = mount
+                .relink(&binding_key, &bucket_id)
+                .await
+                .map_err(js_err)?;
+            to_js(&config).map_err(js_err)
+        })
+    }
+
+    /// Deletes a bucket (document or assets) on the backend; mounted widgets connected to it
+    /// fall back to their isolated buckets.
+    #[wasm_bindgen(js_name = deleteBucket, unchecked_return_type = "Promise<DeletedBucket>")]
+    pub fn delete_bucket(&self, backend: String, bucket_id: String) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let backend = Backend::parse(&backend).ok_or_else(|| {
+                js_err(Error::invalid(
+                    "backend must be \"d1-json\" or \"r2-assets\"",
+                ))
+            })?;
+            buckets::validate_bucket_id(&bucket_id).map_err(js_err)?;
+            let deleted = inner
+                .engine
+                .api()
+                .delete_bucket(backend, &bucket_id)
+                .await
+                .map_err(js_err)?;
+            let mounts: Vec<Rc<Mount>> = inner.mounts.borrow().clone();
+            for m in mounts {
+                m.disconnect_bucket(backend, &bucket_id).await;
+            }
+            inner.engine.recheck();
+            to_js(&deleted).map_err(js_err)
+        })
+    }
+
+    /// Adds an event-log listener: every optimistic/confirmed/revalidated/rollback (and asset
+    /// change) of a mounted instance's buckets, with its instanceId, plus mount, handshake,
+    /// config and protocol-error entries. Returns a function that removes the listener.
+    #[wasm_bindgen(js_name = onEvent, unchecked_return_type = "() => void")]
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: HostEvent) => void")] cb: Function,
+    ) -> Function {
+        let id = self.inner.next_listener.get() + 1;
+        self.inner.next_listener.set(id);
+        self.inner.listeners.borrow_mut().push((id, cb));
+        let weak = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(i) = weak.upgrade() {
+                i.listeners.borrow_mut().retain(|(x, _)| *x != id);
+            }
+        })
+        .into_js_value()
+        .unchecked_into()
+    }
+
+    /// Unmounts everything and closes the engine.
+    pub fn close(&self) {
+        let mounts: Vec<Rc<Mount>> = self.inner.mounts.borrow_mut().drain(..).collect();
+        for m in mounts {
+            m.teardown();
+        }
+        if let (Some(w), Some(cb)) = (web_sys::window(), self.inner.hello.borrow_mut().take()) {
+            let _ = w.remove_event_listener_with_callback("message", cb.as_ref().unchecked_ref());
+        }
+        self.inner.engine.close();
+    }
+}
+
+impl Host {
+    /// A host over an engine that is already open.
+    pub fn from_engine(engine: Rc<Engine>) -> Host {
+        let inner = Rc::new(HostInner {
+            engine,
+            mounts: RefCell::new(Vec::new()),
+            listeners: RefCell::new(Vec::new()),
+            next_listener: Cell::new(0),
+            hello: RefCell::new(None),
+        });
+        // A widget that connected after its iframe's `load` missed that handshake and asks
+        // for one. Only the iframe's own window can be `source`, and the answer is just a
+        // fresh port to that same window, so this grants nothing a widget did not have.
+        let weak = Rc::downgrade(&inner);
+        let hello = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let Some(inner) = weak.upgrade() else { return };
+            if field(&ev.data(), "type").as_string().as_deref() != Some(HELLO_TYPE) {
+                return;
+            }
+            let Some(source) = ev.source() else { return };
+            let mount = inner
+                .mounts
+                .borrow()
+                .iter()
+                .find(|m| {
+                    m.iframe
+                        .as_ref()
+                        .and_then(|f| f.content_window())
+                        .is_some_and(|w| Object::is(&w, &source))
+                })
+                .cloned();
+            if let Some(m) = mount {
+                m.handshake();
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.add_event_listener_with_callback("message", hello.as_ref().unchecked_ref());
+        }
+        *inner.hello.borrow_mut() = Some(hello);
+        Host { inner }
+    }
+
+    /// The engine behind this host.
+    pub fn engine(&self) -> &Rc<Engine> {
+        &self.inner.engine
+    }
+}
+
+/// What `host.mount` resolves with.
+#[wasm_bindgen]
+pub struct MountHandle {
+    mount: Rc<Mount>,
+}
+
+#[wasm_bindgen]
+impl MountHandle {
+    /// The instance id.
+    #[wasm_bindgen(getter, js_name = instanceId)]
+    pub fn instance_id(&self) -> String {
+        self.mount.instance_id.clone()
+    }
+
+    /// The current config.
+    #[wasm_bindgen(getter, unchecked_return_type = "Record<string, unknown>")]
+    pub fn config(&self) -> JsValue {
+        to_js(&*self.mount.config.borrow()).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// Replaces the config: re-registers the instance, re-binds the widget's subscriptions
+    /// to the buckets the new config selects, then tells the widget (`onConfigChange`).
+    #[wasm_bindgen(js_name = setConfig, unchecked_return_type = "Promise<void>")]
+    pub fn set_config(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] config: JsValue,
+    ) -> Promise {
+        let mount = self.mount.clone();
+        future_to_promise(async move {
+            let config = config_of(&config).map_err(js_err)?;
+            mount.set_config(config).await.map_err(js_err)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Closes the port, drops every subscription, and stops listening to the iframe.
+    pub fn unmount(&self) {
+        self.mount.teardown();
+    }
+}
+
+/// A widget subscription as the widget asked for it (re-resolved on config changes).
+#[derive(Clone)]
+enum SubSpec {
+    Store {
+        namespace: Option<String>,
+        binding: Option<String>,
+    },
+    Assets {
+        binding: Option<String>,
+    },
+}
+
+struct WidgetSub {
+    id: f64,
+    spec: SubSpec,
+    bucket: String,
+    engine_id: SubscriptionId,
+}
+
+/// One port (one iframe document's connection).
+struct Session {
+    server: Server,
+    subs: RefCell<Vec<WidgetSub>>,
+}
+
+struct Mount {
+    host: Weak<HostInner>,
+    instance_id: String,
+    kind: InstanceKind,
+    manifest: Manifest,
+    manifest_json: Value,
+    config: RefCell<Map<String, Value>>,
+    iframe: Option<HtmlIFrameElement>,
+    on_load: RefCell<Option<Closure<dyn FnMut()>>>,
+    session: RefCell<Option<Rc<Session>>>,
+    /// Event-log watchers: (bucket, backend, binding key, engine subscription).
+    watchers: RefCell<Vec<(String, Backend, Option<String>, SubscriptionId)>>,
+    torn_down: Cell<bool>,
+}
+
+impl Mount {
+    async fn create(
+        inner: &Rc<HostInner>,
+        iframe: Option<HtmlIFrameElement>,
+        options: &JsValue,
+    ) -> Result<Rc<Mount>, Error> {
+        let instance_id = field(options, "instanceId")
+            .as_string()
+            .ok_or_else(|| Error::invalid("instanceId is required"))?;
+        buckets::validate_instance_id(&instance_id)?;
+        let kind = match field(options, "kind").as_string().as_deref() {
+            None | Some("widget") => InstanceKind::Widget,
+            Some("theme") => InstanceKind::Theme,
+            Some(k) => {
+                return Err(Error::invalid(format!(
+                    "kind must be \"widget\" or \"theme\", not {k:?}"
+                )))
+            }
+        };
+        let manifest_json = json_of(&field(options, "manifest"), "manifest").map_err(|e| {
+            Error::new(ErrorCode::InvalidManifest, e.message.clone())
+                .with_detail(serde_json::json!([{ "path": "$", "message": e.message }]))
+        })?;
+        let manifest = Manifest::parse(&manifest_json)?;
+        let config = config_of(&field(options, "config"))?;
+        check_config(&manifest, &config, &instance_id)?;
+        inner.mounts.borrow_mut().retain(|m| !m.detached());
+        if inner.find(&instance_id).is_some() {
+            return Err(Error::invalid(format!(
+                "instance {instance_id:?} is already mounted; unmount it first"
+            )));
+        }
+        let mount = Rc::new(Mount {
+            host: Rc::downgrade(inner),
+            instance_id,
+            kind,
+            manifest,
+            manifest_json,
+            config: RefCell::new(config),
+            iframe,
+            on_load: RefCell::new(None),
+            session: RefCell::new(None),
+            watchers: RefCell::new(Vec::new()),
+            torn_down: Cell::new(false),
+        });
+        mount.register().await?;
+        inner.mounts.borrow_mut().push(mount.clone());
+        mount.rewatch();
+        inner.emit_simple("mount", &mount.instance_id);
+        Ok(mount)
+    }
+
+    fn engine(&self) -> Result<Rc<Engine>, Error> {
+        self.host
+            .upgrade()
+            .map(|h| h.engine.clone())
+            .ok_or_else(|| Error::new(ErrorCode::Closed, "the host was closed"))
+    }
+
+    /// Registers (or re-registers) the instance so topology knows its buckets. Offline or
+    /// on a transient failure the mount still works from the mirror; the next config change
+    /// or mount registers again.
+    async fn register(&self) -> Result<(), Error> {
+        let reg = InstanceRegistration {
+            kind: self.kind,
+            manifest: self.manifest_json.clone(),
+            config: self.config.borrow().clone(),
+        };
+        match self
+            .engine()?
+            .api()
+            .register_instance(&self.instance_id, &reg)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::InvalidManifest | ErrorCode::InvalidArgument
+                ) =>
+            {
+                Err(e)
+            }
+            Err(e) => {
+                web_sys::console::warn_1(
+                    &format!(
+                        "monodit-bridge: registering {} failed: {e}",
+                        self.instance_id
+                    )
+                    .into(),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn detached(&self) -> bool {
+        self.torn_down.get() || self.iframe.as_ref().is_some_and(|f| !f.is_connected())
+    }
+
+    /// Tears down when the iframe left the document; returns whether it did.
+    fn check_detached(&self) -> bool {
+        if self.detached() && !self.torn_down.get() {
+            self.teardown();
+        }
+        self.torn_down.get()
+    }
+
+    fn watch_iframe(self: &Rc<Self>) {
+        let Some(iframe) = &self.iframe else { return };
+        let weak = Rc::downgrade(self);
+        let on_load = Closure::<dyn FnMut()>::new(move || {
+            if let Some(m) = weak.upgrade() {
+                m.handshake();
+            }
+        });
+        let _ = iframe.add_event_listener_with_callback("load", on_load.as_ref().unchecked_ref());
+        *self.on_load.borrow_mut() = Some(on_load);
+        // The document may already be loaded (mount after load); a handshake now reaches it.
+        // If it is still the initial about:blank, the `load` handshake replaces this one.
+        if iframe.content_window().is_some() {
+            self.handshake();
+        }
+    }
+
+    /// A fresh port for the iframe's current document; the previous one is closed.
+    fn handshake(self: &Rc<Self>) {
+        if self.check_detached() {
+            return;
+        }
+        let Some(win) = self.iframe.as_ref().and_then(|f| f.content_window()) else {
+            return;
+        };
+        match transport::handshake(&win) {
+            Ok(port) => self.open_session(port),
+            Err(e) => {
+                web_sys::console::warn_1(&format!("monodit-bridge: handshake failed: {e}").into())
+            }
+        }
+    }
+
+    fn open_session(self: &Rc<Self>, port: MessagePort) {
+        self.close_session();
+        let weak_mount = Rc::downgrade(self);
+        let session = Rc::new_cyclic(|weak_session: &Weak<Session>| {
+            let wm = weak_mount.clone();
+            let ws = weak_session.clone();
+            let handler: transport::Handler = Rc::new(move |req: Request, sender: Sender| {
+                let (m, s) = (wm.upgrade(), ws.upgrade());
+                async move {
+                    let (Some(m), Some(s)) = (m, s) else {
+                        return Err(Error::new(ErrorCode::Closed, "unmounted"));
+                    };
+                    if m.check_detached() {
+                        return Err(Error::new(ErrorCode::Closed, "the iframe was removed"));
+                    }
+                    m.route(&s, req, sender).await
+                }
+                .boxed_local()
+            });
+            let wm = weak_mount.clone();
+            let on_dropped: transport::OnDropped = Rc::new(move |e: Error| {
+                if let Some(m) = wm.upgrade() {
+                    m.log_protocol_error(&e);
+                }
+            });
+            Session {
+                server: Server::new(port, handler, on_dropped),
+                subs: RefCell::new(Vec::new()),
+            }
+        });
+        let init = self.init_message();
+        session.server.sender().post(&init);
+        *self.session.borrow_mut() = Some(session);
+        if let Some(h) = self.host.upgrade() {
+            h.emit_simple("handshake", &self.instance_id);
+        }
+    }
+
+    fn init_message(&self) -> JsValue {
+        let collections = Array::new();
+        for name in self.manifest.collections.keys() {
+            collections.push(&JsValue::from_str(name));
+        }
+        let bindings = Array::new();
+        for b in &self.manifest.bindings {
+            bindings.push(&errors::obj(&[
+                ("key", &JsValue::from_str(&b.key)),
+                ("backend", &JsValue::from_str(b.backend.as_str())),
+            ]));
+        }
+        let kind = match self.kind {
+            InstanceKind::Widget => "widget",
+            InstanceKind::Theme => "theme",
+        };
+        errors::obj(&[
+            ("type", &JsValue::from_str(INIT_TYPE)),
+            ("version", &JsValue::from(PROTOCOL_VERSION)),
+            ("instanceId", &JsValue::from_str(&self.instance_id)),
+            ("kind", &JsValue::from_str(kind)),
+            (
+                "config",
+                &to_js(&*self.config.borrow()).unwrap_or(JsValue::NULL),
+            ),
+            ("collections", &collections),
+            ("bindings", &bindings),
+        ])
+        .into()
+    }
+
+    fn close_session(&self) {
+        let old = self.session.borrow_mut().take();
+        if let Some(s) = old {
+            s.server.close();
+            if let Ok(engine) = self.engine() {
+                for sub in s.subs.borrow_mut().drain(..) {
+                    engine.unsubscribe(sub.engine_id);
+                }
+            }
+        }
+    }
+
+    fn teardown(&self) {
+        if self.torn_down.replace(true) {
+            return;
+        }
+        self.close_session();
+        if let (Some(f), Some(cb)) = (&self.iframe, self.on_load.borrow_mut().take()) {
+            let _ = f.remove_event_listener_with_callback("load", cb.as_ref().unchecked_ref());
+        }
+        if let Ok(engine) = self.engine() {
+            for (_, _, _, id) in self.watchers.borrow_mut().drain(..) {
+                engine.unsubscribe(id);
+            }
+        }
+        if let Some(h) = self.host.upgrade() {
+            h.mounts
+                .borrow_mut()
+                .retain(|m| m.instance_id != self.instance_id || !m.torn_down.get());
+            h.emit_simple("unmount", &self.instance_id);
+        }
+    }
+
+    fn log_protocol_error(&self, e: &Error) {
+        if let Some(h) = self.host.upgrade() {
+            h.emit(
+                &errors::obj(&[
+                    ("type", &JsValue::from_str("protocolError")),
+                    ("instanceId", &JsValue::from_str(&self.instance_id)),
+                    ("code", &JsValue::from_str(e.code.as_str())),
+                    ("message", &JsValue::from_str(&e.message)),
+                ])
+                .into(),
+            );
+        }
+    }
+
+    // ----- bucket resolution ---------------------------------------------------------------
+
+    fn binding(&self, backend: Backend, key: Option<&str>) -> Result<&Binding, Error> {
+        self.manifest.select_binding(backend, key)
+    }
+
+    /// Seed 000 resolution through core: explicit → config → instanceId (per binding).
+    fn resolve(
+        &self,
+        backend: Backend,
+        key: Option<&str>,
+        explicit: Option<&str>,
+    ) -> Result<BucketRef, Error> {
+        let binding = self.binding(backend, key)?;
+        let config = self.config.borrow();
+        let bucket_id = match backend {
+            Backend::D1Json => buckets::resolve_document_bucket(
+                &self.manifest,
+                binding,
+                explicit,
+                &config,
+                &self.instance_id,
+            )?,
+            Backend::R2Assets => buckets::resolve_asset_bucket(
+                &self.manifest,
+                binding,
+                explicit,
+                &config,
+                &self.instance_id,
+            )?,
+        };
+        Ok(BucketRef {
+            bucket_id,
+            contract: binding.contract(),
+        })
+    }
+
+    /// An explicit namespace may only name a new bucket or one with the binding's contract.
+    /// The engine's read checks the bucket's recorded contract (INCOMPATIBLE_BUCKET), and a
+    /// never-written bucket reads as version 0, so this also creates nothing.
+    async fn check_explicit(&self, b: &BucketRef) -> Result<(), Error> {
+        self.engine()?.doc_get(b).await.map(|_| ())
+    }
+
+    // ----- router --------------------------------------------------------------------------
+
+    async fn route(
+        self: &Rc<Self>,
+        session: &Rc<Session>,
+        req: Request,
+        sender: Sender,
+    ) -> Result<JsValue, Error> {
+        let engine = self.engine()?;
+        match req.call {
+            Call::StoreGet { namespace, binding } => {
+                let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
+                let snap = engine.doc_get(&b).await?;
+                self.watch(&b.bucket_id, Backend::D1Json, binding);
+                snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
+            }
+            Call::StoreSet {
+                value,
+                namespace,
+                binding,
+            } => {
+                let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
+                if namespace.is_some() {
+                    self.check_explicit(&b).await?;
+                }
+                self.watch(&b.bucket_id, Backend::D1Json, binding);
+                let snap = engine.doc_set(&b, value).await?;
+                snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
+            }
+            Call::StoreSubscribe {
+                subscription,
+                namespace,
+                binding,
+            } => {
+                let spec = SubSpec::Store { namespace, binding };
+                self.subscribe(session, subscription, spec, &sender).await
+            }
+            Call::AssetsSubscribe {
+                subscription,
+                binding,
+            } => {
+                let spec = SubSpec::Assets { binding };
+                self.subscribe(session, subscription, spec, &sender).await
+            }
+            Call::Unsubscribe { subscription } => {
+                let removed: Vec<WidgetSub> = {
+                    let mut subs = session.subs.borrow_mut();
+                    let (gone, keep): (Vec<_>, Vec<_>) =
+                        subs.drain(..).partition(|s| s.id == subscription);
+                    *subs = keep;
+                    gone
+                };
+                for s in &removed {
+                    engine.unsubscribe(s.engine_id);
+                }
+                Ok(JsValue::from_bool(!removed.is_empty()))
+            }
+            Call::AssetsUpload {
+                file,
+                name,
+                binding,
+            } => {
+                let b = self.resolve(Backend::R2Assets, binding.as_deref(), None)?;
+                self.watch(&b.bucket_id, Backend::R2Assets, binding);
+                let id = req.id;
+                let progress_sender = sender.clone();
+                let progress: Rc<dyn Fn(f64, f64)> = Rc::new(move |loaded, total| {
+                    progress_sender.post(&protocol::event(
+                        "progress",
+                        None,
+                        &[
+                            ("id", JsValue::from_f64(id)),
+                            ("loaded", JsValue::from_f64(loaded)),
+                            ("total", JsValue::from_f64(total)),
+                        ],
+                    ));
+                });
+                let info = engine.assets_upload(&b, file, name, progress).await?;
+                to_js(&info)
+            }
+            Call::AssetsList { binding } => {
+                let b = self.resolve(Backend::R2Assets, binding.as_deref(), None)?;
+                self.watch(&b.bucket_id, Backend::R2Assets, binding);
+                to_js(&engine.assets_list(&b).await?)
+            }
+            Call::AssetsDelete {
+                object_key,
+                binding,
+            } => {
+                let b = self.resolve(Backend::R2Assets, binding.as_deref(), None)?;
+                engine.assets_delete(&b, &object_key).await?;
+                Ok(JsValue::TRUE)
+            }
+            Call::CacheGet { key } => engine.cache().get(&self.instance_id, &key).await,
+            Call::CacheSet { key, value, ttl_ms } => {
+                engine
+                    .cache()
+                    .set(&self.instance_id, &key, value, ttl_ms)
+                    .await?;
+                Ok(JsValue::TRUE)
+            }
+            Call::CacheDelete { key } => Ok(JsValue::from_bool(
+                engine.cache().delete(&self.instance_id, &key).await?,
+            )),
+            Call::CacheKeys => to_js(&engine.cache().keys(&self.instance_id).await?),
+            Call::CacheClear => {
+                engine.cache().clear(&self.instance_id).await?;
+                Ok(JsValue::TRUE)
+            }
+            Call::Storage { collection, op } => {
+                // Re-checked here whatever the widget's proxy did: the iframe is untrusted.
+                self.manifest.collection(&collection)?;
+                let wanted_ids = match &op {
+                    CollectionOp::GetMany { ids } => Some(ids.clone()),
+                    _ => None,
+                };
+                let kind = collection_kind(&op);
+                let v = engine
+                    .collection(&self.manifest.id, &collection, op)
+                    .await?;
+                collection_result(kind, v, wanted_ids)
+            }
+            Call::Config => {
+                let config = to_js(&*self.config.borrow())?;
+                Ok(errors::obj(&[
+                    ("instanceId", &JsValue::from_str(&self.instance_id)),
+                    ("config", &config),
+                ])
+                .into())
+            }
+        }
+    }
+
+    async fn subscribe(
+        self: &Rc<Self>,
+        session: &Rc<Session>,
+        id: f64,
+        spec: SubSpec,
+        sender: &Sender,
+    ) -> Result<JsValue, Error> {
+        let b = self.resolve_spec(&spec)?;
+        if let SubSpec::Store {
+            namespace: Some(_), ..
+        } = &spec
+        {
+            self.check_explicit(&b).await?;
+        }
+        {
+            let subs = session.subs.borrow();
+            if subs.len() >= MAX_SUBSCRIPTIONS && !subs.iter().any(|s| s.id == id) {
+                return Err(Error::new(
+                    ErrorCode::RateLimited,
+                    format!("at most {MAX_SUBSCRIPTIONS} subscriptions per widget"),
+                ));
+            }
+        }
+        let engine = self.engine()?;
+        let engine_id = subscribe_engine(&engine, &spec, &b.bucket_id, id, sender.clone());
+        let old = {
+            let mut subs = session.subs.borrow_mut();
+            // Re-subscribing with a live id (widget re-handshake) replaces it.
+            let old: Vec<SubscriptionId> = subs
+                .iter()
+                .filter(|s| s.id == id)
+                .map(|s| s.engine_id)
+                .collect();
+            subs.retain(|s| s.id != id);
+            subs.push(WidgetSub {
+                id,
+                spec: spec.clone(),
+                bucket: b.bucket_id.clone(),
+                engine_id,
+            });
+            old
+        };
+        for o in old {
+            engine.unsubscribe(o);
+        }
+        let (backend, binding) = match &spec {
+            SubSpec::Store { binding, .. } => (Backend::D1Json, binding.clone()),
+            SubSpec::Assets { binding } => (Backend::R2Assets, binding.clone()),
+        };
+        self.watch(&b.bucket_id, backend, binding);
+        Ok(errors::obj(&[("bucket", &JsValue::from_str(&b.bucket_id))]).into())
+    }
+
+    fn resolve_spec(&self, spec: &SubSpec) -> Result<BucketRef, Error> {
+        match spec {
+            SubSpec::Store { namespace, binding } => {
+                self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())
+            }
+            SubSpec::Assets { binding } => {
+                self.resolve(Backend::R2Assets, binding.as_deref(), None)
+            }
+        }
+    }
+
+    // ----- config, relink, delete ----------------------------------------------------------
+
+    async fn set_config(self: &Rc<Self>, config: Map<String, Value>) -> Result<(), Error> {
+        check_config(&self.manifest, &config, &self.instance_id)?;
+        *self.config.borrow_mut() = config;
+        self.register().await?;
+        self.rebind();
+        let config_js = to_js(&*self.config.borrow())?;
+        if let Some(s) = self.session.borrow().as_ref() {
+            s.server.sender().post(&protocol::event(
+                "config",
+                None,
+                &[("config", config_js.clone())],
+            ));
+        }
+        if let Some(h) = self.host.upgrade() {
+            h.emit(
+                &errors::obj(&[
+                    ("type", &JsValue::from_str("config")),
+                    ("instanceId", &JsValue::from_str(&self.instance_id)),
+                    ("config", &config_js),
+                ])
+                .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Moves bound (non-explicit) subscriptions and the event-log watchers to the buckets the
+    /// current config selects.
+    fn rebind(self: &Rc<Self>) {
+        let Ok(engine) = self.engine() else { return };
+        let session = self.session.borrow().clone();
+        if let Some(session) = session {
+            let sender = session.server.sender();
+            let mut subs = session.subs.borrow_mut();
+            for sub in subs.iter_mut() {
+                if let SubSpec::Store {
+                    namespace: Some(_), ..
+                } = sub.spec
+                {
+                    continue; // an explicit namespace does not follow config
+                }
+                let Ok(b) = self.resolve_spec(&sub.spec) else {
+                    continue;
+                };
+                if b.bucket_id == sub.bucket {
+                    continue;
+                }
+                engine.unsubscribe(sub.engine_id);
+                sub.engine_id =
+                    subscribe_engine(&engine, &sub.spec, &b.bucket_id, sub.id, sender.clone());
+                sub.bucket = b.bucket_id;
+            }
+        }
+        self.rewatch();
+    }
+
+    async fn relink(
+        self: &Rc<Self>,
+        binding_key: &str,
+        bucket_id: &str,
+    ) -> Result<Map<String, Value>, Error> {
+        let binding = self.manifest.binding(binding_key).ok_or_else(|| {
+            Error::new(
+                ErrorCode::NoBinding,
+                format!("the manifest declares no binding {binding_key:?}"),
+            )
+        })?;
+        buckets::validate_bucket_id(bucket_id)?;
+        let wanted = binding.contract();
+        let existing = self.engine()?.api().buckets().await?;
+        if let Some(found) = existing
+            .iter()
+            .find(|b| b.bucket_id == bucket_id && b.contract.backend == wanted.backend)
+        {
+            buckets::check_compatible(&found.contract, &wanted)?;
+        }
+        let key = buckets::config_key(&self.manifest, binding)?;
+        let mut config = self.config.borrow().clone();
+        config.insert(key, Value::String(bucket_id.to_owned()));
+        self.set_config(config.clone()).await?;
+        Ok(config)
+    }
+
+    /// After a bucket was deleted: config keys pointing at it are cleared so the widget falls
+    /// back to its isolated bucket.
+    async fn disconnect_bucket(self: &Rc<Self>, backend: Backend, bucket_id: &str) {
+        let mut config = self.config.borrow().clone();
+        let mut changed = false;
+        for b in self.manifest.bindings_for(backend) {
+            let mut keys = Vec::new();
+            if let Ok(k) = buckets::config_key(&self.manifest, b) {
+                keys.push(k);
+            }
+            if backend == Backend::D1Json {
+                keys.push(monodit_core::manifest::STORAGE_NAMESPACE_KEY.to_owned());
+            }
+            for k in keys {
+                if config.get(&k).and_then(|v| v.as_str()) == Some(bucket_id) {
+                    config.remove(&k);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            if let Err(e) = self.set_config(config).await {
+                web_sys::console::warn_1(
+                    &format!("monodit-bridge: disconnecting {}: {e}", self.instance_id).into(),
+                );
+            }
+        }
+    }
+
+    // ----- event log ---------------------------------------------------------------------
+
+    /// Watches a bucket this instance uses so the host's event log sees its events.
+    fn watch(self: &Rc<Self>, bucket: &str, backend: Backend, binding: Option<String>) {
+        if self.torn_down.get()
+            || self
+                .watchers
+                .borrow()
+                .iter()
+                .any(|(b, be, _, _)| b == bucket && *be == backend)
+        {
+            return;
+        }
+        let Ok(engine) = self.engine() else { return };
+        let (host, instance) = (self.host.clone(), self.instance_id.clone());
+        let key = binding
+            .clone()
+            .or_else(|| self.manifest.binding_for(backend).map(|b| b.key.clone()));
+        let key_js = key
+            .as_deref()
+            .map(JsValue::from_str)
+            .unwrap_or(JsValue::NULL);
+        let id = match backend {
+            Backend::D1Json => engine.doc_subscribe(
+                bucket,
+                Rc::new(move |ev: &DocEvent| {
+                    let Some(h) = host.upgrade() else { return };
+                    h.emit(
+                        &errors::obj(&[
+                            ("type", &"store".into()),
+                            ("kind", &ev.kind.as_str().into()),
+                            ("instanceId", &JsValue::from_str(&instance)),
+                            ("binding", &key_js),
+                            ("bucket", &JsValue::from_str(&ev.bucket_id)),
+                            ("version", &JsValue::from_f64(ev.version as f64)),
+                            ("pending", &JsValue::from_bool(ev.pending)),
+                        ])
+                        .into(),
+                    );
+                }),
+            ),
+            Backend::R2Assets => engine.assets_subscribe(
+                bucket,
+                Rc::new(move |ev: &crate::sync::AssetEvent| {
+                    let Some(h) = host.upgrade() else { return };
+                    h.emit(
+                        &errors::obj(&[
+                            ("type", &"assets".into()),
+                            ("instanceId", &JsValue::from_str(&instance)),
+                            ("binding", &key_js),
+                            ("bucket", &JsValue::from_str(&ev.bucket_id)),
+                            ("version", &JsValue::from_f64(ev.version as f64)),
+                            ("count", &JsValue::from_f64(ev.assets.len() as f64)),
+                        ])
+                        .into(),
+                    );
+                }),
+            ),
+        };
+        self.watchers
+            .borrow_mut()
+            .push((bucket.to_owned(), backend, binding, id));
+    }
+
+    /// Watches every binding's current bucket (dropping watchers of buckets no longer bound;
+    /// explicit-namespace buckets stay watched once used).
+    fn rewatch(self: &Rc<Self>) {
+        let Ok(engine) = self.engine() else { return };
+        let bound: Vec<(String, Backend, String)> = self
+            .manifest
+            .bindings
+            .iter()
+            .filter_map(|b| {
+                self.resolve(b.backend, Some(&b.key), None)
+                    .ok()
+                    .map(|r| (r.bucket_id, b.backend, b.key.clone()))
+            })
+            .collect();
+        let stale: Vec<SubscriptionId> = {
+            let mut w = self.watchers.borrow_mut();
+            let (gone, keep): (Vec<_>, Vec<_>) = w.drain(..).partition(|(bucket, be, key, _)| {
+                key.is_some() && !bound.iter().any(|(b, bb, _)| b == bucket && bb == be)
+            });
+            *w = keep;
+            gone.into_iter().map(|(_, _, _, id)| id).collect()
+        };
+        for id in stale {
+            engine.unsubscribe(id);
+        }
+        for (bucket, backend, key) in bound {
+            self.watch(&bucket, backend, Some(key));
+        }
+    }
+}
+
+/// Config values that select buckets must be valid bucket ids (checked by resolving every
+/// binding), so a bad config is refused at mount/setConfig time, not on the first call.
+fn check_config(
+    manifest: &Manifest,
+    config: &Map<String, Value>,
+    instance_id: &str,
+) -> Result<(), Error> {
+    for b in &manifest.bindings {
+        buckets::resolve_bucket(manifest, b, None, config, instance_id)?;
+    }
+    Ok(())
+}
+
+fn subscribe_engine(
+    engine: &Rc<Engine>,
+    spec: &SubSpec,
+    bucket: &str,
+    id: f64,
+    sender: Sender,
+) -> SubscriptionId {
+    match spec {
+        SubSpec::Store { .. } => engine.doc_subscribe(
+            bucket,
+            Rc::new(move |ev: &DocEvent| {
+                let value = to_js(&ev.value).unwrap_or(JsValue::NULL);
+                let meta = errors::obj(&[
+                    ("kind", &ev.kind.as_str().into()),
+                    ("version", &JsValue::from_f64(ev.version as f64)),
+                    ("pending", &JsValue::from_bool(ev.pending)),
+                    ("bucket", &JsValue::from_str(&ev.bucket_id)),
+                ]);
+                sender.post(&protocol::event(
+                    "store",
+                    Some(id),
+                    &[("value", value), ("meta", meta.into())],
+                ));
+            }),
+        ),
+        SubSpec::Assets { .. } => engine.assets_subscribe(
+            bucket,
+            Rc::new(move |ev: &crate::sync::AssetEvent| {
+                let assets = to_js(&ev.assets).unwrap_or(JsValue::NULL);
+                let meta = errors::obj(&[
+                    ("kind", &"changed".into()),
+                    ("version", &JsValue::from_f64(ev.version as f64)),
+                    ("bucket", &JsValue::from_str(&ev.bucket_id)),
+                ]);
+                sender.post(&protocol::event(
+                    "assets",
+                    Some(id),
+                    &[("assets", assets), ("meta", meta.into())],
+                ));
+            }),
+        ),
+    }
+}
+
+fn snapshot_js(
+    value: &impl Serialize,
+    version: u64,
+    pending: bool,
+    bucket: &str,
+) -> Result<JsValue, Error> {
+    let v = to_js(value)?;
+    Ok(errors::obj(&[
+        ("value", &v),
+        ("version", &JsValue::from_f64(version as f64)),
+        ("pending", &JsValue::from_bool(pending)),
+        ("bucket", &JsValue::from_str(bucket)),
+    ])
+    .into())
+}
+
+#[derive(Clone, Copy)]
+enum CollKind {
+    Get,
+    Unit,
+    Deleted,
+    Exists,
+    GetMany,
+    Query,
+    Count,
+}
+
+fn collection_kind(op: &CollectionOp) -> CollKind {
+    match op {
+        CollectionOp::Get { .. } => CollKind::Get,
+        CollectionOp::Put { .. } | CollectionOp::PutMany { .. } => CollKind::Unit,
+        CollectionOp::Delete { .. } | CollectionOp::DeleteMany { .. } => CollKind::Deleted,
+        CollectionOp::Exists { .. } => CollKind::Exists,
+        CollectionOp::GetMany { .. } => CollKind::GetMany,
+        CollectionOp::Query(_) => CollKind::Query,
+        CollectionOp::Count { .. } => CollKind::Count,
+    }
+}
+
+/// Shapes the backend's answer as seed 003's `StorageCollection` returns it.
+fn collection_result(
+    kind: CollKind,
+    v: Value,
+    wanted: Option<Vec<String>>,
+) -> Result<JsValue, Error> {
+    Ok(match kind {
+        CollKind::Get => to_js(v.get("item").unwrap_or(&Value::Null))?,
+        CollKind::Unit => JsValue::UNDEFINED,
+        CollKind::Deleted => to_js(v.get("deleted").unwrap_or(&Value::Null))?,
+        CollKind::Exists => {
+            JsValue::from_bool(v.get("exists").and_then(Value::as_bool).unwrap_or(false))
+        }
+        CollKind::Count => to_js(v.get("count").unwrap_or(&Value::Null))?,
+        CollKind::Query => to_js(&v)?,
+        CollKind::GetMany => {
+            // [[id, data], ...] in the order asked, so the widget's Map keeps that order.
+            let items = v.get("items").and_then(Value::as_object);
+            let out = Array::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for id in wanted.unwrap_or_default() {
+                if let Some(data) = items.and_then(|m| m.get(&id)) {
+                    if seen.insert(id.clone()) {
+                        out.push(&Array::of2(&JsValue::from_str(&id), &to_js(data)?));
+                    }
+                }
+            }
+            out.into()
+        }
+    })
+}

@@ -65,6 +65,8 @@ pub const MAX_COMPOSITE_FIELDS: usize = 4;
 pub const MAX_FIELD_SEGMENTS: usize = 4;
 /// Maximum length of a binding label, in characters.
 pub const MAX_LABEL_CHARS: usize = 200;
+/// Most problems listed in one error's `detail` (one more entry says that more exist).
+pub const MAX_PROBLEMS: usize = 100;
 /// Config field the first d1-json binding reads (seed 000 "Bucket Resolution").
 pub const STORAGE_NAMESPACE_KEY: &str = "storageNamespace";
 /// The reserved key of `storage` holding the bindings (never a collection name).
@@ -189,10 +191,18 @@ struct Problems(Vec<Problem>);
 
 impl Problems {
     fn push(&mut self, path: &str, message: impl Into<String>) {
-        self.0.push(Problem {
-            path: path.to_string(),
-            message: message.into(),
-        });
+        // Bounded so a hostile manifest cannot make an enormous error body.
+        match self.0.len() {
+            n if n < MAX_PROBLEMS => self.0.push(Problem {
+                path: path.to_string(),
+                message: message.into(),
+            }),
+            n if n == MAX_PROBLEMS => self.0.push(Problem {
+                path: "$".to_string(),
+                message: format!("more problems not shown (the first {MAX_PROBLEMS} are listed)"),
+            }),
+            _ => {}
+        }
     }
 }
 
@@ -1323,6 +1333,15 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidManifest);
         assert_eq!(e.detail.unwrap().as_array().unwrap().len(), 2);
         assert!(CollectionDecl::from_json(&json!("formId")).is_err());
+    }
+
+    #[test]
+    fn problem_lists_are_bounded() {
+        let many: Vec<Value> = (0..100_000).map(|_| json!("a'b")).collect();
+        let got = paths(json!({"id": "x", "storage": {"c": {"indexes": many}}}));
+        assert_eq!(got.len(), MAX_PROBLEMS + 1);
+        assert_eq!(got[0], "$.storage.c.indexes");
+        assert_eq!(got[MAX_PROBLEMS], "$");
     }
 
     #[test]

@@ -210,8 +210,18 @@ struct Problems(Vec<Value>);
 
 impl Problems {
     fn push(&mut self, path: String, message: String) {
-        self.0
-            .push(serde_json::json!({ "path": path, "message": message }));
+        // Bounded like manifest problems: hostile input cannot make an enormous error body.
+        let max = crate::manifest::MAX_PROBLEMS;
+        match self.0.len() {
+            n if n < max => self
+                .0
+                .push(serde_json::json!({ "path": path, "message": message })),
+            n if n == max => self.0.push(serde_json::json!({
+                "path": "$",
+                "message": format!("more problems not shown (the first {max} are listed)")
+            })),
+            _ => {}
+        }
     }
     fn into_result(self) -> Result<(), Error> {
         let Some(first) = self.0.first() else {
@@ -1333,6 +1343,18 @@ mod tests {
                 "$.orderBy.createdAt",
                 "$.limit"
             ]
+        );
+    }
+
+    #[test]
+    fn problem_lists_are_bounded() {
+        let mut w = serde_json::Map::new();
+        for i in 0..10_000 {
+            w.insert(format!("bad'{i}"), json!(1));
+        }
+        assert_eq!(
+            invalid_paths(json!({ "where": w })).len(),
+            crate::manifest::MAX_PROBLEMS + 1
         );
     }
 

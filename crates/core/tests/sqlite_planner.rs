@@ -343,6 +343,7 @@ fn drain_with_concurrent_inserts_and_deletes() {
     let conn = seeded();
     let before = reference(&conn, Some("createdAt"), "desc");
     let mut added = 0;
+    let mut deleted: Vec<String> = Vec::new();
     let got = drain(
         &conn,
         json!({"orderBy": {"createdAt": "desc"}, "limit": 7}),
@@ -363,8 +364,29 @@ fn drain_with_concurrent_inserts_and_deletes() {
                 json!({"createdAt": "2000-01-01"}),
             );
             added += 2;
+            if page <= 20 {
+                // Far from the walk's position (the tail of a desc walk): not yet returned.
+                let victim = before[before.len() - 1 - page].clone();
+                conn.execute(
+                    "DELETE FROM _plugin_storage WHERE user_id = ?1 AND id = ?2",
+                    [USER, &victim],
+                )
+                .unwrap();
+                deleted.push(victim);
+            }
         },
     );
+    assert_eq!(deleted.len(), 20);
+    for id in &deleted {
+        assert!(
+            !got.contains(id),
+            "{id} was deleted before the walk reached it"
+        );
+    }
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|id| !deleted.contains(id))
+        .collect();
     let mut seen = std::collections::HashSet::new();
     for id in &got {
         assert!(seen.insert(id.clone()), "{id} returned twice");

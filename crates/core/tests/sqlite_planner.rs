@@ -678,3 +678,194 @@ fn null_run_cursors_keep_using_the_index() {
         assert!(!eqp.contains("SCAN _plugin_storage"), "{dir}: {eqp}");
     }
 }
+
+/// An independent oracle written in Rust for the documented semantics (exact JSON types;
+/// order: missing/null < numbers and booleans as 0/1 < strings by bytes; ties by id).
+mod oracle {
+    use serde_json::Value;
+    use std::cmp::Ordering;
+
+    fn class(v: Option<&Value>) -> (u8, f64, Vec<u8>) {
+        match v {
+            None | Some(Value::Null) => (0, 0.0, vec![]),
+            Some(Value::Bool(b)) => (1, f64::from(u8::from(*b)), vec![]),
+            Some(Value::Number(n)) => (1, n.as_f64().unwrap(), vec![]),
+            Some(Value::String(s)) => (2, 0.0, s.as_bytes().to_vec()),
+            Some(other) => panic!("oracle does not model {other}"),
+        }
+    }
+
+    pub fn cmp_keys(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+        let (ca, na, sa) = class(a);
+        let (cb, nb, sb) = class(b);
+        ca.cmp(&cb)
+            .then(na.partial_cmp(&nb).unwrap())
+            .then(sa.cmp(&sb))
+    }
+
+    fn num(v: &Value) -> Option<f64> {
+        match v {
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    fn eq(stored: &Value, want: &Value) -> bool {
+        match (stored, want) {
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(_), Value::Number(_)) => num(stored) == num(want),
+            _ => false,
+        }
+    }
+
+    fn bound_ok(stored: &Value, bound: &Value, op: &str) -> bool {
+        let ord = match (stored, bound) {
+            (Value::String(a), Value::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Number(_), Value::Number(_)) => num(stored)
+                .unwrap()
+                .partial_cmp(&num(bound).unwrap())
+                .unwrap(),
+            _ => return false,
+        };
+        match op {
+            "gt" => ord == Ordering::Greater,
+            "gte" => ord != Ordering::Less,
+            "lt" => ord == Ordering::Less,
+            "lte" => ord != Ordering::Greater,
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn matches(data: &Value, where_: &Value) -> bool {
+        where_.as_object().unwrap().iter().all(|(field, cond)| {
+            let Some(stored) = data.get(field) else {
+                return false;
+            };
+            match cond {
+                Value::Object(ops) => ops.iter().all(|(op, arg)| match op.as_str() {
+                    "in" => arg.as_array().unwrap().iter().any(|w| eq(stored, w)),
+                    "startsWith" => stored
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(arg.as_str().unwrap())),
+                    _ => bound_ok(stored, arg, op),
+                }),
+                want => eq(stored, want),
+            }
+        })
+    }
+}
+
+#[test]
+fn random_data_and_queries_agree_with_an_independent_oracle() {
+    let m = forms_manifest();
+    let conn = db(&m);
+    // Deterministic LCG: no randomness between runs.
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % n
+    };
+    let form_ids = [
+        json!("a"),
+        json!("b"),
+        json!("c"),
+        json!(1),
+        json!(2),
+        json!(true),
+    ];
+    let statuses = [
+        json!("x"),
+        json!("y"),
+        json!(1.5),
+        json!(false),
+        json!(null),
+        json!("x y"),
+    ];
+    let dates = [
+        json!("2024-01"),
+        json!("2024-02"),
+        json!("2024-03"),
+        json!(3),
+        json!(-1.25),
+        json!(null),
+        json!(true),
+        json!(""),
+    ];
+    let mut items: Vec<(String, Value)> = Vec::new();
+    for i in 0..160 {
+        let mut data = serde_json::Map::new();
+        for (field, pool) in [
+            ("formId", &form_ids[..]),
+            ("status", &statuses[..]),
+            ("createdAt", &dates[..]),
+        ] {
+            let pick = next(pool.len() + 1);
+            if pick < pool.len() {
+                data.insert(field.into(), pool[pick].clone());
+            }
+        }
+        let id = format!("id{:03}", next(1000) * 1000 + i);
+        put(&conn, USER, "submissions", &id, Value::Object(data.clone()));
+        items.push((id, Value::Object(data)));
+    }
+    let wheres = [
+        json!({}),
+        json!({"formId": "a"}),
+        json!({"formId": 1}),
+        json!({"formId": true}),
+        json!({"formId": {"in": ["a", "c"]}}),
+        json!({"formId": {"in": [1, 2]}}),
+        json!({"status": "x", "formId": "b"}),
+        json!({"status": false}),
+        json!({"status": {"startsWith": "x"}}),
+        json!({"createdAt": {"gte": "2024-02"}}),
+        json!({"createdAt": {"gt": -2, "lte": 3}}),
+        json!({"createdAt": {"lt": "2024-02"}}),
+        json!({"formId": "a", "createdAt": {"gte": "2024-01", "lt": "2024-03"}}),
+    ];
+    let mut checked = 0;
+    for w in &wheres {
+        for order in [None, Some("asc"), Some("desc")] {
+            for limit in [1, 3, 10, 1000] {
+                let mut q = json!({"where": w, "limit": limit});
+                if let Some(dir) = order {
+                    q["orderBy"] = json!({"createdAt": dir});
+                }
+                let got = drain(&conn, q.clone(), &mut |_| {});
+                let mut want: Vec<&(String, Value)> = items
+                    .iter()
+                    .filter(|(_, d)| oracle::matches(d, w))
+                    .collect();
+                want.sort_by(|(ia, da), (ib, db)| match order {
+                    None => ia.cmp(ib),
+                    Some(dir) => {
+                        let o = oracle::cmp_keys(da.get("createdAt"), db.get("createdAt"))
+                            .then(ia.cmp(ib));
+                        if dir == "desc" {
+                            o.reverse()
+                        } else {
+                            o
+                        }
+                    }
+                });
+                let want: Vec<String> = want.into_iter().map(|(id, _)| id.clone()).collect();
+                assert_eq!(got, want, "{q}");
+                checked += 1;
+            }
+        }
+        let where_ = serde_json::from_value(w.clone()).unwrap();
+        let filters = validate_where(Some(&where_), m.collection("submissions").unwrap()).unwrap();
+        let stmt = plan_count("forms", "submissions", USER, &filters).unwrap();
+        let n: i64 = conn
+            .query_row(&stmt.sql, params_from_iter(bind(&stmt.params)), |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let expected = items.iter().filter(|(_, d)| oracle::matches(d, w)).count();
+        assert_eq!(n as usize, expected, "count {w}");
+    }
+    assert_eq!(checked, wheres.len() * 3 * 4);
+}

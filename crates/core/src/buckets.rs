@@ -6,6 +6,8 @@
 //! # Resolution order
 //! For a binding `b` of a manifest, with the widget's instance id and config:
 //! 1. an explicit name (`ctx.store.get("explicit-name")`, or a theme's explicit bucket id);
+//!    it must be a valid bucket id (`""` is an error, not a fallback: the caller asked for a
+//!    specific bucket);
 //! 2. `config[config_key(b)]` when it is a non-empty string ([`config_key`]: the binding's own
 //!    `configKey`; else `storageNamespace` for the first d1-json binding; else the synthesised
 //!    `bucket:<key>`, a field no widget author writes but the topology UI can);

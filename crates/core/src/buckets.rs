@@ -172,6 +172,64 @@ fn config_bucket(config: &Map<String, Value>, key: &str) -> Result<Option<String
     }
 }
 
+/// Where a resolved bucket id came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketSource {
+    /// The caller named it.
+    Explicit,
+    /// This config field held it (the one the topology UI rewrites or clears to move the
+    /// widget): the binding's [`config_key`], or `storageNamespace`.
+    Config(String),
+    /// The binding's isolated default ([`default_bucket`]).
+    Default,
+}
+
+/// A resolved bucket and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The bucket id.
+    pub bucket_id: String,
+    /// Its source.
+    pub source: BucketSource,
+}
+
+/// Like [`resolve_bucket`], also saying which rule produced the id.
+pub fn resolve_with_source(
+    manifest: &Manifest,
+    binding: &Binding,
+    explicit: Option<&str>,
+    config: &Map<String, Value>,
+    instance_id: &str,
+) -> Result<Resolution, Error> {
+    let pos = position(manifest, binding)?;
+    if let Some(name) = explicit {
+        validate_bucket_id(name)?;
+        return Ok(Resolution {
+            bucket_id: name.to_string(),
+            source: BucketSource::Explicit,
+        });
+    }
+    let key = config_key(manifest, binding)?;
+    if let Some(b) = config_bucket(config, &key)? {
+        return Ok(Resolution {
+            bucket_id: b,
+            source: BucketSource::Config(key),
+        });
+    }
+    if binding.backend == Backend::D1Json && pos == 0 {
+        if let Some(b) = config_bucket(config, STORAGE_NAMESPACE_KEY)? {
+            return Ok(Resolution {
+                bucket_id: b,
+                source: BucketSource::Config(STORAGE_NAMESPACE_KEY.to_string()),
+            });
+        }
+    }
+    Ok(Resolution {
+        bucket_id: default_bucket(manifest, binding, instance_id)?,
+        source: BucketSource::Default,
+    })
+}
+
 /// Resolves the bucket of any binding (see the module docs for the order).
 pub fn resolve_bucket(
     manifest: &Manifest,
@@ -180,20 +238,7 @@ pub fn resolve_bucket(
     config: &Map<String, Value>,
     instance_id: &str,
 ) -> Result<String, Error> {
-    let pos = position(manifest, binding)?;
-    if let Some(name) = explicit {
-        validate_bucket_id(name)?;
-        return Ok(name.to_string());
-    }
-    if let Some(b) = config_bucket(config, &config_key(manifest, binding)?)? {
-        return Ok(b);
-    }
-    if binding.backend == Backend::D1Json && pos == 0 {
-        if let Some(b) = config_bucket(config, STORAGE_NAMESPACE_KEY)? {
-            return Ok(b);
-        }
-    }
-    default_bucket(manifest, binding, instance_id)
+    resolve_with_source(manifest, binding, explicit, config, instance_id).map(|r| r.bucket_id)
 }
 
 fn expect_backend(binding: &Binding, backend: Backend) -> Result<(), Error> {
@@ -475,6 +520,44 @@ mod tests {
         }
         assert!(validate_bucket_id(&"a".repeat(200)).is_ok());
         assert!(validate_bucket_id("inst_1.v2:assets-x").is_ok());
+    }
+
+    #[test]
+    fn resolution_reports_its_source() {
+        let mut main = d1("main");
+        main["configKey"] = json!("noteBucket");
+        let m = manifest(json!([main, d1("drafts")]));
+        let (a, b) = (&m.bindings[0], &m.bindings[1]);
+        let src = |bd: &Binding, e: Option<&str>, c: Value| {
+            resolve_with_source(&m, bd, e, &config(c), "i").unwrap()
+        };
+        assert_eq!(
+            src(a, Some("x"), json!({"noteBucket": "n"})).source,
+            BucketSource::Explicit
+        );
+        assert_eq!(
+            src(a, None, json!({"noteBucket": "n", "storageNamespace": "s"})),
+            Resolution {
+                bucket_id: "n".into(),
+                source: BucketSource::Config("noteBucket".into())
+            }
+        );
+        assert_eq!(
+            src(a, None, json!({"storageNamespace": "s"})).source,
+            BucketSource::Config("storageNamespace".into())
+        );
+        assert_eq!(src(a, None, json!({})).source, BucketSource::Default);
+        assert_eq!(
+            src(b, None, json!({"storageNamespace": "s"})),
+            Resolution {
+                bucket_id: "i:drafts".into(),
+                source: BucketSource::Default
+            }
+        );
+        assert_eq!(
+            src(b, None, json!({"bucket:drafts": "d"})).source,
+            BucketSource::Config("bucket:drafts".into())
+        );
     }
 
     #[test]

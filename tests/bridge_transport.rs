@@ -1,0 +1,368 @@
+//! Transport and protocol in a real browser, without a backend: the widget's `connect()`
+//! outside a host, the host-side server against malformed port messages, and `ctx.storage`'s
+//! undeclared-collection check. (Host rules against the real server: bridge_host.rs.)
+#![cfg(target_arch = "wasm32")]
+
+mod bridge_support;
+
+use bridge_support::*;
+use futures::future::FutureExt;
+use js_sys::{JsString, Object, Reflect};
+use monodit_bridge::protocol::{Call, Request, INIT_TYPE, PROTOCOL_VERSION};
+use monodit_bridge::transport::{Handler, OnDropped, Sender, Server};
+use monodit_bridge::widget;
+use monodit_core::Error;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A server whose router answers `config` and records what reached it: everything that is
+/// not `config` reaching the router would be a validation hole.
+fn echo_server(
+    port: web_sys::MessagePort,
+) -> (Server, Rc<RefCell<Vec<String>>>, Rc<RefCell<Vec<Error>>>) {
+    let routed = Rc::new(RefCell::new(Vec::new()));
+    let dropped = Rc::new(RefCell::new(Vec::new()));
+    let r = routed.clone();
+    let handler: Handler = Rc::new(move |req: Request, _s: Sender| {
+        r.borrow_mut()
+            .push(format!("{:?}", std::mem::discriminant(&req.call)));
+        let is_config = matches!(req.call, Call::Config);
+        async move {
+            if is_config {
+                Ok(JsValue::from_str("served"))
+            } else {
+                Ok(JsValue::from_str("routed"))
+            }
+        }
+        .boxed_local()
+    });
+    let d = dropped.clone();
+    let on_dropped: OnDropped = Rc::new(move |e| d.borrow_mut().push(e));
+    (Server::new(port, handler, on_dropped), routed, dropped)
+}
+
+fn req(id: f64, op: &JsValue, args: &JsValue) -> JsValue {
+    let o = Object::new();
+    Reflect::set(&o, &"id".into(), &JsValue::from_f64(id)).unwrap();
+    Reflect::set(&o, &"op".into(), op).unwrap();
+    Reflect::set(&o, &"args".into(), args).unwrap();
+    o.into()
+}
+
+fn args(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), v).unwrap();
+    }
+    o.into()
+}
+
+fn error_code(reply: &JsValue) -> String {
+    assert_eq!(
+        get(reply, "ok"),
+        JsValue::FALSE,
+        "expected an error reply: {}",
+        stringify(reply)
+    );
+    get(&get(reply, "error"), "code").as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn connect_outside_a_host_rejects_not_embedded() {
+    // The test page is the top-level window: no parent, so connect() fails at once.
+    let err = rejection(widget::connect(JsValue::UNDEFINED)).await;
+    assert_eq!(code(&err), "NOT_EMBEDDED");
+    assert!(get(&err, "detail")
+        .as_string()
+        .unwrap()
+        .contains("not embedded"));
+}
+
+#[wasm_bindgen_test]
+async fn malformed_port_messages_get_errors_and_the_server_keeps_serving() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let (_server, routed, dropped) = echo_server(ch.port1());
+    let peer = RawPeer::new(ch.port2());
+    let op = |s: &str| JsValue::from_str(s);
+    let fifty_mb: JsValue = JsString::from("x").repeat(50 * 1024 * 1024).into();
+
+    // No usable id: dropped (reported to the host), nobody to answer.
+    peer.send(&JsValue::from_str("garbage"));
+    peer.send(&JsValue::from_f64(42.0));
+    peer.send(&json(r#"[1, "store.get"]"#));
+    peer.send(&json(r#"{"op": "config"}"#));
+    peer.send(&json(r#"{"id": -1, "op": "config"}"#));
+    peer.send(&json(r#"{"id": 1.5, "op": "config"}"#));
+    peer.send(&json(r#"{"id": "7", "op": "config"}"#));
+    peer.send(&json(r#"{"id": 1e300, "op": "config"}"#));
+
+    // Usable id: an error reply each.
+    peer.send(&req(1.0, &JsValue::from_f64(42.0), &JsValue::UNDEFINED));
+    peer.send(&req(2.0, &op("store.drop"), &JsValue::UNDEFINED));
+    peer.send(&req(3.0, &fifty_mb, &JsValue::UNDEFINED));
+    peer.send(&req(
+        4.0,
+        &op("store.set"),
+        &args(&[("value", fifty_mb.clone())]),
+    ));
+    peer.send(&req(
+        5.0,
+        &op("cache.set"),
+        &args(&[("key", op("k")), ("value", fifty_mb.clone())]),
+    ));
+    peer.send(&req(
+        6.0,
+        &op("store.get"),
+        &args(&[("namespace", fifty_mb.clone())]),
+    ));
+    peer.send(&req(
+        7.0,
+        &op("store.get"),
+        &args(&[("namespace", JsValue::from_f64(7.0))]),
+    ));
+    peer.send(&req(
+        8.0,
+        &op("store.set"),
+        &json(r#"{"value": {"ok": [1, 2]}, "namespace": []}"#),
+    ));
+    peer.send(&req(
+        9.0,
+        &op("store.set"),
+        &args(&[("value", json(r#"{"a": 1}"#)), ("binding", JsValue::TRUE)]),
+    ));
+    let nan = args(&[("n", JsValue::from_f64(f64::NAN))]);
+    peer.send(&req(10.0, &op("store.set"), &args(&[("value", nan)])));
+    let cyclic = Object::new();
+    Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    peer.send(&req(
+        11.0,
+        &op("store.set"),
+        &args(&[("value", cyclic.into())]),
+    ));
+    peer.send(&req(
+        12.0,
+        &op("store.set"),
+        &args(&[("value", js_sys::Date::new_0().into())]),
+    ));
+    peer.send(&req(
+        13.0,
+        &op("storage.putMany"),
+        &json(r#"{"collection": "forms", "items": "x"}"#),
+    ));
+    peer.send(&req(
+        14.0,
+        &op("storage.get"),
+        &json(r#"{"collection": "forms"}"#),
+    ));
+    peer.send(&req(
+        15.0,
+        &op("storage.query"),
+        &json(r#"{"collection": "forms", "options": {"limit": "ten"}}"#),
+    ));
+    peer.send(&req(
+        16.0,
+        &op("assets.upload"),
+        &json(r#"{"file": "not a blob"}"#),
+    ));
+    peer.send(&req(
+        17.0,
+        &op("store.subscribe"),
+        &json(r#"{"subscription": -3}"#),
+    ));
+    peer.send(&req(18.0, &op("config"), &json("[1]")));
+    peer.send(&req(
+        19.0,
+        &op("cache.set"),
+        &json(r#"{"key": "k", "value": 1, "ttlMs": -5}"#),
+    ));
+    peer.send(&req(
+        20.0,
+        &op("storage.getMany"),
+        &json(r#"{"collection": "forms", "ids": [1, 2]}"#),
+    ));
+
+    let expected = [
+        (1.0, "INVALID_ARGUMENT"),
+        (2.0, "INVALID_ARGUMENT"),
+        (3.0, "INVALID_ARGUMENT"),
+        (4.0, "PAYLOAD_TOO_LARGE"),
+        (5.0, "PAYLOAD_TOO_LARGE"),
+        (6.0, "INVALID_ARGUMENT"),
+        (7.0, "INVALID_ARGUMENT"),
+        (8.0, "INVALID_ARGUMENT"),
+        (9.0, "INVALID_ARGUMENT"),
+        (10.0, "INVALID_ARGUMENT"),
+        (11.0, "INVALID_ARGUMENT"),
+        (12.0, "INVALID_ARGUMENT"),
+        (13.0, "INVALID_ARGUMENT"),
+        (14.0, "INVALID_ARGUMENT"),
+        (15.0, "INVALID_ARGUMENT"),
+        (16.0, "INVALID_ARGUMENT"),
+        (17.0, "INVALID_ARGUMENT"),
+        (18.0, "INVALID_ARGUMENT"),
+        (19.0, "INVALID_ARGUMENT"),
+        (20.0, "INVALID_ARGUMENT"),
+    ];
+    for (id, want) in expected {
+        let reply = peer.reply(id).await;
+        assert_eq!(
+            error_code(&reply),
+            want,
+            "request {id}: {}",
+            stringify(&reply)
+        );
+        assert!(get(&get(&reply, "error"), "message")
+            .as_string()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    // Nothing malformed reached the router.
+    assert!(routed.borrow().is_empty(), "routed: {:?}", routed.borrow());
+
+    // Still serving afterwards.
+    peer.send(&req(100.0, &op("config"), &JsValue::UNDEFINED));
+    let reply = peer.reply(100.0).await;
+    assert_eq!(get(&reply, "ok"), JsValue::TRUE);
+    assert_eq!(get(&reply, "value").as_string().as_deref(), Some("served"));
+    assert_eq!(
+        dropped.borrow().len(),
+        8,
+        "every id-less message was reported, none answered"
+    );
+    let answered_without_id = peer
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| get(m, "id").is_undefined())
+        .count();
+    assert_eq!(answered_without_id, 0);
+}
+
+#[wasm_bindgen_test]
+async fn closed_server_goes_silent() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let (server, _routed, _dropped) = echo_server(ch.port1());
+    let peer = RawPeer::new(ch.port2());
+    peer.send(&req(1.0, &JsValue::from_str("config"), &JsValue::UNDEFINED));
+    peer.reply(1.0).await;
+    server.close();
+    peer.send(&req(2.0, &JsValue::from_str("config"), &JsValue::UNDEFINED));
+    sleep(200).await;
+    assert!(peer
+        .inbox
+        .borrow()
+        .iter()
+        .all(|m| get(m, "id").as_f64() != Some(2.0)));
+}
+
+/// A hand-written host end: sends the init message the real Host sends.
+fn init_message(collections: &[&str]) -> JsValue {
+    let names: js_sys::Array = collections.iter().map(|c| JsValue::from_str(c)).collect();
+    args(&[
+        ("type", JsValue::from_str(INIT_TYPE)),
+        ("version", JsValue::from(PROTOCOL_VERSION)),
+        ("instanceId", JsValue::from_str("w1")),
+        ("kind", JsValue::from_str("widget")),
+        ("config", json(r#"{"storageNamespace": "shared"}"#)),
+        ("collections", names.into()),
+        ("bindings", json("[]")),
+    ])
+}
+
+#[wasm_bindgen_test]
+async fn storage_proxy_throws_undeclared_collection_synchronously() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let host = RawPeer::new(ch.port1());
+    host.send(&init_message(&["submissions", "forms"]));
+    let ctx = widget::connect_port(ch.port2(), 2000)
+        .await
+        .expect("connects");
+    assert_eq!(ctx.instance_id(), "w1");
+    assert_eq!(
+        get(&ctx.config(), "storageNamespace")
+            .as_string()
+            .as_deref(),
+        Some("shared")
+    );
+    let storage = ctx.storage();
+    // Declared: a collection object with every StorageCollection method.
+    let subs = Reflect::get(&storage, &"submissions".into()).unwrap();
+    for m in [
+        "get",
+        "put",
+        "delete",
+        "exists",
+        "getMany",
+        "putMany",
+        "deleteMany",
+        "query",
+        "count",
+    ] {
+        assert!(get(&subs, m).is_function(), "submissions.{m}");
+    }
+    // Undeclared: throws at property access, before anything is sent.
+    let err = Reflect::get(&storage, &"comments".into()).expect_err("undeclared access throws");
+    assert_eq!(code(&err), "UNDECLARED_COLLECTION");
+    // Harmless probes never throw.
+    assert!(Reflect::get(&storage, &"then".into())
+        .unwrap()
+        .is_undefined());
+    assert!(Reflect::get(&storage, &js_sys::Symbol::iterator())
+        .unwrap()
+        .is_undefined());
+    assert!(!Reflect::has(&storage, &"comments".into()).unwrap());
+    let keys = Object::keys(storage.unchecked_ref::<Object>());
+    assert_eq!(stringify(&keys), r#"["submissions","forms"]"#);
+    // Nothing crossed the port for the undeclared access.
+    assert!(host.inbox.borrow().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn widget_rejects_a_host_with_another_protocol_version() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let host = RawPeer::new(ch.port1());
+    let init = init_message(&[]);
+    Reflect::set(
+        &init,
+        &"version".into(),
+        &JsValue::from(PROTOCOL_VERSION + 1),
+    )
+    .unwrap();
+    host.send(&init);
+    let err = rejection(widget::connect_port_js(ch.port2())).await;
+    assert_eq!(code(&err), "UNSUPPORTED_PROTOCOL");
+}
+
+#[wasm_bindgen_test]
+async fn widget_calls_reject_with_the_hosts_error_code() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let host = RawPeer::new(ch.port1());
+    host.send(&init_message(&[]));
+    let ctx = widget::connect_port(ch.port2(), 2000)
+        .await
+        .expect("connects");
+    let pending = ctx.cache().keys();
+    wait_until("the cache.keys request", 2000, || {
+        !host.inbox.borrow().is_empty()
+    })
+    .await;
+    let sent = host.inbox.borrow()[0].clone();
+    assert_eq!(get(&sent, "op").as_string().as_deref(), Some("cache.keys"));
+    let reply = args(&[
+        ("id", get(&sent, "id")),
+        ("ok", JsValue::FALSE),
+        (
+            "error",
+            json(r#"{"code": "QUOTA_EXCEEDED", "message": "over", "detail": {"limit": 1}}"#),
+        ),
+    ]);
+    host.send(&reply);
+    let err = rejection(pending).await;
+    assert_eq!(code(&err), "QUOTA_EXCEEDED");
+    assert_eq!(get(&err, "detail").as_string().as_deref(), Some("over"));
+    assert_eq!(get(&get(&err, "data"), "limit").as_f64(), Some(1.0));
+}

@@ -93,6 +93,70 @@ pub struct QueryOptions {
     pub cursor: Option<String>,
 }
 
+impl QueryOptions {
+    /// Reads query options from JSON with clear errors: unknown keys (a typo such as
+    /// `orderby` would otherwise be ignored silently), a non-object `where`, or a `limit` that
+    /// is not an integer in `0..=4294967295` are `INVALID_ARGUMENT` with their paths in
+    /// `detail`. `null` or absent means "not given". Ranges and indexes are checked by
+    /// [`validate`].
+    pub fn from_json(value: &Value) -> Result<QueryOptions, Error> {
+        let mut p = Problems(Vec::new());
+        let mut out = QueryOptions::default();
+        let Some(obj) = value.as_object() else {
+            if value.is_null() {
+                return Ok(out);
+            }
+            p.push(
+                "$".into(),
+                format!(
+                    "query options must be an object, found {}",
+                    json_kind(value)
+                ),
+            );
+            p.into_result()?;
+            return Ok(out);
+        };
+        for (k, v) in obj {
+            let path = crate::manifest::path_key("$", k);
+            match (k.as_str(), v) {
+                (_, Value::Null)
+                    if matches!(k.as_str(), "where" | "orderBy" | "limit" | "cursor") => {}
+                ("where", Value::Object(m)) => {
+                    out.where_ = Some(m.iter().map(|(f, c)| (f.clone(), c.clone())).collect())
+                }
+                ("where", other) => p.push(
+                    path,
+                    format!("where must be an object, found {}", json_kind(other)),
+                ),
+                ("orderBy", v) => out.order_by = Some(v.clone()),
+                ("limit", Value::Number(n)) => match n.as_u64().and_then(|l| u32::try_from(l).ok())
+                {
+                    Some(l) => out.limit = Some(l),
+                    None => p.push(
+                        path,
+                        format!("limit must be an integer from 1 to {MAX_LIMIT}, found {n}"),
+                    ),
+                },
+                ("limit", other) => p.push(
+                    path,
+                    format!("limit must be a number, found {}", json_kind(other)),
+                ),
+                ("cursor", Value::String(c)) => out.cursor = Some(c.clone()),
+                ("cursor", other) => p.push(
+                    path,
+                    format!("cursor must be a string, found {}", json_kind(other)),
+                ),
+                _ => p.push(
+                    path,
+                    "unknown query option (expected where, orderBy, limit, cursor)".into(),
+                ),
+            }
+        }
+        p.into_result()?;
+        Ok(out)
+    }
+}
+
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest accepted `limit`.
@@ -1404,6 +1468,56 @@ mod tests {
             r#"{"limit": "5"}"#,
         ] {
             assert!(serde_json::from_str::<QueryOptions>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_from_json_reports_typos_and_wire_types() {
+        let o = QueryOptions::from_json(
+            &json!({"where": {"a": 1}, "orderBy": {"a": "asc"}, "limit": 3, "cursor": "c"}),
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            opts(json!({"where": {"a": 1}, "orderBy": {"a": "asc"}, "limit": 3, "cursor": "c"}))
+        );
+        assert_eq!(
+            QueryOptions::from_json(&json!(null)).unwrap(),
+            QueryOptions::default()
+        );
+        assert_eq!(
+            QueryOptions::from_json(&json!({"where": null, "limit": null})).unwrap(),
+            QueryOptions::default()
+        );
+        let e = QueryOptions::from_json(&json!({
+            "orderby": {"a": "asc"}, "where": [1], "limit": -1, "cursor": 5, "__proto__": {}
+        }))
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        let paths: Vec<&str> = e
+            .detail
+            .as_ref()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            ["$.__proto__", "$.cursor", "$.limit", "$.orderby", "$.where"]
+        );
+        for bad in [
+            json!({"limit": 1.5}),
+            json!({"limit": 4294967296u64}),
+            json!({"limit": "5"}),
+            json!([]),
+        ] {
+            assert_eq!(
+                QueryOptions::from_json(&bad).unwrap_err().code,
+                ErrorCode::InvalidArgument,
+                "{bad}"
+            );
         }
     }
 

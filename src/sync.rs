@@ -17,9 +17,9 @@
 //! transaction), `optimistic` goes to every subscriber of the bucket on the page (and, via
 //! BroadcastChannel, in the user's other tabs), then the write is PUT with its mutation id.
 //! Confirmed and optimistic state are kept apart: each bucket holds its confirmed
-//! value/version and an ordered queue of pending writes, and writes are sent strictly in the
-//! order they were made (one at a time), so the last writer wins and a rollback removes
-//! exactly the failed write:
+//! value/version and an ordered queue of pending writes, and each bucket's writes are sent
+//! strictly in the order they were made (one in flight per bucket; buckets in parallel), so
+//! the last writer wins and a rollback removes exactly the failed write:
 //! - permanent failure (a non-transient code: QUOTA_EXCEEDED, PLAN_REQUIRED,
 //!   INCOMPATIBLE_BUCKET, PAYLOAD_TOO_LARGE, FORBIDDEN, ...): the write leaves the outbox, the
 //!   bucket shows the newest *remaining* pending write or else the confirmed value, `rollback`
@@ -66,7 +66,7 @@ use monodit_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
@@ -82,6 +82,23 @@ pub const RECHECK_THROTTLE_MS: f64 = 5_000.0;
 pub const BACKOFF_BASE_MS: f64 = 500.0;
 /// Longest retry delay.
 pub const BACKOFF_MAX_MS: f64 = 30_000.0;
+
+/// Signed download URLs expire (`exp=`, epoch seconds); a list whose URLs expire within this
+/// margin is listed again instead of being served from the mirror.
+pub const URL_FRESH_MARGIN_MS: f64 = 5.0 * 60.0 * 1000.0;
+
+/// Whether every signed URL of a list stays valid for at least [`URL_FRESH_MARGIN_MS`].
+fn urls_fresh(assets: &[AssetInfo]) -> bool {
+    let limit_secs = (now() + URL_FRESH_MARGIN_MS) / 1000.0;
+    assets.iter().all(|a| {
+        let exp = a
+            .url
+            .split_once('?')
+            .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("exp=")))
+            .and_then(|e| e.parse::<f64>().ok());
+        exp.map(|e| e > limit_secs).unwrap_or(true)
+    })
+}
 
 /// BroadcastChannel name for a user's cross-tab events.
 pub fn channel_name(user_id: &str) -> String {
@@ -867,43 +884,72 @@ impl Engine {
         self.state.borrow_mut().flushing = false;
     }
 
-    /// The oldest pending write of any bucket.
-    fn next_pending(&self) -> Option<(String, Pending)> {
+    /// The oldest pending write of every bucket not in `skip`.
+    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Pending)> {
         let st = self.state.borrow();
         st.docs
             .iter()
+            .filter(|(id, _)| !skip.contains(*id))
             .filter_map(|(id, d)| d.pending.first().map(|p| (id.clone(), p.clone())))
-            .min_by(|a, b| a.1.seq.total_cmp(&b.1.seq))
+            .collect()
     }
 
+    /// Sends pending writes: one in flight per bucket (so each bucket's writes land in the
+    /// order they were made), buckets in parallel (so one bucket that keeps failing does not
+    /// hold the others back). A bucket whose write failed transiently sits out the rest of
+    /// the pass; the pass then reports `Transient` and the loop backs off.
     async fn flush_pass(&self) -> Pass {
+        let mut failed: HashSet<String> = HashSet::new();
         loop {
             if self.closed.get() {
                 return Pass::Done;
             }
-            let Some((bucket_id, p)) = self.next_pending() else {
-                return Pass::Done;
-            };
-            if self.mirror.is_persistent() && !self.mirror.outbox_contains(&p.mutation_id).await {
-                if self.closed.get() {
-                    return Pass::Done;
+            let heads = self.heads(&failed);
+            if heads.is_empty() {
+                return if failed.is_empty() {
+                    Pass::Done
+                } else {
+                    Pass::Transient
+                };
+            }
+            let sends = heads.into_iter().map(|(bucket_id, p)| async move {
+                let ok = self.send_one(&bucket_id, &p).await;
+                (bucket_id, ok)
+            });
+            for (bucket_id, ok) in futures::future::join_all(sends).await {
+                if !ok {
+                    failed.insert(bucket_id);
                 }
+            }
+        }
+    }
+
+    /// Sends one write and settles it; false when it failed transiently (kept for a retry).
+    async fn send_one(&self, bucket_id: &str, p: &Pending) -> bool {
+        if self.mirror.is_persistent() && !self.mirror.outbox_contains(&p.mutation_id).await {
+            if !self.closed.get() {
                 // Another tab sent and settled it (its broadcast may still be on the way):
                 // forget it here and let a forced check pick up the server's state.
-                self.drop_settled_elsewhere(&bucket_id, &p.mutation_id);
-                continue;
+                self.drop_settled_elsewhere(bucket_id, &p.mutation_id);
             }
-            let body = PutDocument {
-                value: p.value.clone(),
-                schema_id: p.contract.schema_id.clone(),
-                schema_version: p.contract.schema_version,
-                mutation_id: Some(p.mutation_id.clone()),
-                expected_version: None,
-            };
-            match self.api.put_document(&bucket_id, &body).await {
-                Ok(meta) => self.settle_confirmed(&bucket_id, &p, meta.version).await,
-                Err(e) if e.code.is_transient() => return Pass::Transient,
-                Err(e) => self.settle_rollback(&bucket_id, &p.mutation_id, e).await,
+            return true;
+        }
+        let body = PutDocument {
+            value: p.value.clone(),
+            schema_id: p.contract.schema_id.clone(),
+            schema_version: p.contract.schema_version,
+            mutation_id: Some(p.mutation_id.clone()),
+            expected_version: None,
+        };
+        match self.api.put_document(bucket_id, &body).await {
+            Ok(meta) => {
+                self.settle_confirmed(bucket_id, p, meta.version).await;
+                true
+            }
+            Err(e) if e.code.is_transient() => false,
+            Err(e) => {
+                self.settle_rollback(bucket_id, &p.mutation_id, e).await;
+                true
             }
         }
     }
@@ -1127,14 +1173,15 @@ impl Engine {
         }
         let mut asset_fetches = Vec::new();
         for (bucket_id, meta) in resp.assets {
-            let have = self
+            let (have, fresh) = self
                 .state
                 .borrow()
                 .assets
                 .get(&bucket_id)
-                .map(|a| a.version);
+                .map(|a| (Some(a.version), urls_fresh(&a.assets)))
+                .unwrap_or((None, true));
             let server = meta.map(|m| m.version).unwrap_or(0);
-            if have != Some(server) {
+            if have != Some(server) || !fresh {
                 asset_fetches.push(self.refresh_assets(bucket_id));
             }
         }
@@ -1306,24 +1353,35 @@ impl Engine {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
-        let cached = self
-            .state
-            .borrow()
-            .assets
-            .get(&b.bucket_id)
-            .map(|a| a.assets.clone());
-        if let Some(list) = cached {
-            self.want_check(&[], std::slice::from_ref(&b.bucket_id), false);
-            return Ok(list);
+        let cached = |me: &Engine| {
+            me.state
+                .borrow()
+                .assets
+                .get(&b.bucket_id)
+                .map(|a| a.assets.clone())
+        };
+        let list = match cached(self) {
+            Some(list) => list,
+            None => {
+                self.load_assets(&b.bucket_id).await?;
+                cached(self).unwrap_or_default()
+            }
+        };
+        if !urls_fresh(&list) {
+            // The mirrored download URLs are (nearly) expired: list again. Offline, the stale
+            // list is still better than nothing.
+            return match self.fetch_assets(&b.bucket_id).await {
+                Ok(changed) => {
+                    if changed {
+                        self.emit_assets(&b.bucket_id, true);
+                    }
+                    Ok(cached(self).unwrap_or_default())
+                }
+                Err(_) => Ok(list),
+            };
         }
-        self.load_assets(&b.bucket_id).await?;
-        Ok(self
-            .state
-            .borrow()
-            .assets
-            .get(&b.bucket_id)
-            .map(|a| a.assets.clone())
-            .unwrap_or_default())
+        self.want_check(&[], std::slice::from_ref(&b.bucket_id), false);
+        Ok(list)
     }
 
     async fn load_assets(&self, bucket_id: &str) -> Result<(), Error> {

@@ -135,8 +135,8 @@ async fn offline_write_survives_reopen_and_is_confirmed_once() {
 }
 
 #[wasm_bindgen_test]
-async fn retry_after_coming_back_online_in_the_same_page() {
-    // A transient failure keeps the write; an `online` event retries at once.
+async fn network_failures_retry_with_backoff_and_never_roll_back() {
+    // A transient failure keeps the write and retries it; another page confirms it later.
     let (api, user) = new_user(Plan::Pro).await;
     let id = unique("retry");
     let dead = Api::new("http://127.0.0.1:9", "x");

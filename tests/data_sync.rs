@@ -203,6 +203,20 @@ async fn visibility_and_online_events_recheck_throttled() {
         web_sys::VisibilityState::Visible
     );
     let meta_before = api.counters().meta.get();
+    if document.has_focus().unwrap() {
+        // Focus while the page already had it (e.g. coming back from one of its own
+        // iframes) is not a reason to re-check.
+        web_sys::window()
+            .unwrap()
+            .dispatch_event(&web_sys::Event::new("focus").unwrap())
+            .unwrap();
+        sleep(100).await;
+        assert_eq!(
+            api.counters().meta.get(),
+            meta_before,
+            "inner focus ignored"
+        );
+    }
     document
         .dispatch_event(&web_sys::Event::new("visibilitychange").unwrap())
         .unwrap();

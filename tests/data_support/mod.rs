@@ -12,8 +12,13 @@ use wasm_bindgen::JsCast;
 
 /// The backend URL, compiled in by scripts/with-server.sh.
 pub fn server() -> &'static str {
-    option_env!("MONODIT_TEST_SERVER")
-        .expect("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+    // Compiled in (not read at run time): the wasm test has no environment of its own.
+    match option_env!("MONODIT_TEST_SERVER") {
+        Some(url) => url,
+        None => {
+            panic!("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+        }
+    }
 }
 
 /// A fresh user on the real server: its Api and user id.

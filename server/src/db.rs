@@ -16,7 +16,8 @@ use std::time::Duration;
 const MAX_IDLE_READERS: usize = 8;
 
 /// The schema. Portable SQL (SQLite, libSQL, D1): plain types, no SQLite-only syntax beyond
-/// `json_extract`, which all three share. `_plugin_storage` is seed 003's table plus `user_id`.
+/// `json_extract`, which all three share. `_plugin_storage` comes from core
+/// ([`monodit_core::query::CREATE_TABLE_SQL`]): seed 003's table plus `user_id`.
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (
   key TEXT PRIMARY KEY,
@@ -107,15 +108,10 @@ CREATE TABLE IF NOT EXISTS plugin_collections (
   indexes TEXT NOT NULL,
   PRIMARY KEY (user_id, plugin_id, collection)
 );
-CREATE TABLE IF NOT EXISTS _plugin_storage (
-  user_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS plugin_indexes (
+  name TEXT PRIMARY KEY,
   plugin_id TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  id TEXT NOT NULL,
-  data JSON NOT NULL,
-  created_at TEXT,
-  updated_at TEXT,
-  PRIMARY KEY (user_id, plugin_id, collection, id)
+  collection TEXT NOT NULL
 );
 "#;
 
@@ -143,6 +139,7 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(monodit_core::query::CREATE_TABLE_SQL)?;
         conn.execute(
             "UPDATE users SET reserved_bytes = 0 WHERE reserved_bytes <> 0",
             [],
@@ -196,6 +193,21 @@ impl Db {
             })();
             this.give_back(conn);
             out
+        })
+        .await
+        .map_err(|e| AppError::internal("database task", e))?
+    }
+
+    /// Refreshes planner statistics where they are stale (`PRAGMA optimize`, cheap when
+    /// nothing changed); the server runs it periodically.
+    pub async fn optimize(&self) -> AppResult<()> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            conn.execute_batch("PRAGMA optimize")?;
+            Ok(())
         })
         .await
         .map_err(|e| AppError::internal("database task", e))?

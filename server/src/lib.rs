@@ -95,6 +95,8 @@ pub struct AppState {
     pub url_ttl_secs: u64,
     /// The OpenAPI document as JSON.
     pub openapi: serde_json::Value,
+    /// Key of collection query cursors (core's `cursor` module).
+    pub cursor_secret: Arc<Vec<u8>>,
 }
 
 /// Start-up failures.
@@ -114,7 +116,7 @@ pub enum StartError {
     Other(String),
 }
 
-/// A server running in this process.
+/// A server running in this process. Dropping it also shuts the server down gracefully.
 pub struct RunningServer {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
@@ -124,6 +126,7 @@ pub struct RunningServer {
     pub demo_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -132,14 +135,7 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-    }
-
-    /// Waits until the server stops on its own (it never does unless `stop` is called or the
-    /// process gets a signal handled by the caller's shutdown future).
-    pub async fn wait(self) -> std::io::Result<()> {
+        self.maintenance.abort();
         self.task
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
@@ -154,7 +150,9 @@ pub fn openapi_json() -> serde_json::Value {
     })
 }
 
-fn load_or_create_secret(db: &Db) -> Result<Vec<u8>, StartError> {
+/// A 32-byte server secret kept in the `settings` table, so signed URLs and cursors survive
+/// restarts.
+fn load_or_create_secret(db: &Db, name: &str) -> Result<Vec<u8>, StartError> {
     use rand::RngCore;
     let conn =
         rusqlite::Connection::open(db_path_of(db)).map_err(|e| StartError::Other(e.to_string()))?;
@@ -171,8 +169,8 @@ fn load_or_create_secret(db: &Db) -> Result<Vec<u8>, StartError> {
     let mut secret = vec![0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     conn.execute(
-        "INSERT OR REPLACE INTO settings (key, value) VALUES ('url_secret', ?1)",
-        [hex::encode(&secret)],
+        "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+        [name, &hex::encode(&secret)],
     )
     .map_err(|e| StartError::Other(e.to_string()))?;
     Ok(secret)
@@ -187,7 +185,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let db = Db::open(&config.db_path).map_err(|e| StartError::Db(config.db_path.clone(), e))?;
     let objects = objects::open(&config.objects)
         .map_err(|e| StartError::Objects(config.objects.clone(), e))?;
-    let secret = load_or_create_secret(&db)?;
+    let secret = load_or_create_secret(&db, "url_secret")?;
+    let cursor_secret = load_or_create_secret(&db, "cursor_secret")?;
     let demo_token = if config.dev {
         let token = config.demo_token.clone();
         db.write(move |tx| {
@@ -221,7 +220,22 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         max_upload_bytes: config.max_upload_bytes,
         url_ttl_secs: config.url_ttl_secs,
         openapi: openapi_json(),
+        cursor_secret: Arc::new(cursor_secret),
     });
+    // Keep planner statistics fresh as collections grow (hourly; aborted on stop).
+    let maintenance = {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = db.optimize().await {
+                    tracing::warn!(%e, "PRAGMA optimize failed");
+                }
+            }
+        })
+    };
     let static_dir = if config.dev {
         config.static_dir.clone()
     } else {
@@ -243,5 +257,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         demo_token,
         shutdown: Some(tx),
         task,
+        maintenance,
     })
 }

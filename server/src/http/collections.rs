@@ -2,24 +2,32 @@
 
 use crate::error::AppResult;
 use crate::http::extract::{JsonBody, PathParams, Storage};
+use crate::store::collections;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Runs one collection operation; the body is the op's arguments (`api::CollectionOp`).
+/// Runs one collection operation; the body is the op's arguments (`api::CollectionOp`, with
+/// or without its `op` tag). Reads run on a reader connection, writes on the writer in one
+/// transaction.
 pub async fn op(
     State(st): State<Arc<AppState>>,
     Storage(user): Storage,
     PathParams((plugin_id, collection, op)): PathParams<(String, String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> AppResult<Json<Value>> {
-    Ok(Json(
-        st.db
-            .write(move |tx| {
-                crate::store::collections::run(tx, &user, &plugin_id, &collection, &op, body)
-            })
-            .await?,
-    ))
+    let op = collections::parse_op(&op, body)?;
+    let read_only = collections::is_read(&op);
+    let secret = st.cursor_secret.clone();
+    let run = move |tx: &rusqlite::Transaction<'_>| {
+        collections::run(tx, &user, &plugin_id, &collection, op, &secret)
+    };
+    let answer = if read_only {
+        st.db.read(run).await?
+    } else {
+        st.db.write(run).await?
+    };
+    Ok(Json(answer))
 }

@@ -1,11 +1,48 @@
 //! Plugin document collections (seed 003): declarations per (user, plugin), `_plugin_storage`
 //! rows, and expression indexes kept in step with what manifests declare.
+//!
+//! Declarations are per user: a user's manifest decides what that user's widgets may touch
+//! and which queries are valid for them (UNDECLARED_COLLECTION, NOT_INDEXED). The physical
+//! indexes (core's `index_ddl`, led by `user_id`) are shared by everyone's rows, so the set
+//! that exists is the union of every user's declaration of that plugin: created when first
+//! declared, dropped when no declaration names them any more.
 
-use crate::error::AppResult;
-use monodit_core::manifest::Manifest;
-use rusqlite::{params, Transaction};
+use crate::error::{AppError, AppResult};
+use crate::store::{quota, users::UserRow};
+use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
+use monodit_core::manifest::{CollectionDecl, Index, Manifest};
+use monodit_core::query::{self, PlanRow, SqlValue};
+use monodit_core::ErrorCode;
+use rusqlite::types::{Value as DbValue, ValueRef};
+use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Replaces this user's declaration of `manifest.id`'s collections with the manifest's.
+/// Longest item id, in bytes.
+pub const MAX_ITEM_ID_BYTES: usize = 256;
+
+/// ISO-8601 UTC timestamp in SQL, evaluated by the database (portable to D1 / libSQL).
+const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+fn decl_from_json(text: &str) -> CollectionDecl {
+    let raw: Vec<Value> = serde_json::from_str(text).unwrap_or_default();
+    let indexes = raw
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(Index::Single(s)),
+            Value::Array(a) => Some(Index::Composite(
+                a.into_iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    CollectionDecl { indexes }
+}
+
+/// Replaces this user's declaration of `manifest.id`'s collections with the manifest's, then
+/// creates and drops physical indexes so they match the union of all declarations.
 pub fn register(tx: &Transaction<'_>, user_id: &str, manifest: &Manifest) -> AppResult<()> {
     tx.execute(
         "DELETE FROM plugin_collections WHERE user_id = ?1 AND plugin_id = ?2",
@@ -17,20 +54,364 @@ pub fn register(tx: &Transaction<'_>, user_id: &str, manifest: &Manifest) -> App
             params![user_id, manifest.id, name, serde_json::to_string(&decl.indexes)?],
         )?;
     }
+    sync_indexes(tx, &manifest.id)
+}
+
+/// Makes the physical indexes of `plugin_id` equal the union of every user's declaration.
+pub fn sync_indexes(tx: &Transaction<'_>, plugin_id: &str) -> AppResult<()> {
+    let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT DISTINCT collection, indexes FROM plugin_collections WHERE plugin_id = ?1",
+        )?;
+        for row in stmt.query_map(params![plugin_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (collection, indexes) = row?;
+            for index in decl_from_json(&indexes).indexes {
+                let (name, sql) = query::index_ddl(plugin_id, &collection, &index)?;
+                wanted.insert(name, (collection.clone(), sql));
+            }
+        }
+    }
+    let existing: BTreeSet<String> = tx
+        .prepare("SELECT name FROM plugin_indexes WHERE plugin_id = ?1")?
+        .query_map(params![plugin_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, (collection, sql)) in &wanted {
+        if !existing.contains(name) {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO plugin_indexes (name, plugin_id, collection) VALUES (?1, ?2, ?3)",
+                params![name, plugin_id, collection],
+            )?;
+        }
+    }
+    for name in existing.difference(&wanted.keys().cloned().collect()) {
+        // Names come from core's index_ddl (grammar-checked identifiers + hex), never from input.
+        tx.execute_batch(&format!(
+            "DROP INDEX IF EXISTS \"{}\"",
+            name.replace('"', "")
+        ))?;
+        tx.execute("DELETE FROM plugin_indexes WHERE name = ?1", params![name])?;
+    }
     Ok(())
 }
 
-/// Runs one collection operation (filled in once core's query planner lands).
+/// The caller's declaration of a collection, or UNDECLARED_COLLECTION.
+fn declaration(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plugin_id: &str,
+    collection: &str,
+) -> AppResult<CollectionDecl> {
+    let text: Option<String> = tx
+        .query_row(
+            "SELECT indexes FROM plugin_collections WHERE user_id = ?1 AND plugin_id = ?2 AND collection = ?3",
+            params![user_id, plugin_id, collection],
+            |r| r.get(0),
+        )
+        .optional()?;
+    text.map(|t| decl_from_json(&t)).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::UndeclaredCollection,
+            format!("plugin {plugin_id:?} declares no collection {collection:?}"),
+        )
+        .with_detail(json!({"pluginId": plugin_id, "collection": collection}))
+    })
+}
+
+fn check_item_id(id: &str) -> AppResult<()> {
+    if id.is_empty() || id.len() > MAX_ITEM_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(AppError::invalid(format!(
+            "item ids are 1..={MAX_ITEM_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_batch(n: usize) -> AppResult<()> {
+    if n > MAX_COLLECTION_BATCH {
+        return Err(AppError::invalid(format!(
+            "at most {MAX_COLLECTION_BATCH} items per batch (got {n})"
+        )));
+    }
+    Ok(())
+}
+
+fn encode_item(data: &Value) -> AppResult<String> {
+    let text = serde_json::to_string(data)?;
+    if text.len() as u64 > MAX_ITEM_BYTES {
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("an item may hold at most {MAX_ITEM_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(text)
+}
+
+fn to_db(v: &SqlValue) -> DbValue {
+    match v {
+        SqlValue::Null => DbValue::Null,
+        SqlValue::Integer(i) => DbValue::Integer(*i),
+        SqlValue::Real(f) => DbValue::Real(*f),
+        SqlValue::Text(s) => DbValue::Text(s.clone()),
+        SqlValue::Bool(b) => DbValue::Integer(i64::from(*b)),
+    }
+}
+
+fn from_db(v: ValueRef<'_>) -> SqlValue {
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Integer(i),
+        ValueRef::Real(f) => SqlValue::Real(f),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+        }
+    }
+}
+
+/// Whether an op only reads (runs on a reader connection, not the writer).
+pub fn is_read(op: &CollectionOp) -> bool {
+    matches!(
+        op,
+        CollectionOp::Get { .. }
+            | CollectionOp::Exists { .. }
+            | CollectionOp::GetMany { .. }
+            | CollectionOp::Query(_)
+            | CollectionOp::Count { .. }
+    )
+}
+
+/// Parses a request body into an op: `{...args}` or `{"op": name, ...args}`; the path's op
+/// name wins and a disagreeing `op` in the body is INVALID_ARGUMENT.
+pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
+    const OPS: [&str; 9] = [
+        "get",
+        "put",
+        "delete",
+        "exists",
+        "getMany",
+        "putMany",
+        "deleteMany",
+        "query",
+        "count",
+    ];
+    if !OPS.contains(&path_op) {
+        return Err(AppError::invalid(format!(
+            "unknown collection op {path_op:?}; expected one of {}",
+            OPS.join(", ")
+        )));
+    }
+    let mut obj = match body {
+        Value::Object(o) => o,
+        Value::Null => Map::new(),
+        _ => return Err(AppError::invalid("the body must be a JSON object")),
+    };
+    match obj.get("op") {
+        None => {
+            obj.insert("op".into(), Value::String(path_op.into()));
+        }
+        Some(Value::String(s)) if s == path_op => {}
+        Some(_) => return Err(AppError::invalid("body op does not match the path's op")),
+    }
+    serde_json::from_value(Value::Object(obj))
+        .map_err(|e| AppError::invalid(format!("invalid {path_op} arguments: {e}")))
+}
+
+/// Bytes of an existing item (0 if absent).
+fn item_size(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plugin_id: &str,
+    collection: &str,
+    id: &str,
+) -> AppResult<Option<i64>> {
+    Ok(tx
+        .query_row(
+            "SELECT length(CAST(data AS BLOB)) FROM _plugin_storage \
+             WHERE user_id = ?1 AND plugin_id = ?2 AND collection = ?3 AND id = ?4",
+            params![user_id, plugin_id, collection, id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn upsert(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plugin_id: &str,
+    collection: &str,
+    id: &str,
+    text: &str,
+) -> AppResult<i64> {
+    let old = item_size(tx, user_id, plugin_id, collection, id)?.unwrap_or(0);
+    tx.execute(
+        &format!(
+            "INSERT INTO _plugin_storage (user_id, plugin_id, collection, id, data, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, {NOW_SQL}, {NOW_SQL}) \
+             ON CONFLICT (user_id, plugin_id, collection, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
+        ),
+        params![user_id, plugin_id, collection, id, text],
+    )?;
+    Ok(text.len() as i64 - old)
+}
+
+fn remove(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plugin_id: &str,
+    collection: &str,
+    id: &str,
+) -> AppResult<Option<i64>> {
+    let old = item_size(tx, user_id, plugin_id, collection, id)?;
+    if old.is_some() {
+        tx.execute(
+            "DELETE FROM _plugin_storage WHERE user_id = ?1 AND plugin_id = ?2 AND collection = ?3 AND id = ?4",
+            params![user_id, plugin_id, collection, id],
+        )?;
+    }
+    Ok(old)
+}
+
+fn get_one(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plugin_id: &str,
+    collection: &str,
+    id: &str,
+) -> AppResult<Option<Value>> {
+    let text: Option<String> = tx
+        .prepare_cached(
+            "SELECT data FROM _plugin_storage WHERE user_id = ?1 AND plugin_id = ?2 AND collection = ?3 AND id = ?4",
+        )?
+        .query_row(params![user_id, plugin_id, collection, id], |r| r.get(0))
+        .optional()?;
+    Ok(match text {
+        Some(t) => Some(serde_json::from_str(&t)?),
+        None => None,
+    })
+}
+
+/// Charges a net size change to the quota; growth must fit (QUOTA_EXCEEDED rolls the whole
+/// operation back, since the caller's transaction is not committed on error).
+fn charge(tx: &Transaction<'_>, user: &UserRow, delta: i64) -> AppResult<()> {
+    if delta > 0 {
+        quota::ensure_fits(tx, user, delta as u64)?;
+    }
+    quota::adjust_used(tx, &user.id, delta, true)
+}
+
+/// Runs one operation inside the caller's transaction (one transaction per op, batches
+/// included) and returns its JSON answer.
 pub fn run(
-    _tx: &Transaction<'_>,
-    _user: &crate::store::users::UserRow,
-    _plugin_id: &str,
-    _collection: &str,
-    _op: &str,
-    _body: serde_json::Value,
-) -> AppResult<serde_json::Value> {
-    Err(crate::error::AppError::new(
-        monodit_core::ErrorCode::Internal,
-        "collections are not available yet",
-    ))
+    tx: &Transaction<'_>,
+    user: &UserRow,
+    plugin_id: &str,
+    collection: &str,
+    op: CollectionOp,
+    cursor_secret: &[u8],
+) -> AppResult<Value> {
+    let decl = declaration(tx, &user.id, plugin_id, collection)?;
+    let uid = user.id.as_str();
+    Ok(match op {
+        CollectionOp::Get { id } => {
+            check_item_id(&id)?;
+            json!({"item": get_one(tx, uid, plugin_id, collection, &id)?})
+        }
+        CollectionOp::Exists { id } => {
+            check_item_id(&id)?;
+            json!({"exists": item_size(tx, uid, plugin_id, collection, &id)?.is_some()})
+        }
+        CollectionOp::Put { id, data } => {
+            check_item_id(&id)?;
+            let text = encode_item(&data)?;
+            let delta = upsert(tx, uid, plugin_id, collection, &id, &text)?;
+            charge(tx, user, delta)?;
+            json!({})
+        }
+        CollectionOp::Delete { id } => {
+            check_item_id(&id)?;
+            let old = remove(tx, uid, plugin_id, collection, &id)?;
+            charge(tx, user, -old.unwrap_or(0))?;
+            json!({"deleted": old.is_some()})
+        }
+        CollectionOp::GetMany { ids } => {
+            check_batch(ids.len())?;
+            let mut items = Map::new();
+            for id in ids {
+                check_item_id(&id)?;
+                if let Some(v) = get_one(tx, uid, plugin_id, collection, &id)? {
+                    items.insert(id, v);
+                }
+            }
+            json!({"items": items})
+        }
+        CollectionOp::PutMany { items } => {
+            check_batch(items.len())?;
+            let encoded = items
+                .iter()
+                .map(|CollectionItem { id, data }| {
+                    check_item_id(id)?;
+                    Ok((id.as_str(), encode_item(data)?))
+                })
+                .collect::<AppResult<Vec<_>>>()?;
+            let mut delta = 0i64;
+            for (id, text) in &encoded {
+                delta += upsert(tx, uid, plugin_id, collection, id, text)?;
+            }
+            charge(tx, user, delta)?;
+            json!({})
+        }
+        CollectionOp::DeleteMany { ids } => {
+            check_batch(ids.len())?;
+            for id in &ids {
+                check_item_id(id)?;
+            }
+            let (mut deleted, mut freed) = (0u64, 0i64);
+            for id in &ids {
+                if let Some(old) = remove(tx, uid, plugin_id, collection, id)? {
+                    deleted += 1;
+                    freed += old;
+                }
+            }
+            charge(tx, user, -freed)?;
+            json!({"deleted": deleted})
+        }
+        CollectionOp::Query(opts) => {
+            let vq = query::validate(&opts, &decl)?;
+            let plan = query::plan_query(plugin_id, collection, uid, &vq, cursor_secret)?;
+            let mut stmt = tx.prepare(&plan.sql)?;
+            let rows = stmt
+                .query_map(params_from_iter(plan.params.iter().map(to_db)), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        from_db(r.get_ref(2)?),
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let rows = rows
+                .into_iter()
+                .map(|(id, data, sort_key)| {
+                    Ok(PlanRow {
+                        id,
+                        data: serde_json::from_str(&data)?,
+                        sort_key,
+                    })
+                })
+                .collect::<AppResult<Vec<_>>>()?;
+            serde_json::to_value(plan.finish(rows)?)?
+        }
+        CollectionOp::Count { where_ } => {
+            let filters = query::validate_where(where_.as_ref(), &decl)?;
+            let stmt = query::plan_count(plugin_id, collection, uid, &filters)?;
+            let n: i64 = tx.query_row(
+                &stmt.sql,
+                params_from_iter(stmt.params.iter().map(to_db)),
+                |r| r.get(0),
+            )?;
+            json!({"count": n})
+        }
+    })
 }

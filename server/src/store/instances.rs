@@ -141,11 +141,10 @@ pub fn register(
     })
 }
 
-fn load(
-    tx: &Transaction<'_>,
-    user_id: &str,
-    instance_id: &str,
-) -> AppResult<Option<(InstanceKind, String, Value, Map<String, Value>)>> {
+/// A stored instance: kind, widget id, manifest, config.
+type Stored = (InstanceKind, String, Value, Map<String, Value>);
+
+fn load(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResult<Option<Stored>> {
     let row = tx
         .query_row(
             "SELECT kind, widget_id, manifest, config FROM instances WHERE user_id = ?1 AND instance_id = ?2",

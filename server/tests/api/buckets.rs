@@ -1,0 +1,209 @@
+//! Buckets, instances and seed 000's deletion semantics.
+
+use crate::common::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn list_shows_contract_usage_and_connected_widgets() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let a = s.register(&t, "note-a", notes_manifest(), json!({})).await;
+    assert_eq!(a.ok()["buckets"]["primary"], "note-a");
+    let b = s
+        .register(
+            &t,
+            "note-b",
+            notes_manifest(),
+            json!({"storageNamespace": "note-a"}),
+        )
+        .await;
+    assert_eq!(b.ok()["buckets"]["primary"], "note-a");
+    s.call(
+        Method::PUT,
+        "/v1/instances/theme-1",
+        Some(&t),
+        Some(json!({"kind": "theme", "manifest": notes_manifest(), "config": {"storageNamespace": "note-a"}})),
+    )
+    .await
+    .ok();
+    s.put_doc(&t, "note-a", json!({"text": "shared"}))
+        .await
+        .ok();
+
+    let list = s.get("/v1/buckets", &t).await;
+    let buckets = list.ok().as_array().unwrap();
+    assert_eq!(buckets.len(), 1);
+    let bk = &buckets[0];
+    assert_eq!(bk["backend"], "d1-json");
+    assert_eq!(bk["schemaId"], "notes.plaintext");
+    assert_eq!(bk["schemaVersion"], 1);
+    assert_eq!(bk["bytes"], 17);
+    let inst = bk["instances"].as_array().unwrap();
+    assert_eq!(inst.len(), 2, "themes are not in topology: {inst:?}");
+    assert_eq!(inst[0]["instanceId"], "note-a");
+    assert_eq!(inst[0]["isolated"], true);
+    assert_eq!(inst[1]["instanceId"], "note-b");
+    assert_eq!(inst[1]["isolated"], false);
+
+    let all = s.get("/v1/instances", &t).await;
+    assert_eq!(all.ok().as_array().unwrap().len(), 3);
+    s.call(Method::DELETE, "/v1/instances/theme-1", Some(&t), None)
+        .await
+        .ok();
+    s.call(Method::DELETE, "/v1/instances/theme-1", Some(&t), None)
+        .await
+        .expect_err("NOT_FOUND");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_document_bucket_removes_it_refunds_and_disconnects() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.put_doc(&t, "team", json!({"text": "x"})).await.ok();
+    s.register(
+        &t,
+        "w1",
+        notes_manifest(),
+        json!({"storageNamespace": "team"}),
+    )
+    .await
+    .ok();
+    let used = s.used(&t).await;
+    assert!(used > 0);
+    let del = s
+        .call(Method::DELETE, "/v1/buckets/d1-json/team", Some(&t), None)
+        .await;
+    let d = del.ok();
+    assert_eq!(d["refundedBytes"], used);
+    assert_eq!(d["disconnectedInstances"], json!(["w1"]));
+    s.get("/v1/documents/team", &t)
+        .await
+        .expect_err("NOT_FOUND");
+    assert_eq!(s.used(&t).await, 0);
+    let inst = s.get("/v1/instances", &t).await;
+    let w1 = &inst.ok()[0];
+    assert!(
+        w1["config"].get("storageNamespace").is_none(),
+        "config key cleared: {w1}"
+    );
+    assert_eq!(
+        w1["buckets"]["primary"], "w1",
+        "back on its isolated bucket"
+    );
+    s.call(Method::DELETE, "/v1/buckets/d1-json/team", Some(&t), None)
+        .await
+        .expect_err("NOT_FOUND");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_asset_bucket_deletes_every_object_and_refunds() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.register(
+        &t,
+        "g1",
+        gallery_manifest(),
+        json!({"assetBucketId": "photos"}),
+    )
+    .await
+    .ok();
+    let mut urls = Vec::new();
+    for i in 0..3 {
+        let up = s
+            .upload(&t, "photos", &format!("{i}.png"), "image/png", vec![i; 100])
+            .await;
+        urls.push(up.ok()["url"].as_str().unwrap().to_string());
+    }
+    s.upload(&t, "keep", "k.png", "image/png", vec![9; 10])
+        .await
+        .ok();
+    assert_eq!(s.used(&t).await, 310);
+    let del = s
+        .call(
+            Method::DELETE,
+            "/v1/buckets/r2-assets/photos",
+            Some(&t),
+            None,
+        )
+        .await;
+    let d = del.ok();
+    assert_eq!(d["refundedBytes"], 300);
+    assert_eq!(d["deletedObjects"], 3);
+    assert_eq!(d["disconnectedInstances"], json!(["g1"]));
+    assert_eq!(s.used(&t).await, 10);
+    for u in urls {
+        s.send(s.http.get(&u)).await.expect_err("NOT_FOUND");
+    }
+    let count = std::fs::read_dir(s.objects_dir().join("assets"))
+        .unwrap()
+        .count();
+    assert_eq!(count, 1, "only the other bucket's object remains");
+    assert!(s.get("/v1/assets/photos", &t).await.ok()["assets"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let inst = s.get("/v1/instances", &t).await;
+    assert_eq!(inst.ok()[0]["buckets"]["assets"], "g1");
+    assert!(inst.body[0]["config"].get("assetBucketId").is_none());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn relinking_to_an_incompatible_bucket_is_refused() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.call(
+        Method::PUT,
+        "/v1/documents/todo",
+        Some(&t),
+        Some(json!({"value": [], "schemaId": "todo.list", "schemaVersion": 1})),
+    )
+    .await
+    .ok();
+    s.register(&t, "n1", notes_manifest(), json!({})).await.ok();
+    let r = s
+        .register(
+            &t,
+            "n1",
+            notes_manifest(),
+            json!({"storageNamespace": "todo"}),
+        )
+        .await;
+    r.expect_err("INCOMPATIBLE_BUCKET");
+    // The failed re-link changed nothing.
+    let inst = s.get("/v1/instances", &t).await;
+    assert_eq!(inst.ok()[0]["buckets"]["primary"], "n1");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_manifests_and_ids_are_reported() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let bad = json!({"id": "w", "widgetType": "basic", "storage": {"bindings": [{"key": "k", "backend": "nope", "schemaId": "", "schemaVersion": 0}]}});
+    let r = s.register(&t, "i1", bad, json!({})).await;
+    r.expect_err("INVALID_MANIFEST");
+    assert!(
+        r.body["detail"].as_array().unwrap().len() >= 2,
+        "every problem listed: {}",
+        r.body
+    );
+    s.register(&t, "bad id!", notes_manifest(), json!({}))
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    s.call(Method::DELETE, "/v1/buckets/s3/x", Some(&t), None)
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    s.call(
+        Method::DELETE,
+        "/v1/buckets/d1-json/missing",
+        Some(&t),
+        None,
+    )
+    .await
+    .expect_err("NOT_FOUND");
+    s.stop().await;
+}

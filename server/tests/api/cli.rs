@@ -1,0 +1,106 @@
+//! The `monodit-server` binary: serve with a ready file, `user add`, graceful SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_monodit-server");
+
+#[tokio::test]
+async fn serve_writes_the_ready_file_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.sqlite");
+    let out = Command::new(BIN)
+        .args(["user", "add", "--plan", "pro", "--addons", "1", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("mdt_"));
+
+    let ready = dir.path().join("ready");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--allow-origin",
+            "*",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--objects")
+        .arg(dir.path().join("objects"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !ready.exists() || std::fs::read_to_string(&ready).unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not become ready"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("server exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    assert_eq!(
+        first_line.trim(),
+        format!("monodit-server listening on {base}")
+    );
+
+    let http = reqwest::Client::new();
+    let me: serde_json::Value = http
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["plan"], "pro");
+    assert_eq!(me["limitBytes"], 10_000_000_000u64);
+    // Not in dev mode: no dev routes.
+    let dev = http
+        .post(format!("{base}/v1/dev/users"))
+        .json(&serde_json::json!({"plan": "pro"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dev.status(), 404);
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("server ignored SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful exit: {status}");
+}

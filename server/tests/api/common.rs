@@ -1,0 +1,247 @@
+//! Test harness: a fresh server per test, fresh users per test, small HTTP helpers.
+#![allow(dead_code)]
+
+use monodit_server::{start, Config, RunningServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use tempfile::TempDir;
+
+/// A running server with its temporary data.
+pub struct Srv {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: TempDir,
+    server: Option<RunningServer>,
+}
+
+/// An answer: status, headers and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub bytes: Vec<u8>,
+}
+
+impl Resp {
+    /// Asserts the coded error body and its status.
+    pub fn expect_err(&self, code: &str) -> &Self {
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        let status = monodit_core::ErrorCode::parse(code).unwrap().http_status();
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert!(self.body["message"].is_string());
+        self
+    }
+
+    /// Asserts 200 and returns the body.
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
+        &self.body
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Srv {
+    pub async fn start() -> Srv {
+        Srv::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Srv {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(
+            dir.path().join("db.sqlite"),
+            dir.path().join("objects").to_string_lossy().to_string(),
+        );
+        config.allow_origins = vec!["http://app.test".into()];
+        tweak(&mut config);
+        let server = start(config).await.expect("server starts");
+        Srv {
+            base: server.base_url.clone(),
+            http: reqwest::Client::new(),
+            dir,
+            server: Some(server),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("db.sqlite")
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.dir.path().join("objects")
+    }
+
+    /// A direct connection to the server's database, for test set-up and inspection only.
+    pub fn sql(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(self.db_path()).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.unwrap();
+        }
+    }
+
+    /// A fresh user through the dev route.
+    pub async fn user(&self, plan: &str, addons: u32) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/dev/users",
+                None,
+                Some(json!({"plan": plan, "addons": addons})),
+            )
+            .await;
+        r.ok()["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn pro(&self) -> String {
+        self.user("pro", 0).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let res = req.send().await.expect("request reaches the server");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap().to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert!(
+            status.as_u16() < 500 || body["code"].is_string(),
+            "5xx without a coded body: {status} {body}"
+        );
+        Resp {
+            status,
+            headers,
+            body,
+            bytes,
+        }
+    }
+
+    pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut b = self.http.request(method, url);
+        if let Some(t) = token {
+            b = b.bearer_auth(t);
+        }
+        b
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut b = self.req(method, path, token);
+        if let Some(v) = body {
+            b = b.json(&v);
+        }
+        self.send(b).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn put_doc(&self, token: &str, bucket: &str, value: Value) -> Resp {
+        self.call(
+            Method::PUT,
+            &format!("/v1/documents/{bucket}"),
+            Some(token),
+            Some(json!({"value": value, "schemaId": "notes.plaintext", "schemaVersion": 1})),
+        )
+        .await
+    }
+
+    pub async fn upload(
+        &self,
+        token: &str,
+        bucket: &str,
+        name: &str,
+        ct: &str,
+        bytes: Vec<u8>,
+    ) -> Resp {
+        let b = self
+            .req(Method::POST, &format!("/v1/assets/{bucket}"), Some(token))
+            .query(&[
+                ("name", name),
+                ("schemaId", "gallery.assets"),
+                ("schemaVersion", "1"),
+            ])
+            .header("content-type", ct)
+            .body(bytes);
+        self.send(b).await
+    }
+
+    pub async fn used(&self, token: &str) -> u64 {
+        self.get("/v1/me", token).await.ok()["usedBytes"]
+            .as_u64()
+            .unwrap()
+    }
+
+    pub async fn register(
+        &self,
+        token: &str,
+        instance: &str,
+        manifest: Value,
+        config: Value,
+    ) -> Resp {
+        self.call(
+            Method::PUT,
+            &format!("/v1/instances/{instance}"),
+            Some(token),
+            Some(json!({"kind": "widget", "manifest": manifest, "config": config})),
+        )
+        .await
+    }
+
+    pub async fn coll(&self, token: &str, plugin: &str, coll: &str, op: &str, body: Value) -> Resp {
+        self.call(
+            Method::POST,
+            &format!("/v1/collections/{plugin}/{coll}/{op}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// Seed 000's notes manifest.
+pub fn notes_manifest() -> Value {
+    json!({
+        "id": "notes",
+        "widgetType": "dynamic",
+        "storage": {"bindings": [{"key": "primary", "backend": "d1-json", "schemaId": "notes.plaintext", "schemaVersion": 1, "shareable": true}]}
+    })
+}
+
+/// Seed 000's gallery manifest.
+pub fn gallery_manifest() -> Value {
+    json!({
+        "id": "gallery",
+        "widgetType": "dynamic",
+        "storage": {"bindings": [{"key": "assets", "backend": "r2-assets", "schemaId": "gallery.assets", "schemaVersion": 1, "configKey": "assetBucketId", "shareable": true}]}
+    })
+}
+
+/// Seed 003's forms manifest (plugin id "forms").
+pub fn forms_manifest() -> Value {
+    json!({
+        "id": "forms",
+        "storage": {
+            "submissions": {"indexes": ["formId", "status", "createdAt", ["formId", "createdAt"], ["status", "createdAt"]]},
+            "forms": {"indexes": ["slug"]}
+        }
+    })
+}

@@ -1,0 +1,188 @@
+//! Plans and quotas: gating, atomic enforcement, exact refunds.
+
+use crate::common::*;
+use reqwest::Method;
+use serde_json::json;
+
+const GB: u64 = 1_000_000_000;
+
+/// Puts the user `headroom` bytes below their limit by recording settled usage directly (the
+/// server then enforces from there; 5 GB of real uploads would not fit a test run).
+fn fill_to_headroom(s: &Srv, token: &str, headroom: u64) -> u64 {
+    let conn = s.sql();
+    let hash = monodit_server::store::users::hash_token(token);
+    let used = 5 * GB - headroom;
+    conn.execute(
+        "UPDATE users SET used_bytes = ?1 WHERE token_hash = ?2",
+        rusqlite::params![used as i64, hash],
+    )
+    .unwrap();
+    used
+}
+
+#[tokio::test]
+async fn free_plan_is_gated_off_storage_but_sees_its_account() {
+    let s = Srv::start().await;
+    let t = s.user("free", 0).await;
+    let me = s.get("/v1/me", &t).await;
+    assert_eq!(me.ok()["plan"], "free");
+    assert_eq!(me.body["limitBytes"], 100_000_000u64);
+    s.get("/v1/usage", &t).await.ok();
+    s.put_doc(&t, "x", json!(1))
+        .await
+        .expect_err("PLAN_REQUIRED");
+    s.get("/v1/documents/x", &t)
+        .await
+        .expect_err("PLAN_REQUIRED");
+    s.call(Method::POST, "/v1/meta", Some(&t), Some(json!({})))
+        .await
+        .expect_err("PLAN_REQUIRED");
+    s.upload(&t, "b", "a.png", "image/png", vec![1])
+        .await
+        .expect_err("PLAN_REQUIRED");
+    s.get("/v1/assets/b", &t).await.expect_err("PLAN_REQUIRED");
+    s.get("/v1/buckets", &t).await.expect_err("PLAN_REQUIRED");
+    s.coll(&t, "forms", "submissions", "get", json!({"id": "a"}))
+        .await
+        .expect_err("PLAN_REQUIRED");
+    // Upgrading opens storage.
+    let up = s
+        .call(
+            Method::PUT,
+            "/v1/dev/plan",
+            Some(&t),
+            Some(json!({"plan": "pro", "addons": 2})),
+        )
+        .await;
+    assert_eq!(up.ok()["limitBytes"], 15 * GB);
+    s.put_doc(&t, "x", json!(1)).await.ok();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn addons_add_five_gigabytes_each() {
+    let s = Srv::start().await;
+    let t = s.user("pro", 3).await;
+    assert_eq!(s.get("/v1/me", &t).await.ok()["limitBytes"], 20 * GB);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_uploads_near_the_limit_never_overshoot() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    const SIZE: u64 = 100_000;
+    // Room for exactly 10 uploads (plus a little that fits no 11th).
+    let before = fill_to_headroom(&s, &t, 10 * SIZE + SIZE / 2);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (http, base, t) = (s.http.clone(), s.base.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{base}/v1/assets/race"))
+                .query(&[
+                    ("name", format!("f{i}.bin")),
+                    ("schemaId", "gallery.assets".into()),
+                    ("schemaVersion", "1".into()),
+                ])
+                .bearer_auth(t)
+                .header("content-type", "application/octet-stream")
+                .body(vec![i as u8; SIZE as usize])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, body)
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            200 => ok += 1,
+            507 => assert_eq!(body["code"], "QUOTA_EXCEEDED"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(ok, 10, "exactly the uploads that fit succeed");
+    let used = s.used(&t).await;
+    assert_eq!(used, before + 10 * SIZE);
+    assert!(used <= 5 * GB);
+    let list = s.get("/v1/assets/race", &t).await;
+    assert_eq!(list.ok()["assets"].as_array().unwrap().len(), 10);
+    let reserved: i64 = s
+        .sql()
+        .query_row("SELECT SUM(reserved_bytes) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reserved, 0, "every reservation settled or released");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_write_that_would_exceed_fails_and_changes_nothing() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.put_doc(&t, "d", json!("small")).await.ok();
+    let before = fill_to_headroom(&s, &t, 10);
+    let r = s
+        .put_doc(&t, "d", json!("this value is much longer than ten bytes"))
+        .await;
+    r.expect_err("QUOTA_EXCEEDED");
+    assert_eq!(r.body["detail"]["limitBytes"], 5 * GB);
+    let doc = s.get("/v1/documents/d", &t).await;
+    assert_eq!(doc.ok()["value"], "small");
+    assert_eq!(doc.body["version"], 1);
+    assert_eq!(s.used(&t).await, before);
+    s.upload(&t, "p", "a.bin", "application/octet-stream", vec![0; 11])
+        .await
+        .expect_err("QUOTA_EXCEEDED");
+    assert_eq!(
+        s.get("/v1/assets/p", &t).await.ok()["assets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    // Shrinking a document always works, even at the limit, and refunds exactly.
+    s.put_doc(&t, "d", json!("")).await.ok();
+    assert_eq!(s.used(&t).await, before - 5);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn refunds_are_exact_on_overwrite_and_delete() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.put_doc(&t, "d", json!("a".repeat(100))).await.ok();
+    assert_eq!(s.used(&t).await, 102);
+    s.put_doc(&t, "d", json!("a".repeat(40))).await.ok();
+    assert_eq!(s.used(&t).await, 42);
+    let up = s
+        .upload(&t, "p", "a.bin", "application/octet-stream", vec![0; 1000])
+        .await;
+    let key = up.ok()["objectKey"].as_str().unwrap().to_string();
+    assert_eq!(s.used(&t).await, 1042);
+    s.call(
+        Method::DELETE,
+        &format!("/v1/assets/p/{key}"),
+        Some(&t),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(s.used(&t).await, 42);
+    let del = s
+        .call(Method::DELETE, "/v1/buckets/d1-json/d", Some(&t), None)
+        .await;
+    assert_eq!(del.ok()["refundedBytes"], 42);
+    assert_eq!(s.used(&t).await, 0);
+    let usage = s.get("/v1/usage", &t).await;
+    assert_eq!(usage.ok()["usedBytes"], 0);
+    assert_eq!(
+        usage.body["buckets"].as_array().unwrap().len(),
+        1,
+        "the emptied asset bucket remains"
+    );
+    s.stop().await;
+}

@@ -195,7 +195,7 @@ pub fn widget_page(timeout_ms: u32, body: &str) -> String {
 const report = (m) => parent.postMessage(Object.assign({{type: "bridge-test"}}, m), "*");
 try {{
   const mod = await import("/wasm-bindgen-test.js");
-  await mod.default();
+  await mod.default({{module_or_path: "/wasm-bindgen-test_bg.wasm"}});
   const ctx = await mod.connect({{timeoutMs: {timeout_ms}}});
   const value = await (async () => {{ {body} }})();
   report({{ok: true, instanceId: ctx.instanceId, value}});

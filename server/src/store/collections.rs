@@ -215,6 +215,13 @@ pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
         Some(Value::String(s)) if s == path_op => {}
         Some(_) => return Err(AppError::invalid("body op does not match the path's op")),
     }
+    if path_op == "query" {
+        // Core's reader names unknown keys (a typo like `orderby` would otherwise be ignored).
+        obj.remove("op");
+        return Ok(CollectionOp::Query(query::QueryOptions::from_json(
+            &Value::Object(obj),
+        )?));
+    }
     serde_json::from_value(Value::Object(obj))
         .map_err(|e| AppError::invalid(format!("invalid {path_op} arguments: {e}")))
 }

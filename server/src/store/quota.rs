@@ -9,6 +9,24 @@ use crate::store::users::UserRow;
 use monodit_core::ErrorCode;
 use rusqlite::{params, Transaction};
 
+/// The quota rule itself, free of I/O (so any adapter can reuse it): `extra` more bytes fit
+/// when settled usage plus open reservations plus `extra` stays within `limit`.
+pub fn check(used: u64, reserved: u64, extra: u64, limit: u64) -> Result<(), monodit_core::Error> {
+    if extra == 0 || used.saturating_add(reserved).saturating_add(extra) <= limit {
+        return Ok(());
+    }
+    Err(monodit_core::Error::new(
+        ErrorCode::QuotaExceeded,
+        "this write would exceed the storage quota",
+    )
+    .with_detail(serde_json::json!({
+        "usedBytes": used,
+        "reservedBytes": reserved,
+        "requestedBytes": extra,
+        "limitBytes": limit,
+    })))
+}
+
 /// Fails with QUOTA_EXCEEDED unless `extra` more bytes fit in the user's limit, counting
 /// settled usage and open reservations as they are right now in this transaction.
 pub fn ensure_fits(tx: &Transaction<'_>, user: &UserRow, extra: u64) -> AppResult<()> {
@@ -20,23 +38,13 @@ pub fn ensure_fits(tx: &Transaction<'_>, user: &UserRow, extra: u64) -> AppResul
         params![user.id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let limit = user.plan.limit_bytes(user.addons);
-    let after = (used.max(0) as u64)
-        .saturating_add(reserved.max(0) as u64)
-        .saturating_add(extra);
-    if after > limit {
-        return Err(AppError::new(
-            ErrorCode::QuotaExceeded,
-            "this write would exceed the storage quota",
-        )
-        .with_detail(serde_json::json!({
-            "usedBytes": used,
-            "reservedBytes": reserved,
-            "requestedBytes": extra,
-            "limitBytes": limit,
-        })));
-    }
-    Ok(())
+    check(
+        used.max(0) as u64,
+        reserved.max(0) as u64,
+        extra,
+        user.plan.limit_bytes(user.addons),
+    )
+    .map_err(AppError::from)
 }
 
 /// Adds `delta` (may be negative: a refund) to the user's settled usage; `collection` also
@@ -75,4 +83,20 @@ pub fn release(tx: &Transaction<'_>, user_id: &str, bytes: u64) -> AppResult<()>
         params![user_id, bytes as i64],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn the_write_that_would_exceed_fails() {
+        assert!(check(90, 0, 10, 100).is_ok());
+        assert!(check(90, 5, 10, 100).is_err());
+        assert!(check(100, 0, 0, 100).is_ok());
+        assert!(check(u64::MAX, 0, 1, 100).is_err());
+        let e = check(95, 0, 10, 100).unwrap_err();
+        assert_eq!(e.code.as_str(), "QUOTA_EXCEEDED");
+        assert_eq!(e.detail.unwrap()["limitBytes"], 100);
+    }
 }

@@ -7,6 +7,7 @@
 //! | method | path | body → answer |
 //! |---|---|---|
 //! | GET | `/v1/health` | → `{ok:true}` (no auth) |
+//! | GET | `/v1/openapi.json` | → the OpenAPI 3.1 description (`server/openapi.yaml`), no auth |
 //! | GET | `/v1/me` | → [`Me`] |
 //! | GET | `/v1/usage` | → [`Usage`] |
 //! | GET | `/v1/buckets` | → `[BucketInfo]` |

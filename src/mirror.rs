@@ -65,6 +65,15 @@ pub struct DocRecord {
     pub value: Value,
     /// Whether writes are pending in the outbox.
     pub pending: bool,
+    /// False when the confirmed part is a placeholder: writes were made before the server's
+    /// value was ever read, so a read must still ask the server. Older records lack the
+    /// field and were always read from the server first.
+    #[serde(default = "yes")]
+    pub confirmed_known: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A durable, unconfirmed write.

@@ -231,7 +231,7 @@ impl Doc {
             confirmed_value: rec.confirmed_value,
             confirmed_version: rec.confirmed_version,
             pending: Vec::new(),
-            known: true,
+            known: rec.confirmed_known,
             last_checked: 0.0,
         }
     }
@@ -259,6 +259,7 @@ impl Doc {
             confirmed_version: self.confirmed_version,
             value: self.visible().clone(),
             pending: !self.pending.is_empty(),
+            confirmed_known: self.known,
         }
     }
 }
@@ -569,12 +570,23 @@ impl Engine {
     }
 
     async fn load_doc_uncached(&self, bucket_id: &str) -> Result<(), Error> {
-        if let Some(rec) = self.mirror.get_doc(bucket_id).await {
+        let mirrored = self.mirror.get_doc(bucket_id).await;
+        if let Some(rec) = mirrored.clone().filter(|r| r.confirmed_known) {
             self.merge_base(bucket_id, Doc::from_record(rec));
             self.want_check(&[bucket_id.to_string()], &[], false);
             return Ok(());
         }
-        let fetched = self.api.document(bucket_id, None).await?;
+        let fetched = match self.api.document(bucket_id, None).await {
+            Ok(f) => f,
+            Err(e) if e.code.is_transient() && mirrored.is_some() => {
+                // Offline with only local writes: show them (pending) rather than fail.
+                if let Some(rec) = mirrored {
+                    self.merge_base(bucket_id, Doc::from_record(rec));
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let base = match fetched {
             DocumentFetch::Fresh(doc) => Doc {
                 contract: Some(doc.contract),
@@ -601,7 +613,8 @@ impl Engine {
             .docs
             .entry(bucket_id.to_string())
             .or_insert_with(Doc::empty);
-        if !doc.known || base.confirmed_version > doc.confirmed_version {
+        // A placeholder base (never read from the server) never replaces anything.
+        if base.known && (!doc.known || base.confirmed_version > doc.confirmed_version) {
             doc.contract = base.contract.or(doc.contract.take());
             doc.confirmed_value = base.confirmed_value;
             doc.confirmed_version = base.confirmed_version;
@@ -1167,6 +1180,21 @@ impl Engine {
                     // Deleted on the server: the local copy is invalid (seed 000).
                     self.apply_revalidated(&bucket_id, None, Value::Null, 0)
                         .await;
+                }
+                None if !known => {
+                    // The server has nothing: the placeholder base (null, 0) is the truth.
+                    let rec = {
+                        let mut st = self.state.borrow_mut();
+                        st.docs.get_mut(&bucket_id).map(|d| {
+                            d.known = true;
+                            d.record(&bucket_id)
+                        })
+                    };
+                    if let Some(rec) = rec {
+                        if let Err(e) = self.mirror.put_doc(&rec).await {
+                            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+                        }
+                    }
                 }
                 _ => {}
             }

@@ -466,6 +466,11 @@ mod host_side {
         }
         if let Some(n) = v.as_f64() {
             spend(budget, 8, limit, what)?;
+            // JS has one number type; integral values become JSON integers (as
+            // JSON.stringify writes them), so `1` stays `1`, not `1.0`.
+            if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 {
+                return Ok(Value::Number(Number::from(n as i64)));
+            }
             return Number::from_f64(n)
                 .map(Value::Number)
                 .ok_or_else(|| invalid(format!("{what} contains a non-finite number")));

@@ -1,0 +1,670 @@
+//! The Host router against the REAL backend (started by scripts/with-server.sh): widgets
+//! connected through MessageChannels and through real iframes, each test with a fresh user.
+#![cfg(target_arch = "wasm32")]
+
+mod bridge_support;
+
+use bridge_support::*;
+use js_sys::{Array, Function, Object, Reflect};
+use monodit_bridge::host::Host;
+use monodit_bridge::http::Api;
+use monodit_bridge::sync::Engine;
+use monodit_bridge::widget::{self, Ctx};
+use monodit_core::api::{Plan, PutDocument};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn server() -> &'static str {
+    option_env!("MONODIT_TEST_SERVER")
+        .expect("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+}
+
+const NOTES: &str = r#"{"id": "notes", "widgetType": "dynamic", "storage": {"bindings": [
+  {"key": "primary", "backend": "d1-json", "schemaId": "notes.plaintext", "schemaVersion": 1, "shareable": true}]}}"#;
+const TODO: &str = r#"{"id": "todo", "widgetType": "dynamic", "storage": {"bindings": [
+  {"key": "primary", "backend": "d1-json", "schemaId": "todo.list", "schemaVersion": 1}]}}"#;
+const BASIC: &str = r#"{"id": "clock"}"#;
+const GALLERY: &str = r#"{"id": "gallery", "widgetType": "dynamic", "storage": {"bindings": [
+  {"key": "assets", "backend": "r2-assets", "schemaId": "gallery.assets", "schemaVersion": 1,
+   "configKey": "assetBucketId", "shareable": true}]}}"#;
+const FORMS: &str = r#"{"id": "forms", "storage": {
+  "submissions": {"indexes": ["formId", "status", "createdAt", ["formId", "createdAt"]]}}}"#;
+
+/// A fresh Pro user, a Host for it, and a raw client of the same user ("another device").
+async fn setup() -> (Host, Api) {
+    let user = Api::dev_new_user(server(), Plan::Pro)
+        .await
+        .expect("POST /v1/dev/users");
+    let api = Api::new(server(), &user.token);
+    let engine = Engine::open(api.clone()).await.expect("engine opens");
+    (Host::from_engine(engine), api)
+}
+
+fn mount_options(id: &str, manifest: &str, config: &str) -> JsValue {
+    json(&format!(
+        r#"{{"instanceId": "{id}", "manifest": {manifest}, "config": {config}}}"#
+    ))
+}
+
+/// Mounts an instance on a MessageChannel and connects a widget ctx to the other end.
+async fn mount(host: &Host, id: &str, manifest: &str, config: &str) -> (JsValue, Ctx) {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let handle = ok(host.mount_port(ch.port1(), mount_options(id, manifest, config))).await;
+    let ctx = widget::connect_port(ch.port2(), 5000)
+        .await
+        .expect("widget connects");
+    (handle, ctx)
+}
+
+type Events = Rc<RefCell<Vec<(JsValue, JsValue)>>>;
+
+/// A `(value, meta)` callback that records its calls.
+fn recorder() -> (Function, Events) {
+    let events: Events = Rc::new(RefCell::new(Vec::new()));
+    let e = events.clone();
+    let cb = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |v: JsValue, m: JsValue| {
+        e.borrow_mut().push((v, m));
+    });
+    (cb.into_js_value().unchecked_into(), events)
+}
+
+fn kinds(events: &Events) -> Vec<String> {
+    events
+        .borrow()
+        .iter()
+        .map(|(_, m)| get(m, "kind").as_string().unwrap_or_default())
+        .collect()
+}
+
+async fn wait_kind(events: &Events, kind: &str, value: &str) -> (JsValue, JsValue) {
+    let find = |ev: &Events| {
+        ev.borrow()
+            .iter()
+            .find(|(v, m)| {
+                get(m, "kind").as_string().as_deref() == Some(kind) && stringify(v) == value
+            })
+            .cloned()
+    };
+    wait_until(&format!("a {kind} event with {value}"), 10_000, || {
+        find(events).is_some()
+    })
+    .await;
+    let found = find(events).unwrap();
+    found
+}
+
+fn method(obj: &JsValue, name: &str) -> Function {
+    get(obj, name)
+        .dyn_into()
+        .unwrap_or_else(|_| panic!("{name} is a method"))
+}
+
+#[wasm_bindgen_test]
+async fn every_event_kind_reaches_a_second_widget_on_the_same_bucket() {
+    let (host, api) = setup().await;
+    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let _off = host.on_event(
+        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
+            .into_js_value()
+            .unchecked_into(),
+    );
+    let shared = r#"{"storageNamespace": "team-notes"}"#;
+    let (_ha, a) = mount(&host, "note-a", NOTES, shared).await;
+    let (_hb, b) = mount(&host, "note-b", NOTES, shared).await;
+    let (cb, events) = recorder();
+    let _unsub = b.store().subscribe(JsValue::NULL, cb, None);
+    sleep(50).await; // let the subscribe request reach the host before writing
+
+    // optimistic (pending) then confirmed, on B, for A's write.
+    let written = ok(a.store().set(json(r#"{"text": "hi"}"#), None)).await;
+    assert_eq!(get(&written, "pending"), JsValue::FALSE);
+    assert_eq!(
+        get(&written, "bucket").as_string().as_deref(),
+        Some("team-notes")
+    );
+    let (_, m) = wait_kind(&events, "optimistic", r#"{"text":"hi"}"#).await;
+    assert_eq!(get(&m, "pending"), JsValue::TRUE);
+    assert_eq!(get(&m, "bucket").as_string().as_deref(), Some("team-notes"));
+    let (_, m) = wait_kind(&events, "confirmed", r#"{"text":"hi"}"#).await;
+    assert_eq!(get(&m, "pending"), JsValue::FALSE);
+    let v1 = get(&m, "version").as_f64().unwrap();
+    assert!(v1 >= 1.0);
+    let k = kinds(&events);
+    let first_opt = k.iter().position(|x| x == "optimistic").unwrap();
+    let first_conf = k.iter().position(|x| x == "confirmed").unwrap();
+    assert!(first_opt < first_conf, "optimistic before confirmed: {k:?}");
+    assert_eq!(
+        stringify(&ok(b.store().get(None)).await),
+        r#"{"text":"hi"}"#
+    );
+
+    // revalidated: another device writes; a re-check brings it to B.
+    api.put_document(
+        "team-notes",
+        &PutDocument {
+            value: serde_json::json!({"text": "remote"}),
+            schema_id: "notes.plaintext".into(),
+            schema_version: 1,
+            mutation_id: None,
+            expected_version: None,
+        },
+    )
+    .await
+    .expect("remote write");
+    host.engine().recheck();
+    let (_, m) = wait_kind(&events, "revalidated", r#"{"text":"remote"}"#).await;
+    assert!(get(&m, "version").as_f64().unwrap() > v1);
+
+    // rollback: a permanent failure (the plan loses storage) restores the confirmed value.
+    api.dev_set_plan(Plan::Free, 0).await.expect("downgrade");
+    let err = rejection(a.store().set(json(r#"{"text": "nope"}"#), None)).await;
+    assert_eq!(code(&err), "PLAN_REQUIRED");
+    wait_kind(&events, "optimistic", r#"{"text":"nope"}"#).await;
+    wait_kind(&events, "rollback", r#"{"text":"remote"}"#).await;
+
+    // The host's event log saw each kind, tagged with instance ids.
+    let entries = log.borrow().clone();
+    for kind in ["optimistic", "confirmed", "revalidated", "rollback"] {
+        for inst in ["note-a", "note-b"] {
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| get(e, "kind").as_string().as_deref() == Some(kind)
+                        && get(e, "instanceId").as_string().as_deref() == Some(inst)),
+                "event log has {kind} for {inst}"
+            );
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn contract_violations_are_refused() {
+    let (host, _api) = setup().await;
+    // A basic widget declares no binding: no store, no assets.
+    let (_h, clock) = mount(&host, "clock-1", BASIC, "{}").await;
+    assert_eq!(
+        code(&rejection(clock.store().get(None)).await),
+        "NO_BINDING"
+    );
+    assert_eq!(
+        code(&rejection(clock.store().set(json("1"), None)).await),
+        "NO_BINDING"
+    );
+    assert_eq!(code(&rejection(clock.assets().list()).await), "NO_BINDING");
+    // A notes widget has no r2-assets binding.
+    let (_h, notes) = mount(&host, "note-1", NOTES, "{}").await;
+    assert_eq!(code(&rejection(notes.assets().list()).await), "NO_BINDING");
+    assert_eq!(
+        code(&rejection(notes.binding("nope".into()).store().get(None)).await),
+        "NO_BINDING"
+    );
+
+    // An explicit namespace: fine for a new or compatible bucket...
+    ok(notes
+        .store()
+        .set(json(r#"{"text": "mine"}"#), Some("ns-x".into())))
+    .await;
+    // ...refused for a bucket created with another schema, before anything is shown.
+    let (_h, todo) = mount(&host, "todo-1", TODO, "{}").await;
+    let (cb, events) = recorder();
+    let _u = todo.store().subscribe("ns-y".into(), cb, None);
+    let err = rejection(todo.store().get(Some("ns-x".into()))).await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    let err = rejection(todo.store().set(json("[]"), Some("ns-x".into()))).await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    let (fail, failures) = recorder();
+    let _u2 = todo.store().subscribe("ns-x".into(), cb_noop(), Some(fail));
+    wait_until("the subscribe failure", 5000, || {
+        !failures.borrow().is_empty()
+    })
+    .await;
+    assert_eq!(code(&failures.borrow()[0].0), "INCOMPATIBLE_BUCKET");
+    // The notes bucket is untouched.
+    assert_eq!(
+        stringify(&ok(notes.store().get(Some("ns-x".into()))).await),
+        r#"{"text":"mine"}"#
+    );
+    assert!(events.borrow().is_empty());
+
+    // Relinking to an incompatible bucket is refused too; to a new one it works.
+    let err = rejection(host.relink("todo-1".into(), "primary".into(), "ns-x".into())).await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    let config = ok(host.relink("todo-1".into(), "primary".into(), "todo-shared".into())).await;
+    assert_eq!(
+        get(&config, "storageNamespace").as_string().as_deref(),
+        Some("todo-shared")
+    );
+
+    // Invalid manifests are refused at mount with every problem listed.
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let bad = r#"{"id": "Bad Id", "storage": {"bindings": [{"key": "k", "backend": "d1-json"}]}}"#;
+    let err = rejection(host.mount_port(ch.port1(), mount_options("bad-1", bad, "{}"))).await;
+    assert_eq!(code(&err), "INVALID_MANIFEST");
+    assert!(Array::is_array(&get(&err, "data")));
+    assert!(
+        Array::from(&get(&err, "data")).length() >= 2,
+        "{}",
+        stringify(&get(&err, "data"))
+    );
+}
+
+fn cb_noop() -> Function {
+    Function::new_no_args("")
+}
+
+#[wasm_bindgen_test]
+async fn collections_check_declarations_and_drain_cursors() {
+    let (host, _api) = setup().await;
+    let (_h, ctx) = mount(&host, "forms-1", FORMS, "{}").await;
+    let storage = ctx.storage();
+    let subs = Reflect::get(&storage, &"submissions".into()).unwrap();
+    let call = |name: &str, args: &[JsValue]| -> js_sys::Promise {
+        let f = method(&subs, name);
+        let args: Array = args.iter().collect();
+        f.apply(&subs, &args).unwrap().unchecked_into()
+    };
+
+    let items: Array = (0..25)
+        .map(|i| {
+            json(&format!(
+                r#"{{"id": "sub_{i:02}", "data": {{"formId": "{}", "status": "new", "createdAt": "2024-01-{:02}"}}}}"#,
+                if i % 2 == 0 { "contact" } else { "support" },
+                i + 1
+            ))
+        })
+        .collect();
+    ok(call("putMany", &[items.into()])).await;
+    ok(call(
+        "put",
+        &[
+            "solo".into(),
+            json(r#"{"formId": "contact", "status": "pending", "createdAt": "2023-12-31"}"#),
+        ],
+    ))
+    .await;
+    assert_eq!(ok(call("count", &[])).await.as_f64(), Some(26.0));
+    assert_eq!(
+        ok(call("count", &[json(r#"{"status": "pending"}"#)]))
+            .await
+            .as_f64(),
+        Some(1.0)
+    );
+    assert_eq!(ok(call("exists", &["sub_03".into()])).await, JsValue::TRUE);
+    assert_eq!(
+        stringify(&get(&ok(call("get", &["solo".into()])).await, "status")),
+        r#""pending""#
+    );
+    assert!(ok(call("get", &["missing".into()])).await.is_null());
+
+    // getMany: a Map in the order asked, missing ids absent.
+    let many = ok(call(
+        "getMany",
+        &[json(r#"["sub_10", "missing", "sub_02"]"#)],
+    ))
+    .await;
+    let many: js_sys::Map = many.dyn_into().expect("a Map");
+    assert_eq!(many.size(), 2);
+    let keys: Vec<String> = many
+        .keys()
+        .into_iter()
+        .map(|k| k.unwrap().as_string().unwrap())
+        .collect();
+    assert_eq!(keys, ["sub_10", "sub_02"]);
+
+    // Drain a cursor: every item exactly once, in order.
+    let mut seen = Vec::new();
+    let mut cursor = JsValue::UNDEFINED;
+    let mut pages = 0;
+    loop {
+        let opts = Object::new();
+        Reflect::set(&opts, &"orderBy".into(), &json(r#"{"createdAt": "desc"}"#)).unwrap();
+        Reflect::set(&opts, &"limit".into(), &JsValue::from(10)).unwrap();
+        Reflect::set(&opts, &"cursor".into(), &cursor).unwrap();
+        let page = ok(call("query", &[opts.into()])).await;
+        pages += 1;
+        for item in Array::from(&get(&page, "items")).iter() {
+            seen.push(get(&get(&item, "data"), "createdAt").as_string().unwrap());
+        }
+        cursor = get(&page, "cursor");
+        assert_eq!(
+            get(&page, "hasMore").as_bool(),
+            Some(!cursor.is_undefined())
+        );
+        if cursor.is_undefined() || cursor.is_null() {
+            break;
+        }
+        assert!(pages < 10, "the cursor never ends");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 26);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "descending, no duplicates");
+
+    // Filter on an index.
+    let page = ok(call(
+        "query",
+        &[json(
+            r#"{"where": {"formId": "support"}, "orderBy": {"createdAt": "asc"}, "limit": 100}"#,
+        )],
+    ))
+    .await;
+    assert_eq!(Array::from(&get(&page, "items")).length(), 12);
+
+    assert_eq!(ok(call("delete", &["solo".into()])).await, JsValue::TRUE);
+    assert_eq!(ok(call("delete", &["solo".into()])).await, JsValue::FALSE);
+    assert_eq!(
+        ok(call(
+            "deleteMany",
+            &[json(r#"["sub_00", "sub_01", "nope"]"#)]
+        ))
+        .await
+        .as_f64(),
+        Some(2.0)
+    );
+    assert_eq!(ok(call("count", &[])).await.as_f64(), Some(23.0));
+
+    // Undeclared: the proxy throws synchronously...
+    let err = Reflect::get(&storage, &"comments".into()).expect_err("undeclared");
+    assert_eq!(code(&err), "UNDECLARED_COLLECTION");
+}
+
+#[wasm_bindgen_test]
+async fn the_host_rechecks_collections_and_survives_malformed_messages() {
+    let (host, _api) = setup().await;
+    let ch = web_sys::MessageChannel::new().unwrap();
+    // The widget end is a raw port: whatever a hostile iframe could send.
+    let peer = RawPeer::new(ch.port2());
+    ok(host.mount_port(ch.port1(), mount_options("forms-2", FORMS, "{}"))).await;
+    wait_until("the init message", 5000, || !peer.inbox.borrow().is_empty()).await;
+    let init = peer.inbox.borrow()[0].clone();
+    assert_eq!(
+        get(&init, "type").as_string().as_deref(),
+        Some("monodit:init")
+    );
+    assert_eq!(
+        get(&init, "instanceId").as_string().as_deref(),
+        Some("forms-2")
+    );
+    assert_eq!(stringify(&get(&init, "collections")), r#"["submissions"]"#);
+
+    let fifty_mb: JsValue = js_sys::JsString::from("y").repeat(50 * 1024 * 1024).into();
+    peer.send(&json("\"garbage\""));
+    peer.send(&json(r#"{"op": "store.get"}"#));
+    peer.send(&json(
+        r#"{"id": 1, "op": "storage.get", "args": {"collection": "comments", "id": "x"}}"#,
+    ));
+    peer.send(&json(r#"{"id": 2, "op": "no.such.op"}"#));
+    peer.send(&json(
+        r#"{"id": 3, "op": "store.get", "args": {"namespace": 5}}"#,
+    ));
+    let big = Object::new();
+    Reflect::set(&big, &"id".into(), &JsValue::from(4)).unwrap();
+    Reflect::set(&big, &"op".into(), &"storage.put".into()).unwrap();
+    Reflect::set(
+        &big,
+        &"args".into(),
+        &json(r#"{"collection": "submissions", "id": "a"}"#),
+    )
+    .unwrap();
+    Reflect::set(&get(&big, "args"), &"data".into(), &fifty_mb).unwrap();
+    peer.send(&big.into());
+    peer.send(&json(r#"{"id": 5, "op": "store.get"}"#)); // forms declares no binding
+    peer.send(&json(r#"{"id": 6, "op": "storage.query", "args": {"collection": "submissions", "options": {"where": {"email": "x"}}}}"#));
+    peer.send(&json(r#"{"id": 7, "op": "storage.query", "args": {"collection": "submissions", "options": {"cursor": "forged"}}}"#));
+
+    let expect = [
+        (1.0, "UNDECLARED_COLLECTION"),
+        (2.0, "INVALID_ARGUMENT"),
+        (3.0, "INVALID_ARGUMENT"),
+        (4.0, "PAYLOAD_TOO_LARGE"),
+        (5.0, "NO_BINDING"),
+        (6.0, "NOT_INDEXED"),
+        (7.0, "INVALID_CURSOR"),
+    ];
+    for (id, want) in expect {
+        let reply = peer.reply(id).await;
+        assert_eq!(get(&reply, "ok"), JsValue::FALSE, "{}", stringify(&reply));
+        assert_eq!(
+            get(&get(&reply, "error"), "code").as_string().as_deref(),
+            Some(want),
+            "request {id}: {}",
+            stringify(&reply)
+        );
+    }
+    // Still serving.
+    peer.send(&json(
+        r#"{"id": 8, "op": "storage.count", "args": {"collection": "submissions"}}"#,
+    ));
+    let reply = peer.reply(8.0).await;
+    assert_eq!(get(&reply, "ok"), JsValue::TRUE, "{}", stringify(&reply));
+    assert_eq!(get(&reply, "value").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
+async fn config_changes_reach_the_widget_and_rebind_subscriptions() {
+    let (host, _api) = setup().await;
+    let (handle, a) = mount(&host, "note-a", NOTES, r#"{"storageNamespace": "one"}"#).await;
+    let (_h1, on_one) = mount(&host, "note-1", NOTES, r#"{"storageNamespace": "one"}"#).await;
+    let (_h2, on_two) = mount(&host, "note-2", NOTES, r#"{"storageNamespace": "two"}"#).await;
+    let (cb, events) = recorder();
+    let _u = a.store().subscribe(JsValue::NULL, cb, None);
+    let (ccb, configs) = recorder();
+    let _off = a.on_config_change(ccb);
+    sleep(50).await;
+
+    ok(on_one.store().set(json(r#""first""#), None)).await;
+    wait_kind(&events, "confirmed", r#""first""#).await;
+
+    ok(method(&handle, "setConfig")
+        .call1(&handle, &json(r#"{"storageNamespace": "two"}"#))
+        .unwrap()
+        .unchecked_into::<js_sys::Promise>())
+    .await;
+    wait_until("onConfigChange", 5000, || !configs.borrow().is_empty()).await;
+    assert_eq!(
+        get(&configs.borrow()[0].0, "storageNamespace")
+            .as_string()
+            .as_deref(),
+        Some("two")
+    );
+    assert_eq!(
+        get(&a.config(), "storageNamespace").as_string().as_deref(),
+        Some("two")
+    );
+    // Reads follow the new config at once.
+    assert!(ok(a.store().get(None)).await.is_null());
+
+    let before = events.borrow().len();
+    ok(on_one.store().set(json(r#""old bucket""#), None)).await;
+    ok(on_two.store().set(json(r#""new bucket""#), None)).await;
+    let (_, m) = wait_kind(&events, "confirmed", r#""new bucket""#).await;
+    assert_eq!(get(&m, "bucket").as_string().as_deref(), Some("two"));
+    assert!(
+        events.borrow()[before..]
+            .iter()
+            .all(|(_, m)| get(m, "bucket").as_string().as_deref() == Some("two")),
+        "no events from the old bucket after re-binding"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn assets_upload_as_blobs_list_subscribe_and_delete() {
+    let (host, _api) = setup().await;
+    let (_h, g1) = mount(&host, "gal-1", GALLERY, r#"{"assetBucketId": "pics"}"#).await;
+    let (_h, g2) = mount(&host, "gal-2", GALLERY, r#"{"assetBucketId": "pics"}"#).await;
+    let (cb, events) = recorder();
+    let _u = g2.assets().subscribe(cb, None);
+    sleep(50).await;
+
+    let parts: Array = [JsValue::from_str(
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )]
+    .iter()
+    .collect();
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("image/svg+xml");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).unwrap();
+    let progress: Rc<RefCell<Vec<(f64, f64)>>> = Rc::new(RefCell::new(Vec::new()));
+    let p = progress.clone();
+    let on_progress =
+        Closure::<dyn FnMut(f64, f64)>::new(move |l: f64, t: f64| p.borrow_mut().push((l, t)));
+    let opts = Object::new();
+    Reflect::set(&opts, &"onProgress".into(), &on_progress.into_js_value()).unwrap();
+    Reflect::set(&opts, &"name".into(), &"dot.svg".into()).unwrap();
+    let url = ok(g1.assets().upload(blob.into(), Some(opts))).await;
+    let url = url.as_string().expect("upload resolves with the URL");
+    assert!(url.starts_with("http"), "{url}");
+
+    let list = ok(g2.assets().list()).await;
+    let list = Array::from(&list);
+    assert_eq!(list.length(), 1);
+    let item = list.get(0);
+    assert_eq!(get(&item, "name").as_string().as_deref(), Some("dot.svg"));
+    assert_eq!(get(&item, "size").as_f64(), Some(41.0));
+    wait_until("the asset event on the second widget", 10_000, || {
+        events
+            .borrow()
+            .iter()
+            .any(|(a, _)| Array::is_array(a) && Array::from(a).length() == 1)
+    })
+    .await;
+    let (_, meta) = events.borrow().last().cloned().unwrap();
+    assert_eq!(get(&meta, "bucket").as_string().as_deref(), Some("pics"));
+    assert!(!progress.borrow().is_empty(), "onProgress was called");
+
+    ok(g1.assets().delete(get(&item, "objectKey"))).await;
+    assert_eq!(Array::from(&ok(g2.assets().list()).await).length(), 0);
+    let err = rejection(g1.assets().upload(JsValue::from_str("not a file"), None)).await;
+    assert_eq!(code(&err), "INVALID_ARGUMENT");
+
+    // Deleting the bucket disconnects both widgets: back to their isolated buckets.
+    let deleted = ok(host.delete_bucket("r2-assets".into(), "pics".into())).await;
+    assert!(get(&deleted, "refundedBytes").as_f64().is_some());
+    wait_until("config cleared", 5000, || {
+        get(&g1.config(), "assetBucketId").is_undefined()
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn cache_is_per_instance() {
+    let (host, _api) = setup().await;
+    let (_h, a) = mount(&host, "cache-a", BASIC, "{}").await;
+    let (_h, b) = mount(&host, "cache-b", BASIC, "{}").await;
+    ok(a.cache().set("k".into(), json(r#"{"x": 1}"#), None)).await;
+    assert_eq!(
+        stringify(&ok(a.cache().get("k".into())).await),
+        r#"{"x":1}"#
+    );
+    assert!(ok(b.cache().get("k".into())).await.is_undefined());
+    assert_eq!(stringify(&ok(a.cache().keys()).await), r#"["k"]"#);
+    ok(a.cache().delete("k".into())).await;
+    assert!(ok(a.cache().get("k".into())).await.is_undefined());
+}
+
+#[wasm_bindgen_test]
+async fn topology_lists_widgets_but_not_themes() {
+    let (host, _api) = setup().await;
+    let (_h, w) = mount(
+        &host,
+        "note-w",
+        NOTES,
+        r#"{"storageNamespace": "shared-t"}"#,
+    )
+    .await;
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let theme = json(&format!(
+        r#"{{"instanceId": "theme-1", "kind": "theme", "manifest": {NOTES}, "config": {{"storageNamespace": "shared-t"}}}}"#
+    ));
+    ok(host.mount_port(ch.port1(), theme)).await;
+    let t = widget::connect_port(ch.port2(), 5000).await.unwrap();
+    assert_eq!(t.kind(), "theme");
+    ok(w.store().set(json("1"), None)).await;
+    ok(t.store().set(json("2"), Some("theme-own".into()))).await;
+    let topo = ok(host.topology()).await;
+    let buckets = Array::from(&get(&topo, "buckets"));
+    let shared = buckets
+        .iter()
+        .find(|b| get(b, "bucketId").as_string().as_deref() == Some("shared-t"))
+        .expect("the shared bucket is listed");
+    let ids: Vec<String> = Array::from(&get(&shared, "instances"))
+        .iter()
+        .map(|i| get(&i, "instanceId").as_string().unwrap())
+        .collect();
+    assert_eq!(ids, ["note-w"], "themes are not topology widgets");
+    assert!(get(&get(&topo, "usage"), "limitBytes").as_f64().unwrap() > 0.0);
+}
+
+#[wasm_bindgen_test]
+async fn real_iframes_sandboxed_and_module_widgets_connect_to_the_host() {
+    let (host, _api) = setup().await;
+    let reports = FrameReports::listen();
+
+    // 1. The widget bundle itself, inside an iframe, through connect().
+    let page = widget_page(
+        8000,
+        r#"await ctx.store.set({n: 1}); const v = await ctx.store.get(); return v;"#,
+    );
+    let f1 = frame(&page, None).await;
+    ok(host.mount(f1.clone(), mount_options("frame-1", NOTES, "{}"))).await;
+    let r = reports.from(&f1, 15_000).await;
+    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
+    assert_eq!(
+        get(&r, "instanceId").as_string().as_deref(),
+        Some("frame-1")
+    );
+    assert_eq!(stringify(&get(&r, "value")), r#"{"n":1}"#);
+
+    // 2. A plain-JS widget in a sandboxed (origin "null") iframe doing the documented handshake.
+    let plain = r#"<!doctype html><script>
+const report = (m) => parent.postMessage(Object.assign({type: "bridge-test"}, m), "*");
+addEventListener("message", (ev) => {
+  if (ev.source !== parent || !ev.data || ev.data.type !== "monodit:connect") return;
+  const port = ev.ports[0];
+  let inited = false;
+  port.onmessage = (m) => {
+    const d = m.data;
+    if (d.type === "monodit:init") {
+      if (inited) return; inited = true;
+      port.postMessage({id: 1, op: "store.set", args: {value: {sandboxed: true}}});
+      return;
+    }
+    if (d.id === 1) port.postMessage({id: 2, op: "store.get"});
+    if (d.id === 2) report({ok: d.ok, instanceId: "?", value: d.value && d.value.value, origin: String(self.origin)});
+  };
+});
+</script>"#;
+    let f2 = frame(plain, Some("allow-scripts")).await;
+    ok(host.mount(f2.clone(), mount_options("frame-2", NOTES, "{}"))).await;
+    let r = reports.from(&f2, 15_000).await;
+    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
+    assert_eq!(get(&r, "origin").as_string().as_deref(), Some("null"));
+    assert_eq!(stringify(&get(&r, "value")), r#"{"sandboxed":true}"#);
+
+    // 3. A navigated iframe gets a fresh port (re-handshake on load).
+    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let _off = host.on_event(
+        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
+            .into_js_value()
+            .unchecked_into(),
+    );
+    f2.set_srcdoc(&plain.replace("sandboxed: true", "sandboxed: 2"));
+    wait_until("the re-handshake after navigation", 10_000, || {
+        log.borrow().iter().any(|e| {
+            get(e, "type").as_string().as_deref() == Some("handshake")
+                && get(e, "instanceId").as_string().as_deref() == Some("frame-2")
+        })
+    })
+    .await;
+    remove(&f1);
+    remove(&f2);
+}

@@ -113,7 +113,7 @@ struct HostInner {
     mounts: RefCell<Vec<Rc<Mount>>>,
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
-    hello: RefCell<Option<Closure<dyn FnMut(MessageEvent)>>>,
+    hello: RefCell<Option<transport::PortListener>>,
 }
 
 impl HostInner {
@@ -412,6 +412,9 @@ impl MountHandle {
     }
 }
 
+/// An event-log watcher: (bucket, backend, binding key, engine subscription).
+type Watcher = (String, Backend, Option<String>, SubscriptionId);
+
 /// A widget subscription as the widget asked for it (re-resolved on config changes).
 #[derive(Clone)]
 enum SubSpec {
@@ -448,7 +451,7 @@ struct Mount {
     on_load: RefCell<Option<Closure<dyn FnMut()>>>,
     session: RefCell<Option<Rc<Session>>>,
     /// Event-log watchers: (bucket, backend, binding key, engine subscription).
-    watchers: RefCell<Vec<(String, Backend, Option<String>, SubscriptionId)>>,
+    watchers: RefCell<Vec<Watcher>>,
     torn_down: Cell<bool>,
 }
 

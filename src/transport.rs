@@ -92,8 +92,11 @@ struct ClientState {
 pub struct Client {
     state: Rc<RefCell<ClientState>>,
     // Kept alive for as long as the client: the port's onmessage and the timeout sweeper.
-    handlers: Rc<(Closure<dyn FnMut(MessageEvent)>, Closure<dyn FnMut()>)>,
+    handlers: Rc<(PortListener, Closure<dyn FnMut()>)>,
 }
+
+/// A `message` listener on a port or window.
+pub type PortListener = Closure<dyn FnMut(MessageEvent)>;
 
 impl Client {
     /// Attaches to a port and waits for the host's init message (`timeout_ms`), which

@@ -20,8 +20,12 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn server() -> &'static str {
-    option_env!("MONODIT_TEST_SERVER")
-        .expect("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+    match option_env!("MONODIT_TEST_SERVER") {
+        Some(url) => url,
+        None => {
+            panic!("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+        }
+    }
 }
 
 const NOTES: &str = r#"{"id": "notes", "widgetType": "dynamic", "storage": {"bindings": [
@@ -94,8 +98,7 @@ async fn wait_kind(events: &Events, kind: &str, value: &str) -> (JsValue, JsValu
         find(events).is_some()
     })
     .await;
-    let found = find(events).unwrap();
-    found
+    find(events).unwrap()
 }
 
 fn method(obj: &JsValue, name: &str) -> Function {

@@ -20,11 +20,11 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+type Log<T> = Rc<RefCell<Vec<T>>>;
+
 /// A server whose router answers `config` and records what reached it: everything that is
 /// not `config` reaching the router would be a validation hole.
-fn echo_server(
-    port: web_sys::MessagePort,
-) -> (Server, Rc<RefCell<Vec<String>>>, Rc<RefCell<Vec<Error>>>) {
+fn echo_server(port: web_sys::MessagePort) -> (Server, Log<String>, Log<Error>) {
     let routed = Rc::new(RefCell::new(Vec::new()));
     let dropped = Rc::new(RefCell::new(Vec::new()));
     let r = routed.clone();

@@ -115,8 +115,7 @@ impl RawPeer {
             find(&self.inbox.borrow()).is_some()
         })
         .await;
-        let r = find(&self.inbox.borrow()).unwrap();
-        r
+        find(&self.inbox.borrow()).unwrap()
     }
 }
 
@@ -156,8 +155,7 @@ impl FrameReports {
             find(&self.inbox.borrow()).is_some()
         })
         .await;
-        let r = find(&self.inbox.borrow()).unwrap();
-        r
+        find(&self.inbox.borrow()).unwrap()
     }
 }
 

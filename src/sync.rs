@@ -691,13 +691,20 @@ impl Engine {
             None,
             true,
         );
-        if let Err(e) = self.mirror.write_set(&rec, &outbox).await {
-            // The write is still queued in memory and will be sent; it just is not durable.
-            warn(&format!(
-                "monodit-bridge: could not persist a pending write: {e}"
-            ));
+        // Persist and send in a task of its own: a caller that stops waiting (an unmounted
+        // widget) must not leave the write unsent. Sending starts only after the outbox
+        // entry committed.
+        if let Some(me) = self.rc() {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = me.mirror.write_set(&rec, &outbox).await {
+                    // Still queued in memory and sent; it just would not survive a reload.
+                    warn(&format!(
+                        "monodit-bridge: could not persist a pending write: {e}"
+                    ));
+                }
+                me.kick_flush();
+            });
         }
-        self.kick_flush();
         rx.await.unwrap_or_else(|_| Err(Self::closed_error()))
     }
 

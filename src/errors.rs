@@ -13,9 +13,52 @@
 
 use js_sys::{Object, Reflect};
 use monodit_core::ErrorCode;
+use wasm_bindgen::prelude::wasm_bindgen;
 #[cfg(feature = "host")]
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
+
+/// TypeScript for every rejection of the ctx and Host surfaces. A browser test checks that
+/// the union lists every `monodit_core::ErrorCode` (docs/ERRORS.md explains each code).
+pub const ERRORS_TS: &str = r#"
+/** The stable error codes (`err.message === err.code`). */
+export type ErrorCode =
+  | "QUOTA_EXCEEDED"
+  | "PLAN_REQUIRED"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "FORBIDDEN"
+  | "UNAUTHENTICATED"
+  | "NO_BINDING"
+  | "INCOMPATIBLE_BUCKET"
+  | "UNDECLARED_COLLECTION"
+  | "NOT_INDEXED"
+  | "INVALID_ARGUMENT"
+  | "INVALID_MANIFEST"
+  | "INVALID_CURSOR"
+  | "PAYLOAD_TOO_LARGE"
+  | "NOT_EMBEDDED"
+  | "UNSUPPORTED_PROTOCOL"
+  | "TIMEOUT"
+  | "NETWORK"
+  | "RATE_LIMITED"
+  | "CLOSED"
+  | "INTERNAL";
+/** What every monodit-bridge promise rejects with. */
+export interface MonoditError extends Error {
+  name: "MonoditError";
+  /** Same as `message`: the stable code. */
+  message: ErrorCode;
+  code: ErrorCode;
+  /** A human sentence (may change between releases). */
+  detail: string;
+  /** Structured context, e.g. `[{path, message}]` for INVALID_MANIFEST, `{limit}` for PAYLOAD_TOO_LARGE. */
+  data?: unknown;
+}
+"#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const ERRORS_TS_SECTION: &'static str = ERRORS_TS;
 
 /// Builds the `Error` widget authors and host pages catch.
 pub fn js_error(code: &str, detail: &str, data: Option<&JsValue>) -> JsValue {

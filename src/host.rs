@@ -114,6 +114,8 @@ struct HostInner {
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
     hello: RefCell<Option<transport::PortListener>>,
+    /// Watches the document for removed iframes (their mounts are torn down).
+    observer: RefCell<Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)>>,
 }
 
 impl HostInner {
@@ -138,6 +140,40 @@ impl HostInner {
             ])
             .into(),
         );
+    }
+
+    /// A removed iframe's document is gone: tear its mount down (port closed, subscriptions
+    /// dropped) as soon as the DOM says so, not at the next call that will never come.
+    fn observe_removals(self: &Rc<Self>) {
+        let Some(root) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        else {
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let cb = Closure::<dyn FnMut()>::new(move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let gone: Vec<Rc<Mount>> = inner
+                .mounts
+                .borrow()
+                .iter()
+                .filter(|m| m.detached())
+                .cloned()
+                .collect();
+            for m in gone {
+                m.teardown();
+            }
+        });
+        let Ok(observer) = web_sys::MutationObserver::new(cb.as_ref().unchecked_ref()) else {
+            return;
+        };
+        let init = web_sys::MutationObserverInit::new();
+        init.set_child_list(true);
+        init.set_subtree(true);
+        if observer.observe_with_options(&root, &init).is_ok() {
+            *self.observer.borrow_mut() = Some((observer, cb));
+        }
     }
 
     fn find(&self, instance_id: &str) -> Option<Rc<Mount>> {
@@ -316,6 +352,9 @@ impl Host {
         for m in mounts {
             m.teardown();
         }
+        if let Some((observer, _)) = self.inner.observer.borrow_mut().take() {
+            observer.disconnect();
+        }
         if let (Some(w), Some(cb)) = (web_sys::window(), self.inner.hello.borrow_mut().take()) {
             let _ = w.remove_event_listener_with_callback("message", cb.as_ref().unchecked_ref());
         }
@@ -332,6 +371,7 @@ impl Host {
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(0),
             hello: RefCell::new(None),
+            observer: RefCell::new(None),
         });
         // A widget that connected after its iframe's `load` missed that handshake and asks
         // for one. Only the iframe's own window can be `source`, and the answer is just a
@@ -362,6 +402,7 @@ impl Host {
             let _ = w.add_event_listener_with_callback("message", hello.as_ref().unchecked_ref());
         }
         *inner.hello.borrow_mut() = Some(hello);
+        inner.observe_removals();
         Host { inner }
     }
 

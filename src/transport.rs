@@ -84,6 +84,7 @@ struct ClientState {
     on_config: Option<Function>,
     timer: Option<i32>,
     closed: bool,
+    call_timeout_ms: u32,
 }
 
 /// The widget's end of the port: `call` returns a promise that settles with the host's
@@ -111,6 +112,7 @@ impl Client {
             init: None,
             on_config: None,
             timer: None,
+            call_timeout_ms: TIMEOUT_MS,
             closed: false,
         }));
         let weak = Rc::downgrade(&state);
@@ -160,6 +162,11 @@ impl Client {
         port.start();
     }
 
+    /// Changes the per-call timeout (ms) for calls made from now on.
+    pub fn set_call_timeout(&self, ms: u32) {
+        self.state.borrow_mut().call_timeout_ms = ms.max(1);
+    }
+
     /// Sets the callback for `{event: "config"}` messages.
     pub fn on_config(&self, f: Function) {
         self.state.borrow_mut().on_config = Some(f);
@@ -169,10 +176,11 @@ impl Client {
     /// Blobs are cloned by reference, which is already zero-copy, and a caller's
     /// ArrayBuffer must stay usable after the call.
     pub fn call(&self, op: &'static str, args: JsValue, progress: Option<Function>) -> Promise {
+        let call_ms = self.state.borrow().call_timeout_ms;
         let idle_ms = if progress.is_some() || op == "assets.upload" {
-            UPLOAD_IDLE_TIMEOUT_MS
+            UPLOAD_IDLE_TIMEOUT_MS.max(call_ms)
         } else {
-            TIMEOUT_MS
+            call_ms
         };
         let state = self.state.clone();
         let sweeper = self.handlers.1.as_ref().clone();

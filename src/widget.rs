@@ -23,6 +23,9 @@ const WIDGET_TS: &'static str = r#"
 export interface ConnectOptions {
   /** How long to wait for the host's handshake before rejecting NOT_EMBEDDED (ms, default 5000). */
   timeoutMs?: number;
+  /** How long each call waits for the host before rejecting TIMEOUT (ms, default 20000;
+   *  uploads wait at least 60000 without progress). */
+  callTimeoutMs?: number;
 }
 /** Why a store callback fired (a logical edit may fire several: optimistic, then confirmed). */
 export type StoreEventKind = "optimistic" | "confirmed" | "revalidated" | "rollback";
@@ -126,9 +129,13 @@ pub fn connect(
     if let Some(p) = CONNECTING.with(|c| c.borrow().clone()) {
         return p;
     }
-    let timeout = timeout_option(&options);
+    let timeout = ms_option(&options, "timeoutMs").unwrap_or(HANDSHAKE_TIMEOUT_MS);
+    let call_timeout = ms_option(&options, "callTimeoutMs");
     let promise = future_to_promise(async move {
         let result = connect_window(timeout).await;
+        if let (Ok(ctx), Some(ms)) = (&result, call_timeout) {
+            ctx.client.set_call_timeout(ms);
+        }
         if result.is_err() {
             CONNECTING.with(|c| c.borrow_mut().take());
         }
@@ -138,12 +145,11 @@ pub fn connect(
     promise
 }
 
-fn timeout_option(options: &JsValue) -> u32 {
-    field(options, "timeoutMs")
+fn ms_option(options: &JsValue, key: &str) -> Option<u32> {
+    field(options, key)
         .as_f64()
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| t.min(600_000.0) as u32)
-        .unwrap_or(HANDSHAKE_TIMEOUT_MS)
 }
 
 async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
@@ -379,6 +385,13 @@ impl Ctx {
     /// Closes the port (pending calls reject CLOSED). Pages normally never call this.
     pub fn close(&self) {
         self.client.close();
+    }
+}
+
+impl Ctx {
+    /// Changes the per-call timeout (what `connect({callTimeoutMs})` sets).
+    pub fn set_call_timeout(&self, ms: u32) {
+        self.client.set_call_timeout(ms);
     }
 }
 

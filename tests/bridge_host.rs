@@ -668,6 +668,25 @@ addEventListener("message", (ev) => {
         })
     })
     .await;
+    // 4. A removed iframe is torn down at once (port closed, subscriptions dropped).
     remove(&f1);
+    wait_until("the unmount of the removed iframe", 5_000, || {
+        log.borrow().iter().any(|e| {
+            get(e, "type").as_string().as_deref() == Some("unmount")
+                && get(e, "instanceId").as_string().as_deref() == Some("frame-1")
+        })
+    })
+    .await;
+    // Its instance id is free again: mounting it anew works.
+    let f3 = frame(&widget_page(8000, "return await ctx.store.get();"), None).await;
+    ok(host.mount(f3.clone(), mount_options("frame-1", NOTES, "{}"))).await;
+    let r = reports.from(&f3, 15_000).await;
+    assert_eq!(
+        stringify(&get(&r, "value")),
+        r#"{"n":1}"#,
+        "{}",
+        stringify(&r)
+    );
     remove(&f2);
+    remove(&f3);
 }

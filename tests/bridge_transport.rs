@@ -366,3 +366,34 @@ async fn widget_calls_reject_with_the_hosts_error_code() {
     assert_eq!(get(&err, "detail").as_string().as_deref(), Some("over"));
     assert_eq!(get(&get(&err, "data"), "limit").as_f64(), Some(1.0));
 }
+
+#[wasm_bindgen_test]
+fn typescript_lists_every_error_code() {
+    for code in monodit_core::ErrorCode::ALL {
+        let quoted = format!("\"{}\"", code.as_str());
+        assert!(
+            monodit_bridge::errors::ERRORS_TS.contains(&quoted),
+            "ErrorCode in the .d.ts lacks {quoted}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn calls_time_out_or_close_instead_of_hanging() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let host = RawPeer::new(ch.port1());
+    host.send(&init_message(&[]));
+    let ctx = widget::connect_port(ch.port2(), 2000)
+        .await
+        .expect("connects");
+    // A host that never answers: TIMEOUT, not a promise pending forever.
+    ctx.set_call_timeout(300);
+    let err = rejection(ctx.cache().keys()).await;
+    assert_eq!(code(&err), "TIMEOUT");
+    // Closing rejects what is still pending with CLOSED, and later calls too.
+    ctx.set_call_timeout(60_000);
+    let pending = ctx.cache().keys();
+    ctx.close();
+    assert_eq!(code(&rejection(pending).await), "CLOSED");
+    assert_eq!(code(&rejection(ctx.store().get(None)).await), "CLOSED");
+}

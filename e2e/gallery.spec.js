@@ -37,16 +37,29 @@ test("Free plan shows the gated storage message clearly", async ({ page }) => {
   await expect(page.locator("#plan-banner")).toContainText("Free plan: storage is gated off");
   await expect(page.locator("#plan-banner")).toContainText("PLAN_REQUIRED");
 
-  const gallery = widget(page, "gallery-1");
-  await expect(gallery.locator("#status")).toContainText("Storage is not available on the Free plan");
-  await expect(widget(page, "notes-a").locator("#status")).toContainText("Storage is not available on the Free plan");
+  // A widget mounted now has nothing in this browser's mirror, so its first read reaches the
+  // backend, which refuses it with PLAN_REQUIRED; the widget says so in words.
+  const mount = page.locator("#mount-form");
+  await mount.getByLabel("Widget URL").fill("/widgets/notes/index.html");
+  await mount.getByLabel("Title").fill("Notes on Free");
+  await mount.getByLabel("Instance id").fill("notes-free");
+  await mount.getByLabel("Manifest (a URL, or the JSON itself)").fill("/widgets/notes/manifest.json");
+  await mount.getByRole("button", { name: "Mount" }).click();
+  const freeNote = widget(page, "notes-free");
+  await expect(freeNote.locator("#status")).toHaveText(
+    "Storage is not available on the Free plan. Switch the demo user to Pro to use it.",
+  );
+  await expect(freeNote.locator("#note")).toBeDisabled();
+  await expect(page.locator("#topology")).toContainText("PLAN_REQUIRED");
   await screenshot(page, "free-plan");
 
   // Back to Pro: the widgets work again.
   await page.locator("#plan").selectOption("pro");
   await page.getByRole("button", { name: "Apply" }).click();
   await expect(page.locator("#plan-banner")).toBeHidden();
+  const gallery = widget(page, "gallery-1");
   await expect(gallery.locator("#file")).toBeEnabled();
+  await expect(freeNote.locator("#note")).toBeEnabled();
 });
 
 test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", async ({ page }) => {

@@ -6,6 +6,8 @@
 #   3. runs `npx playwright test` with MONODIT_E2E_URL set (extra arguments are passed on),
 #   4. stops the server by its PID, also on failure or Ctrl-C.
 # Screenshots of the dashboard land in e2e/screenshots/.
+#   MONODIT_E2E_STATIC  serve another static root instead of www/ (e.g. a copy whose pkg/ is
+#                       another build); the package build step is then skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -15,7 +17,8 @@ stale() {
   [ -f "$out" ] || return 0
   [ -n "$(find src crates/core/src Cargo.toml crates/core/Cargo.toml -newer "$out" -print -quit 2>/dev/null)" ]
 }
-if stale pkg/widget/monodit_bridge_bg.wasm || stale pkg/host/monodit_bridge_bg.wasm; then
+static_dir="${MONODIT_E2E_STATIC:-www}"
+if [ "$static_dir" = www ] && { stale pkg/widget/monodit_bridge_bg.wasm || stale pkg/host/monodit_bridge_bg.wasm; }; then
   echo "[e2e] building the wasm packages (scripts/build.sh)"
   bash scripts/build.sh
 fi
@@ -45,7 +48,7 @@ trap cleanup EXIT INT TERM
 
 # Port 0: the server picks a free port and writes its URL to the ready file (no race).
 "$bin" serve --dev --bind 127.0.0.1 --port 0 \
-  --db "$work/monodit.sqlite" --objects "$work/objects" --static www \
+  --db "$work/monodit.sqlite" --objects "$work/objects" --static "$static_dir" \
   --ready-file "$work/ready" >"$work/server.log" 2>&1 &
 server_pid=$!
 

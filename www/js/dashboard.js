@@ -210,31 +210,32 @@ function unmountWidget(instanceId) {
   refreshTopology();
 }
 
-/** Gives a mounted widget a new config: persisted, sent to the host (re-binds its buckets). */
-async function applyConfig(instanceId, config) {
-  const m = mounted.get(instanceId);
-  m.entry.config = config;
+/** Records a widget's config (set through the host) so a reload mounts it the same way. */
+function adoptConfig(m, config) {
+  if (!config || typeof config !== "object") return;
+  m.entry.config = { ...config };
   saveLayout(layout);
-  await m.handle.setConfig(config);
   bucketBadges(m);
 }
 
 // ---------------------------------------------------------------- topology
 
+/** Moves one binding of a mounted widget to `bucketId`, or back to its isolated bucket (null). */
 async function moveBinding(instanceId, bindingKey, bucketId) {
   const m = mounted.get(instanceId);
-  const binding = bindingsOf(m.manifest).find((b) => b.key === bindingKey);
-  const config = { ...m.entry.config };
-  const key = configKeyFor(m.manifest, binding);
-  if (bucketId) {
-    config[key] = bucketId;
-  } else {
-    delete config[key];
-    // The first d1-json binding also honours storageNamespace: clear it to really go back.
-    if (binding.backend === "d1-json") delete config.storageNamespace;
-  }
   try {
-    await applyConfig(instanceId, config);
+    if (bucketId) {
+      // The host checks compatibility again (INCOMPATIBLE_BUCKET) and re-binds the widget.
+      adoptConfig(m, await host.relink(instanceId, bindingKey, bucketId));
+    } else {
+      const binding = bindingsOf(m.manifest).find((b) => b.key === bindingKey);
+      const config = { ...m.entry.config };
+      delete config[configKeyFor(m.manifest, binding)];
+      // The first d1-json binding also honours storageNamespace: clear it to really go back.
+      if (binding.backend === "d1-json") delete config.storageNamespace;
+      await m.handle.setConfig(config);
+      adoptConfig(m, config);
+    }
   } catch (err) {
     alert(`Could not move ${m.entry.title}: ${errorText(err)}`);
   }
@@ -252,29 +253,10 @@ async function deleteBucket(bucket, connected) {
   const answer = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
   if (answer !== "ok") return;
   try {
-    const result = await api.deleteBucket(bucket.backend, bucket.bucketId);
-    // Widgets pointed at the bucket by config fall back to their isolated default: clear
-    // the config key here too, so this dashboard mounts them the same way after a reload.
-    const disconnected = new Set(result?.disconnectedInstances ?? []);
-    for (const c of connected) disconnected.add(c.widget.instanceId);
-    for (const instanceId of disconnected) {
-      const m = mounted.get(instanceId);
-      if (!m) continue;
-      const config = { ...m.entry.config };
-      let changed = false;
-      for (const binding of bindingsOf(m.manifest)) {
-        if (binding.backend !== bucket.backend) continue;
-        if (resolveBucket(m.manifest, binding, instanceId, config) !== bucket.bucketId) continue;
-        for (const key of [configKeyFor(m.manifest, binding), binding.backend === "d1-json" ? "storageNamespace" : null]) {
-          if (key && key in config) {
-            delete config[key];
-            changed = true;
-          }
-        }
-      }
-      if (changed) await applyConfig(instanceId, config);
-      else reloadWidget(m); // its own default bucket was deleted: show it empty again
-    }
+    // The host deletes it on the backend, invalidates its local copy, and clears the config
+    // keys of connected widgets so they fall back to their isolated buckets.
+    await host.deleteBucket(bucket.backend, bucket.bucketId);
+    for (const m of mounted.values()) if (m.handle) adoptConfig(m, m.handle.config);
   } catch (err) {
     alert(`Could not delete ${bucket.bucketId}: ${errorText(err)}`);
   }
@@ -294,9 +276,9 @@ function refreshTopology(delay = 0) {
 async function drawTopology() {
   let data;
   try {
-    const [meNow, buckets] = await Promise.all([api.me(), api.buckets()]);
-    me = meNow;
-    data = { me, buckets };
+    const topology = await host.topology();
+    me = { ...me, ...topology.usage };
+    data = { me, buckets: topology.buckets };
   } catch (err) {
     data = {
       me,
@@ -321,11 +303,8 @@ document.addEventListener("visibilitychange", () => {
 function onHostEvent(event) {
   eventLog.add(event);
   const m = mounted.get(event.instanceId);
-  // A Dynamic Theme's palette also recolours the dashboard around the widgets.
-  if (m?.entry.kind === "theme" && typeof event.value?.accent === "string" && /^#[0-9a-f]{6}$/i.test(event.value.accent)) {
-    document.documentElement.style.setProperty("--accent", event.value.accent);
-  }
-  refreshTopology(400);
+  if (event.type === "config" && m) adoptConfig(m, event.config);
+  if (event.type === "store" || event.type === "assets" || event.type === "config") refreshTopology(400);
 }
 
 // ---------------------------------------------------------------- mount your own widget
@@ -370,7 +349,8 @@ $("mount-form").addEventListener("submit", async (event) => {
   } catch (err) {
     mounted.get(instanceId)?.card.remove();
     mounted.delete(instanceId);
-    const problems = err?.detail?.problems ?? (Array.isArray(err?.detail) ? err.detail : null);
+    // INVALID_MANIFEST lists every problem (with its JSON path) in err.data.
+    const problems = Array.isArray(err?.data) ? err.data : Array.isArray(err?.detail?.problems) ? err.detail.problems : null;
     out.textContent = problems
       ? `${err.code ?? err.message}:\n${problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`
       : `Could not mount: ${errorText(err)}`;

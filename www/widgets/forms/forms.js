@@ -2,10 +2,9 @@
 // seed's indexes, so "filter by status, newest first" uses the ["status", "createdAt"]
 // composite and "all, newest first" uses "createdAt". Pages come from query() with the
 // returned cursor while hasMore.
-import { start, explain, status } from "../shared/bridge.js";
+import { start, explain, status, onAction } from "../shared/bridge.js";
 
 const PAGE_SIZE = 5;
-const form = document.getElementById("submit");
 const email = document.getElementById("email");
 const newStatus = document.getElementById("new-status");
 const addButton = document.getElementById("add");
@@ -77,8 +76,11 @@ function submission(emailAddress, state, createdAt = new Date().toISOString()) {
   return { formId: "contact", email: emailAddress, data: { message: "Hello" }, status: state, createdAt };
 }
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
+onAction(addButton, [email], async () => {
+  if (!email.checkValidity() || !email.value) {
+    status(statusEl, "Enter an email address first.", "error");
+    return;
+  }
   try {
     await submissions.put(`sub_${Date.now()}`, submission(email.value, newStatus.value));
     email.value = "";

@@ -2,10 +2,9 @@
 // binding "content") and files in an r2-assets bucket (gallery.assets v1, binding "assets",
 // configKey assetBucketId). Its asset binding is compatible with the Gallery's, so the two
 // can share one image bucket through the topology panel.
-import { start, explain, status } from "../shared/bridge.js";
+import { start, explain, status, onAction } from "../shared/bridge.js";
 import { renderAssets } from "../shared/assets-view.js";
 
-const form = document.getElementById("settings");
 const titleInput = document.getElementById("title");
 const saveButton = document.getElementById("save");
 const heading = document.getElementById("heading");
@@ -29,8 +28,7 @@ function renderSettings(value) {
   if (document.activeElement !== titleInput) titleInput.value = value?.title ?? "";
 }
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
+onAction(saveButton, [titleInput], async () => {
   try {
     await ctx.store.set({ title: titleInput.value.trim(), updatedAt: Date.now() });
     status(statusEl, "Settings saved", "ok");

@@ -35,3 +35,23 @@ export function status(el, text, kind = "info") {
   el.textContent = text;
   el.dataset.kind = kind;
 }
+
+/**
+ * Calls `action` when `button` is clicked or Enter is pressed in one of `fields`.
+ * Widgets run in sandbox="allow-scripts" iframes without allow-forms, where the browser never
+ * submits a <form> (not even the submit event fires), so the examples avoid form submission.
+ */
+export function onAction(button, fields, action) {
+  button.addEventListener("click", (event) => {
+    event.preventDefault();
+    action();
+  });
+  for (const field of fields) {
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        action();
+      }
+    });
+  }
+}

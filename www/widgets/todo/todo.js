@@ -1,8 +1,7 @@
 // Todo: the whole list is one small d1-json document `{ items: [{id, text, done}] }`
 // (schema todo.list v1). Every change writes the full list; the subscription re-renders it.
-import { start, explain, status } from "../shared/bridge.js";
+import { start, explain, status, onAction } from "../shared/bridge.js";
 
-const form = document.getElementById("add");
 const input = document.getElementById("new");
 const addButton = document.getElementById("add-button");
 const list = document.getElementById("list");
@@ -59,8 +58,7 @@ async function write(next) {
   }
 }
 
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
+onAction(addButton, [input], () => {
   const text = input.value.trim();
   if (!text) return;
   input.value = "";

@@ -1,0 +1,134 @@
+// The bench widget: a real widget (widget build of monodit-bridge, connect() in a
+// sandbox="allow-scripts" iframe). Playwright calls `window.bench.*` inside this frame; every
+// timing is taken here, on the widget's side of the port, as a widget author would see it.
+import init, { connect } from "/pkg/widget/monodit_bridge.js";
+import { sampleValue, record } from "./manifest.js";
+
+await init();
+const ctx = await connect();
+const noError = () => {};
+/** Wall-clock in ms with sub-ms resolution, comparable across frames of one browser. */
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Propagation samples received by this widget (figure 2). */
+const received = { bridge: [], relay: [] };
+window.addEventListener("message", (ev) => {
+  if (ev.source === window.parent && ev.data?.benchRelayed) {
+    received.relay.push(now() - ev.data.benchRelayed.t0);
+  }
+});
+
+window.bench = {
+  instanceId: ctx.instanceId,
+
+  /** Warm get(): the bound bucket, after one get that loads it. */
+  async warmGets(n) {
+    await ctx.store.get(null);
+    const ms = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await ctx.store.get(null);
+      ms.push(performance.now() - t);
+    }
+    return ms;
+  },
+
+  /** Writes the sample value to the bound bucket (setup for warm gets). */
+  async setBound(i = 0) {
+    await ctx.store.set(sampleValue(i), null);
+  },
+
+  /** Writes the sample value to each namespace, awaiting the server's confirmation. */
+  async setNamespaces(namespaces) {
+    for (let i = 0; i < namespaces.length; i++) await ctx.store.set(sampleValue(i), namespaces[i]);
+  },
+
+  /** Cold get(): one timed get per namespace, right after a fresh Host (memory empty). */
+  async coldGets(namespaces) {
+    const ms = [];
+    for (const ns of namespaces) {
+      const t = performance.now();
+      const v = await ctx.store.get(ns);
+      ms.push(performance.now() - t);
+      if (!v) throw new Error(`bridge lost ${ns}`);
+    }
+    return ms;
+  },
+
+  /** Subscribes to the bound bucket and records optimistic-event latency of stamped values. */
+  listen() {
+    ctx.store.subscribe(null, (value, meta) => {
+      if (meta.kind === "optimistic" && value && typeof value.t0 === "number") {
+        received.bridge.push(now() - value.t0);
+      }
+    }, noError);
+  },
+  received: () => received,
+
+  /** Sets stamped values (awaiting each confirmation), `gapMs` apart. */
+  async stampedSets(n, gapMs) {
+    for (let i = 0; i < n; i++) {
+      await ctx.store.set({ ...sampleValue(i), seq: i, t0: now() }, null);
+      await sleep(gapMs);
+    }
+  },
+  /** The raw floor: stamped postMessage to the parent, relayed to widget `to`. */
+  async relaySends(n, gapMs, to) {
+    for (let i = 0; i < n; i++) {
+      window.parent.postMessage({ benchRelay: { to, payload: { t0: now() } } }, "*");
+      await sleep(gapMs);
+    }
+  },
+
+  /** Makes `namespaces` active in this widget: subscribe + get each (figure 3). */
+  async watch(namespaces) {
+    for (const ns of namespaces) {
+      ctx.store.subscribe(ns, () => {}, noError);
+      await ctx.store.get(ns);
+    }
+  },
+
+  /** Makes the Blob to upload ahead of the timed part (its bytes are not upload cost). */
+  prepareBlob(bytes) {
+    window.benchBlob = new Blob([new Uint8Array(bytes)], { type: "application/octet-stream" });
+  },
+  /** Uploads the prepared Blob through ctx.assets; resolves with the elapsed ms. */
+  async upload() {
+    const t = performance.now();
+    await ctx.assets.upload(window.benchBlob, { name: "bridge.bin" });
+    return performance.now() - t;
+  },
+
+  /**
+   * `n` optimistic sets into the bound bucket, kept `inFlight` at a time (a port allows at
+   * most 64 requests in flight, and a set() is in flight until the server confirms it).
+   * Resolves with the time until the last `optimistic` event arrived and until every write
+   * was confirmed.
+   */
+  async bulkSets(n, inFlight) {
+    let seen = 0;
+    let done;
+    const allOptimistic = new Promise((r) => (done = r));
+    const unsubscribe = ctx.store.subscribe(null, (value, meta) => {
+      if (meta.kind === "optimistic" && value?.bulk === true && ++seen === n) done();
+    }, noError);
+    await sleep(100); // the subscription is registered before the first write
+    let next = 0;
+    const lane = async () => {
+      while (next < n) {
+        const i = next++;
+        await ctx.store.set({ ...record(i), bulk: true }, null);
+      }
+    };
+    const t = performance.now();
+    const lanes = Promise.all(Array.from({ length: inFlight }, lane));
+    await allOptimistic;
+    const optimisticMs = performance.now() - t;
+    await lanes;
+    const confirmedMs = performance.now() - t;
+    unsubscribe();
+    return { optimisticMs, confirmedMs };
+  },
+};
+window.parent.postMessage({ benchReady: ctx.instanceId }, "*");

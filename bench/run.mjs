@@ -1,0 +1,76 @@
+// The bench driver: runs every figure against the server at MONODIT_BENCH_URL (started by
+// scripts/bench.sh) in headless Debian Chromium, then prints a table and writes
+// bench/results.json and bench/RESULTS.md. `node bench/run.mjs rpc sizes` runs a subset.
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { launch } from "./lib/browser.mjs";
+import { environment } from "./lib/environment.mjs";
+import { evaluateTargets, renderTable, renderMarkdown } from "./lib/report.mjs";
+import * as rpc from "./measures/rpc.mjs";
+import * as propagation from "./measures/propagation.mjs";
+import * as revalidation from "./measures/revalidation.mjs";
+import * as upload from "./measures/upload.mjs";
+import * as sizes from "./measures/sizes.mjs";
+import * as bulk from "./measures/bulk.mjs";
+import * as server from "./measures/server.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const baseUrl = process.env.MONODIT_BENCH_URL;
+if (!baseUrl) {
+  console.error("MONODIT_BENCH_URL is not set: run `bash scripts/bench.sh`.");
+  process.exit(2);
+}
+
+// Each figure is bounded in time; a failed or stuck figure is reported, the rest still run.
+const FIGURES = [
+  ["sizes", sizes, 30_000],
+  ["rpc", rpc, 120_000],
+  ["propagation", propagation, 90_000],
+  ["bulk", bulk, 150_000],
+  ["upload", upload, 150_000],
+  ["revalidation", revalidation, 240_000],
+  ["server", server, 90_000],
+];
+const only = process.argv.slice(2);
+
+function withTimeout(promise, ms, name) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} took over ${ms / 1000} s`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const browser = await launch();
+const results = { date: new Date().toISOString(), environment: await environment(root, browser), figures: {}, errors: {} };
+try {
+  for (const [name, mod, ms] of FIGURES) {
+    if (only.length && !only.includes(name)) continue;
+    const t = Date.now();
+    console.log(`[bench] ${name} …`);
+    try {
+      results.figures[name] = await withTimeout(
+        mod.run({ browser, baseUrl, root, log: (s) => console.log(s) }),
+        ms,
+        name,
+      );
+      console.log(`[bench] ${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    } catch (err) {
+      results.errors[name] = String(err?.stack ?? err);
+      console.error(`[bench] ${name} FAILED: ${err?.message ?? err}`);
+    }
+  }
+} finally {
+  await browser.close();
+}
+
+results.targets = evaluateTargets(results.figures);
+const table = renderTable(results);
+console.log(`\n${table}`);
+if (!only.length || process.env.MONODIT_BENCH_WRITE === "1") {
+  writeFileSync(join(root, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(root, "bench/RESULTS.md"), renderMarkdown(results, table));
+  console.log("[bench] wrote bench/results.json and bench/RESULTS.md");
+}
+process.exit(Object.keys(results.errors).length ? 1 : 0);

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The benchmark (not part of scripts/test.sh): monodit-bridge against real peer libraries
+# (Comlink, Penpal, idb-keyval, Dexie) in one run, in headless Debian Chromium, against the real
+# backend. Prints a table and writes bench/results.json and bench/RESULTS.md.
+#
+#   bash scripts/bench.sh              every figure (about 5 minutes on 2 cores)
+#   bash scripts/bench.sh rpc sizes    a subset (then results files are left alone)
+#
+#   1. builds pkg/widget and pkg/host (scripts/build.sh) when missing or older than the sources,
+#      and the release monodit-server,
+#   2. serves bench/pages, pkg/ and the peers' published bundles from a temporary --static dir,
+#   3. starts monodit-server on 127.0.0.1 (free port, temporary --db and --objects, --dev) and
+#      waits until /v1/health answers (bounded),
+#   4. runs node bench/run.mjs (bounded per figure), then stops the server by its PID, also on
+#      failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export PATH="$root/node_modules/.bin:$PATH"
+
+for p in comlink penpal idb-keyval dexie @playwright/test; do
+  [ -d "node_modules/$p" ] || { echo "node_modules/$p is missing: run npm ci (or scripts/setup.sh) first." >&2; exit 1; }
+done
+
+stale() {
+  local out=$1
+  [ -f "$out" ] || return 0
+  [ -n "$(find src crates/core/src Cargo.toml crates/core/Cargo.toml -newer "$out" -print -quit 2>/dev/null)" ]
+}
+# MONODIT_BENCH_NO_BUILD=1 measures pkg/ as it is (still required to exist).
+if [ "${MONODIT_BENCH_NO_BUILD:-}" = 1 ]; then
+  [ -f pkg/widget/monodit_bridge_bg.wasm ] && [ -f pkg/host/monodit_bridge_bg.wasm ] \
+    || { echo "pkg/ is not built: run scripts/build.sh" >&2; exit 1; }
+elif stale pkg/widget/monodit_bridge_bg.wasm || stale pkg/host/monodit_bridge_bg.wasm; then
+  echo "[bench] building the wasm packages (scripts/build.sh)"
+  bash scripts/build.sh
+fi
+
+# MONODIT_BENCH_SERVER_BIN=path skips the build (e.g. a debug binary while iterating on the pages).
+if [ -n "${MONODIT_BENCH_SERVER_BIN:-}" ]; then
+  bin=$MONODIT_BENCH_SERVER_BIN
+  export MONODIT_BENCH_SERVER_BUILD="$bin"
+else
+  echo "[bench] building monodit-server (release)"
+  cargo build --quiet --release -p monodit-server
+  bin="${CARGO_TARGET_DIR:-target}/release/monodit-server"
+  export MONODIT_BENCH_SERVER_BUILD="release"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-bench.XXXXXX")
+server_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  if [ $rc -ne 0 ] && [ -s "$work/server.log" ]; then
+    echo "--- last lines of the server log ($work/server.log) ---" >&2
+    tail -n 30 "$work/server.log" >&2
+  fi
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+# The static root: the bench pages, the two builds, and each peer's published bundle.
+static="$work/static"
+mkdir -p "$static/vendor"
+ln -s "$root/bench/pages" "$static/bench"
+ln -s "$root/pkg" "$static/pkg"
+ln -s "$root/node_modules/comlink/dist/esm/comlink.min.mjs" "$static/vendor/comlink.mjs"
+ln -s "$root/node_modules/idb-keyval/dist/index.js" "$static/vendor/idb-keyval.js"
+ln -s "$root/node_modules/dexie/dist/modern/dexie.min.mjs" "$static/vendor/dexie.mjs"
+
+# Port 0: the server picks a free port and writes its URL to the ready file (no race).
+"$bin" serve --dev --bind 127.0.0.1 --port 0 \
+  --db "$work/monodit.sqlite" --objects "$work/objects" --static "$static" \
+  --ready-file "$work/ready" >"$work/server.log" 2>&1 &
+server_pid=$!
+
+url=""
+for _ in $(seq 1 300); do
+  kill -0 "$server_pid" 2>/dev/null || { echo "monodit-server exited during start-up" >&2; exit 1; }
+  if [ -s "$work/ready" ]; then
+    url=$(head -n1 "$work/ready")
+    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
+  fi
+  sleep 0.1
+done
+curl -fsS "$url/v1/health" >/dev/null 2>&1 || { echo "monodit-server did not answer on ${url:-?} within 30 s" >&2; exit 1; }
+echo "[bench] monodit-server (pid $server_pid) at $url"
+
+export MONODIT_BENCH_URL="$url"
+export MONODIT_BENCH_SERVER_PID="$server_pid"
+# Hard bound on the whole run (each figure is bounded too).
+timeout --signal=TERM 570 node bench/run.mjs "$@"

@@ -17,6 +17,12 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::MessagePort;
 
+// Every widget downloads this build: talc is several KB smaller than the default dlmalloc.
+// Only when the host is not compiled in (the host build keeps the default allocator).
+#[cfg(all(not(feature = "host"), not(target_feature = "atomics")))]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[wasm_bindgen(typescript_custom_section)]
 const WIDGET_TS: &'static str = r#"
 /** Options of `connect()`. */

@@ -27,5 +27,5 @@ test("two Notes widgets share a bucket and update each other live", async ({ pag
   // The event log shows the optimistic and confirmed events of both widgets.
   await expect(page.locator('#event-list li[data-kind="optimistic"][data-instance="notes-a"]').first()).toBeVisible();
   await expect(page.locator('#event-list li[data-kind="confirmed"][data-instance="notes-b"]').first()).toBeVisible();
-  await screenshot(page, "dashboard");
+  await screenshot(page, "notes-shared");
 });

@@ -8,6 +8,7 @@
 # Screenshots of the dashboard land in e2e/screenshots/.
 #   MONODIT_E2E_STATIC  serve another static root instead of www/ (e.g. a copy whose pkg/ is
 #                       another build); the package build step is then skipped.
+#   MONODIT_E2E_NO_BUILD=1  use pkg/ as it is, even if the sources are newer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -18,7 +19,7 @@ stale() {
   [ -n "$(find src crates/core/src Cargo.toml crates/core/Cargo.toml -newer "$out" -print -quit 2>/dev/null)" ]
 }
 static_dir="${MONODIT_E2E_STATIC:-www}"
-if [ "$static_dir" = www ] && { stale pkg/widget/monodit_bridge_bg.wasm || stale pkg/host/monodit_bridge_bg.wasm; }; then
+if [ "$static_dir" = www ] && [ "${MONODIT_E2E_NO_BUILD:-0}" != 1 ] && { stale pkg/widget/monodit_bridge_bg.wasm || stale pkg/host/monodit_bridge_bg.wasm; }; then
   echo "[e2e] building the wasm packages (scripts/build.sh)"
   bash scripts/build.sh
 fi

@@ -111,12 +111,27 @@ async function manifestOf(entry) {
   return res.json();
 }
 
+/** How many mounted widget bindings (themes excluded) use this bucket. */
+function usersOf(backend, bucketId) {
+  let n = 0;
+  for (const other of mounted.values()) {
+    if (!other.manifest || other.entry.kind === "theme") continue;
+    for (const b of bindingsOf(other.manifest)) {
+      if (b.backend === backend && resolveBucket(other.manifest, b, other.entry.instanceId, other.entry.config) === bucketId) n++;
+    }
+  }
+  return n;
+}
+
 function bucketBadges(m) {
   const box = m.card.querySelector(".buckets");
   box.replaceChildren();
   for (const binding of bindingsOf(m.manifest)) {
     const bucket = resolveBucket(m.manifest, binding, m.entry.instanceId, m.entry.config);
-    const isolated = bucket === defaultBucketFor(m.manifest, binding, m.entry.instanceId);
+    // Seed 000: "Isolated" = still on its own default bucket, not sharing it with anyone.
+    const isolated =
+      bucket === defaultBucketFor(m.manifest, binding, m.entry.instanceId) &&
+      (m.entry.kind === "theme" || usersOf(binding.backend, bucket) <= 1);
     const badge = document.createElement("span");
     badge.className = `badge ${isolated ? "isolated" : "shared"}`;
     badge.dataset.binding = binding.key;
@@ -215,7 +230,8 @@ function adoptConfig(m, config) {
   if (!config || typeof config !== "object") return;
   m.entry.config = { ...config };
   saveLayout(layout);
-  bucketBadges(m);
+  // Sharing changes the badges of the other widgets on that bucket too.
+  for (const other of mounted.values()) if (other.manifest) bucketBadges(other);
 }
 
 // ---------------------------------------------------------------- topology
@@ -301,7 +317,8 @@ document.addEventListener("visibilitychange", () => {
 // ---------------------------------------------------------------- host events
 
 function onHostEvent(event) {
-  eventLog.add(event);
+  // Mount and handshake entries are plumbing; the log shows what happens to data.
+  if (event.type !== "mount" && event.type !== "handshake") eventLog.add(event);
   const m = mounted.get(event.instanceId);
   if (event.type === "config" && m) adoptConfig(m, event.config);
   if (event.type === "store" || event.type === "assets" || event.type === "config") refreshTopology(400);
@@ -385,6 +402,7 @@ async function main() {
   saveLayout(layout);
 
   const results = await Promise.allSettled(layout.map((entry) => mountWidget(entry)));
+  for (const m of mounted.values()) if (m.manifest) bucketBadges(m);
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length) console.warn("some widgets failed to mount", failed.map((r) => r.reason));
   await drawTopology();

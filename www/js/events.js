@@ -11,7 +11,7 @@ export function createEventLog(list, titleOf) {
     li.dataset.instance = event.instanceId ?? "";
     const time = document.createElement("time");
     time.className = "muted";
-    time.textContent = new Date().toLocaleTimeString();
+    time.textContent = new Date().toLocaleTimeString("en-GB");
     const what = document.createElement("span");
     const k = document.createElement("span");
     k.className = `kind kind-${kind}`;

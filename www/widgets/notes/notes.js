@@ -88,6 +88,7 @@ ctx.onConfigChange(() => {
 async function load() {
   try {
     renderDocument(await ctx.store.get());
+    if (kindBadge.textContent === "connecting") kindBadge.textContent = "loaded";
     textarea.disabled = false;
     status(statusEl, "");
   } catch (err) {

@@ -73,6 +73,7 @@ ctx.onConfigChange(async () => render(await ctx.store.get()));
 
 try {
   render(await ctx.store.get());
+  if (kindBadge.textContent === "connecting") kindBadge.textContent = "loaded";
   input.disabled = false;
   addButton.disabled = false;
 } catch (err) {

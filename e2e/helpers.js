@@ -64,7 +64,8 @@ export async function backend(page, method, path, body) {
 
 export async function screenshot(page, name) {
   mkdirSync("e2e/screenshots", { recursive: true });
-  await page.screenshot({ path: `e2e/screenshots/${name}.png`, fullPage: true });
+  // Viewport only: Chromium does not repaint out-of-view iframes for full-page captures.
+  await page.screenshot({ path: `e2e/screenshots/${name}.png` });
 }
 
 /**

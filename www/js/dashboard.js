@@ -359,7 +359,7 @@ $("mount-form").addEventListener("submit", async (event) => {
     src: new URL(data.src.trim(), location.href).href,
     manifest,
     config,
-    height: 300,
+    height: 360,
   };
   try {
     await mountWidget(entry);

@@ -166,3 +166,46 @@ async fn network_failures_retry_with_backoff_and_never_roll_back() {
     assert_eq!(api.document_meta(&id).await.unwrap().version, 1);
     engine.close();
 }
+
+#[wasm_bindgen_test]
+async fn two_tabs_resuming_one_outbox_send_it_once() {
+    let (api, user, token) = new_user_with_token(Plan::Pro).await;
+    let id = unique("two-tabs");
+    // A write left in the outbox by a page that went away offline.
+    let dead = Api::new("http://127.0.0.1:9", "x");
+    let offline = Engine::open_with_user(dead.clone(), &user).await;
+    let w = DocRecorder::on(&offline, &id);
+    {
+        let (engine, b) = (offline.clone(), doc_bucket(&id));
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = engine.doc_set(&b, json!("once")).await;
+        });
+    }
+    wait_until("optimistic", || w.has(EventKind::Optimistic)).await;
+    wait_until("a failed attempt", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    offline.close();
+    assert_eq!(stored_outbox(&user).await.len(), 1);
+
+    // Two tabs of the same user open at the same time; both find the entry. The Web Lock
+    // lets one send it; the other sees it settled and does not send it again.
+    // Separate clients, so each tab's requests are counted on their own.
+    let (tab_a_api, tab_b_api) = (Api::new(server(), &token), Api::new(server(), &token));
+    let (a, b) = futures::join!(
+        Engine::open(tab_a_api.clone()),
+        Engine::open(tab_b_api.clone())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    wait_until("both tabs settled", || {
+        a.pending_writes() == 0 && b.pending_writes() == 0
+    })
+    .await;
+    assert!(stored_outbox(&user).await.is_empty());
+    let puts = tab_a_api.counters().document_puts.get() + tab_b_api.counters().document_puts.get();
+    assert_eq!(puts, 1, "one PUT across both tabs");
+    assert_eq!(api.document_meta(&id).await.unwrap().version, 1);
+    a.close();
+    b.close();
+}

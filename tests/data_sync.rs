@@ -539,3 +539,29 @@ async fn asset_upload_on_free_plan_is_plan_required() {
     assert_eq!(err.code, ErrorCode::PlanRequired);
     engine.close();
 }
+
+#[wasm_bindgen_test]
+async fn reading_a_bucket_with_another_contract_is_incompatible() {
+    let (api, _) = new_user(Plan::Pro).await;
+    let id = unique("contract");
+    remote_put(&api, &id, json!("notes")).await;
+    let engine = Engine::open(api).await.unwrap();
+    let other = monodit_bridge::sync::BucketRef {
+        bucket_id: id.clone(),
+        contract: Contract {
+            backend: Backend::D1Json,
+            schema_id: "todo.list".into(),
+            schema_version: 1,
+        },
+    };
+    // From the server, then again from memory.
+    for _ in 0..2 {
+        let err = engine.doc_get(&other).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::IncompatibleBucket);
+    }
+    assert_eq!(
+        engine.doc_get(&doc_bucket(&id)).await.unwrap().value,
+        json!("notes")
+    );
+    engine.close();
+}

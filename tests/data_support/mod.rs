@@ -21,6 +21,14 @@ pub fn server() -> &'static str {
     }
 }
 
+/// A fresh user on the real server: its Api, user id and bearer token.
+pub async fn new_user_with_token(plan: Plan) -> (Api, String, String) {
+    let u = Api::dev_new_user(server(), plan)
+        .await
+        .expect("POST /v1/dev/users (is the server running with --dev?)");
+    (Api::new(server(), &u.token), u.user_id, u.token)
+}
+
 /// A fresh user on the real server: its Api and user id.
 pub async fn new_user(plan: Plan) -> (Api, String) {
     let u = Api::dev_new_user(server(), plan)

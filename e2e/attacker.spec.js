@@ -30,7 +30,7 @@ test("an attacker widget cannot read other widgets' data or act on their behalf"
   await expect(attacker.locator('#checks li[data-outcome="blocked"]')).toHaveCount(13);
   await expect(attacker.locator("body")).not.toContainText("SECRET");
   await page.locator('article[data-instance="attacker-1"]').scrollIntoViewIfNeeded();
-  await screenshot(page, "attacker");
+  await screenshot(page, "attacker", { keepScroll: true });
 
   // The victims are intact: same note, no forged write, and the widgets still work on their
   // own ports (the forged handshakes did not take them over).

@@ -29,8 +29,10 @@ test("gallery upload shows progress and a thumbnail, and delete removes it", asy
   await expect(gallery.locator("#empty")).toBeVisible();
 });
 
-test("Free plan shows the gated storage message clearly", async ({ page }) => {
+test("Free plan shows the gated storage message clearly; a refused write rolls back", async ({ page }) => {
   await openDashboard(page);
+  const todo = widget(page, "todo-1");
+  await expect(todo.locator("#kind")).toHaveText("loaded");
   await page.locator("#plan").selectOption("free");
   await page.getByRole("button", { name: "Apply" }).click();
   await expect(page.locator("#plan-banner")).toBeVisible();
@@ -51,6 +53,18 @@ test("Free plan shows the gated storage message clearly", async ({ page }) => {
   );
   await expect(freeNote.locator("#note")).toBeDisabled();
   await expect(page.locator("#topology")).toContainText("PLAN_REQUIRED");
+
+  // The Todo had read its (empty) list on Pro, so this browser's mirror still answers its
+  // read; its write is optimistic at first, then refused: rolled back, with the message.
+  await expect(todo.locator("#new")).toBeEnabled();
+  await todo.locator("#new").fill("not on Free");
+  await todo.locator("#new").press("Enter");
+  await expect(todo.locator("#status")).toHaveText(
+    "Storage is not available on the Free plan. Switch the demo user to Pro to use it.",
+  );
+  await expect(todo.locator("#list li")).toHaveCount(0);
+  await expect(todo.locator("#kind")).toHaveText("rollback");
+  await expect(page.locator('#event-list li[data-kind="rollback"][data-instance="todo-1"]')).toHaveCount(1);
   await screenshot(page, "free-plan");
 
   // Back to Pro: the widgets work again.

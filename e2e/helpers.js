@@ -62,8 +62,10 @@ export async function backend(page, method, path, body) {
   );
 }
 
-export async function screenshot(page, name) {
+/** Saves a viewport screenshot; from the top of the page unless `keepScroll`. */
+export async function screenshot(page, name, { keepScroll = false } = {}) {
   mkdirSync("e2e/screenshots", { recursive: true });
+  if (!keepScroll) await page.evaluate(() => window.scrollTo(0, 0));
   // Viewport only: Chromium does not repaint out-of-view iframes for full-page captures.
   await page.screenshot({ path: `e2e/screenshots/${name}.png` });
 }

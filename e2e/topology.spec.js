@@ -32,10 +32,17 @@ test("re-link and delete from the topology panel; widgets fall back to isolated"
   await screenshot(page, "topology-shared");
 
   // Delete the shared bucket: a confirmation first (cancel keeps it), then delete.
-  await bucketCard(page, "notes-a").getByRole("button", { name: "Delete bucket notes-a" }).click();
+  // By keyboard: Enter on the button opens the dialog with focus on Cancel; Escape closes it.
+  const deleteButton = bucketCard(page, "notes-a").getByRole("button", { name: "Delete bucket notes-a" });
+  await deleteButton.focus();
+  await page.keyboard.press("Enter");
   const dialog = page.locator("dialog#confirm");
   await expect(dialog).toBeVisible();
   await expect(dialog).toContainText("Notes A, Notes B will fall back");
+  await expect(dialog.getByRole("button", { name: "Cancel" })).toBeFocused();
+  await page.keyboard.press("Escape");
+  await expect(dialog).toBeHidden();
+  await deleteButton.click();
   await dialog.getByRole("button", { name: "Cancel" }).click();
   await expect(bucketCard(page, "notes-a")).toBeVisible();
 

@@ -155,6 +155,24 @@ impl Api {
         &self.base_url
     }
 
+    /// SHA-256 of the token, hex: lets the engine remember which user a token belonged to
+    /// without storing the token. None where WebCrypto is unavailable (insecure context).
+    pub async fn token_fingerprint(&self) -> Option<String> {
+        let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k)).ok();
+        let crypto = get(&js_sys::global(), "crypto").filter(|c| c.is_object())?;
+        let subtle = get(&crypto, "subtle").filter(|s| s.is_object())?;
+        let digest: js_sys::Function = get(&subtle, "digest")?.dyn_into().ok()?;
+        let data = js_sys::Uint8Array::from(self.token.as_bytes());
+        let promise: js_sys::Promise = digest
+            .call2(&subtle, &JsValue::from_str("SHA-256"), &data)
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let buf = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+        Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// Requests this client (and its clones) actually sent.
     pub fn counters(&self) -> &RequestCounters {
         &self.counters

@@ -100,6 +100,35 @@ fn urls_fresh(assets: &[AssetInfo]) -> bool {
     })
 }
 
+/// localStorage key prefix of "token fingerprint → user id" (see [`Engine::open`]).
+pub const KNOWN_USER_PREFIX: &str = "monodit-bridge:user:";
+
+/// `window.localStorage`, which throws in opaque origins and some privacy modes.
+fn local_storage() -> Option<JsValue> {
+    let w = web_sys::window()?;
+    js_sys::Reflect::get(&w, &JsValue::from_str("localStorage"))
+        .ok()
+        .filter(|s| s.is_object())
+}
+
+fn local_storage_call(method: &str, args: &[&str]) -> Option<JsValue> {
+    let storage = local_storage()?;
+    let f: js_sys::Function = js_sys::Reflect::get(&storage, &JsValue::from_str(method))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
+    f.apply(&storage, &args).ok()
+}
+
+fn local_storage_get(key: &str) -> Option<String> {
+    local_storage_call("getItem", &[key])?.as_string()
+}
+
+fn local_storage_set(key: &str, value: &str) {
+    let _ = local_storage_call("setItem", &[key, value]);
+}
+
 /// BroadcastChannel name for a user's cross-tab events.
 pub fn channel_name(user_id: &str) -> String {
     format!("monodit-bridge:{user_id}")
@@ -446,9 +475,35 @@ enum Pass {
 
 impl Engine {
     /// Opens the engine for the token's user: `GET /v1/me`, then [`Engine::open_with_user`].
+    ///
+    /// A host page reloaded while offline still opens: when `/v1/me` fails transiently, the
+    /// user this token belonged to last time (remembered in localStorage under a SHA-256 of
+    /// the token, never the token itself) is used, so the mirror answers reads and the outbox
+    /// resumes once the network is back. Without such a record the error is returned.
     pub async fn open(api: Api) -> Result<Rc<Engine>, Error> {
-        let me = api.me().await?;
-        Ok(Engine::open_with_user(api, &me.user_id).await)
+        let key = api
+            .token_fingerprint()
+            .await
+            .map(|h| format!("{KNOWN_USER_PREFIX}{h}"));
+        match api.me().await {
+            Ok(me) => {
+                if let Some(k) = &key {
+                    local_storage_set(k, &me.user_id);
+                }
+                Ok(Engine::open_with_user(api, &me.user_id).await)
+            }
+            Err(e) if e.code.is_transient() => match key.and_then(|k| local_storage_get(&k)) {
+                Some(user_id) => {
+                    warn(&format!(
+                        "monodit-bridge: backend unreachable ({}); opening offline from the local mirror",
+                        e.code
+                    ));
+                    Ok(Engine::open_with_user(api, &user_id).await)
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens the engine for a user the host already knows (no request needed, so a host page

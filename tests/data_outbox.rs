@@ -209,3 +209,50 @@ async fn two_tabs_resuming_one_outbox_send_it_once() {
     a.close();
     b.close();
 }
+
+#[wasm_bindgen_test]
+async fn host_page_reloaded_offline_opens_from_the_mirror() {
+    let (api, user, token) = new_user_with_token(Plan::Pro).await;
+    let id = unique("reload-offline");
+    let b = doc_bucket(&id);
+    let online = Engine::open(api.clone()).await.unwrap();
+    online.doc_set(&b, json!("before")).await.unwrap();
+    online.close();
+
+    // The page reloads with no network: `/v1/me` fails, the engine still opens for the
+    // same user and answers from IndexedDB.
+    let dead = Api::new("http://127.0.0.1:9", &token);
+    let offline = Engine::open(dead.clone()).await.expect("opens offline");
+    assert_eq!(offline.user_id(), user);
+    let snap = offline.doc_get(&b).await.unwrap();
+    assert_eq!((snap.value, snap.version), (json!("before"), 1));
+    let w = DocRecorder::on(&offline, &id);
+    {
+        let (engine, b) = (offline.clone(), b.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = engine.doc_set(&b, json!("edited offline")).await;
+        });
+    }
+    wait_until("optimistic", || w.has(EventKind::Optimistic)).await;
+    wait_until("a failed attempt", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    offline.close();
+
+    // An unknown token offline has nothing to go on: the network error is returned.
+    let stranger = Api::new("http://127.0.0.1:9", "never-seen-token");
+    let err = Engine::open(stranger).await.err().expect("no user known");
+    assert_eq!(err.code, ErrorCode::Network);
+
+    let back = Engine::open(api.clone()).await.unwrap();
+    let w = DocRecorder::on(&back, &id);
+    wait_until("confirmed", || w.has(EventKind::Confirmed)).await;
+    let meta = api.document_meta(&id).await.unwrap();
+    assert_eq!(meta.version, 2);
+    assert_eq!(
+        back.doc_get(&b).await.unwrap().value,
+        json!("edited offline")
+    );
+    back.close();
+}

@@ -265,6 +265,8 @@ async function deleteBucket(bucket, connected) {
     `Delete the ${bucket.backend} bucket “${bucket.bucketId}” (${bucket.schemaId} v${bucket.schemaVersion})? ` +
     (bucket.backend === "r2-assets" ? "All its files are deleted and the quota is refunded. " : "Its document is deleted. ") +
     (names.length ? `${names.join(", ")} will fall back to ${names.length > 1 ? "their" : "its"} own isolated bucket.` : "No widget is connected.");
+  // Escape keeps the previous returnValue, so reset it: only the Delete button confirms.
+  dialog.returnValue = "";
   dialog.showModal();
   const answer = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
   if (answer !== "ok") return;

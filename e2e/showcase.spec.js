@@ -50,3 +50,18 @@ test("showcase: every example widget with data, for the README screenshot", asyn
   }
   await page.screenshot({ path: "e2e/screenshots/dashboard.png" });
 });
+
+test("the Dynamic Theme keeps its palette under its explicit namespace and recolours the dashboard", async ({ page }) => {
+  await openDashboard(page);
+  const theme = widget(page, "aurora-theme");
+  await theme.getByRole("button", { name: "Teal" }).click();
+  await expect(theme.locator("#status")).toHaveText("Teal saved");
+  await expect(theme.getByRole("button", { name: "Teal" })).toHaveAttribute("aria-pressed", "true");
+  await expect.poll(() => page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--accent").trim())).toBe("#0f8b8d");
+  // Themes are not widgets in the topology: the bucket is listed, with no widget connected.
+  await expect(bucketCard(page, "aurora-theme-palette")).toContainText("theme.palette v1");
+  await expect(bucketCard(page, "aurora-theme-palette").locator("li")).toHaveCount(0);
+  await page.reload();
+  await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
+  await expect(widget(page, "aurora-theme").getByRole("button", { name: "Teal" })).toHaveAttribute("aria-pressed", "true");
+});

@@ -45,6 +45,8 @@ export function createApi(baseUrl, getToken) {
     me: () => call("GET", "/v1/me"),
     /** `GET /v1/buckets` → `[BucketInfo]`. */
     buckets: () => call("GET", "/v1/buckets"),
+    /** `GET /v1/documents/{bucketId}` → `{bucketId, version, value, ...}`. */
+    document: (bucketId) => call("GET", `/v1/documents/${encodeURIComponent(bucketId)}`),
     /** `GET /v1/instances` → `[InstanceInfo]`. */
     instances: () => call("GET", "/v1/instances"),
     /** `DELETE /v1/buckets/{backend}/{bucketId}` → DeletedBucket. */

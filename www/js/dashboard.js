@@ -9,6 +9,7 @@ import { createEventLog } from "./events.js";
 import { renderTopology, bindingsOf, configKeyFor, resolveBucket, defaultBucketFor } from "./topology.js";
 
 const TOKEN_KEY = "monodit-demo:token";
+const ACCENT_KEY = "monodit-demo:accent";
 const $ = (id) => document.getElementById(id);
 
 const api = createApi(location.origin, () => localStorage.getItem(TOKEN_KEY));
@@ -323,7 +324,25 @@ function onHostEvent(event) {
   if (event.type !== "mount" && event.type !== "handshake") eventLog.add(event);
   const m = mounted.get(event.instanceId);
   if (event.type === "config" && m) adoptConfig(m, event.config);
+  if (event.type === "store" && m?.entry.kind === "theme" && (event.kind === "confirmed" || event.kind === "revalidated")) {
+    applyThemeFrom(event.bucket);
+  }
   if (event.type === "store" || event.type === "assets" || event.type === "config") refreshTopology(400);
+}
+
+/**
+ * A Dynamic Theme keeps its palette in its own document; the dashboard (trusted, holding the
+ * token) reads the confirmed value and recolours itself. Only a plain #rrggbb is accepted.
+ */
+async function applyThemeFrom(bucketId) {
+  try {
+    const accent = (await api.document(bucketId))?.value?.accent;
+    if (typeof accent !== "string" || !/^#[0-9a-f]{6}$/i.test(accent)) return;
+    document.documentElement.style.setProperty("--accent", accent);
+    localStorage.setItem(ACCENT_KEY, accent);
+  } catch {
+    // The theme's colours are decoration: keep the current ones.
+  }
 }
 
 // ---------------------------------------------------------------- mount your own widget
@@ -384,6 +403,8 @@ $("mount-form").addEventListener("submit", async (event) => {
 // ---------------------------------------------------------------- start
 
 async function main() {
+  const accent = localStorage.getItem(ACCENT_KEY);
+  if (accent && /^#[0-9a-f]{6}$/i.test(accent)) document.documentElement.style.setProperty("--accent", accent);
   await ensureUser();
   renderAccount();
   await init();

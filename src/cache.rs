@@ -10,14 +10,16 @@
 //! - `ttl_ms`: an entry older than its TTL reads as missing and is removed lazily.
 //! - Size cap: [`CACHE_CAP_BYTES`] (5 MB) per instance, estimated per value (Blob/ArrayBuffer
 //!   bytes, strings at 2 bytes per UTF-16 unit, small fixed costs for the rest). A `set` that
-//!   would exceed it evicts the least recently used entries (reads and writes both count as
-//!   use) until it fits; a single value larger than the cap is PAYLOAD_TOO_LARGE. 5 MB holds
+//!   would exceed it evicts the least recently used entries (writes are stored with the
+//!   entry; reads are tracked in memory, so reading never rewrites a stored Blob) until it fits; a single value larger than the cap is PAYLOAD_TOO_LARGE. 5 MB holds
 //!   hundreds of response snapshots or thousands of favicons while keeping a dashboard with
 //!   dozens of widgets well inside browser storage budgets.
 
 use crate::mirror::{CacheRecord, Mirror};
 use crate::sync::now;
 use monodit_core::{Error, ErrorCode};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -34,6 +36,10 @@ pub struct Cache {
     mirror: Rc<Mirror>,
     /// Serialises writes so two concurrent `set`s cannot both slip under the cap.
     lock: futures::lock::Mutex<()>,
+    /// Reads since the entry was last written: kept in memory so a read never rewrites the
+    /// stored value (a Blob or buffer) just to move its timestamp. After a reload, recency
+    /// falls back to the stored write times.
+    recency: RefCell<HashMap<(String, String), f64>>,
 }
 
 fn check_key(key: &str) -> Result<(), Error> {
@@ -115,28 +121,35 @@ impl Cache {
         Cache {
             mirror,
             lock: futures::lock::Mutex::new(()),
+            recency: RefCell::new(HashMap::new()),
         }
     }
 
     /// The value, or `undefined` when missing or expired. Marks the entry as recently used.
     pub async fn get(&self, instance_id: &str, key: &str) -> Result<JsValue, Error> {
         check_key(key)?;
-        let _guard = self.lock.lock().await;
-        let Some(mut rec) = self.mirror.cache_get(instance_id, key).await else {
+        let Some(rec) = self.mirror.cache_get(instance_id, key).await else {
             return Ok(JsValue::UNDEFINED);
         };
         let t = now();
+        let id = (instance_id.to_string(), key.to_string());
         if is_expired(&rec, t) {
+            let _guard = self.lock.lock().await;
+            self.recency.borrow_mut().remove(&id);
             self.mirror
                 .cache_write(instance_id, &[], &[key.to_string()])
                 .await?;
             return Ok(JsValue::UNDEFINED);
         }
-        rec.last_used = t;
-        let value = rec.value.clone();
-        // Recency only steers eviction; a failed update must not fail the read.
-        let _ = self.mirror.cache_write(instance_id, &[rec], &[]).await;
-        Ok(value)
+        self.recency.borrow_mut().insert(id, t);
+        Ok(rec.value)
+    }
+
+    /// When the entry was last read or written.
+    fn last_used(&self, r: &CacheRecord) -> f64 {
+        let id = (r.instance_id.clone(), r.key.clone());
+        let read = self.recency.borrow().get(&id).copied().unwrap_or(0.0);
+        r.last_used.max(read)
     }
 
     /// Stores a value, optionally expiring `ttl_ms` milliseconds from now; evicts the least
@@ -177,7 +190,7 @@ impl Cache {
             .map(|r| r.key.clone())
             .collect();
         entries.retain(|r| !is_expired(r, t) && r.key != key);
-        entries.sort_by(|a, b| a.last_used.total_cmp(&b.last_used));
+        entries.sort_by(|a, b| self.last_used(a).total_cmp(&self.last_used(b)));
         let mut used: f64 = entries.iter().map(|r| r.size).sum();
         for r in &entries {
             if used + size <= CACHE_CAP_BYTES {
@@ -194,7 +207,17 @@ impl Cache {
             expires_at: ttl_ms.map(|ttl| t + ttl),
             last_used: t,
         };
-        self.mirror.cache_write(instance_id, &[rec], &evict).await
+        self.mirror.cache_write(instance_id, &[rec], &evict).await?;
+        self.forget(instance_id, &evict);
+        Ok(())
+    }
+
+    /// Drops the in-memory read times of removed entries.
+    fn forget(&self, instance_id: &str, keys: &[String]) {
+        let mut recency = self.recency.borrow_mut();
+        for k in keys {
+            recency.remove(&(instance_id.to_string(), k.clone()));
+        }
     }
 
     /// Removes an entry; answers whether it existed (and had not expired).
@@ -210,6 +233,7 @@ impl Cache {
         self.mirror
             .cache_write(instance_id, &[], &[key.to_string()])
             .await?;
+        self.forget(instance_id, &[key.to_string()]);
         Ok(existed)
     }
 
@@ -238,7 +262,9 @@ impl Cache {
             .into_iter()
             .map(|r| r.key)
             .collect();
-        self.mirror.cache_write(instance_id, &[], &keys).await
+        self.mirror.cache_write(instance_id, &[], &keys).await?;
+        self.forget(instance_id, &keys);
+        Ok(())
     }
 
     /// Estimated bytes the instance uses (unexpired entries).

@@ -11,11 +11,13 @@
 //! - [`Engine::open_with_user`] (addition) opens without `GET /v1/me` when the host already
 //!   knows its user, which is also how a host page opened offline resumes its outbox.
 //! - [`Engine::cache`] (addition) hands out the `ctx.cache` engine that shares the mirror.
+//! - [`Engine::open`] also opens offline for a token it has seen before (see its docs).
 //!
 //! # Writes (`doc_set`)
-//! Memory, mirror document and outbox entry are updated (the last two in one IndexedDB
-//! transaction), `optimistic` goes to every subscriber of the bucket on the page (and, via
-//! BroadcastChannel, in the user's other tabs), then the write is PUT with its mutation id.
+//! Memory is updated and `optimistic` goes to every subscriber of the bucket on the page at
+//! once (and, via BroadcastChannel, to the user's other tabs); then the mirror document and
+//! the outbox entry are written in one IndexedDB transaction, and only after it committed is
+//! the write PUT with its mutation id.
 //! Confirmed and optimistic state are kept apart: each bucket holds its confirmed
 //! value/version and an ordered queue of pending writes, and each bucket's writes are sent
 //! strictly in the order they were made (one in flight per bucket; buckets in parallel), so

@@ -97,6 +97,8 @@ pub struct AppState {
     pub openapi: serde_json::Value,
     /// Key of collection query cursors (core's `cursor` module).
     pub cursor_secret: Arc<Vec<u8>>,
+    /// Authenticated users by token hash.
+    pub auth_cache: http::extract::AuthCache,
 }
 
 /// Start-up failures.
@@ -221,6 +223,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         url_ttl_secs: config.url_ttl_secs,
         openapi: openapi_json(),
         cursor_secret: Arc::new(cursor_secret),
+        auth_cache: http::extract::AuthCache::default(),
     });
     // Keep planner statistics fresh as collections grow (hourly; aborted on stop).
     let maintenance = {

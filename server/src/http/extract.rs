@@ -91,11 +91,17 @@ impl FromRequestParts<Arc<AppState>> for Authed {
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or_else(|| unauth("Authorization must be \"Bearer <token>\""))?
             .to_string();
+        let hash = users::hash_token(&token);
+        if let Some(user) = state.auth_cache.get(&hash) {
+            return Ok(Authed(user));
+        }
+        let h = hash.clone();
         let user = state
             .db
-            .read(move |tx| users::by_token(tx, &token))
+            .read(move |tx| users::by_token_hash(tx, &h))
             .await?
             .ok_or_else(|| unauth("unknown token"))?;
+        state.auth_cache.put(hash, user.clone());
         Ok(Authed(user))
     }
 }
@@ -110,5 +116,44 @@ impl FromRequestParts<Arc<AppState>> for Storage {
         let Authed(user) = Authed::from_request_parts(parts, state).await?;
         user.require_storage()?;
         Ok(Storage(user))
+    }
+}
+
+/// Authenticated users by token hash, so a request costs one database round trip, not two.
+/// Exact, not a TTL cache: users are never deleted and this process is the only one that
+/// changes plans (it clears the cache when it does); other processes only add users.
+#[derive(Default)]
+pub struct AuthCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, UserRow>>,
+}
+
+/// Entries kept before the cache starts over (bounds memory under token spraying; unknown
+/// tokens are never cached).
+const AUTH_CACHE_MAX: usize = 10_000;
+
+impl AuthCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, UserRow>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached user for a token hash.
+    pub fn get(&self, token_hash: &str) -> Option<UserRow> {
+        self.lock().get(token_hash).cloned()
+    }
+
+    /// Remembers a user.
+    pub fn put(&self, token_hash: String, user: UserRow) {
+        let mut map = self.lock();
+        if map.len() >= AUTH_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(token_hash, user);
+    }
+
+    /// Forgets everything (after a plan change).
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }

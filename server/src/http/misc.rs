@@ -115,14 +115,15 @@ pub async fn dev_set_plan(
     Authed(user): Authed,
     JsonBody(body): JsonBody<SetPlan>,
 ) -> AppResult<Json<Me>> {
-    Ok(Json(
-        st.db
-            .write(move |tx| {
-                users::set_plan(tx, &user.id, body.plan, body.addons)?;
-                users::me(tx, &user.id)
-            })
-            .await?,
-    ))
+    let me = st
+        .db
+        .write(move |tx| {
+            users::set_plan(tx, &user.id, body.plan, body.addons)?;
+            users::me(tx, &user.id)
+        })
+        .await?;
+    st.auth_cache.clear();
+    Ok(Json(me))
 }
 
 /// `GET /v1/openapi.json`: `server/openapi.yaml` as JSON.

@@ -100,10 +100,15 @@ pub fn ensure_with_token(tx: &Transaction<'_>, token: &str, plan: Plan) -> AppRe
 
 /// The user owning `token`, if any.
 pub fn by_token(tx: &Transaction<'_>, token: &str) -> AppResult<Option<UserRow>> {
+    by_token_hash(tx, &hash_token(token))
+}
+
+/// The user whose token hashes to `token_hash`, if any.
+pub fn by_token_hash(tx: &Transaction<'_>, token_hash: &str) -> AppResult<Option<UserRow>> {
     Ok(tx
         .query_row(
             "SELECT id, plan, addons FROM users WHERE token_hash = ?1",
-            params![hash_token(token)],
+            params![token_hash],
             |r| {
                 Ok(UserRow {
                     id: r.get(0)?,

@@ -47,6 +47,11 @@ else
   export MONODIT_BENCH_SERVER_BUILD="release"
 fi
 
+# The raw-SQLite peer of the server figures (its own small crate; see bench/rawsql).
+echo "[bench] building the raw SQLite peer (bench/rawsql, release)"
+cargo build --quiet --release --manifest-path bench/rawsql/Cargo.toml \
+  || echo "[bench] the raw SQLite peer did not build: figure 7 runs without it" >&2
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-bench.XXXXXX")
 server_pid=""
 cleanup() {
@@ -94,5 +99,6 @@ echo "[bench] monodit-server (pid $server_pid) at $url"
 
 export MONODIT_BENCH_URL="$url"
 export MONODIT_BENCH_SERVER_PID="$server_pid"
+export MONODIT_BENCH_DB="$work/monodit.sqlite"
 # Hard bound on the whole run (each figure is bounded too).
 timeout --signal=TERM 570 node bench/run.mjs "$@"

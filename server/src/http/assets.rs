@@ -8,7 +8,7 @@ use crate::store::validate;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
@@ -295,6 +295,7 @@ pub async fn download(
     State(st): State<Arc<AppState>>,
     PathParams(key): PathParams<String>,
     QueryParams(q): QueryParams<SignedQuery>,
+    headers: HeaderMap,
 ) -> AppResult<Response> {
     let forbidden = |m: &str| AppError::new(ErrorCode::Forbidden, m.to_string());
     let exp: u64 = q
@@ -317,7 +318,12 @@ pub async fn download(
         .read(move |tx| store::by_key(tx, &k))
         .await?
         .ok_or_else(|| AppError::not_found("no such object"))?;
-    let got = st.objects.get(&objects::path_of(&key)).await?;
+    let range = parse_range(headers.get(header::RANGE), row.size);
+    let opts = object_store::GetOptions {
+        range: range.map(|(a, b)| object_store::GetRange::Bounded(a..b + 1)),
+        ..Default::default()
+    };
+    let got = st.objects.get_opts(&objects::path_of(&key), opts).await?;
     let inline = inline_allowed(&row.content_type);
     let content_type = if inline {
         HeaderValue::from_str(&row.content_type)
@@ -327,7 +333,11 @@ pub async fn download(
     };
     let headers = [
         (header::CONTENT_TYPE, content_type),
-        (header::CONTENT_LENGTH, HeaderValue::from(row.size)),
+        (
+            header::CONTENT_LENGTH,
+            HeaderValue::from(range.map(|(a, b)| b - a + 1).unwrap_or(row.size)),
+        ),
+        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
         (
             header::CONTENT_DISPOSITION,
             disposition(if inline { "inline" } else { "attachment" }, &row.name),
@@ -354,5 +364,72 @@ pub async fn download(
         ),
     ];
     let body = Body::from_stream(got.into_stream());
-    Ok((headers, body).into_response())
+    Ok(match range {
+        Some((a, b)) => {
+            let content_range = HeaderValue::from_str(&format!("bytes {a}-{b}/{}", row.size))
+                .unwrap_or(HeaderValue::from_static("bytes */0"));
+            (
+                StatusCode::PARTIAL_CONTENT,
+                headers,
+                [(header::CONTENT_RANGE, content_range)],
+                body,
+            )
+                .into_response()
+        }
+        None => (headers, body).into_response(),
+    })
+}
+
+/// One `Range: bytes=a-b | a- | -n` within `size`, as inclusive bounds, so `<video>` can seek.
+/// Anything else (several ranges, malformed, unsatisfiable) is ignored and the whole object is
+/// served, which RFC 9110 allows.
+fn parse_range(value: Option<&HeaderValue>, size: u64) -> Option<(u64, u64)> {
+    let spec = value?.to_str().ok()?.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || size == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 {
+            return None;
+        }
+        (size.saturating_sub(n), size - 1)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end: u64 = if b.is_empty() {
+            size - 1
+        } else {
+            b.parse().ok()?
+        };
+        (start, end.min(size - 1))
+    };
+    (start <= end && start < size).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+    use axum::http::HeaderValue;
+
+    fn r(s: &str, size: u64) -> Option<(u64, u64)> {
+        parse_range(Some(&HeaderValue::from_str(s).unwrap()), size)
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(r("bytes=0-0", 10), Some((0, 0)));
+        assert_eq!(r("bytes=2-4", 10), Some((2, 4)));
+        assert_eq!(r("bytes=5-", 10), Some((5, 9)));
+        assert_eq!(r("bytes=-3", 10), Some((7, 9)));
+        assert_eq!(r("bytes=-30", 10), Some((0, 9)));
+        assert_eq!(r("bytes=8-100", 10), Some((8, 9)));
+        assert_eq!(r("bytes=10-", 10), None);
+        assert_eq!(r("bytes=4-2", 10), None);
+        assert_eq!(r("bytes=0-1,3-4", 10), None);
+        assert_eq!(r("items=0-1", 10), None);
+        assert_eq!(r("bytes=-0", 10), None);
+        assert_eq!(r("bytes=0-", 0), None);
+    }
 }

@@ -291,3 +291,27 @@ async fn uploads_need_a_length_a_contract_and_a_sane_type() {
     let _ = json!(null);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn downloads_answer_byte_ranges_for_media_seeking() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let data: Vec<u8> = (0..100u8).collect();
+    let up = s
+        .upload(&t, "v", "clip.mp4", "video/mp4", data.clone())
+        .await;
+    let url = up.ok()["url"].as_str().unwrap().to_string();
+    let part = s
+        .send(s.http.get(&url).header("range", "bytes=10-19"))
+        .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.bytes, data[10..20].to_vec());
+    assert_eq!(part.header("content-range"), Some("bytes 10-19/100"));
+    assert_eq!(part.header("accept-ranges"), Some("bytes"));
+    let tail = s.send(s.http.get(&url).header("range", "bytes=-5")).await;
+    assert_eq!(tail.bytes, data[95..].to_vec());
+    let ignored = s.send(s.http.get(&url).header("range", "bytes=500-")).await;
+    assert_eq!(ignored.status, StatusCode::OK);
+    assert_eq!(ignored.bytes, data);
+    s.stop().await;
+}

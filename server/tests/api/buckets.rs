@@ -194,6 +194,10 @@ async fn invalid_manifests_and_ids_are_reported() {
     s.register(&t, "bad id!", notes_manifest(), json!({}))
         .await
         .expect_err("INVALID_ARGUMENT");
+    let sqlish = json!({"id": "forms", "storage": {"submissions": {"indexes": ["x'); DROP TABLE users;--"]}}});
+    s.register(&t, "i2", sqlish, json!({}))
+        .await
+        .expect_err("INVALID_MANIFEST");
     s.call(Method::DELETE, "/v1/buckets/s3/x", Some(&t), None)
         .await
         .expect_err("INVALID_ARGUMENT");

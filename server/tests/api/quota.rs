@@ -56,6 +56,18 @@ async fn free_plan_is_gated_off_storage_but_sees_its_account() {
         .await;
     assert_eq!(up.ok()["limitBytes"], 15 * GB);
     s.put_doc(&t, "x", json!(1)).await.ok();
+    // Downgrading closes it again at once (no stale authorisation).
+    s.call(
+        Method::PUT,
+        "/v1/dev/plan",
+        Some(&t),
+        Some(json!({"plan": "free"})),
+    )
+    .await
+    .ok();
+    s.get("/v1/documents/x", &t)
+        .await
+        .expect_err("PLAN_REQUIRED");
     s.stop().await;
 }
 

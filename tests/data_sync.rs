@@ -521,6 +521,31 @@ async fn assets_upload_list_delete_and_recheck() {
     assert_eq!(list[0].object_key, other.object_key);
     assert_eq!(w.last().unwrap().assets.len(), 1);
     engine.close();
+
+    // A new page lists from the IndexedDB mirror (no list request), and the batched check
+    // confirms it is current.
+    let list_url = format!("/v1/assets/{id}");
+    let lists_before = resource_requests(&list_url);
+    assert!(
+        lists_before > 0,
+        "the probe sees the first page's list requests"
+    );
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let meta_before = api.counters().meta.get();
+    let list = engine.assets_list(&b).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].object_key, other.object_key);
+    wait_until("the background check", || {
+        api.counters().meta.get() > meta_before
+    })
+    .await;
+    sleep(200).await;
+    assert_eq!(
+        resource_requests(&list_url),
+        lists_before,
+        "unchanged list not fetched again"
+    );
+    engine.close();
 }
 
 #[wasm_bindgen_test]

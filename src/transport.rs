@@ -100,10 +100,11 @@ pub struct Client {
 pub type PortListener = Closure<dyn FnMut(MessageEvent)>;
 
 impl Client {
-    /// Attaches to a port and waits for the host's init message (`timeout_ms`), which
-    /// carries the instance id, config and declared names. Rejects NOT_EMBEDDED when no init
-    /// arrives, UNSUPPORTED_PROTOCOL on a version mismatch.
-    pub async fn connect(port: MessagePort, timeout_ms: u32) -> Result<(Client, JsValue), JsValue> {
+    /// Attaches to a port; the promise resolves with the host's init message (instance id,
+    /// config, declared names) or rejects NOT_EMBEDDED when none arrives in `timeout_ms`,
+    /// UNSUPPORTED_PROTOCOL on a version mismatch (the client is then closed). Promise
+    /// chains, not `async`: the widget build carries no future executor.
+    pub fn start(port: MessagePort, timeout_ms: u32) -> (Client, Promise) {
         let state = Rc::new(RefCell::new(ClientState {
             port: port.clone(),
             next_id: 1,
@@ -135,26 +136,28 @@ impl Client {
             client.state.borrow_mut().init = Some((resolve, reject));
         });
         client.attach(&port);
+        let weak = Rc::downgrade(&client.state);
         let timeout = Promise::new(&mut |_, reject| {
-            let err = errors::code_error(
-                ErrorCode::NotEmbedded,
-                "the host did not send its init message on the port in time",
-            );
+            let weak = weak.clone();
             let cb = Closure::once_into_js(move || {
-                let _ = reject.call1(&JsValue::NULL, &err);
+                // Still waiting for init: give the port up (a late init finds it closed).
+                if let Some(state) = weak.upgrade() {
+                    if state.borrow_mut().init.take().is_some() {
+                        close_state(&state);
+                        let _ = reject.call1(
+                            &JsValue::NULL,
+                            &errors::code_error(
+                                ErrorCode::NotEmbedded,
+                                "the host did not send its init message on the port in time",
+                            ),
+                        );
+                    }
+                }
             });
             set_timeout(cb.unchecked_ref(), timeout_ms);
         });
-        let init =
-            wasm_bindgen_futures::JsFuture::from(Promise::race(&Array::of2(&init, &timeout))).await;
-        client.state.borrow_mut().init = None;
-        match init {
-            Ok(init) => Ok((client, init)),
-            Err(e) => {
-                client.close();
-                Err(e)
-            }
-        }
+        let raced = Promise::race(&Array::of2(&init, &timeout));
+        (client, raced)
     }
 
     fn attach(&self, port: &MessagePort) {
@@ -282,21 +285,42 @@ impl Client {
 
     /// Closes the port; pending calls reject with CLOSED.
     pub fn close(&self) {
-        let pending = {
-            let mut st = self.state.borrow_mut();
-            st.closed = true;
-            st.port.set_onmessage(None);
-            st.port.close();
-            st.subs.clear();
-            std::mem::take(&mut st.pending.0)
-        };
-        for (_, p) in pending {
-            let _ = p.reject.call1(
-                &JsValue::NULL,
-                &errors::code_error(ErrorCode::Closed, "the connection to the host closed"),
-            );
-        }
+        close_state(&self.state);
     }
+}
+
+fn close_state(state: &Rc<RefCell<ClientState>>) {
+    let pending = {
+        let mut st = state.borrow_mut();
+        st.closed = true;
+        st.port.set_onmessage(None);
+        st.port.close();
+        st.subs.clear();
+        std::mem::take(&mut st.pending.0)
+    };
+    for (_, p) in pending {
+        let _ = p.reject.call1(
+            &JsValue::NULL,
+            &errors::code_error(ErrorCode::Closed, "the connection to the host closed"),
+        );
+    }
+}
+
+/// `promise.then(on_ok, on_err)` with Rust once-closures (a returned promise is adopted, an
+/// `Err` rejects).
+pub fn then(
+    promise: &Promise,
+    on_ok: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
+    on_err: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
+) -> Promise {
+    let ok = Closure::once_into_js(on_ok);
+    let err = Closure::once_into_js(on_err);
+    Reflect::get(promise, &"then".into())
+        .ok()
+        .and_then(|t| t.dyn_into::<Function>().ok())
+        .and_then(|t| t.call2(promise, &ok, &err).ok())
+        .map(|p| p.unchecked_into())
+        .unwrap_or_else(|| promise.clone())
 }
 
 fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result<(), JsValue> {
@@ -314,7 +338,7 @@ fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result
             .unwrap_or_default();
         errors::js_error(
             ErrorCode::InvalidArgument.as_str(),
-            &["argument cannot be sent to the host: ", &detail].concat(),
+            &errors::join(&["argument cannot be sent to the host: ", &detail]),
             None,
         )
     })
@@ -373,7 +397,7 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
             &JsValue::NULL,
             &errors::code_error(
                 ErrorCode::Timeout,
-                &["the host did not answer ", p.op, " in time"].concat(),
+                &errors::join(&["the host did not answer ", p.op, " in time"]),
             ),
         );
     }
@@ -392,6 +416,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
                 if version == Some(f64::from(PROTOCOL_VERSION)) {
                     let _ = resolve.call1(&JsValue::NULL, &data);
                 } else {
+                    close_state(state);
                     let _ = reject.call1(
                         &JsValue::NULL,
                         &errors::code_error(

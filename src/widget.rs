@@ -7,14 +7,13 @@
 
 use crate::errors::{self, obj};
 use crate::protocol::{HANDSHAKE_TIMEOUT_MS, PROTOCOL_VERSION};
-use crate::transport::{listen_for_handshakes, Client};
+use crate::transport::{listen_for_handshakes, then, Client};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use monodit_core::ErrorCode;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::MessagePort;
 
 // Every widget downloads this build: talc is several KB smaller than the default dlmalloc.
@@ -105,7 +104,7 @@ fn field(v: &JsValue, k: &str) -> JsValue {
 
 /// Resolves `promise`, then maps the value with `f`.
 fn map_promise(promise: Promise, f: fn(JsValue) -> JsValue) -> Promise {
-    future_to_promise(async move { Ok(f(JsFuture::from(promise).await?)) })
+    then(&promise, move |v| Ok(f(v)), Err)
 }
 
 fn undefined(_: JsValue) -> JsValue {
@@ -137,15 +136,9 @@ pub fn connect(
     }
     let timeout = ms_option(&options, "timeoutMs").unwrap_or(HANDSHAKE_TIMEOUT_MS);
     let call_timeout = ms_option(&options, "callTimeoutMs");
-    let promise = future_to_promise(async move {
-        let result = connect_window(timeout).await;
-        if let (Ok(ctx), Some(ms)) = (&result, call_timeout) {
-            ctx.client.set_call_timeout(ms);
-        }
-        if result.is_err() {
-            CONNECTING.with(|c| c.borrow_mut().take());
-        }
-        result.map(JsValue::from)
+    let promise = then(&connect_window(timeout, call_timeout), Ok, |e| {
+        CONNECTING.with(|c| c.borrow_mut().take());
+        Err(e)
     });
     CONNECTING.with(|c| *c.borrow_mut() = Some(promise.clone()));
     promise
@@ -158,7 +151,7 @@ fn ms_option(options: &JsValue, key: &str) -> Option<u32> {
         .map(|t| t.min(600_000.0) as u32)
 }
 
-async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
+fn connect_window(timeout_ms: u32, call_timeout: Option<u32>) -> Promise {
     let state = Rc::new(RefCell::new(None::<Handshake>));
     let port = Promise::new(&mut |resolve, _| {
         *state.borrow_mut() = Some(Handshake::Waiting(resolve));
@@ -166,7 +159,7 @@ async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
     let st = state.clone();
     let first_error = Rc::new(RefCell::new(None::<JsValue>));
     let fe = first_error.clone();
-    listen_for_handshakes(move |port| {
+    let listening = listen_for_handshakes(move |port| {
         let mut s = st.borrow_mut();
         match (s.as_mut(), port) {
             (Some(Handshake::Waiting(resolve)), Ok(port)) => {
@@ -178,7 +171,10 @@ async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
             (Some(Handshake::Connected(client)), Ok(port)) => client.replace_port(port),
             _ => {}
         }
-    })?;
+    });
+    if let Err(e) = listening {
+        return Promise::reject(&e);
+    }
     let timer = Promise::new(&mut |resolve, _| {
         let cb = Closure::once_into_js(move || {
             let _ = resolve.call0(&JsValue::NULL);
@@ -190,30 +186,57 @@ async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
             )
         });
     });
-    let got = JsFuture::from(Promise::race(&Array::of2(&port, &timer))).await?;
-    let Ok(port) = got.dyn_into::<MessagePort>() else {
-        // No handshake in time: a host that speaks another version is the likelier story
-        // when it did talk to us.
-        return Err(first_error.borrow_mut().take().unwrap_or_else(|| {
-            errors::code_error(
-                ErrorCode::NotEmbedded,
-                "no host answered: connect() must run in an iframe mounted by a monodit Host",
-            )
-        }));
-    };
-    let ctx = connect_port(port, timeout_ms.max(1000)).await?;
-    // A re-handshake that arrived while the first port was being set up wins.
-    let latest = match state
-        .borrow_mut()
-        .replace(Handshake::Connected(ctx.client.clone()))
-    {
-        Some(Handshake::Connecting(latest)) => latest,
-        _ => None,
-    };
-    if let Some(port) = latest {
-        ctx.client.replace_port(port);
-    }
-    Ok(ctx)
+    let raced = Promise::race(&Array::of2(&port, &timer));
+    then(
+        &raced,
+        move |got| {
+            let Ok(port) = got.dyn_into::<MessagePort>() else {
+                // No handshake in time: a host that speaks another version is the likelier
+                // story when it did talk to us.
+                return Err(first_error.borrow_mut().take().unwrap_or_else(|| {
+                    errors::code_error(
+                        ErrorCode::NotEmbedded,
+                        "no host answered: connect() must run in an iframe mounted by a monodit Host",
+                    )
+                }));
+            };
+            let on_connected = move |client: &Client| {
+                if let Some(ms) = call_timeout {
+                    client.set_call_timeout(ms);
+                }
+                // A re-handshake that arrived while the first port was set up wins.
+                let latest = match state
+                    .borrow_mut()
+                    .replace(Handshake::Connected(client.clone()))
+                {
+                    Some(Handshake::Connecting(latest)) => latest,
+                    _ => None,
+                };
+                if let Some(port) = latest {
+                    client.replace_port(port);
+                }
+            };
+            Ok(connect_port_promise(port, timeout_ms.max(1000), on_connected).into())
+        },
+        Err,
+    )
+}
+
+fn connect_port_promise(
+    port: MessagePort,
+    timeout_ms: u32,
+    on_connected: impl FnOnce(&Client) + 'static,
+) -> Promise {
+    let (client, init) = Client::start(port, timeout_ms);
+    then(
+        &init,
+        move |init| {
+            let ctx = build_ctx(client, &init)?;
+            on_connected(&ctx.client);
+            Ok(ctx.into())
+        },
+        Err,
+    )
 }
 
 /// Connects a ctx to a port directly (tests, and hosts that hand out ports another way,
@@ -221,17 +244,18 @@ async fn connect_window(timeout_ms: u32) -> Result<Ctx, JsValue> {
 #[doc(hidden)]
 #[wasm_bindgen(js_name = connectPort, unchecked_return_type = "Promise<Ctx>")]
 pub fn connect_port_js(port: MessagePort) -> Promise {
-    future_to_promise(async move {
-        connect_port(port, HANDSHAKE_TIMEOUT_MS)
-            .await
-            .map(JsValue::from)
-    })
+    connect_port_promise(port, HANDSHAKE_TIMEOUT_MS, |_| {})
 }
 
-/// Rust entry point of [`connect_port_js`].
+/// Rust entry point of [`connect_port_js`] (for Rust callers and tests).
 pub async fn connect_port(port: MessagePort, timeout_ms: u32) -> Result<Ctx, JsValue> {
-    let (client, init) = Client::connect(port, timeout_ms).await?;
-    let names = field(&init, "collections");
+    let (client, init) = Client::start(port, timeout_ms);
+    let init = wasm_bindgen_futures::JsFuture::from(init).await?;
+    build_ctx(client, &init)
+}
+
+fn build_ctx(client: Client, init: &JsValue) -> Result<Ctx, JsValue> {
+    let names = field(init, "collections");
     let collections: Vec<String> = if Array::is_array(&names) {
         Array::from(&names)
             .iter()
@@ -241,7 +265,7 @@ pub async fn connect_port(port: MessagePort, timeout_ms: u32) -> Result<Ctx, JsV
         Vec::new()
     };
     let shared = Rc::new(Shared {
-        config: RefCell::new(field(&init, "config")),
+        config: RefCell::new(field(init, "config")),
         listeners: RefCell::new(Vec::new()),
         next_listener: RefCell::new(1),
     });
@@ -263,9 +287,9 @@ pub async fn connect_port(port: MessagePort, timeout_ms: u32) -> Result<Ctx, JsV
     let storage = storage_proxy(&client, &collections)?;
     Ok(Ctx {
         client,
-        instance_id: field(&init, "instanceId").as_string().unwrap_or_default(),
-        kind: field(&init, "kind").as_string().unwrap_or_default(),
-        bindings: field(&init, "bindings"),
+        instance_id: field(init, "instanceId").as_string().unwrap_or_default(),
+        kind: field(init, "kind").as_string().unwrap_or_default(),
+        bindings: field(init, "bindings"),
         shared,
         storage,
     })
@@ -696,12 +720,11 @@ fn storage_proxy(client: &Client, collections: &[String]) -> Result<JsValue, JsV
             let name = prop.as_string().unwrap_or_default();
             Err(errors::code_error(
                 ErrorCode::UndeclaredCollection,
-                &[
+                &errors::join(&[
                     "collection \"",
                     &name,
                     "\" is not declared in the manifest's storage",
-                ]
-                .concat(),
+                ]),
             ))
         },
     );

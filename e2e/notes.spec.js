@@ -29,3 +29,43 @@ test("two Notes widgets share a bucket and update each other live", async ({ pag
   await expect(page.locator('#event-list li[data-kind="confirmed"][data-instance="notes-b"]').first()).toBeVisible();
   await screenshot(page, "notes-shared");
 });
+
+test("a remote update never overwrites a draft being typed (seed 000 text-editor pattern)", async ({ page }) => {
+  await openDashboard(page);
+  await writeNote(page, "notes-a", "base text");
+
+  // A second Notes widget on the same bucket whose saves wait until it loses focus, so its
+  // draft stays unsaved for as long as the test needs.
+  const form = page.locator("#mount-form");
+  await form.getByLabel("Widget URL").fill("/widgets/notes/index.html?saveDelayMs=600000");
+  await form.getByLabel("Title").fill("Slow notes");
+  await form.getByLabel("Instance id").fill("slow-notes");
+  await form.getByLabel("Manifest (a URL, or the JSON itself)").fill("/widgets/notes/manifest.json");
+  await form.getByLabel("Config (JSON)").fill('{"storageNamespace": "notes-a"}');
+  await form.getByRole("button", { name: "Mount" }).click();
+  const slow = await noteField(page, "slow-notes");
+  await expect(slow).toHaveValue("base text");
+
+  await slow.focus();
+  await slow.press("End");
+  await slow.pressSequentially(" + my draft");
+
+  // Notes A writes while the draft is dirty and focused: the event arrives (its badge moves
+  // to "confirmed") but the textarea keeps the draft.
+  const a = widget(page, "notes-a").locator("#note");
+  await a.evaluate((el) => {
+    el.value = "remote edit";
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("blur"));
+  });
+  await expect(widget(page, "notes-a").locator("#status")).toHaveText("Saved");
+  await expect(widget(page, "slow-notes").locator("#kind")).toHaveText("confirmed");
+  await expect(slow).toBeFocused();
+  await expect(slow).toHaveValue("base text + my draft");
+
+  // Leaving the field saves the draft (last writer wins) and both widgets agree.
+  await slow.blur();
+  await expect(widget(page, "slow-notes").locator("#status")).toHaveText("Saved");
+  await expect(a).toHaveValue("base text + my draft");
+  await expect(slow).toHaveValue("base text + my draft");
+});

@@ -8,6 +8,8 @@ const textarea = document.getElementById("note");
 const updated = document.getElementById("updated");
 const kindBadge = document.getElementById("kind");
 const statusEl = document.getElementById("status");
+// How long typing pauses before a save (?saveDelayMs= in the widget URL changes it).
+const SAVE_DELAY_MS = Number(new URLSearchParams(location.search).get("saveDelayMs")) || 300;
 
 let pendingRemote = null;
 let draftVersion = 0;
@@ -38,6 +40,8 @@ ctx.store.subscribe(null, (value, meta) => {
     pendingRemote = value;
     return;
   }
+  // A newer value supersedes whatever was held back while typing.
+  pendingRemote = null;
   renderDocument(value);
 });
 
@@ -71,7 +75,7 @@ function flushPendingRemote() {
 textarea.addEventListener("input", () => {
   draftVersion++;
   clearTimeout(timer);
-  timer = setTimeout(save, 300);
+  timer = setTimeout(save, SAVE_DELAY_MS);
 });
 textarea.addEventListener("blur", () => {
   if (timer) save();

@@ -108,6 +108,9 @@ fn config_of(v: &JsValue) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// A DOM observer and the callback it holds.
+type Observer = (web_sys::MutationObserver, Closure<dyn FnMut()>);
+
 struct HostInner {
     engine: Rc<Engine>,
     mounts: RefCell<Vec<Rc<Mount>>>,
@@ -115,7 +118,7 @@ struct HostInner {
     next_listener: Cell<u32>,
     hello: RefCell<Option<transport::PortListener>>,
     /// Watches the document for removed iframes (their mounts are torn down).
-    observer: RefCell<Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)>>,
+    observer: RefCell<Option<Observer>>,
 }
 
 impl HostInner {

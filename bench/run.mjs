@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { launch } from "./lib/browser.mjs";
 import { environment } from "./lib/environment.mjs";
 import { evaluateTargets, renderTable, renderMarkdown } from "./lib/report.mjs";
+import { advise } from "./lib/advice.mjs";
 import * as rpc from "./measures/rpc.mjs";
 import * as propagation from "./measures/propagation.mjs";
 import * as revalidation from "./measures/revalidation.mjs";
@@ -29,7 +30,7 @@ const FIGURES = [
   ["propagation", propagation, 90_000],
   ["bulk", bulk, 150_000],
   ["upload", upload, 150_000],
-  ["revalidation", revalidation, 240_000],
+  ["revalidation", revalidation, 300_000],
   ["server", server, 90_000],
 ];
 const only = process.argv.slice(2);
@@ -66,6 +67,7 @@ try {
 }
 
 results.targets = evaluateTargets(results.figures);
+results.analysis = advise(results.figures, results.targets);
 const table = renderTable(results);
 console.log(`\n${table}`);
 if (!only.length || process.env.MONODIT_BENCH_WRITE === "1") {

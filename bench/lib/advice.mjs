@@ -1,0 +1,75 @@
+// For each missed target: why (from what this run measured) and what would close it. The
+// text names the code paths the figures point at; it is regenerated on every run and only
+// printed for targets this run actually missed.
+
+const KB = 1024;
+
+const ADVICE = {
+  "1 warm get": (f) =>
+    `Warm get() costs ${f.rpc.warm.bridge.mean} ms mean against Comlink's ${f.rpc.warm.comlink.mean} ms. Both cross the ` +
+    "same MessagePort, so the difference is the work on each side: JSON/serde conversion of the value in the widget " +
+    "and host wasm, and the background meta check each cached read schedules. Answer warm reads from a per-port " +
+    "snapshot cache in the widget (kept fresh by the subscription events it already receives).",
+  "1 cold get": (f) =>
+    `A cold get() costs ${f.rpc.cold.bridge.median} ms (median) against ${f.rpc.cold.idbKeyval.median} ms for idb-keyval ` +
+    `in the page and ${f.rpc.cold.comlinkIdbKeyval?.median ?? "?"} ms for the same design built from Comlink + idb-keyval. ` +
+    "The port hop is a fixed cost (the Comlink + idb-keyval row shows it), the rest is the host's read path: " +
+    "rexie opens a transaction per read and the value is converted JSON ⇄ JS twice. To close it: load each mounted " +
+    "instance's bound buckets from IndexedDB into memory at mount time (one transaction for all of them), so the first " +
+    "get() is warm; read cold buckets with one getAll over the mount's buckets; keep values as JS objects in the mirror " +
+    "(serde-wasm-bindgen) instead of JSON text. A 1.5× target against an in-page read cannot be met by any design " +
+    "that crosses a port (the Comlink + idb-keyval floor is already above it); restate it against that floor.",
+  "2 propagation": (f) =>
+    `Optimistic propagation: median ${f.propagation.bridge.median} ms, p99 ${f.propagation.bridge.p99} ms ` +
+    `(raw postMessage relay: ${f.propagation.postMessageRelay.median} / ${f.propagation.postMessageRelay.p99} ms). ` +
+    "Emit the optimistic event to the other ports before any IndexedDB work and before the PUT is started, and keep " +
+    "GC-heavy conversions out of that path.",
+  "3 revalidation": (f) => {
+    const cases = f.revalidation.cases;
+    const big = cases.reduce((a, b) => (b.n > a.n || (b.n === a.n && b.k > a.k) ? b : a));
+    const steadyMax = Math.max(...cases.map((c) => c.steadyUnchanged.requests));
+    const docFetches = Math.max(...cases.map((c) => c.unchanged.documentFetches));
+    return (
+      `Document buckets behave as designed: every re-check sends ONE POST /v1/meta for all K buckets whatever N, ` +
+      `${docFetches} full document fetches when nothing changed, and exactly the changed document when one changed; ` +
+      `later re-checks cost at most ${steadyMax} request(s). The first re-check after mounting also GETs the full ` +
+      `asset list of every mounted widget (K=${big.k} N=${big.n}: ${JSON.stringify(big.unchanged.byRoute)}), so it ` +
+      "grows with N. Cause: the host watches each widget's r2-assets binding even when the widget never used " +
+      "ctx.assets, and src/sync.rs `apply_meta` refreshes an asset bucket whenever the engine holds no list for it " +
+      "(`have == None`), even when the server answered null (no such bucket). To close it: treat a null asset meta " +
+      "with no local list as an empty list at version 0 (record it, fetch nothing), so only buckets that really " +
+      "changed are listed; then every re-check is 1 request for any N and K ≤ 100."
+    );
+  },
+  "4 upload": (f) =>
+    `Upload: ${f.upload.bridge.mbPerS} MB/s through the bridge vs ${f.upload.direct.mbPerS} MB/s direct; host heap ` +
+    `+${Math.round(f.upload.bridge.heapGrowthMaxBytes / KB)} KB. Keep the Blob a Blob end to end (structured clone ` +
+    "over the port, XHR/fetch body on the host): never read it into an ArrayBuffer.",
+  "5 size": (f) =>
+    `Widget side: ${(f.sizes.widget.gzip / KB).toFixed(1)} KB gzip (wasm + glue) against a 25 KB target; host side: ` +
+    `${(f.sizes.host.gzip / KB).toFixed(1)} KB against 150 KB. The release profile already uses opt-level "z", LTO, ` +
+    "one codegen unit, panic=abort and wasm-opt -Oz, so the remaining weight is code. Widget: the side is only a " +
+    "port client (the host validates everything), so drop serde/serde_json from the widget feature (build requests " +
+    "with js_sys::Object), turn the Cache/Assets/StorageCollection facades into a thin JS wrapper over one generic " +
+    "call(), or ship the widget side as plain JS (Comlink-sized, ~2-3 KB). Host: measure with `twiggy top`, keep " +
+    "crates/core's SQL planner and cursor signing out of the host build behind a feature (the server needs them, the " +
+    "host only validates), replace gloo-net with direct fetch bindings, and keep serde_json only at the HTTP edge.",
+};
+
+/** Markdown: one paragraph per missed target (grouped by figure), or a line saying all were met. */
+export function advise(figures, targets) {
+  const missed = [...new Set(targets.filter((t) => !t.met).map((t) => t.figure))];
+  if (!missed.length) return "Every target of issue 6 was met in this run.";
+  return missed
+    .map((fig) => {
+      const list = targets.filter((t) => t.figure === fig && !t.met).map((t) => `${t.target} (measured ${t.measured})`);
+      let text;
+      try {
+        text = ADVICE[fig]?.(figures) ?? "";
+      } catch {
+        text = "";
+      }
+      return `- **${fig}** — missed: ${list.join("; ")}. ${text}`;
+    })
+    .join("\n");
+}

@@ -80,7 +80,13 @@ export function renderTopology(quotaEl, bodyEl, data, widgets, actions) {
     const limit = Number(me.limitBytes ?? 0);
     const plan = me.plan === "pro" ? `Pro${me.addons ? ` + ${me.addons} add-on${me.addons > 1 ? "s" : ""}` : ""}` : "Free";
     quotaEl.append(
-      el("div", { className: "row" }, el("strong", {}, "Quota "), `${formatBytes(used)} of ${formatBytes(limit)} used · ${plan}`),
+      el(
+        "div",
+        { className: "row" },
+        el("strong", {}, "Quota "),
+        `${formatBytes(used)} of ${formatBytes(limit)} used · ${plan}`,
+        me.collectionBytes ? el("span", { className: "muted" }, ` (collections ${formatBytes(me.collectionBytes)})`) : null,
+      ),
       bar(limit ? used / limit : 0, "Storage quota used"),
     );
   }
@@ -133,7 +139,8 @@ export function renderTopology(quotaEl, bodyEl, data, widgets, actions) {
     );
   }
 
-  const limit = Number(me?.limitBytes ?? 0);
+  const used = Number(me?.usedBytes ?? 0);
+  const share = (bytes) => `${used ? Math.round((Number(bytes) / used) * 100) : 0}%`;
   const list = el("div", { className: "bucket-list" });
   const sorted = [...buckets].sort((a, b) => a.backend.localeCompare(b.backend) || a.bucketId.localeCompare(b.bucketId));
   for (const b of sorted) {
@@ -158,9 +165,11 @@ export function renderTopology(quotaEl, bodyEl, data, widgets, actions) {
         el("div", { className: "muted" }, `schema ${b.schemaId} v${b.schemaVersion}`),
         el(
           "div",
-          { className: "usage" },
-          bar(limit ? Number(b.bytes) / limit : 0, `Usage of ${b.bucketId}`),
-          el("span", { className: "muted" }, formatBytes(b.bytes)),
+          { className: "usage", title: `${formatBytes(b.bytes)}: ${share(b.bytes)} of the storage this user uses` },
+          // The bar shows the bucket's share of what the user stores (against a 5 GB limit
+          // every demo bucket would be an invisible sliver); the quota bar above shows the limit.
+          bar(used ? Number(b.bytes) / used : 0, `Share of used storage in ${b.bucketId}`),
+          el("span", { className: "muted" }, `${formatBytes(b.bytes)} · ${share(b.bytes)}`),
         ),
         here.length || elsewhere.length
           ? el(

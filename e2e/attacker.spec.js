@@ -29,6 +29,9 @@ test("an attacker widget cannot read other widgets' data or act on their behalf"
   await expect(attacker.locator('#checks li[data-outcome="leaked"]')).toHaveCount(0);
   await expect(attacker.locator('#checks li[data-outcome="blocked"]')).toHaveCount(13);
   await expect(attacker.locator("body")).not.toContainText("SECRET");
+  // Keep what each attack got back with the test result (useful when one starts leaking).
+  await test.info().attach("attack results", { body: (await checks.allTextContents()).join("\n"), contentType: "text/plain" });
+  if (process.env.MONODIT_E2E_VERBOSE) console.log((await checks.allTextContents()).join("\n"));
   await page.locator('article[data-instance="attacker-1"]').scrollIntoViewIfNeeded();
   await screenshot(page, "attacker", { keepScroll: true });
 

@@ -30,7 +30,8 @@ function report(name, outcome, detail) {
   li.textContent = ` ${name}: ${detail}`;
 }
 
-const codeOf = (err) => err?.code ?? err?.message ?? err?.name ?? String(err);
+// SDK errors carry a string code; DOMExceptions a name (and a legacy numeric code).
+const codeOf = (err) => (typeof err?.code === "string" ? err.code : err?.name ?? err?.message ?? String(err));
 const mentionsVictim = (value) => value != null && JSON.stringify(value).includes("SECRET");
 
 /** Runs `attempt`; it is blocked when it throws or returns something that is not the loot. */

@@ -1334,17 +1334,15 @@ impl Engine {
 
     /// Re-checks every active bucket now (documents and asset lists, one batch request) and
     /// retries the outbox at once. Event-driven re-checks call this, throttled.
+    ///
+    /// Active means subscribed: a re-check exists to tell subscribers, and a bucket nobody
+    /// listens to is checked on its next read anyway.
     pub fn recheck(&self) {
         let (docs, assets) = {
             let st = self.state.borrow();
-            let mut docs: BTreeSet<String> = st.docs.keys().cloned().collect();
-            docs.extend(st.doc_subs.keys().cloned());
-            let mut assets: BTreeSet<String> = st.assets.keys().cloned().collect();
-            assets.extend(st.asset_subs.keys().cloned());
-            (
-                docs.into_iter().collect::<Vec<_>>(),
-                assets.into_iter().collect::<Vec<_>>(),
-            )
+            let docs: Vec<String> = st.doc_subs.keys().cloned().collect();
+            let assets: Vec<String> = st.asset_subs.keys().cloned().collect();
+            (docs, assets)
         };
         self.want_check(&docs, &assets, true);
         if self.pending_writes() > 0 {
@@ -1643,6 +1641,9 @@ impl Engine {
                 let mut settled = None;
                 let snap = {
                     let mut st = self.state.borrow_mut();
+                    if !st.docs.contains_key(&bucket_id) && !st.doc_subs.contains_key(&bucket_id) {
+                        return; // a bucket this tab does not use
+                    }
                     let doc = st.docs.entry(bucket_id.clone()).or_insert_with(Doc::empty);
                     if confirmed_version > doc.confirmed_version {
                         doc.confirmed_value = confirmed_value;
@@ -1688,6 +1689,11 @@ impl Engine {
             } => {
                 let changed = {
                     let mut st = self.state.borrow_mut();
+                    if !st.assets.contains_key(&bucket_id)
+                        && !st.asset_subs.contains_key(&bucket_id)
+                    {
+                        return; // a bucket this tab does not use
+                    }
                     let prev = st.assets.insert(
                         bucket_id.clone(),
                         AssetState {

@@ -690,3 +690,82 @@ addEventListener("message", (ev) => {
     remove(&f2);
     remove(&f3);
 }
+
+#[wasm_bindgen_test]
+async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
+    let (host, _api) = setup().await;
+    let reports = FrameReports::listen();
+    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let _off = host.on_event(
+        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
+            .into_js_value()
+            .unchecked_into(),
+    );
+    // The widget subscribes, then asks its host for a new handshake (as a widget that
+    // connected late does): the host drops the old port and its subscriptions, the widget
+    // moves to the new port and re-subscribes under the same ids.
+    let page = widget_page(
+        8000,
+        r#"ctx.store.subscribe(null, (value, meta) =>
+             parent.postMessage({type: "bridge-test", event: meta.kind, value}, "*"));
+           parent.postMessage({type: "monodit:hello", version: 1}, "*");
+           await new Promise((r) => setTimeout(r, 300));
+           return await ctx.store.get();"#,
+    );
+    let f = frame(&page, None).await;
+    ok(host.mount(
+        f.clone(),
+        mount_options("rh-1", NOTES, r#"{"storageNamespace": "rh"}"#),
+    ))
+    .await;
+    let r = reports.from(&f, 15_000).await;
+    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
+    let handshakes = log
+        .borrow()
+        .iter()
+        .filter(|e| {
+            get(e, "type").as_string().as_deref() == Some("handshake")
+                && get(e, "instanceId").as_string().as_deref() == Some("rh-1")
+        })
+        .count();
+    assert!(
+        handshakes >= 2,
+        "the hello caused a re-handshake ({handshakes})"
+    );
+    // A write by another widget still reaches the iframe's subscription on the new port.
+    let (_h, other) = mount(&host, "rh-2", NOTES, r#"{"storageNamespace": "rh"}"#).await;
+    ok(other.store().set(json(r#"{"after": "rehandshake"}"#), None)).await;
+    wait_until("the event on the re-subscribed port", 10_000, || {
+        reports.all_from(&f).iter().any(|m| {
+            get(m, "event").as_string().as_deref() == Some("confirmed")
+                && stringify(&get(m, "value")) == r#"{"after":"rehandshake"}"#
+        })
+    })
+    .await;
+    remove(&f);
+}
+
+#[wasm_bindgen_test]
+async fn host_create_checks_its_options() {
+    let user = Api::dev_new_user(server(), Plan::Pro).await.unwrap();
+    let opts = json(&format!(
+        r#"{{"backendUrl": "{}", "token": "{}"}}"#,
+        server(),
+        user.token
+    ));
+    let host = ok(Host::create(opts)).await;
+    assert!(get(&host, "mount").is_function());
+    assert_eq!(
+        code(&rejection(Host::create(json("{}"))).await),
+        "INVALID_ARGUMENT"
+    );
+    let bad_token = json(&format!(
+        r#"{{"backendUrl": "{}", "token": "nope"}}"#,
+        server()
+    ));
+    assert_eq!(
+        code(&rejection(Host::create(bad_token)).await),
+        "UNAUTHENTICATED"
+    );
+}

@@ -215,3 +215,16 @@ pub fn array(items: &[JsValue]) -> Array {
 pub fn call0(f: &JsValue) {
     f.unchecked_ref::<Function>().call0(&JsValue::NULL).unwrap();
 }
+
+impl FrameReports {
+    /// Every report from `frame` so far.
+    pub fn all_from(&self, frame: &HtmlIFrameElement) -> Vec<JsValue> {
+        let win: JsValue = frame.content_window().expect("frame window").into();
+        self.inbox
+            .borrow()
+            .iter()
+            .filter(|(s, _)| Object::is(s, &win))
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+}

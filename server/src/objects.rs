@@ -151,6 +151,22 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "s3")]
+    #[test]
+    fn s3_urls_select_an_s3_store_without_network() {
+        // Credentials and endpoint come from AWS_* at request time; building needs none.
+        assert!(open("s3://media/monodit").is_ok());
+        assert!(open("s3://").is_err());
+    }
+
+    #[test]
+    fn local_directories_are_created() {
+        let dir = std::env::temp_dir().join(format!("monodit-objects-{}", uuid::Uuid::new_v4()));
+        assert!(open(dir.to_str().unwrap()).is_ok());
+        assert!(dir.is_dir());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn svg_and_html_are_not_inline() {
         assert!(inline_allowed("image/png"));

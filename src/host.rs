@@ -284,7 +284,12 @@ impl Host {
     /// INCOMPATIBLE_BUCKET): writes the binding's config key, re-binds its subscriptions and
     /// tells the widget (`onConfigChange`). Resolves with the new config.
     #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, unknown>>")]
-    pub fn relink(&self, instance_id: String, binding_key: String, bucket_id: String) -> Promise {
+    pub fn relink(
+        &self,
+        #[wasm_bindgen(js_name = instanceId)] instance_id: String,
+        #[wasm_bindgen(js_name = bindingKey)] binding_key: String,
+        #[wasm_bindgen(js_name = bucketId)] bucket_id: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let mount = inner.find(&instance_id).ok_or_else(|| {
@@ -304,7 +309,11 @@ impl Host {
     /// Deletes a bucket (document or assets) on the backend; mounted widgets connected to it
     /// fall back to their isolated buckets.
     #[wasm_bindgen(js_name = deleteBucket, unchecked_return_type = "Promise<DeletedBucket>")]
-    pub fn delete_bucket(&self, backend: String, bucket_id: String) -> Promise {
+    pub fn delete_bucket(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "\"d1-json\" | \"r2-assets\"")] backend: String,
+        #[wasm_bindgen(js_name = bucketId)] bucket_id: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let backend = Backend::parse(&backend).ok_or_else(|| {

@@ -129,8 +129,9 @@ thread_local! {
 /// same promise (after a failure it tries again).
 #[wasm_bindgen(unchecked_return_type = "Promise<Ctx>")]
 pub fn connect(
-    #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>,
 ) -> Promise {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     if let Some(p) = CONNECTING.with(|c| c.borrow().clone()) {
         return p;
     }

@@ -75,7 +75,7 @@ fn error_code(reply: &JsValue) -> String {
 #[wasm_bindgen_test]
 async fn connect_outside_a_host_rejects_not_embedded() {
     // The test page is the top-level window: no parent, so connect() fails at once.
-    let err = rejection(widget::connect(JsValue::UNDEFINED)).await;
+    let err = rejection(widget::connect(None)).await;
     assert_eq!(code(&err), "NOT_EMBEDDED");
     assert!(get(&err, "detail")
         .as_string()

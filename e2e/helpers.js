@@ -42,9 +42,16 @@ export function bucketCard(page, bucketId) {
   return page.locator(`#topology article.bucket[data-bucket="${bucketId}"]`);
 }
 
-/** The "Move to…" control of one widget binding in the topology panel. */
+/** The "Move to…" select of one widget binding in the topology panel. */
 export function moveSelect(page, instanceId, binding) {
   return page.locator(`#topology li[data-instance="${instanceId}"][data-binding="${binding}"] select`).first();
+}
+
+/** Moves a widget binding to `bucketId` with the topology panel's select and Move button. */
+export async function moveTo(page, instanceId, binding, bucketId) {
+  const row = page.locator(`#topology li[data-instance="${instanceId}"][data-binding="${binding}"]`).first();
+  await row.locator("select").selectOption(`bucket:${bucketId}`);
+  await row.getByRole("button", { name: /^Move / }).click();
 }
 
 /** Calls a backend route as the page's user (dev routes included). */

@@ -1,7 +1,7 @@
 // Two Notes widgets (notes.plaintext v1) connected to one bucket through the topology panel
 // update each other live on the page.
 import { test, expect } from "@playwright/test";
-import { openDashboard, widget, noteField, writeNote, bucketCard, moveSelect, screenshot } from "./helpers.js";
+import { openDashboard, widget, noteField, writeNote, bucketCard, moveTo, screenshot } from "./helpers.js";
 
 test("two Notes widgets share a bucket and update each other live", async ({ page }) => {
   await openDashboard(page);
@@ -12,7 +12,7 @@ test("two Notes widgets share a bucket and update each other live", async ({ pag
   await expect(bucketCard(page, "notes-a")).toContainText("notes.plaintext v1");
 
   // Connect Notes B to Notes A's bucket from the Storage Topology panel.
-  await moveSelect(page, "notes-b", "primary").selectOption("bucket:notes-a");
+  await moveTo(page, "notes-b", "primary", "notes-a");
   await expect(page.locator('article[data-instance="notes-b"] .buckets')).toContainText("primary → notes-a");
   const b = await noteField(page, "notes-b");
   await expect(b).toHaveValue("Hello from Notes A");

@@ -1,12 +1,12 @@
 // A reload keeps all data: documents, asset files, collection items, and the dashboard's
 // layout and bucket links.
 import { test, expect } from "@playwright/test";
-import { openDashboard, widget, noteField, writeNote, moveSelect, png } from "./helpers.js";
+import { openDashboard, widget, noteField, writeNote, moveTo, png } from "./helpers.js";
 
 test("a reload keeps all data and the bucket links", async ({ page }) => {
   await openDashboard(page);
   await writeNote(page, "notes-a", "survives a reload");
-  await moveSelect(page, "notes-b", "primary").selectOption("bucket:notes-a");
+  await moveTo(page, "notes-b", "primary", "notes-a");
   await expect(await noteField(page, "notes-b")).toHaveValue("survives a reload");
 
   const todo = widget(page, "todo-1");

@@ -1,13 +1,13 @@
 // Fills every example widget and takes the dashboard screenshot the README shows
 // (e2e/screenshots/dashboard.png; copied by hand to docs/dashboard.png).
 import { test, expect } from "@playwright/test";
-import { openDashboard, widget, writeNote, moveSelect, noteField, bucketCard, png } from "./helpers.js";
+import { openDashboard, widget, writeNote, moveTo, noteField, bucketCard, png } from "./helpers.js";
 
 test("showcase: every example widget with data, for the README screenshot", async ({ page }) => {
   await page.setViewportSize({ width: 1440, height: 1240 });
   await openDashboard(page);
   await writeNote(page, "notes-a", "Team standup notes\n- ship the topology panel\n- review quotas");
-  await moveSelect(page, "notes-b", "primary").selectOption("bucket:notes-a");
+  await moveTo(page, "notes-b", "primary", "notes-a");
   await expect(await noteField(page, "notes-b")).toHaveValue(/Team standup notes/);
 
   const gallery = widget(page, "gallery-1");
@@ -19,7 +19,7 @@ test("showcase: every example widget with data, for the README screenshot", asyn
   ]);
   await expect(gallery.locator("figure.thumb")).toHaveCount(3);
   // The Mixed widget shares the Gallery's image bucket (same gallery.assets v1 contract).
-  await moveSelect(page, "mixed-1", "assets").selectOption("bucket:gallery-1");
+  await moveTo(page, "mixed-1", "assets", "gallery-1");
   const mixed = widget(page, "mixed-1");
   await expect(mixed.locator("figure.thumb")).toHaveCount(3);
   await mixed.locator("#title").fill("Brand colours");

@@ -24,8 +24,9 @@ test("re-link and delete from the topology panel; widgets fall back to isolated"
   // Isolated badges before any sharing.
   await expect(bucketCard(page, "notes-b").locator(".badge.isolated")).toHaveText("Isolated");
 
-  // Re-link Notes B into Notes A's bucket.
+  // Re-link Notes B into Notes A's bucket (the Move button, by keyboard).
   await select.selectOption("bucket:notes-a");
+  await page.getByRole("button", { name: "Move Notes B (primary)" }).press("Enter");
   await expect(await noteField(page, "notes-b")).toHaveValue("A's own note");
   await expect(bucketCard(page, "notes-a")).toContainText("Shared ×2");
   await expect(bucketCard(page, "notes-a").locator('li[data-instance="notes-b"]')).toBeVisible();

@@ -107,6 +107,8 @@ export function renderTopology(quotaEl, bodyEl, data, widgets, actions) {
   }
   const inBucket = (b) => connections.filter((c) => c.binding.backend === b.backend && c.bucketId === b.bucketId);
 
+  // A select plus a Move button, not a select that acts on change: with the keyboard,
+  // arrowing through a closed select fires change for every option passed.
   function moveSelect(c) {
     const label = `Move ${c.widget.title} (${c.binding.key}) to another bucket`;
     const select = el("select", { "aria-label": label, title: label });
@@ -117,16 +119,19 @@ export function renderTopology(quotaEl, bodyEl, data, widgets, actions) {
     }
     if (!c.isDefault) select.append(el("option", { value: "isolated" }, "its own isolated bucket"));
     select.append(el("option", { value: "new" }, "a new bucket…"));
-    select.addEventListener("change", () => {
+    const button = el("button", { type: "button", className: "secondary small" }, "Move");
+    button.setAttribute("aria-label", `Move ${c.widget.title} (${c.binding.key})`);
+    button.addEventListener("click", () => {
       const v = select.value;
-      select.value = "";
       if (v === "isolated") actions.move(c.widget.instanceId, c.binding.key, null);
       else if (v === "new") {
         const name = prompt("Name of the new bucket (letters, digits, . _ - :)", `${c.binding.schemaId}-shared`);
         if (name) actions.move(c.widget.instanceId, c.binding.key, name.trim());
       } else if (v) actions.move(c.widget.instanceId, c.binding.key, v.slice("bucket:".length));
+      else select.focus();
     });
-    return select;
+    const group = el("span", { className: "move" }, select, button);
+    return group;
   }
 
   function connectionRow(c, shared) {

@@ -184,29 +184,65 @@ pub async fn upload(
             .write(move |tx| store::reserve(tx, &user, &bucket_id, &contract, declared))
             .await?;
     }
-    let key = store::new_object_key();
-    let streamed = stream_to_store(&st, &key, body, declared).await;
-    let settled = match streamed {
-        Ok(size) => {
-            let row = AssetRow {
-                object_key: key.clone(),
-                name,
-                size,
-                content_type,
-                uploaded_at: store::uploaded_now(),
-            };
-            let (u, b, c, r) = (user.clone(), bucket_id.clone(), contract, row.clone());
-            st.db
-                .write(move |tx| store::settle(tx, &u, &b, &c, declared, &r))
-                .await
-                .map(|_| row)
-        }
-        Err(e) => Err(e),
+    // From here on the reservation must be settled or released whatever happens to this
+    // request: if the client disconnects, hyper drops the handler future, so the rest runs as
+    // its own task (the body then fails and the failure path releases the bytes).
+    let pending = PendingUpload {
+        st: st.clone(),
+        user,
+        bucket_id,
+        contract,
+        declared,
+        name,
+        content_type,
     };
-    match settled {
-        Ok(row) => Ok(Json(info(&st, row))),
-        Err(e) => {
-            let user_id = user.id.clone();
+    let row = tokio::spawn(pending.finish(body))
+        .await
+        .map_err(|e| AppError::internal("upload task", e))??;
+    Ok(Json(info(&st, row)))
+}
+
+/// An upload whose quota is reserved.
+struct PendingUpload {
+    st: Arc<AppState>,
+    user: crate::store::users::UserRow,
+    bucket_id: String,
+    contract: Contract,
+    declared: u64,
+    name: String,
+    content_type: String,
+}
+
+impl PendingUpload {
+    /// Streams, then settles; on any failure releases the reservation and the object.
+    async fn finish(self, body: Body) -> AppResult<AssetRow> {
+        let st = self.st.clone();
+        let key = store::new_object_key();
+        let declared = self.declared;
+        let settled = match stream_to_store(&st, &key, body, declared).await {
+            Ok(size) => {
+                let row = AssetRow {
+                    object_key: key.clone(),
+                    name: self.name,
+                    size,
+                    content_type: self.content_type,
+                    uploaded_at: store::uploaded_now(),
+                };
+                let (u, b, c, r) = (
+                    self.user.clone(),
+                    self.bucket_id,
+                    self.contract,
+                    row.clone(),
+                );
+                st.db
+                    .write(move |tx| store::settle(tx, &u, &b, &c, declared, &r))
+                    .await
+                    .map(|_| row)
+            }
+            Err(e) => Err(e),
+        };
+        if settled.is_err() {
+            let user_id = self.user.id.clone();
             if let Err(release) = st
                 .db
                 .write(move |tx| store::abandon(tx, &user_id, declared))
@@ -215,8 +251,8 @@ pub async fn upload(
                 tracing::error!(%release, "could not release an upload reservation");
             }
             delete_objects(&st, std::slice::from_ref(&key)).await;
-            Err(e)
         }
+        settled
     }
 }
 
@@ -245,7 +281,11 @@ pub async fn delete(
     st.db
         .write(move |tx| store::delete(tx, &user.id, &bucket_id, &k))
         .await?;
-    delete_objects(&st, std::slice::from_ref(&key)).await;
+    let st2 = st.clone();
+    // Its own task, so a client that hangs up cannot leave the object behind.
+    tokio::spawn(async move { delete_objects(&st2, std::slice::from_ref(&key)).await })
+        .await
+        .map_err(|e| AppError::internal("object deletion task", e))?;
     Ok(Json(json!({"deleted": true})))
 }
 

@@ -57,7 +57,13 @@ pub async fn delete_bucket(
         .write(move |tx| buckets::delete(tx, &user.id, backend, &bucket_id))
         .await?;
     let mut answer = deletion.answer;
-    answer.deleted_objects = crate::http::assets::delete_objects(&st, &deletion.object_keys).await;
+    // Its own task, so a client that hangs up cannot leave objects half deleted.
+    let st2 = st.clone();
+    answer.deleted_objects = tokio::spawn(async move {
+        crate::http::assets::delete_objects(&st2, &deletion.object_keys).await
+    })
+    .await
+    .map_err(|e| AppError::internal("object deletion task", e))?;
     Ok(Json(answer))
 }
 

@@ -315,3 +315,51 @@ async fn downloads_answer_byte_ranges_for_media_seeking() {
     assert_eq!(ignored.bytes, data);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_upload_gets_its_reservation_back() {
+    use tokio::io::AsyncWriteExt;
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/assets/cut?name=a.bin&schemaId=gallery.assets&schemaVersion=1 HTTP/1.1\r\n\
+         Host: {addr}\r\nAuthorization: Bearer {t}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 5000000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(&vec![7u8; 2_000_000]).await.unwrap();
+    sock.flush().await.unwrap();
+    // Wait (bounded) until the server has reserved the upload's bytes, then hang up.
+    let reserved = |s: &Srv| -> i64 {
+        s.sql()
+            .query_row("SELECT SUM(reserved_bytes) FROM users", [], |r| r.get(0))
+            .unwrap()
+    };
+    for _ in 0..200 {
+        if reserved(&s) == 5_000_000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(reserved(&s), 5_000_000);
+    drop(sock);
+    for _ in 0..400 {
+        if reserved(&s) == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(reserved(&s), 0, "the reservation is released");
+    assert_eq!(s.used(&t).await, 0);
+    assert!(s.get("/v1/assets/cut", &t).await.ok()["assets"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(
+        files_under(&s.objects_dir()).is_empty(),
+        "no partial object left"
+    );
+    s.stop().await;
+}

@@ -129,7 +129,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
-    server.stop().await.map_err(|e| e.to_string())
+    // In-flight requests get a bounded grace period; a stalled upload must not hold the
+    // process (its reservation is released at the next start anyway).
+    match tokio::time::timeout(std::time::Duration::from_secs(10), server.stop()).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => {
+            tracing::warn!("requests still running after 10 s; exiting");
+            Ok(())
+        }
+    }
 }
 
 fn user_add(db: PathBuf, plan: String, addons: u32) -> Result<(), String> {

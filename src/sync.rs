@@ -230,6 +230,9 @@ struct Pending {
     value: Value,
     contract: Contract,
     seq: f64,
+    /// Whether its outbox entry is on disk. Only a durable write can be settled by another
+    /// tab (which deletes the entry), so only then does a missing entry mean "already sent".
+    durable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -722,6 +725,7 @@ impl Engine {
                 value: value.clone(),
                 contract: b.contract.clone(),
                 seq,
+                durable: false,
             });
             let outbox = OutboxRecord {
                 mutation_id: mutation_id.clone(),
@@ -753,11 +757,12 @@ impl Engine {
         // entry committed.
         if let Some(me) = self.rc() {
             wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = me.mirror.write_set(&rec, &outbox).await {
+                match me.mirror.write_set(&rec, &outbox).await {
+                    Ok(()) => me.mark_durable(&outbox.bucket_id, &outbox.mutation_id),
                     // Still queued in memory and sent; it just would not survive a reload.
-                    warn(&format!(
+                    Err(e) => warn(&format!(
                         "monodit-bridge: could not persist a pending write: {e}"
-                    ));
+                    )),
                 }
                 me.kick_flush();
             });
@@ -909,6 +914,7 @@ impl Engine {
                     value: e.value,
                     contract: e.contract,
                     seq: e.seq,
+                    durable: true,
                 });
                 doc.pending.sort_by(|a, b| a.seq.total_cmp(&b.seq));
             }
@@ -1003,7 +1009,10 @@ impl Engine {
 
     /// Sends one write and settles it; false when it failed transiently (kept for a retry).
     async fn send_one(&self, bucket_id: &str, p: &Pending) -> bool {
-        if self.mirror.is_persistent() && !self.mirror.outbox_contains(&p.mutation_id).await {
+        if p.durable
+            && self.mirror.is_persistent()
+            && !self.mirror.outbox_contains(&p.mutation_id).await
+        {
             if !self.closed.get() {
                 // Another tab sent and settled it (its broadcast may still be on the way):
                 // forget it here and let a forced check pick up the server's state.
@@ -1027,6 +1036,20 @@ impl Engine {
             Err(e) => {
                 self.settle_rollback(bucket_id, &p.mutation_id, e).await;
                 true
+            }
+        }
+    }
+
+    /// Its outbox entry committed (until then a missing entry proves nothing).
+    fn mark_durable(&self, bucket_id: &str, mutation_id: &str) {
+        let mut st = self.state.borrow_mut();
+        if let Some(doc) = st.docs.get_mut(bucket_id) {
+            for p in doc
+                .pending
+                .iter_mut()
+                .filter(|p| p.mutation_id == mutation_id)
+            {
+                p.durable = true;
             }
         }
     }

@@ -33,6 +33,10 @@ test("a reload keeps all data and the bucket links", async ({ page }) => {
   await forms.getByRole("button", { name: "Add submission" }).click();
   await expect(forms.locator("#count")).toHaveText("1 submission");
 
+  // A half-typed task is kept in ctx.cache (browser-only) and comes back after the reload.
+  await todo.locator("#new").fill("half-typed task");
+  await expect(todo.locator("#new")).toHaveAttribute("data-cached", "true");
+
   await page.reload();
   await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
 
@@ -40,6 +44,7 @@ test("a reload keeps all data and the bucket links", async ({ page }) => {
   await expect(await noteField(page, "notes-b")).toHaveValue("survives a reload");
   await expect(page.locator('article[data-instance="notes-b"] .buckets')).toContainText("primary → notes-a");
   await expect(todo.locator("#list")).toContainText("water the plants");
+  await expect(todo.locator("#new")).toHaveValue("half-typed task");
   await expect(gallery.locator("figure.thumb img[alt='kept.png']")).toBeVisible();
   await expect(mixed.locator("#heading")).toHaveText("Holiday");
   await expect(forms.locator("#list")).toContainText("kept@example.com");

@@ -1,5 +1,7 @@
 // Todo: the whole list is one small d1-json document `{ items: [{id, text, done}] }`
 // (schema todo.list v1). Every change writes the full list; the subscription re-renders it.
+// The half-typed new task is browser-only UI state: it lives in ctx.cache (per instance,
+// never sent to the server, not counted in quota) and survives a reload.
 import { start, explain, status, onAction } from "../shared/bridge.js";
 
 const input = document.getElementById("new");
@@ -62,6 +64,7 @@ onAction(addButton, [input], () => {
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
+  ctx.cache.delete("draft").catch(() => {});
   write([...items, { id: `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`, text, done: false }]);
 });
 
@@ -70,6 +73,25 @@ ctx.store.subscribe(null, (value, meta) => {
   render(value);
 });
 ctx.onConfigChange(async () => render(await ctx.store.get()));
+
+// data-cached says the current draft is in the cache (tests wait for it before reloading).
+input.addEventListener("input", async () => {
+  const value = input.value;
+  input.dataset.cached = "false";
+  try {
+    await ctx.cache.set("draft", value, { ttlMs: 7 * 24 * 3600 * 1000 });
+    if (input.value === value) input.dataset.cached = "true";
+  } catch {
+    // Not cached: nothing to restore after a reload, which is all this costs.
+  }
+});
+
+try {
+  const draft = await ctx.cache.get("draft");
+  if (typeof draft === "string" && !input.value) input.value = draft;
+} catch {
+  // The cache is a convenience: without it the field just starts empty.
+}
 
 try {
   render(await ctx.store.get());

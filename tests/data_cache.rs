@@ -162,3 +162,39 @@ async fn blobs_are_stored_as_blobs() {
     assert!(cache.get("w", "fn").await.unwrap().is_undefined());
     mirror.close();
 }
+
+#[wasm_bindgen_test]
+async fn corrupt_cache_records_are_misses() {
+    use monodit_bridge::mirror::{db_name, STORE_CACHE};
+    use rexie::{Rexie, TransactionMode};
+    let user = unique("cache-corrupt");
+    let (mirror, cache) = open(&user).await;
+    cache.set("w", "good", json("1"), None).await.unwrap();
+    mirror.close();
+    // Records of the wrong shape, as a buggy older build might have left them.
+    let db = Rexie::builder(&db_name(&user)).build().await.unwrap();
+    let tx = db
+        .transaction(&[STORE_CACHE], TransactionMode::ReadWrite)
+        .unwrap();
+    let st = tx.store(STORE_CACHE).unwrap();
+    st.put(
+        &json(r#"{"instanceId":"w","key":"bad","value":1,"size":"big","lastUsed":null}"#),
+        None,
+    )
+    .await
+    .unwrap();
+    st.put(&json(r#"{"instanceId":"w","key":"worse"}"#), None)
+        .await
+        .unwrap();
+    tx.done().await.unwrap();
+    db.close();
+
+    let (mirror, cache) = open(&user).await;
+    assert!(cache.get("w", "bad").await.unwrap().is_undefined());
+    assert!(cache.get("w", "worse").await.unwrap().is_undefined());
+    assert_eq!(cache.keys("w").await.unwrap(), vec!["good"]);
+    // Writing over a corrupt key repairs it.
+    cache.set("w", "bad", json("2"), None).await.unwrap();
+    assert_eq!(stringify(&cache.get("w", "bad").await.unwrap()), "2");
+    mirror.close();
+}

@@ -184,6 +184,19 @@ fn db_path_of(db: &Db) -> PathBuf {
 
 /// Opens the stores, binds, and serves until `shutdown` resolves or [`RunningServer::stop`].
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    for origin in &config.allow_origins {
+        let o = origin.trim_end_matches('/');
+        let plausible = o == "*"
+            || o == "null"
+            || ((o.starts_with("http://") || o.starts_with("https://"))
+                && !o.contains(char::is_whitespace)
+                && o.matches('/').count() == 2);
+        if !plausible || axum::http::HeaderValue::from_str(o).is_err() {
+            return Err(StartError::Other(format!(
+                "--allow-origin {origin:?} is not an origin (scheme://host[:port], \"*\" or \"null\")"
+            )));
+        }
+    }
     let db = Db::open(&config.db_path).map_err(|e| StartError::Db(config.db_path.clone(), e))?;
     let objects = objects::open(&config.objects)
         .map_err(|e| StartError::Objects(config.objects.clone(), e))?;

@@ -176,3 +176,31 @@ async fn serve_writes_the_ready_file_and_stops_on_sigterm() {
     };
     assert!(status.success(), "graceful exit: {status}");
 }
+
+#[test]
+fn bad_arguments_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["user", "add", "--plan", "gold", "--db"])
+        .arg(dir.path().join("m.sqlite"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown plan"));
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--allow-origin",
+            "example.com/path",
+            "--db",
+        ])
+        .arg(dir.path().join("m.sqlite"))
+        .arg("--objects")
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
+}

@@ -476,6 +476,7 @@ enum SubSpec {
         binding: Option<String>,
     },
     Assets {
+        namespace: Option<String>,
         binding: Option<String>,
     },
 }
@@ -506,6 +507,8 @@ struct Mount {
     /// Event-log watchers: (bucket, backend, binding key, engine subscription).
     watchers: RefCell<Vec<Watcher>>,
     torn_down: Cell<bool>,
+    /// Explicit asset buckets already found new or compatible.
+    checked_assets: RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Mount {
@@ -552,6 +555,7 @@ impl Mount {
             session: RefCell::new(None),
             watchers: RefCell::new(Vec::new()),
             torn_down: Cell::new(false),
+            checked_assets: RefCell::new(Default::default()),
         });
         mount.register().await?;
         inner.mounts.borrow_mut().push(mount.clone());
@@ -809,6 +813,37 @@ impl Mount {
         self.engine()?.doc_get(b).await.map(|_| ())
     }
 
+    /// The asset bucket of a call: bound (config key → instanceId), or an explicit one that
+    /// must be new or hold the binding's contract.
+    async fn resolve_assets(
+        &self,
+        binding: Option<&str>,
+        explicit: Option<&str>,
+    ) -> Result<BucketRef, Error> {
+        let b = self.resolve(Backend::R2Assets, binding, explicit)?;
+        if explicit.is_some() {
+            self.check_explicit_assets(&b).await?;
+        }
+        Ok(b)
+    }
+
+    /// Asset buckets record their contract on the server; an explicit bucket id is checked
+    /// against the bucket list once per mount and bucket (compatible stays compatible).
+    async fn check_explicit_assets(&self, b: &BucketRef) -> Result<(), Error> {
+        if self.checked_assets.borrow().contains(&b.bucket_id) {
+            return Ok(());
+        }
+        let buckets = self.engine()?.api().buckets().await?;
+        if let Some(found) = buckets
+            .iter()
+            .find(|x| x.bucket_id == b.bucket_id && x.contract.backend == Backend::R2Assets)
+        {
+            buckets::check_compatible(&found.contract, &b.contract)?;
+        }
+        self.checked_assets.borrow_mut().insert(b.bucket_id.clone());
+        Ok(())
+    }
+
     // ----- router --------------------------------------------------------------------------
 
     async fn route(
@@ -849,8 +884,9 @@ impl Mount {
             Call::AssetsSubscribe {
                 subscription,
                 binding,
+                namespace,
             } => {
-                let spec = SubSpec::Assets { binding };
+                let spec = SubSpec::Assets { namespace, binding };
                 self.subscribe(session, subscription, spec, &sender).await
             }
             Call::Unsubscribe { subscription } => {
@@ -870,8 +906,11 @@ impl Mount {
                 file,
                 name,
                 binding,
+                namespace,
             } => {
-                let b = self.resolve(Backend::R2Assets, binding.as_deref(), None)?;
+                let b = self
+                    .resolve_assets(binding.as_deref(), namespace.as_deref())
+                    .await?;
                 self.watch(&b.bucket_id, Backend::R2Assets, binding);
                 let id = req.id;
                 let progress_sender = sender.clone();
@@ -889,16 +928,21 @@ impl Mount {
                 let info = engine.assets_upload(&b, file, name, progress).await?;
                 to_js(&info)
             }
-            Call::AssetsList { binding } => {
-                let b = self.resolve(Backend::R2Assets, binding.as_deref(), None)?;
+            Call::AssetsList { binding, namespace } => {
+                let b = self
+                    .resolve_assets(binding.as_deref(), namespace.as_deref())
+                    .await?;
                 self.watch(&b.bucket_id, Backend::R2Assets, binding);
                 to_js(&engine.assets_list(&b).await?)
             }
             Call::AssetsDelete {
                 object_key,
                 binding,
+                namespace,
             } => {
-                let b = self.resolve(Backend::R2Assets, binding.as_deref(), None)?;
+                let b = self
+                    .resolve_assets(binding.as_deref(), namespace.as_deref())
+                    .await?;
                 engine.assets_delete(&b, &object_key).await?;
                 Ok(JsValue::TRUE)
             }
@@ -950,11 +994,14 @@ impl Mount {
         sender: &Sender,
     ) -> Result<JsValue, Error> {
         let b = self.resolve_spec(&spec)?;
-        if let SubSpec::Store {
-            namespace: Some(_), ..
-        } = &spec
-        {
-            self.check_explicit(&b).await?;
+        match &spec {
+            SubSpec::Store {
+                namespace: Some(_), ..
+            } => self.check_explicit(&b).await?,
+            SubSpec::Assets {
+                namespace: Some(_), ..
+            } => self.check_explicit_assets(&b).await?,
+            _ => {}
         }
         {
             let subs = session.subs.borrow();
@@ -989,7 +1036,7 @@ impl Mount {
         }
         let (backend, binding) = match &spec {
             SubSpec::Store { binding, .. } => (Backend::D1Json, binding.clone()),
-            SubSpec::Assets { binding } => (Backend::R2Assets, binding.clone()),
+            SubSpec::Assets { binding, .. } => (Backend::R2Assets, binding.clone()),
         };
         self.watch(&b.bucket_id, backend, binding);
         Ok(errors::obj(&[("bucket", &JsValue::from_str(&b.bucket_id))]).into())
@@ -1000,8 +1047,8 @@ impl Mount {
             SubSpec::Store { namespace, binding } => {
                 self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())
             }
-            SubSpec::Assets { binding } => {
-                self.resolve(Backend::R2Assets, binding.as_deref(), None)
+            SubSpec::Assets { namespace, binding } => {
+                self.resolve(Backend::R2Assets, binding.as_deref(), namespace.as_deref())
             }
         }
     }
@@ -1044,6 +1091,9 @@ impl Mount {
             let mut subs = session.subs.borrow_mut();
             for sub in subs.iter_mut() {
                 if let SubSpec::Store {
+                    namespace: Some(_), ..
+                }
+                | SubSpec::Assets {
                     namespace: Some(_), ..
                 } = sub.spec
                 {

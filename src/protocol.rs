@@ -24,10 +24,10 @@
 //! | `store.get` | `{namespace?, binding?}` | `{value, version, pending, bucket}` |
 //! | `store.set` | `{value, namespace?, binding?}` | `{value, version, pending, bucket}` once confirmed |
 //! | `store.subscribe` | `{subscription, namespace?, binding?}` | `{bucket}` |
-//! | `assets.upload` | `{file: Blob, name?, binding?}` | `AssetInfo` (`url`) |
-//! | `assets.list` | `{binding?}` | `[AssetInfo]` |
-//! | `assets.delete` | `{objectKey, binding?}` | `true` |
-//! | `assets.subscribe` | `{subscription, binding?}` | `{bucket}` |
+//! | `assets.upload` | `{file: Blob, name?, binding?, namespace?}` | `AssetInfo` (`url`) |
+//! | `assets.list` | `{binding?, namespace?}` | `[AssetInfo]` |
+//! | `assets.delete` | `{objectKey, binding?, namespace?}` | `true` |
+//! | `assets.subscribe` | `{subscription, binding?, namespace?}` | `{bucket}` |
 //! | `store.unsubscribe`, `assets.unsubscribe` | `{subscription}` | `true` |
 //! | `cache.get` / `cache.delete` | `{key}` | value or `undefined` / `true` |
 //! | `cache.set` | `{key, value, ttlMs?}` | `true` |
@@ -295,11 +295,15 @@ mod host_side {
             name: String,
             /// Binding key.
             binding: BindingKey,
+            /// Explicit bucket id (dynamic themes; any widget for a compatible or new bucket).
+            namespace: Option<String>,
         },
         /// `assets.list`
         AssetsList {
             /// Binding key.
             binding: BindingKey,
+            /// Explicit bucket id (dynamic themes; any widget for a compatible or new bucket).
+            namespace: Option<String>,
         },
         /// `assets.delete`
         AssetsDelete {
@@ -307,6 +311,8 @@ mod host_side {
             object_key: String,
             /// Binding key.
             binding: BindingKey,
+            /// Explicit bucket id (dynamic themes; any widget for a compatible or new bucket).
+            namespace: Option<String>,
         },
         /// `assets.subscribe`
         AssetsSubscribe {
@@ -314,6 +320,8 @@ mod host_side {
             subscription: f64,
             /// Binding key.
             binding: BindingKey,
+            /// Explicit bucket id (dynamic themes; any widget for a compatible or new bucket).
+            namespace: Option<String>,
         },
         /// `cache.get`
         CacheGet {
@@ -678,18 +686,22 @@ mod host_side {
                     file: blob.clone(),
                     name,
                     binding: binding(args)?,
+                    namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
                 }
             }
             Op::AssetsList => Call::AssetsList {
                 binding: binding(args)?,
+                namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
             },
             Op::AssetsDelete => Call::AssetsDelete {
                 object_key: required_string(args, "objectKey", MAX_KEY_LEN)?,
                 binding: binding(args)?,
+                namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
             },
             Op::AssetsSubscribe => Call::AssetsSubscribe {
                 subscription: subscription(args)?,
                 binding: binding(args)?,
+                namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
             },
             Op::CacheGet => Call::CacheGet {
                 key: required_string(args, "key", MAX_KEY_LEN)?,

@@ -381,6 +381,7 @@ impl Ctx {
         Assets {
             client: self.client.clone(),
             binding: JsValue::UNDEFINED,
+            bucket: JsValue::UNDEFINED,
         }
     }
 
@@ -450,6 +451,7 @@ impl Binding {
         Assets {
             client: self.client.clone(),
             binding: self.key.clone(),
+            bucket: JsValue::UNDEFINED,
         }
     }
 }
@@ -564,10 +566,22 @@ impl Store {
 pub struct Assets {
     client: Client,
     binding: JsValue,
+    bucket: JsValue,
 }
 
 #[wasm_bindgen]
 impl Assets {
+    /// The same facade on an explicit bucket id (dynamic themes; widgets may name a new
+    /// bucket or one created with the same contract, else INCOMPATIBLE_BUCKET).
+    #[wasm_bindgen(js_name = withBucket)]
+    pub fn with_bucket(&self, #[wasm_bindgen(js_name = bucketId)] bucket_id: JsValue) -> Assets {
+        Assets {
+            client: self.client.clone(),
+            binding: self.binding.clone(),
+            bucket: bucket_id,
+        }
+    }
+
     /// Uploads a `File`/`Blob` (it crosses the port as a Blob, never base64) and resolves
     /// with its download URL. QUOTA_EXCEEDED rejects with `err.message === "QUOTA_EXCEEDED"`.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
@@ -581,7 +595,7 @@ impl Assets {
         let args = obj(&[("file", &file), ("name", &field(&options, "name"))]);
         map_promise(
             self.client
-                .call("assets.upload", with_binding(args, &self.binding), progress),
+                .call("assets.upload", self.target(args), progress),
             |v| field(&v, "url"),
         )
     }
@@ -589,11 +603,8 @@ impl Assets {
     /// The bucket's assets (the source of truth for its contents).
     #[wasm_bindgen(unchecked_return_type = "Promise<AssetInfo[]>")]
     pub fn list(&self) -> Promise {
-        self.client.call(
-            "assets.list",
-            with_binding(Object::new(), &self.binding),
-            None,
-        )
+        self.client
+            .call("assets.list", self.target(Object::new()), None)
     }
 
     /// Deletes one asset by its `objectKey`.
@@ -601,8 +612,7 @@ impl Assets {
     pub fn delete(&self, #[wasm_bindgen(js_name = objectKey)] object_key: JsValue) -> Promise {
         let args = obj(&[("objectKey", &object_key)]);
         map_promise(
-            self.client
-                .call("assets.delete", with_binding(args, &self.binding), None),
+            self.client.call("assets.delete", self.target(args), None),
             undefined,
         )
     }
@@ -622,7 +632,7 @@ impl Assets {
             let _ = cb.call2(&JsValue::NULL, &field(&ev, "assets"), &field(&ev, "meta"));
         });
         let args = Object::new();
-        let _ = with_binding(args.clone(), &self.binding);
+        let _ = self.target(args.clone());
         let (id, answer) = self.client.subscribe(
             "assets.subscribe",
             args,
@@ -630,6 +640,15 @@ impl Assets {
         );
         report_subscribe_failure(answer, on_error);
         unsubscriber(&self.client, id, "assets.unsubscribe")
+    }
+}
+
+impl Assets {
+    fn target(&self, args: Object) -> JsValue {
+        if !self.bucket.is_undefined() {
+            let _ = Reflect::set(&args, &"namespace".into(), &self.bucket);
+        }
+        with_binding(args, &self.binding)
     }
 }
 

@@ -769,3 +769,47 @@ async fn host_create_checks_its_options() {
         "UNAUTHENTICATED"
     );
 }
+
+fn svg_blob() -> web_sys::Blob {
+    let parts: Array = [JsValue::from_str(
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )]
+    .iter()
+    .collect();
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("image/svg+xml");
+    web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn explicit_asset_buckets_for_themes_and_compatible_widgets() {
+    let (host, _api) = setup().await;
+    let (_h, g1) = mount(&host, "gal-1", GALLERY, r#"{"assetBucketId": "pics"}"#).await;
+    ok(g1.assets().upload(svg_blob().into(), None)).await;
+
+    let theme_manifest = r#"{"id": "skin", "widgetType": "dynamic", "storage": {"bindings": [
+      {"key": "assets", "backend": "r2-assets", "schemaId": "theme.assets", "schemaVersion": 1}]}}"#;
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(&format!(
+        r#"{{"instanceId": "skin-1", "kind": "theme", "manifest": {theme_manifest}}}"#
+    ));
+    ok(host.mount_port(ch.port1(), opts)).await;
+    let theme = widget::connect_port(ch.port2(), 5000).await.unwrap();
+    // Another contract's bucket: refused.
+    let err = rejection(theme.assets().with_bucket("pics".into()).list()).await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    // Its own explicit bucket: works.
+    let own = theme.assets().with_bucket("skin-assets".into());
+    ok(own.upload(svg_blob().into(), None)).await;
+    assert_eq!(Array::from(&ok(own.list()).await).length(), 1);
+
+    // A compatible widget may name the shared bucket explicitly.
+    let (_h, g2) = mount(&host, "gal-2", GALLERY, "{}").await;
+    assert_eq!(
+        Array::from(&ok(g2.assets().list()).await).length(),
+        0,
+        "isolated"
+    );
+    let shared = ok(g2.assets().with_bucket("pics".into()).list()).await;
+    assert_eq!(Array::from(&shared).length(), 1);
+}

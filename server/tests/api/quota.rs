@@ -198,3 +198,84 @@ async fn refunds_are_exact_on_overwrite_and_delete() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn mixed_concurrent_writes_never_overshoot() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.register(&t, "f", forms_manifest(), json!({})).await.ok();
+    let before = fill_to_headroom(&s, &t, 50_000);
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let (http, base, t) = (s.http.clone(), s.base.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = match i % 3 {
+                0 => http
+                    .put(format!("{base}/v1/documents/d{i}"))
+                    .bearer_auth(&t)
+                    .json(&json!({"value": "x".repeat(5_000), "schemaId": "notes.plaintext", "schemaVersion": 1})),
+                1 => http
+                    .post(format!("{base}/v1/assets/a{i}?schemaId=gallery.assets&schemaVersion=1"))
+                    .bearer_auth(&t)
+                    .body(vec![0u8; 5_000]),
+                _ => http
+                    .post(format!("{base}/v1/collections/forms/submissions/put"))
+                    .bearer_auth(&t)
+                    .json(&json!({"id": format!("c{i}"), "data": "y".repeat(5_000)})),
+            }
+            .send()
+            .await
+            .unwrap();
+            r.status().as_u16()
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            200 => ok += 1,
+            507 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let used = s.used(&t).await;
+    assert!(used <= 5 * GB, "overshoot: {used}");
+    assert!(ok >= 9, "writes that fit succeed ({ok})");
+    // Every success is accounted for: documents and items are ~5,002 bytes, assets 5,000.
+    assert!(
+        used - before >= ok * 5_000 && used - before <= ok * 5_002,
+        "{used} {before} {ok}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn collection_items_count_and_refund_exactly() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.register(&t, "f", forms_manifest(), json!({})).await.ok();
+    let put = |id: &str, data: serde_json::Value| {
+        s.coll(
+            &t,
+            "forms",
+            "submissions",
+            "put",
+            json!({"id": id, "data": data}),
+        )
+    };
+    put("a", json!({"formId": "contact"})).await.ok();
+    assert_eq!(s.used(&t).await, r#"{"formId":"contact"}"#.len() as u64);
+    put("a", json!({"formId": "c"})).await.ok();
+    assert_eq!(s.used(&t).await, r#"{"formId":"c"}"#.len() as u64);
+    s.coll(
+        &t,
+        "forms",
+        "submissions",
+        "deleteMany",
+        json!({"ids": ["a"]}),
+    )
+    .await
+    .ok();
+    assert_eq!(s.used(&t).await, 0);
+    assert_eq!(s.get("/v1/usage", &t).await.ok()["collectionBytes"], 0);
+    s.stop().await;
+}

@@ -4,6 +4,7 @@
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { writeFileSync } from "node:fs";
+import os from "node:os";
 import { launch } from "./lib/browser.mjs";
 import { environment } from "./lib/environment.mjs";
 import { evaluateTargets, renderTable, renderMarkdown } from "./lib/report.mjs";
@@ -66,6 +67,7 @@ try {
   await browser.close();
 }
 
+results.loadAverageAtEnd = Math.round(os.loadavg()[0] * 100) / 100;
 results.targets = evaluateTargets(results.figures);
 results.analysis = advise(results.figures, results.targets);
 const table = renderTable(results);

@@ -26,6 +26,8 @@ export async function environment(root, browser) {
     cores: cpus.length,
     memoryGB: Math.round(os.totalmem() / 1e9),
     os: `${os.type()} ${os.release()} (${os.arch()})`,
+    // Other work on the machine skews tails: the 1-minute load average when the run started.
+    loadAverageAtStart: Math.round(os.loadavg()[0] * 100) / 100,
     node: process.version,
     chromium: browser.version(),
     playwright: pkgVersion(root, "@playwright/test"),

@@ -7,7 +7,7 @@ import { hostPage, mountWidgets, newUser, sleep } from "../lib/browser.mjs";
 import { summary, ratio } from "../lib/stats.mjs";
 
 const BYTES = 64 * 1024 * 1024;
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 async function heap(cdp) {
   const h = await cdp.send("Runtime.getHeapUsage");

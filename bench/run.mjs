@@ -8,7 +8,7 @@ import os from "node:os";
 import { launch } from "./lib/browser.mjs";
 import { environment } from "./lib/environment.mjs";
 import { evaluateTargets, renderTable, renderMarkdown } from "./lib/report.mjs";
-import { advise } from "./lib/advice.mjs";
+import { advise, observe } from "./lib/advice.mjs";
 import * as rpc from "./measures/rpc.mjs";
 import * as propagation from "./measures/propagation.mjs";
 import * as revalidation from "./measures/revalidation.mjs";
@@ -70,6 +70,7 @@ try {
 results.loadAverageAtEnd = Math.round(os.loadavg()[0] * 100) / 100;
 results.targets = evaluateTargets(results.figures);
 results.analysis = advise(results.figures, results.targets);
+results.observations = observe(results.figures);
 const table = renderTable(results);
 console.log(`\n${table}`);
 if (!only.length || process.env.MONODIT_BENCH_WRITE === "1") {

@@ -95,3 +95,39 @@ export function advise(figures, targets) {
     })
     .join("\n");
 }
+
+/** Markdown: what the figures without a target (or beyond it) show, from this run's numbers. */
+export function observe(f) {
+  const out = [];
+  if (f.bulk) {
+    const b = f.bulk;
+    out.push(
+      `- **6 1,000 sets**: the 1,000th optimistic event arrived after ${Math.round(b.bridgeAllOptimistic.median)} ms, ` +
+        `close to the ${Math.round(b.bridgeAllConfirmed.median)} ms until all were confirmed, against ` +
+        `${Math.round(b.dexieBulkPut.median)} ms for Dexie bulkPut. A port allows 64 requests in flight and a set() ` +
+        "stays in flight until the server confirms it, while the engine sends one PUT at a time, so a burst of writes " +
+        "runs at the server's write rate, not the mirror's. What would change it: answer set() requests on the port " +
+        "at the optimistic ack (resolve confirmation through the event stream), and coalesce queued writes to one " +
+        "bucket (last writer wins, so only the newest pending value needs a PUT).",
+    );
+  }
+  if (f.revalidation) {
+    const c = f.revalidation.cases.find((x) => x.k === 1 && x.n === 50);
+    if (c) {
+      out.push(
+        `- **3 bytes**: a later re-check is one request, but its size grows with N (K=1: ${c.steadyUnchanged.bytes} B ` +
+          "at N=50) because the batch meta request and its answer also carry every mounted widget's asset bucket. Per-key " +
+          `revalidation costs ${c.perKey.bytes} B there; from K=10 on the single batch request is the cheaper one.`,
+      );
+    }
+  }
+  if (f.server?.raw) {
+    out.push(
+      `- **7 server**: over HTTP the server answers ${f.server.meta.requestsPerS} batch-meta and ` +
+        `${f.server.query.requestsPerS} query requests/s; the same SQL on the same file runs ` +
+        `${f.server.raw.meta.perS} and ${f.server.raw.query.perS} times/s in one rusqlite connection, so the SQL is not ` +
+        "the bottleneck: HTTP, per-request auth, JSON and the load client sharing the 2 cores are.",
+    );
+  }
+  return out.join("\n");
+}

@@ -135,6 +135,7 @@ export function renderMarkdown(results, _table) {
   md.push("", "## How each figure is measured", "");
   for (const [k, v] of Object.entries(results.figures)) if (v?.notes) md.push(`- **${k}**: ${v.notes}`);
   if (results.analysis) md.push("", "## Missed targets: why, and what would close them", "", results.analysis);
+  if (results.observations) md.push("", "## Other observations", "", results.observations);
   md.push("");
   return md.join("\n");
 }

@@ -62,8 +62,11 @@ async function upload(file) {
 input.addEventListener("change", async () => {
   const files = [...input.files];
   input.value = "";
+  // One upload at a time, each with its own progress; the picker waits meanwhile.
+  input.disabled = true;
   for (const file of files) await upload(file);
   await loadAssets();
+  input.disabled = false;
 });
 
 let unsubscribe = null;

@@ -11,7 +11,7 @@ export const DEFAULT_LAYOUT = [
   { instanceId: "mixed-1", title: "Mixed gallery", src: "/widgets/mixed/index.html", manifestUrl: "/widgets/mixed/manifest.json", height: 300 },
   { instanceId: "todo-1", title: "Todo", src: "/widgets/todo/index.html", manifestUrl: "/widgets/todo/manifest.json", height: 250 },
   { instanceId: "forms-1", title: "Forms", src: "/widgets/forms/index.html", manifestUrl: "/widgets/forms/manifest.json", height: 480 },
-  { instanceId: "aurora-theme", title: "Aurora theme", kind: "theme", src: "/widgets/theme/index.html", manifestUrl: "/widgets/theme/manifest.json", height: 56 },
+  { instanceId: "aurora-theme", title: "Aurora theme", kind: "theme", src: "/widgets/theme/index.html", manifestUrl: "/widgets/theme/manifest.json", height: 72 },
 ].map((w) => ({ kind: "widget", config: {}, ...w }));
 
 export function loadLayout() {

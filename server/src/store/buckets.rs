@@ -7,7 +7,6 @@ use crate::store::quota;
 use crate::store::users::parse_backend;
 use monodit_core::api::{BucketInfo, ConnectedInstance, Contract, DeletedBucket};
 use monodit_core::buckets::Backend;
-use monodit_core::ErrorCode;
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 
@@ -52,24 +51,29 @@ pub fn get(
         .optional()?)
 }
 
-/// Fails with INCOMPATIBLE_BUCKET when `existing` was created with another contract.
-pub fn check_contract(existing: &BucketRow, wanted: &Contract, bucket_id: &str) -> AppResult<()> {
-    if existing.contract != *wanted {
-        return Err(AppError::new(
-            ErrorCode::IncompatibleBucket,
-            format!(
-                "bucket {bucket_id:?} was created for {} {} v{}",
-                existing.contract.backend.as_str(),
-                existing.contract.schema_id,
-                existing.contract.schema_version
-            ),
+/// Fails with INCOMPATIBLE_BUCKET (core's rule and detail `{existing, wanted}`) when
+/// `existing` was created with another contract.
+pub fn check_contract(existing: &BucketRow, wanted: &Contract, _bucket_id: &str) -> AppResult<()> {
+    monodit_core::buckets::check_compatible(&existing.contract, wanted).map_err(AppError::from)
+}
+
+/// The version a bucket that does not exist continues from: its last version before it was
+/// deleted, or 0.
+pub fn version_floor(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    backend: Backend,
+    bucket_id: &str,
+) -> AppResult<u64> {
+    let floor: Option<i64> = tx
+        .query_row(
+            "SELECT last_version FROM bucket_tombstones \
+             WHERE user_id = ?1 AND backend = ?2 AND bucket_id = ?3",
+            params![user_id, backend.as_str(), bucket_id],
+            |r| r.get(0),
         )
-        .with_detail(serde_json::json!({
-            "bucket": existing.contract,
-            "requested": wanted,
-        })));
-    }
-    Ok(())
+        .optional()?;
+    Ok(floor.unwrap_or(0).max(0) as u64)
 }
 
 /// The bucket with `contract`, created when missing (its version continues after any earlier
@@ -84,15 +88,7 @@ pub fn ensure(
         check_contract(&existing, contract, bucket_id)?;
         return Ok(existing);
     }
-    let floor: i64 = tx
-        .query_row(
-            "SELECT last_version FROM bucket_tombstones \
-             WHERE user_id = ?1 AND backend = ?2 AND bucket_id = ?3",
-            params![user_id, contract.backend.as_str(), bucket_id],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
+    let floor = version_floor(tx, user_id, contract.backend, bucket_id)? as i64;
     let now = now_ms();
     tx.execute(
         "INSERT INTO buckets (user_id, backend, bucket_id, schema_id, schema_version, bytes, version, created_at) \
@@ -110,7 +106,7 @@ pub fn ensure(
     Ok(BucketRow {
         contract: contract.clone(),
         bytes: 0,
-        version: floor.max(0) as u64,
+        version: floor as u64,
         created_at: now,
     })
 }

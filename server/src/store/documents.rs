@@ -2,13 +2,12 @@
 
 use crate::db::now_ms;
 use crate::error::{AppError, AppResult};
-use crate::store::{buckets, quota, users::UserRow, validate};
+use crate::store::{buckets, quota, rules, users::UserRow, validate};
 use monodit_core::api::{
-    AssetBucketMeta, BatchMetaRequest, BatchMetaResponse, Contract, Document, DocumentMeta,
-    PutDocument, MAX_BATCH_META, MAX_DOCUMENT_BYTES,
+    AssetBucketMeta, BatchMetaRequest, BatchMetaResponse, Document, DocumentMeta, PutDocument,
+    MAX_BATCH_META,
 };
 use monodit_core::buckets::Backend;
-use monodit_core::ErrorCode;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Mutation ids are remembered this long; a retry after a week is a new write.
@@ -77,12 +76,8 @@ pub fn get(tx: &Transaction<'_>, user_id: &str, bucket_id: &str) -> AppResult<Do
     })
 }
 
-/// `PUT /v1/documents/{bucketId}`: writes the whole document.
-///
-/// Order of checks: a known mutation id answers with what it produced the first time (so a
-/// retry after a lost acknowledgement never applies twice, even if the document moved on);
-/// then size, contract, expected version and quota. The quota counts the payload's JSON bytes
-/// and refunds the previous version's bytes exactly.
+/// `PUT /v1/documents/{bucketId}`: gathers the facts in this transaction, asks
+/// [`rules::decide_document_put`] (every rule lives there), and applies the decision.
 pub fn put(
     tx: &Transaction<'_>,
     user: &UserRow,
@@ -91,11 +86,8 @@ pub fn put(
     if_match: Option<u64>,
 ) -> AppResult<DocumentMeta> {
     validate::bucket_id(bucket_id)?;
-    validate::schema_id(&req.schema_id)?;
-    validate::schema_version(req.schema_version)?;
-    if let Some(m) = &req.mutation_id {
-        validate::id("mutationId", m)?;
-        let seen = tx
+    let replay = match &req.mutation_id {
+        Some(m) => tx
             .query_row(
                 "SELECT version, size, updated_at FROM document_mutations \
                  WHERE user_id = ?1 AND bucket_id = ?2 AND mutation_id = ?3",
@@ -109,66 +101,58 @@ pub fn put(
                     })
                 },
             )
-            .optional()?;
-        if let Some(seen) = seen {
-            return Ok(seen);
-        }
-    }
-    let expected = match (if_match, req.expected_version) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(AppError::invalid("If-Match and expectedVersion disagree"))
-        }
-        (a, b) => a.or(b),
+            .optional()?,
+        None => None,
     };
-    let text = serde_json::to_string(&req.value)?;
-    let size = text.len() as u64;
-    if size > MAX_DOCUMENT_BYTES {
-        return Err(AppError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("a document may hold at most {MAX_DOCUMENT_BYTES} bytes of JSON"),
-        )
-        .with_detail(serde_json::json!({"size": size, "limit": MAX_DOCUMENT_BYTES})));
-    }
-    let contract = Contract {
-        backend: Backend::D1Json,
-        schema_id: req.schema_id.clone(),
-        schema_version: req.schema_version,
+    let bucket = buckets::get(tx, &user.id, Backend::D1Json, bucket_id)?;
+    let version_floor = match &bucket {
+        Some(b) => b.version,
+        None => buckets::version_floor(tx, &user.id, Backend::D1Json, bucket_id)?,
     };
-    if let Some(existing) = buckets::get(tx, &user.id, Backend::D1Json, bucket_id)? {
-        buckets::check_contract(&existing, &contract, bucket_id)?;
-    }
-    let current = meta_of(tx, &user.id, bucket_id)?;
-    let current_version = current.as_ref().map(|m| m.version).unwrap_or(0);
-    if let Some(expected) = expected {
-        if expected != current_version {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                format!("the document is at version {current_version}, not {expected}"),
-            )
-            .with_detail(serde_json::json!({"currentVersion": current_version})));
-        }
-    }
-    let old_size = current.as_ref().map(|m| m.size).unwrap_or(0);
-    if size > old_size {
-        quota::ensure_fits(tx, user, size - old_size)?;
-    }
-    let bucket = buckets::ensure(tx, &user.id, bucket_id, &contract)?;
-    let version = bucket.version.max(current_version) + 1;
+    let (used, reserved) = quota::usage(tx, &user.id)?;
+    let facts = rules::DocumentFacts {
+        replay,
+        bucket: bucket.map(|b| b.contract),
+        version_floor,
+        current: meta_of(tx, &user.id, bucket_id)?.map(|m| (m.version, m.size)),
+        used,
+        reserved,
+        limit: user.plan.limit_bytes(user.addons),
+    };
+    let write = match rules::decide_document_put(bucket_id, &req, if_match, &facts)? {
+        rules::DocumentDecision::Replay(meta) => return Ok(meta),
+        rules::DocumentDecision::Write(w) => w,
+    };
+    buckets::ensure(tx, &user.id, bucket_id, &write.contract)?;
     let now = now_ms();
     tx.execute(
         "INSERT INTO documents (user_id, bucket_id, value, version, size, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (user_id, bucket_id) DO UPDATE SET value = excluded.value, \
            version = excluded.version, size = excluded.size, updated_at = excluded.updated_at",
-        params![user.id, bucket_id, text, version as i64, size as i64, now],
+        params![
+            user.id,
+            bucket_id,
+            write.text,
+            write.version as i64,
+            write.size as i64,
+            now
+        ],
     )?;
-    buckets::set_usage(tx, &user.id, Backend::D1Json, bucket_id, size, version)?;
-    quota::adjust_used(tx, &user.id, size as i64 - old_size as i64, false)?;
+    buckets::set_usage(
+        tx,
+        &user.id,
+        Backend::D1Json,
+        bucket_id,
+        write.size,
+        write.version,
+    )?;
+    quota::adjust_used(tx, &user.id, write.delta, false)?;
     if let Some(m) = &req.mutation_id {
         tx.execute(
             "INSERT INTO document_mutations (user_id, bucket_id, mutation_id, version, size, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![user.id, bucket_id, m, version as i64, size as i64, now],
+            params![user.id, bucket_id, m, write.version as i64, write.size as i64, now],
         )?;
         // Bounded table: forget very old mutation ids while we hold the write lock anyway.
         tx.execute(
@@ -178,8 +162,8 @@ pub fn put(
     }
     Ok(DocumentMeta {
         bucket_id: bucket_id.to_string(),
-        version,
-        size,
+        version: write.version,
+        size: write.size,
         updated_at: now,
     })
 }

@@ -12,5 +12,6 @@ pub mod collections;
 pub mod documents;
 pub mod instances;
 pub mod quota;
+pub mod rules;
 pub mod users;
 pub mod validate;

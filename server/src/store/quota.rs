@@ -27,24 +27,24 @@ pub fn check(used: u64, reserved: u64, extra: u64, limit: u64) -> Result<(), mon
     })))
 }
 
+/// The user's (settled, reserved) bytes as they are in this transaction.
+pub fn usage(tx: &Transaction<'_>, user_id: &str) -> AppResult<(u64, u64)> {
+    let (used, reserved): (i64, i64) = tx.query_row(
+        "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
+        params![user_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((used.max(0) as u64, reserved.max(0) as u64))
+}
+
 /// Fails with QUOTA_EXCEEDED unless `extra` more bytes fit in the user's limit, counting
 /// settled usage and open reservations as they are right now in this transaction.
 pub fn ensure_fits(tx: &Transaction<'_>, user: &UserRow, extra: u64) -> AppResult<()> {
     if extra == 0 {
         return Ok(());
     }
-    let (used, reserved): (i64, i64) = tx.query_row(
-        "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
-        params![user.id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    check(
-        used.max(0) as u64,
-        reserved.max(0) as u64,
-        extra,
-        user.plan.limit_bytes(user.addons),
-    )
-    .map_err(AppError::from)
+    let (used, reserved) = usage(tx, &user.id)?;
+    check(used, reserved, extra, user.plan.limit_bytes(user.addons)).map_err(AppError::from)
 }
 
 /// Adds `delta` (may be negative: a refund) to the user's settled usage; `collection` also

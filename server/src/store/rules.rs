@@ -1,0 +1,262 @@
+//! Decisions without I/O: the adapter reads the facts inside its transaction, asks a rule
+//! what to do, and executes the answer. This is the part a Cloudflare Workers + D1 adapter
+//! reuses as is (DESIGN.md §7, "rules produce statements and decisions, adapters execute them");
+//! the SQL that gathers facts and applies decisions stays plain SQLite that D1 runs.
+
+use crate::store::{quota, validate};
+use monodit_core::api::{Contract, DocumentMeta, PutDocument, MAX_DOCUMENT_BYTES};
+use monodit_core::buckets::{check_compatible, Backend};
+use monodit_core::{Error, ErrorCode};
+
+/// What the database holds for one document write, read in the write's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentFacts {
+    /// What an earlier write with the same mutation id produced, if any.
+    pub replay: Option<DocumentMeta>,
+    /// The bucket's contract, when the bucket exists.
+    pub bucket: Option<Contract>,
+    /// The bucket's version, or the last version before its deletion when it does not exist.
+    pub version_floor: u64,
+    /// The current document's (version, size), when there is one.
+    pub current: Option<(u64, u64)>,
+    /// The user's settled bytes.
+    pub used: u64,
+    /// Bytes reserved by uploads in flight.
+    pub reserved: u64,
+    /// The user's plan limit.
+    pub limit: u64,
+}
+
+/// A write to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentWrite {
+    /// The JSON text to store (what quota counts).
+    pub text: String,
+    /// The new version.
+    pub version: u64,
+    /// Bytes of `text`.
+    pub size: u64,
+    /// Change of the user's usage (negative: a refund).
+    pub delta: i64,
+    /// The bucket's contract (created with it when missing).
+    pub contract: Contract,
+}
+
+/// The outcome of [`decide_document_put`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentDecision {
+    /// A retry of a write already applied: answer with what it produced, change nothing.
+    Replay(DocumentMeta),
+    /// Apply this write.
+    Write(DocumentWrite),
+}
+
+fn app(e: crate::error::AppError) -> Error {
+    e.0
+}
+
+/// Seed 000 document write rules, in order: input grammar; a known mutation id replays (so a
+/// retry after a lost acknowledgement never applies twice, even if the document moved on);
+/// size (1 MB); contract (INCOMPATIBLE_BUCKET); expected version (`If-Match` or
+/// `expectedVersion`, 0 = must not exist; CONFLICT carries the current version); quota on
+/// growth only, refunding the previous bytes exactly. Versions continue past deletions.
+pub fn decide_document_put(
+    bucket_id: &str,
+    req: &PutDocument,
+    if_match: Option<u64>,
+    facts: &DocumentFacts,
+) -> Result<DocumentDecision, Error> {
+    validate::bucket_id(bucket_id).map_err(app)?;
+    validate::schema_id(&req.schema_id).map_err(app)?;
+    validate::schema_version(req.schema_version).map_err(app)?;
+    if let Some(m) = &req.mutation_id {
+        validate::id("mutationId", m).map_err(app)?;
+        if let Some(seen) = &facts.replay {
+            return Ok(DocumentDecision::Replay(seen.clone()));
+        }
+    }
+    let expected = match (if_match, req.expected_version) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::invalid("If-Match and expectedVersion disagree"))
+        }
+        (a, b) => a.or(b),
+    };
+    let text = serde_json::to_string(&req.value)
+        .map_err(|e| Error::invalid(format!("value cannot be stored: {e}")))?;
+    let size = text.len() as u64;
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a document may hold at most {MAX_DOCUMENT_BYTES} bytes of JSON"),
+        )
+        .with_detail(serde_json::json!({"size": size, "limit": MAX_DOCUMENT_BYTES})));
+    }
+    let contract = Contract {
+        backend: Backend::D1Json,
+        schema_id: req.schema_id.clone(),
+        schema_version: req.schema_version,
+    };
+    if let Some(existing) = &facts.bucket {
+        check_compatible(existing, &contract)?;
+    }
+    let (current_version, old_size) = facts.current.unwrap_or((0, 0));
+    if let Some(expected) = expected {
+        if expected != current_version {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!("the document is at version {current_version}, not {expected}"),
+            )
+            .with_detail(serde_json::json!({"currentVersion": current_version})));
+        }
+    }
+    if size > old_size {
+        quota::check(facts.used, facts.reserved, size - old_size, facts.limit)?;
+    }
+    Ok(DocumentDecision::Write(DocumentWrite {
+        version: facts.version_floor.max(current_version) + 1,
+        delta: size as i64 - old_size as i64,
+        text,
+        size,
+        contract,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(value: serde_json::Value) -> PutDocument {
+        PutDocument {
+            value,
+            schema_id: "notes.plaintext".into(),
+            schema_version: 1,
+            mutation_id: None,
+            expected_version: None,
+        }
+    }
+
+    fn facts() -> DocumentFacts {
+        DocumentFacts {
+            limit: 1000,
+            ..Default::default()
+        }
+    }
+
+    fn write(d: DocumentDecision) -> DocumentWrite {
+        match d {
+            DocumentDecision::Write(w) => w,
+            other => panic!("expected a write, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_write_creates_version_one_and_counts_its_bytes() {
+        let w = write(decide_document_put("b", &req(json!({"a": 1})), None, &facts()).unwrap());
+        assert_eq!((w.version, w.size, w.delta), (1, 7, 7));
+        assert_eq!(w.text, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn overwrite_refunds_and_versions_continue_past_deletion() {
+        let f = DocumentFacts {
+            current: Some((4, 100)),
+            version_floor: 4,
+            ..facts()
+        };
+        let w = write(decide_document_put("b", &req(json!(1)), None, &f).unwrap());
+        assert_eq!((w.version, w.delta), (5, 1 - 100));
+        let after_delete = DocumentFacts {
+            version_floor: 9,
+            ..facts()
+        };
+        let w = write(decide_document_put("b", &req(json!(1)), None, &after_delete).unwrap());
+        assert_eq!(w.version, 10);
+    }
+
+    #[test]
+    fn replay_wins_over_every_other_rule() {
+        let seen = DocumentMeta {
+            bucket_id: "b".into(),
+            version: 3,
+            size: 2,
+            updated_at: 1,
+        };
+        let mut r = req(json!("x".repeat(2_000_000)));
+        r.mutation_id = Some("m".into());
+        r.expected_version = Some(99);
+        let f = DocumentFacts {
+            replay: Some(seen.clone()),
+            ..facts()
+        };
+        assert_eq!(
+            decide_document_put("b", &r, None, &f).unwrap(),
+            DocumentDecision::Replay(seen)
+        );
+    }
+
+    #[test]
+    fn conflicts_contracts_size_and_quota() {
+        let f = DocumentFacts {
+            current: Some((2, 1)),
+            ..facts()
+        };
+        let e = decide_document_put("b", &req(json!(1)), Some(1), &f).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Conflict);
+        assert_eq!(e.detail.unwrap()["currentVersion"], 2);
+        let mut r = req(json!(1));
+        r.expected_version = Some(0);
+        assert_eq!(
+            decide_document_put("b", &r, None, &f).unwrap_err().code,
+            ErrorCode::Conflict
+        );
+        assert_eq!(
+            decide_document_put("b", &r, Some(2), &f).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        let other = DocumentFacts {
+            bucket: Some(Contract {
+                backend: Backend::D1Json,
+                schema_id: "todo".into(),
+                schema_version: 1,
+            }),
+            ..facts()
+        };
+        assert_eq!(
+            decide_document_put("b", &req(json!(1)), None, &other)
+                .unwrap_err()
+                .code,
+            ErrorCode::IncompatibleBucket
+        );
+        let big = json!("x".repeat(MAX_DOCUMENT_BYTES as usize));
+        assert_eq!(
+            decide_document_put("b", &req(big), None, &facts())
+                .unwrap_err()
+                .code,
+            ErrorCode::PayloadTooLarge
+        );
+        let full = DocumentFacts {
+            used: 995,
+            ..facts()
+        };
+        assert_eq!(
+            decide_document_put("b", &req(json!("123456")), None, &full)
+                .unwrap_err()
+                .code,
+            ErrorCode::QuotaExceeded
+        );
+        // Shrinking always fits.
+        let shrinking = DocumentFacts {
+            used: 1000,
+            current: Some((1, 50)),
+            ..facts()
+        };
+        assert!(decide_document_put("b", &req(json!(1)), None, &shrinking).is_ok());
+        assert_eq!(
+            decide_document_put("../x", &req(json!(1)), None, &facts())
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidArgument
+        );
+    }
+}

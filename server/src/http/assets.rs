@@ -159,12 +159,6 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| AppError::invalid("Content-Length is required for uploads"))?;
-    if declared > st.max_upload_bytes {
-        return Err(AppError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("uploads are limited to {} bytes", st.max_upload_bytes),
-        ));
-    }
     let content_type = match headers.get(header::CONTENT_TYPE) {
         None => "application/octet-stream".to_string(),
         Some(v) => store::validate_content_type(
@@ -180,8 +174,9 @@ pub async fn upload(
     };
     {
         let (user, bucket_id, contract) = (user.clone(), bucket_id.clone(), contract.clone());
+        let max = st.max_upload_bytes;
         st.db
-            .write(move |tx| store::reserve(tx, &user, &bucket_id, &contract, declared))
+            .write(move |tx| store::reserve(tx, &user, &bucket_id, &contract, declared, max))
             .await?;
     }
     // From here on the reservation must be settled or released whatever happens to this

@@ -3,7 +3,7 @@
 
 use crate::db::now_ms;
 use crate::error::{AppError, AppResult};
-use crate::store::{buckets, quota, users::UserRow, validate};
+use crate::store::{buckets, quota, rules, users::UserRow, validate};
 use monodit_core::api::Contract;
 use monodit_core::buckets::Backend;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -81,20 +81,33 @@ pub fn validate_content_type(ct: &str) -> AppResult<String> {
     }
 }
 
-/// Before streaming: checks the contract (INCOMPATIBLE_BUCKET) and reserves `bytes` of quota
-/// (QUOTA_EXCEEDED). The bucket itself is created only when the upload settles.
+/// Before streaming: asks [`rules::decide_upload`] (size, contract, quota with other
+/// reservations) and reserves the declared bytes. The bucket itself is created only when the
+/// upload settles.
 pub fn reserve(
     tx: &Transaction<'_>,
     user: &UserRow,
     bucket_id: &str,
     contract: &Contract,
     bytes: u64,
+    max_upload: u64,
 ) -> AppResult<()> {
     validate::bucket_id(bucket_id)?;
-    if let Some(existing) = buckets::get(tx, &user.id, Backend::R2Assets, bucket_id)? {
-        buckets::check_contract(&existing, contract, bucket_id)?;
-    }
-    quota::reserve(tx, user, bytes)
+    let existing = buckets::get(tx, &user.id, Backend::R2Assets, bucket_id)?;
+    let (used, reserved) = quota::usage(tx, &user.id)?;
+    rules::decide_upload(
+        bucket_id,
+        contract,
+        existing.as_ref().map(|b| &b.contract),
+        bytes,
+        max_upload,
+        rules::QuotaFacts {
+            used,
+            reserved,
+            limit: user.plan.limit_bytes(user.addons),
+        },
+    )?;
+    quota::add_reservation(tx, &user.id, bytes)
 }
 
 /// After a successful stream: releases the reservation, counts the bytes, records the asset

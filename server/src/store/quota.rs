@@ -66,12 +66,11 @@ pub fn adjust_used(
     Ok(())
 }
 
-/// Reserves `bytes` for an upload (after [`ensure_fits`]).
-pub fn reserve(tx: &Transaction<'_>, user: &UserRow, bytes: u64) -> AppResult<()> {
-    ensure_fits(tx, user, bytes)?;
+/// Records a reservation the rules allowed ([`crate::store::rules::decide_upload`]).
+pub fn add_reservation(tx: &Transaction<'_>, user_id: &str, bytes: u64) -> AppResult<()> {
     tx.execute(
         "UPDATE users SET reserved_bytes = reserved_bytes + ?2 WHERE id = ?1",
-        params![user.id, bytes as i64],
+        params![user_id, bytes as i64],
     )?;
     Ok(())
 }

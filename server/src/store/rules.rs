@@ -121,6 +121,41 @@ pub fn decide_document_put(
     }))
 }
 
+/// A user's quota position, read in the write's transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuotaFacts {
+    /// Settled bytes.
+    pub used: u64,
+    /// Bytes reserved by uploads in flight.
+    pub reserved: u64,
+    /// The plan's limit.
+    pub limit: u64,
+}
+
+/// Seed 000 upload rules, checked before a byte is stored: the bucket id grammar, the size
+/// limit, the bucket's contract (INCOMPATIBLE_BUCKET) and the quota for the declared length
+/// (QUOTA_EXCEEDED), counting other uploads' reservations. Ok means: reserve `declared` bytes.
+pub fn decide_upload(
+    bucket_id: &str,
+    wanted: &Contract,
+    existing: Option<&Contract>,
+    declared: u64,
+    max_upload: u64,
+    quota: QuotaFacts,
+) -> Result<(), Error> {
+    validate::bucket_id(bucket_id).map_err(app)?;
+    if declared > max_upload {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("uploads are limited to {max_upload} bytes"),
+        ));
+    }
+    if let Some(existing) = existing {
+        check_compatible(existing, wanted)?;
+    }
+    quota::check(quota.used, quota.reserved, declared, quota.limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +183,92 @@ mod tests {
             DocumentDecision::Write(w) => w,
             other => panic!("expected a write, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn uploads_check_size_contract_and_quota_with_reservations() {
+        let c = Contract {
+            backend: Backend::R2Assets,
+            schema_id: "gallery.assets".into(),
+            schema_version: 1,
+        };
+        let other = Contract {
+            schema_version: 2,
+            ..c.clone()
+        };
+        assert!(decide_upload(
+            "b",
+            &c,
+            Some(&c),
+            10,
+            100,
+            QuotaFacts {
+                used: 0,
+                reserved: 0,
+                limit: 1000
+            }
+        )
+        .is_ok());
+        let code = |r: Result<(), Error>| r.unwrap_err().code;
+        assert_eq!(
+            code(decide_upload(
+                "b",
+                &c,
+                None,
+                101,
+                100,
+                QuotaFacts {
+                    used: 0,
+                    reserved: 0,
+                    limit: 1000
+                }
+            )),
+            ErrorCode::PayloadTooLarge
+        );
+        assert_eq!(
+            code(decide_upload(
+                "b",
+                &c,
+                Some(&other),
+                1,
+                100,
+                QuotaFacts {
+                    used: 0,
+                    reserved: 0,
+                    limit: 1000
+                }
+            )),
+            ErrorCode::IncompatibleBucket
+        );
+        // Two uploads of 60 against 100 bytes of room: the second sees the first's reservation.
+        assert!(decide_upload(
+            "b",
+            &c,
+            None,
+            60,
+            100,
+            QuotaFacts {
+                used: 900,
+                reserved: 0,
+                limit: 1000
+            }
+        )
+        .is_ok());
+        assert_eq!(
+            code(decide_upload(
+                "b",
+                &c,
+                None,
+                60,
+                100,
+                QuotaFacts {
+                    used: 900,
+                    reserved: 60,
+                    limit: 1000
+                }
+            )),
+            ErrorCode::QuotaExceeded
+        );
     }
 
     #[test]

@@ -136,6 +136,12 @@ pub fn router(state: Arc<AppState>, static_dir: Option<&Path>) -> Router {
     for (path, mr) in by_path {
         app = app.route(path, mr.fallback(misc::wrong_method));
     }
+    // Per-user API answers must never sit in a shared or browser HTTP cache (the SDK keeps
+    // its own mirror and revalidates with ETags); signed downloads set their own policy.
+    app = app.route_layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
     app = match static_dir {
         // Dev demo: widget scripts and wasm are loaded by sandboxed iframes (origin "null")
         // and by cross-origin-isolated pages, so static files carry permissive CORS + CORP.

@@ -61,6 +61,11 @@ async fn preflight_allows_the_sdk_headers_for_trusted_origins() {
         .unwrap()
         .to_ascii_lowercase()
         .contains("etag"));
+    assert_eq!(
+        put.header("cache-control"),
+        Some("no-store"),
+        "per-user answers are not cached"
+    );
     // Errors carry CORS headers too, so the SDK can read their codes.
     let err = s
         .send(

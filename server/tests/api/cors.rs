@@ -113,6 +113,11 @@ async fn dev_static_files_load_in_sandboxed_iframes() {
         wasm.header("cross-origin-resource-policy"),
         Some("cross-origin")
     );
+    assert_ne!(
+        wasm.header("cache-control"),
+        Some("no-store"),
+        "static files stay cacheable"
+    );
     let index = s.send(s.req(Method::GET, "/", None)).await;
     assert_eq!(index.status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&index.bytes).contains("demo"));

@@ -46,3 +46,28 @@ test("an attacker widget cannot read other widgets' data or act on their behalf"
   // No bucket of the attacker's schema was created under a victim's name.
   await expect(page.locator('#topology article.bucket[data-bucket="notes-a"]')).toContainText("notes.plaintext v1");
 });
+
+test("the dashboard refuses a widget from another URL that claims a mounted widget's manifest id", async ({ page }) => {
+  await openDashboard(page);
+  const forms = widget(page, "forms-1");
+  await expect(forms.locator("#sample")).toBeEnabled();
+  await forms.locator("#sample").click();
+  await expect(forms.locator("#count")).toHaveText("12 submissions");
+
+  // Same plugin id as the Forms widget: it would read its submissions and replace its indexes.
+  const mount = page.locator("#mount-form");
+  await mount.getByLabel("Widget URL").fill("/widgets/attacker/index.html");
+  await mount.getByLabel("Instance id").fill("fake-forms");
+  await mount
+    .getByLabel("Manifest (a URL, or the JSON itself)")
+    .fill(JSON.stringify({ id: "forms", storage: { submissions: { indexes: ["email"] } } }));
+  await mount.getByRole("button", { name: "Mount" }).click();
+  await expect(mount.locator("#mount-error")).toContainText('Manifest id "forms" already belongs to Forms');
+  await expect(page.locator('article[data-instance="fake-forms"]')).toHaveCount(0);
+
+  // The Forms widget's indexed queries still work.
+  await forms.locator("#filter").selectOption("pending");
+  await expect(forms.locator("#count")).toHaveText("4 submissions");
+  await expect(forms.locator("#list li")).toHaveCount(4);
+  await expect(forms.locator("#status")).not.toContainText("NOT_INDEXED");
+});

@@ -382,6 +382,20 @@ $("mount-form").addEventListener("submit", async (event) => {
     config,
     height: 360,
   };
+  // The manifest id names the plugin whose collections the widget reaches (seed 003), and the
+  // backend keeps one declaration per id: a page from another URL claiming an id already in
+  // use would read that widget's collections and replace its indexes. Refuse it here.
+  const claimed = manifest.id ?? manifest.slug;
+  const page = (src) => { const u = new URL(src, location.href); return u.origin + u.pathname; };
+  const owner = [...mounted.values()].find(
+    (m) => m.manifest && (m.manifest.id ?? m.manifest.slug) === claimed && page(m.entry.src) !== page(entry.src),
+  );
+  if (owner) {
+    out.textContent =
+      `Manifest id "${claimed}" already belongs to ${owner.entry.title} (${page(owner.entry.src)}). ` +
+      "A widget from another URL cannot use it: it would share that widget's collections. Choose another id.";
+    return;
+  }
   try {
     await mountWidget(entry);
   } catch (err) {

@@ -82,9 +82,19 @@ struct ClientState {
     subs: Slots<Subscription>,
     init: Option<(Function, Function)>,
     on_config: Option<Function>,
-    timer: Option<i32>,
+    /// The sweeper interval's handle (a number in browsers, an object in Node).
+    timer: Option<JsValue>,
     closed: bool,
     call_timeout_ms: u32,
+}
+
+impl Drop for ClientState {
+    fn drop(&mut self) {
+        // The last handle is gone: stop the sweeper interval and release the port.
+        self.pending.clear();
+        stop_sweeper_if_idle(self);
+        self.port.set_onmessage(None);
+    }
 }
 
 /// The widget's end of the port: `call` returns a promise that settles with the host's
@@ -92,8 +102,10 @@ struct ClientState {
 #[derive(Clone)]
 pub struct Client {
     state: Rc<RefCell<ClientState>>,
-    // Kept alive for as long as the client: the port's onmessage and the timeout sweeper.
-    handlers: Rc<(PortListener, Closure<dyn FnMut()>)>,
+    // The port's onmessage and the timeout sweeper, owned by JS (they hold only a weak
+    // reference to the state): a dropped client can never leave the port or an interval
+    // calling into a freed closure.
+    handlers: Rc<(Function, Function)>,
 }
 
 /// A `message` listener on a port or window.
@@ -130,7 +142,10 @@ impl Client {
         });
         let client = Client {
             state,
-            handlers: Rc::new((on_message, sweep)),
+            handlers: Rc::new((
+                on_message.into_js_value().unchecked_into(),
+                sweep.into_js_value().unchecked_into(),
+            )),
         };
         let init = Promise::new(&mut |resolve, reject| {
             client.state.borrow_mut().init = Some((resolve, reject));
@@ -161,7 +176,7 @@ impl Client {
     }
 
     fn attach(&self, port: &MessagePort) {
-        port.set_onmessage(Some(self.handlers.0.as_ref().unchecked_ref()));
+        port.set_onmessage(Some(&self.handlers.0));
         port.start();
     }
 
@@ -186,7 +201,7 @@ impl Client {
             call_ms
         };
         let state = self.state.clone();
-        let sweeper = self.handlers.1.as_ref().clone();
+        let sweeper = self.handlers.1.clone();
         Promise::new(&mut move |resolve, reject| {
             let mut st = state.borrow_mut();
             if st.closed {
@@ -214,7 +229,7 @@ impl Client {
                     progress: progress.clone(),
                 },
             );
-            ensure_sweeper(&mut st, sweeper.unchecked_ref());
+            ensure_sweeper(&mut st, &sweeper);
         })
     }
 
@@ -296,7 +311,9 @@ fn close_state(state: &Rc<RefCell<ClientState>>) {
         st.port.set_onmessage(None);
         st.port.close();
         st.subs.clear();
-        std::mem::take(&mut st.pending.0)
+        let pending = std::mem::take(&mut st.pending.0);
+        stop_sweeper_if_idle(&mut st);
+        pending
     };
     for (_, p) in pending {
         let _ = p.reject.call1(
@@ -306,21 +323,30 @@ fn close_state(state: &Rc<RefCell<ClientState>>) {
     }
 }
 
-/// `promise.then(on_ok, on_err)` with Rust once-closures (a returned promise is adopted, an
-/// `Err` rejects).
-pub fn then(
-    promise: &Promise,
-    on_ok: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
-    on_err: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
-) -> Promise {
-    let ok = Closure::once_into_js(on_ok);
-    let err = Closure::once_into_js(on_err);
+fn then_raw(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) -> Promise {
     Reflect::get(promise, &"then".into())
         .ok()
         .and_then(|t| t.dyn_into::<Function>().ok())
-        .and_then(|t| t.call2(promise, &ok, &err).ok())
+        .and_then(|t| t.call2(promise, on_ok, on_err).ok())
         .map(|p| p.unchecked_into())
         .unwrap_or_else(|| promise.clone())
+}
+
+/// `promise.then(f)` with a Rust once-closure (a returned promise is adopted, an `Err`
+/// rejects). No future executor: the widget build stays small.
+pub fn on_ok(
+    promise: &Promise,
+    f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
+) -> Promise {
+    then_raw(promise, &Closure::once_into_js(f), &JsValue::UNDEFINED)
+}
+
+/// `promise.then(undefined, f)` with a Rust once-closure.
+pub fn on_err(
+    promise: &Promise,
+    f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
+) -> Promise {
+    then_raw(promise, &JsValue::UNDEFINED, &Closure::once_into_js(f))
 }
 
 fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result<(), JsValue> {
@@ -359,9 +385,7 @@ fn ensure_sweeper(st: &mut ClientState, sweep: &Function) {
             Reflect::get(&js_sys::global(), &"setInterval".into()).unwrap_or(JsValue::UNDEFINED);
         st.timer = set
             .dyn_ref::<Function>()
-            .and_then(|f| f.call2(&JsValue::NULL, sweep, &JsValue::from(250)).ok())
-            .and_then(|h| h.as_f64())
-            .map(|h| h as i32);
+            .and_then(|f| f.call2(&JsValue::NULL, sweep, &JsValue::from(250)).ok());
     }
 }
 
@@ -371,7 +395,7 @@ fn stop_sweeper_if_idle(st: &mut ClientState) {
             let clear = Reflect::get(&js_sys::global(), &"clearInterval".into())
                 .unwrap_or(JsValue::UNDEFINED);
             if let Some(f) = clear.dyn_ref::<Function>() {
-                let _ = f.call1(&JsValue::NULL, &JsValue::from(h));
+                let _ = f.call1(&JsValue::NULL, &h);
             }
         }
     }

@@ -6,8 +6,8 @@
 //! clearer errors.
 
 use crate::errors::{self, obj};
-use crate::protocol::{HANDSHAKE_TIMEOUT_MS, PROTOCOL_VERSION};
-use crate::transport::{listen_for_handshakes, then, Client};
+use crate::protocol::HANDSHAKE_TIMEOUT_MS;
+use crate::transport::{listen_for_handshakes, on_err, on_ok, Client};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use monodit_core::ErrorCode;
 use std::cell::RefCell;
@@ -104,7 +104,7 @@ fn field(v: &JsValue, k: &str) -> JsValue {
 
 /// Resolves `promise`, then maps the value with `f`.
 fn map_promise(promise: Promise, f: fn(JsValue) -> JsValue) -> Promise {
-    then(&promise, move |v| Ok(f(v)), Err)
+    on_ok(&promise, move |v| Ok(f(v)))
 }
 
 fn undefined(_: JsValue) -> JsValue {
@@ -137,7 +137,7 @@ pub fn connect(
     }
     let timeout = ms_option(&options, "timeoutMs").unwrap_or(HANDSHAKE_TIMEOUT_MS);
     let call_timeout = ms_option(&options, "callTimeoutMs");
-    let promise = then(&connect_window(timeout, call_timeout), Ok, |e| {
+    let promise = on_err(&connect_window(timeout, call_timeout), |e| {
         CONNECTING.with(|c| c.borrow_mut().take());
         Err(e)
     });
@@ -188,39 +188,35 @@ fn connect_window(timeout_ms: u32, call_timeout: Option<u32>) -> Promise {
         });
     });
     let raced = Promise::race(&Array::of2(&port, &timer));
-    then(
-        &raced,
-        move |got| {
-            let Ok(port) = got.dyn_into::<MessagePort>() else {
-                // No handshake in time: a host that speaks another version is the likelier
-                // story when it did talk to us.
-                return Err(first_error.borrow_mut().take().unwrap_or_else(|| {
-                    errors::code_error(
-                        ErrorCode::NotEmbedded,
-                        "no host answered: connect() must run in an iframe mounted by a monodit Host",
-                    )
-                }));
+    on_ok(&raced, move |got| {
+        let Ok(port) = got.dyn_into::<MessagePort>() else {
+            // No handshake in time: a host that speaks another version is the likelier
+            // story when it did talk to us.
+            return Err(first_error.borrow_mut().take().unwrap_or_else(|| {
+                errors::code_error(
+                    ErrorCode::NotEmbedded,
+                    "no host answered: connect() must run in an iframe mounted by a monodit Host",
+                )
+            }));
+        };
+        let on_connected = move |client: &Client| {
+            if let Some(ms) = call_timeout {
+                client.set_call_timeout(ms);
+            }
+            // A re-handshake that arrived while the first port was set up wins.
+            let latest = match state
+                .borrow_mut()
+                .replace(Handshake::Connected(client.clone()))
+            {
+                Some(Handshake::Connecting(latest)) => latest,
+                _ => None,
             };
-            let on_connected = move |client: &Client| {
-                if let Some(ms) = call_timeout {
-                    client.set_call_timeout(ms);
-                }
-                // A re-handshake that arrived while the first port was set up wins.
-                let latest = match state
-                    .borrow_mut()
-                    .replace(Handshake::Connected(client.clone()))
-                {
-                    Some(Handshake::Connecting(latest)) => latest,
-                    _ => None,
-                };
-                if let Some(port) = latest {
-                    client.replace_port(port);
-                }
-            };
-            Ok(connect_port_promise(port, timeout_ms.max(1000), on_connected).into())
-        },
-        Err,
-    )
+            if let Some(port) = latest {
+                client.replace_port(port);
+            }
+        };
+        Ok(connect_port_promise(port, timeout_ms.max(1000), on_connected).into())
+    })
 }
 
 fn connect_port_promise(
@@ -229,15 +225,11 @@ fn connect_port_promise(
     on_connected: impl FnOnce(&Client) + 'static,
 ) -> Promise {
     let (client, init) = Client::start(port, timeout_ms);
-    then(
-        &init,
-        move |init| {
-            let ctx = build_ctx(client, &init)?;
-            on_connected(&ctx.client);
-            Ok(ctx.into())
-        },
-        Err,
-    )
+    on_ok(&init, move |init| {
+        let ctx = build_ctx(client, &init)?;
+        on_connected(&ctx.client);
+        Ok(ctx.into())
+    })
 }
 
 /// Connects a ctx to a port directly (tests, and hosts that hand out ports another way,
@@ -406,12 +398,6 @@ impl Ctx {
     #[wasm_bindgen(getter, unchecked_return_type = "Storage")]
     pub fn storage(&self) -> JsValue {
         self.storage.clone()
-    }
-
-    /// The protocol version this widget speaks.
-    #[wasm_bindgen(getter, js_name = protocolVersion)]
-    pub fn protocol_version(&self) -> u32 {
-        PROTOCOL_VERSION
     }
 
     /// Closes the port (pending calls reject CLOSED). Pages normally never call this.

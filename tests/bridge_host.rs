@@ -122,7 +122,9 @@ async fn every_event_kind_reaches_a_second_widget_on_the_same_bucket() {
     let (_hb, b) = mount(&host, "note-b", NOTES, shared).await;
     let (cb, events) = recorder();
     let _unsub = b.store().subscribe(JsValue::NULL, cb, None);
-    sleep(50).await; // let the subscribe request reach the host before writing
+    // A round trip on the same port: the host has registered the subscription by then
+    // (requests on one port are routed in order).
+    ok(b.store().get(None)).await;
 
     // optimistic (pending) then confirmed, on B, for A's write.
     let written = ok(a.store().set(json(r#"{"text": "hi"}"#), None)).await;
@@ -461,7 +463,7 @@ async fn config_changes_reach_the_widget_and_rebind_subscriptions() {
     let _u = a.store().subscribe(JsValue::NULL, cb, None);
     let (ccb, configs) = recorder();
     let _off = a.on_config_change(ccb);
-    sleep(50).await;
+    ok(a.store().get(None)).await; // the subscription is registered (same-port order)
 
     ok(on_one.store().set(json(r#""first""#), None)).await;
     wait_kind(&events, "confirmed", r#""first""#).await;
@@ -505,7 +507,7 @@ async fn assets_upload_as_blobs_list_subscribe_and_delete() {
     let (_h, g2) = mount(&host, "gal-2", GALLERY, r#"{"assetBucketId": "pics"}"#).await;
     let (cb, events) = recorder();
     let _u = g2.assets().subscribe(cb, None);
-    sleep(50).await;
+    ok(g2.assets().list()).await; // the subscription is registered (same-port order)
 
     let parts: Array = [JsValue::from_str(
         "<svg xmlns='http://www.w3.org/2000/svg'/>",

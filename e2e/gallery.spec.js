@@ -82,7 +82,7 @@ test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", as
   const set = await backend(page, "PUT", "/v1/dev/plan", { plan: "pro", addons: 0, limitBytes: 50_000 });
   test.skip(
     set.status !== 200 || set.body?.limitBytes !== 50_000,
-    "monodit-server's PUT /v1/dev/plan has no limitBytes override, and a real 5 GB quota is too large to fill here",
+    "this monodit-server's PUT /v1/dev/plan has no limitBytes override, and a real 5 GB quota is too large to fill here",
   );
   const gallery = widget(page, "gallery-1");
   await page.reload();
@@ -91,4 +91,11 @@ test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", as
   await gallery.locator("#file").setInputFiles({ name: "big.png", mimeType: "image/png", buffer: png(200, undefined, { noise: true }) });
   await expect(gallery.locator("#status")).toHaveText("Storage quota exceeded.");
   await expect(gallery.locator("figure.thumb")).toHaveCount(0);
+  await expect(page.locator("#quota")).toContainText("of 50 kB used");
+  await screenshot(page, "quota-exceeded");
+
+  // The refused upload reserved nothing: a small file still fits.
+  await gallery.locator("#file").setInputFiles({ name: "small.png", mimeType: "image/png", buffer: png(16) });
+  await expect(gallery.locator("#status")).toHaveText("Uploaded small.png");
+  await expect(gallery.locator("figure.thumb")).toHaveCount(1);
 });

@@ -2,6 +2,7 @@
 // a real monodit-server, with real widget iframes (sandbox="allow-scripts").
 import { expect } from "@playwright/test";
 import { deflateSync } from "node:zlib";
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 
 export const TOKEN_KEY = "monodit-demo:token";
@@ -105,10 +106,8 @@ export function png(size = 64, [r, g, b] = [54, 87, 214], { noise = false } = {}
   ihdr.writeUInt32BE(size, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // truecolour RGB
-  let seed = 12345;
-  const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
   const rows = Array.from({ length: size }, () =>
-    Buffer.concat([Buffer.from([0]), Buffer.alloc(size * 3).map((_, i) => (noise ? next() : [r, g, b][i % 3]))]),
+    Buffer.concat([Buffer.from([0]), noise ? randomBytes(size * 3) : Buffer.alloc(size * 3).map((_, i) => [r, g, b][i % 3])]),
   );
   const raw = Buffer.concat(rows);
   return Buffer.concat([

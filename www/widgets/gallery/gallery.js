@@ -51,6 +51,8 @@ async function upload(file) {
     progress.value = 1;
     status(statusEl, `Uploaded ${file.name}`, "ok");
   } catch (err) {
+    // Nothing was stored: a full bar would say otherwise.
+    progress.hidden = true;
     if (err.message === "QUOTA_EXCEEDED") {
       status(statusEl, "Storage quota exceeded.", "error");
     } else {

@@ -58,8 +58,8 @@ async function remove(asset) {
 input.addEventListener("change", async () => {
   const files = [...input.files];
   input.value = "";
-  progress.hidden = false;
   for (const file of files) {
+    progress.hidden = false;
     progress.value = 0;
     try {
       await ctx.assets.upload(file, {
@@ -69,6 +69,7 @@ input.addEventListener("change", async () => {
       });
       status(statusEl, `Uploaded ${file.name}`, "ok");
     } catch (err) {
+      progress.hidden = true;
       if (err.message === "QUOTA_EXCEEDED") {
         status(statusEl, "Storage quota exceeded.", "error");
       } else {

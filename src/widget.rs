@@ -52,10 +52,9 @@ export interface AssetInfo {
   /** Signed, expiring download URL usable in `<img src>`. */
   url: string;
 }
-/** Why an asset subscription fired. */
-export type AssetEventKind = "optimistic" | "confirmed" | "revalidated" | "rollback";
-/** Second argument of `ctx.assets.subscribe` callbacks. */
-export interface AssetMeta { kind: AssetEventKind; version: number; bucket: string; }
+/** Second argument of `ctx.assets.subscribe` callbacks: the bucket's list changed (upload,
+ *  delete, revalidation, another tab). `version` is the bucket's change counter. */
+export interface AssetMeta { kind: "changed"; version: number; bucket: string; }
 /** Options of `ctx.assets.upload`. */
 export interface UploadOptions {
   /** Called with (loadedBytes, totalBytes) while the file is sent to the backend. */
@@ -129,7 +128,7 @@ thread_local! {
 /// same promise (after a failure it tries again).
 #[wasm_bindgen(unchecked_return_type = "Promise<Ctx>")]
 pub fn connect(
-    #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>,
+    #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>,
 ) -> Promise {
     let options = options.unwrap_or(JsValue::UNDEFINED);
     if let Some(p) = CONNECTING.with(|c| c.borrow().clone()) {
@@ -492,7 +491,7 @@ impl Store {
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn get(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string | null")] namespace: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] namespace: Option<JsValue>,
     ) -> Promise {
         let args = obj(&[("namespace", &namespace.unwrap_or(JsValue::UNDEFINED))]);
         map_promise(
@@ -510,7 +509,7 @@ impl Store {
     pub fn set(
         &self,
         value: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | null")] namespace: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] namespace: Option<JsValue>,
     ) -> Promise {
         let args = obj(&[
             ("value", &value),
@@ -530,7 +529,8 @@ impl Store {
         #[wasm_bindgen(unchecked_param_type = "string | null")] namespace: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(value: any, meta: StoreMeta) => void")]
         cb: Function,
-        #[wasm_bindgen(unchecked_param_type = "(err: Error) => void")] on_error: Option<Function>,
+        #[wasm_bindgen(js_name = onError, unchecked_optional_param_type = "(err: MonoditError) => void")]
+        on_error: Option<Function>,
     ) -> Function {
         let wrapper = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             let _ = cb.call2(&JsValue::NULL, &field(&ev, "value"), &field(&ev, "meta"));
@@ -574,7 +574,7 @@ impl Assets {
     pub fn upload(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Blob | File")] file: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_optional_param_type = "UploadOptions")] options: Option<Object>,
     ) -> Promise {
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         let progress = field(&options, "onProgress").dyn_into::<Function>().ok();
@@ -612,7 +612,8 @@ impl Assets {
             unchecked_param_type = "(assets: AssetInfo[] | undefined, meta: AssetMeta) => void"
         )]
         cb: Function,
-        #[wasm_bindgen(unchecked_param_type = "(err: Error) => void")] on_error: Option<Function>,
+        #[wasm_bindgen(js_name = onError, unchecked_optional_param_type = "(err: MonoditError) => void")]
+        on_error: Option<Function>,
     ) -> Function {
         let wrapper = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             let _ = cb.call2(&JsValue::NULL, &field(&ev, "assets"), &field(&ev, "meta"));
@@ -660,7 +661,7 @@ impl Cache {
         &self,
         key: JsValue,
         value: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CacheSetOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_optional_param_type = "CacheSetOptions")] options: Option<Object>,
     ) -> Promise {
         let options: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         let args = obj(&[
@@ -818,17 +819,24 @@ impl StorageCollection {
     #[wasm_bindgen(unchecked_return_type = "Promise<PaginatedResult<{id: string, data: any}>>")]
     pub fn query(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "QueryOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "QueryOptions")] options: Option<JsValue>,
     ) -> Promise {
-        self.call("storage.query", &[("options", &options)])
+        self.call(
+            "storage.query",
+            &[("options", &options.unwrap_or(JsValue::UNDEFINED))],
+        )
     }
 
     /// How many items match (all when `where` is absent).
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn count(
         &self,
-        #[wasm_bindgen(js_name = "where", unchecked_param_type = "WhereClause")] where_: JsValue,
+        #[wasm_bindgen(js_name = "where", unchecked_optional_param_type = "WhereClause")]
+        where_: Option<JsValue>,
     ) -> Promise {
-        self.call("storage.count", &[("where", &where_)])
+        self.call(
+            "storage.count",
+            &[("where", &where_.unwrap_or(JsValue::UNDEFINED))],
+        )
     }
 }

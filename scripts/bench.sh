@@ -49,7 +49,8 @@ fi
 
 # The raw-SQLite peer of the server figures (its own small crate; see bench/rawsql).
 echo "[bench] building the raw SQLite peer (bench/rawsql, release)"
-cargo build --quiet --release --manifest-path bench/rawsql/Cargo.toml \
+# Its own workspace: point it at the main target dir, where bench/measures/server.mjs looks.
+cargo build --quiet --release --manifest-path bench/rawsql/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-$root/target}" \
   || echo "[bench] the raw SQLite peer did not build: figure 7 runs without it" >&2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-bench.XXXXXX")

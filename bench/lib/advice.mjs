@@ -47,9 +47,14 @@ const ADVICE = {
     const big = cases.reduce((a, b) => (b.n > a.n || (b.n === a.n && b.k > a.k) ? b : a));
     const steadyMax = Math.max(...cases.map((c) => c.steadyUnchanged.requests));
     const docFetches = Math.max(...cases.map((c) => c.unchanged.documentFetches));
+    const changedDocs = cases.map((c) => c.oneChanged.documentFetches);
+    const changedText =
+      Math.min(...changedDocs) === 1 && Math.max(...changedDocs) === 1
+        ? "exactly the changed document when one changed"
+        : `${Math.min(...changedDocs)}–${Math.max(...changedDocs)} document fetches when one bucket changed (1 expected)`;
     return (
       `Document buckets behave as designed: every re-check sends ONE POST /v1/meta for all K buckets whatever N, ` +
-      `${docFetches} full document fetches when nothing changed, and exactly the changed document when one changed; ` +
+      `${docFetches} full document fetches when nothing changed, and ${changedText}; ` +
       `later re-checks cost at most ${steadyMax} request(s). The first re-check after mounting also GETs the full ` +
       `asset list of every mounted widget (K=${big.k} N=${big.n}: ${JSON.stringify(big.unchanged.byRoute)}), so it ` +
       "grows with N. Cause: the host watches each widget's r2-assets binding even when the widget never used " +

@@ -9,7 +9,8 @@ const KS = (process.env.MONODIT_BENCH_K ?? "1,10,100").split(",").map(Number);
 const NS = (process.env.MONODIT_BENCH_N ?? "1,10,50").split(",").map(Number);
 const SETTLE_MS = 2_500; // past the engine's 2 s read dedupe, so the page is quiet
 const COLLECT_MS = 1_000; // a re-check is one batch window (10 ms) + one round trip
-const THROTTLE_MS = 5_200; // the engine re-checks at most once per 5 s
+const THROTTLE_MS = 6_000; // the engine re-checks at most once per 5 s (margin for a loaded machine)
+const DRAIN_MS = 5_000; // longest wait for requests of a window to finish
 
 /** Writes each bucket's document on the server, as another device would. */
 async function putDocs(baseUrl, token, ids, marker) {
@@ -23,27 +24,40 @@ async function putDocs(baseUrl, token, ids, marker) {
   }
 }
 
-/** Records every /v1/ request of `page` between start() and stop(). */
+/** Records every /v1/ request of `page` between start() and stop(); stop() waits (bounded)
+ * until every request started in the window has finished, so a slow answer is not lost. */
 function recorder(page) {
   let active = null;
-  page.on("requestfinished", (req) => {
-    if (!active || !new URL(req.url()).pathname.startsWith("/v1/")) return;
+  let started = 0;
+  const isApi = (req) => new URL(req.url()).pathname.startsWith("/v1/");
+  page.on("request", (req) => {
+    if (active && isApi(req)) started++;
+  });
+  const done = (req, ok) => {
+    if (!active || !isApi(req)) return;
     active.push(
-      req.sizes().then(async (s) => {
-        const res = await req.response();
+      (ok ? req.sizes() : Promise.resolve(null)).then(async (s) => {
+        const res = ok ? await req.response() : null;
         return {
           method: req.method(),
           path: new URL(req.url()).pathname,
           status: res?.status() ?? 0,
-          bytes: s.requestHeadersSize + s.requestBodySize + s.responseHeadersSize + s.responseBodySize,
+          bytes: s ? s.requestHeadersSize + s.requestBodySize + s.responseHeadersSize + s.responseBodySize : 0,
         };
       }),
     );
-  });
+  };
+  page.on("requestfinished", (req) => done(req, true));
+  page.on("requestfailed", (req) => done(req, false));
   return {
-    start() { active = []; },
+    start() {
+      active = [];
+      started = 0;
+    },
     async stop() {
-      const list = await Promise.all(active ?? []);
+      const deadline = Date.now() + DRAIN_MS;
+      while (active.length < started && Date.now() < deadline) await sleep(50);
+      const list = await Promise.all(active);
       active = null;
       // A full fetch: a whole document, or a whole asset list (what a meta check should avoid).
       const docs = list.filter((r) => r.method === "GET" && /^\/v1\/documents\/[^/]+$/.test(r.path));

@@ -397,3 +397,33 @@ async fn calls_time_out_or_close_instead_of_hanging() {
     assert_eq!(code(&rejection(pending).await), "CLOSED");
     assert_eq!(code(&rejection(ctx.store().get(None)).await), "CLOSED");
 }
+
+#[wasm_bindgen_test]
+async fn a_flood_of_calls_is_capped_per_port() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    // A router that never answers: every accepted call stays in flight.
+    let handler: Handler =
+        Rc::new(|_req: Request, _s: Sender| futures::future::pending().boxed_local());
+    let _server = Server::new(ch.port1(), handler, Rc::new(|_| {}));
+    let peer = RawPeer::new(ch.port2());
+    let max = monodit_bridge::protocol::MAX_IN_FLIGHT as u32;
+    for id in 0..max + 5 {
+        peer.send(&req(
+            f64::from(id),
+            &JsValue::from_str("config"),
+            &JsValue::UNDEFINED,
+        ));
+    }
+    for id in max..max + 5 {
+        let reply = peer.reply(f64::from(id)).await;
+        assert_eq!(error_code(&reply), "RATE_LIMITED");
+    }
+    // The first MAX_IN_FLIGHT were accepted (no reply yet), none refused.
+    let early_refusals = peer
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| get(m, "id").as_f64().is_some_and(|i| i < f64::from(max)))
+        .count();
+    assert_eq!(early_refusals, 0);
+}

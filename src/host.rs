@@ -1057,8 +1057,12 @@ impl Mount {
 
     async fn set_config(self: &Rc<Self>, config: Map<String, Value>) -> Result<(), Error> {
         check_config(&self.manifest, &config, &self.instance_id)?;
-        *self.config.borrow_mut() = config;
-        self.register().await?;
+        let previous = std::mem::replace(&mut *self.config.borrow_mut(), config);
+        if let Err(e) = self.register().await {
+            // The backend refused the config: keep serving the old one.
+            *self.config.borrow_mut() = previous;
+            return Err(e);
+        }
         self.rebind();
         let config_js = to_js(&*self.config.borrow())?;
         if let Some(s) = self.session.borrow().as_ref() {

@@ -486,6 +486,21 @@ async fn config_changes_reach_the_widget_and_rebind_subscriptions() {
     );
     // Reads follow the new config at once.
     assert!(ok(a.store().get(None)).await.is_null());
+    // A config whose bucket id is invalid is refused; the old config stays.
+    let bad = method(&handle, "setConfig")
+        .call1(
+            &handle,
+            &json(r#"{"storageNamespace": "no spaces allowed"}"#),
+        )
+        .unwrap()
+        .unchecked_into::<js_sys::Promise>();
+    assert_eq!(code(&rejection(bad).await), "INVALID_ARGUMENT");
+    assert_eq!(
+        get(&get(&handle, "config"), "storageNamespace")
+            .as_string()
+            .as_deref(),
+        Some("two")
+    );
 
     let before = events.borrow().len();
     ok(on_one.store().set(json(r#""old bucket""#), None)).await;

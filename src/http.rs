@@ -510,10 +510,25 @@ impl Api {
 
     /// `PUT /v1/dev/plan` (servers started with `--dev` only).
     pub async fn dev_set_plan(&self, plan: Plan, addons: u32) -> Result<Me, Error> {
+        self.dev_set_plan_limit(plan, addons, None).await
+    }
+
+    /// `PUT /v1/dev/plan` with a storage limit override in bytes (dev and tests only), so the
+    /// quota paths can be reached with small data.
+    pub async fn dev_set_plan_limit(
+        &self,
+        plan: Plan,
+        addons: u32,
+        limit_bytes: Option<u64>,
+    ) -> Result<Me, Error> {
         self.send_json(
             "set plan",
             Request::put(&self.url("/v1/dev/plan")),
-            &SetPlan { plan, addons },
+            &SetPlan {
+                plan,
+                addons,
+                limit_bytes,
+            },
         )
         .await
     }
@@ -522,8 +537,12 @@ impl Api {
     pub async fn dev_new_user(base_url: &str, plan: Plan) -> Result<NewUser, Error> {
         let api = Api::new(base_url, "");
         let url = api.url("/v1/dev/users");
-        let body = serde_json::to_string(&SetPlan { plan, addons: 0 })
-            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let body = serde_json::to_string(&SetPlan {
+            plan,
+            addons: 0,
+            limit_bytes: None,
+        })
+        .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let resp = api
             .send("new user", Request::post(&url), Some(body))
             .await?;

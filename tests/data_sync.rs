@@ -351,6 +351,53 @@ async fn plan_required_rolls_back_to_the_previous_value() {
     engine.close();
 }
 
+/// The seed's QUOTA_EXCEEDED: the server refuses, the optimistic value is rolled back to the
+/// exact confirmed one, and the promise rejects with the code (limit lowered by the dev route).
+#[wasm_bindgen_test]
+async fn quota_exceeded_rolls_back_to_the_confirmed_value() {
+    let (api, _) = new_user(Plan::Pro).await;
+    let id = unique("quota");
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let first = engine
+        .doc_set(&doc_bucket(&id), json!({"text": "fits"}))
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    let me = api
+        .dev_set_plan_limit(Plan::Pro, 0, Some(64))
+        .await
+        .unwrap();
+    assert_eq!(me.limit_bytes, 64);
+    let w = DocRecorder::on(&engine, &id);
+    let err = engine
+        .doc_set(&doc_bucket(&id), json!({"text": "x".repeat(200)}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::QuotaExceeded);
+    let got: Vec<_> = w
+        .events()
+        .into_iter()
+        .map(|e| (e.kind, e.value, e.pending))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                EventKind::Optimistic,
+                json!({"text": "x".repeat(200)}),
+                true
+            ),
+            (EventKind::Rollback, json!({"text": "fits"}), false),
+        ]
+    );
+    assert_eq!(engine.pending_writes(), 0);
+    // The mirror and the server both still hold the confirmed value.
+    let now = engine.doc_get(&doc_bucket(&id)).await.unwrap();
+    assert_eq!(now.value, json!({"text": "fits"}));
+    assert_eq!(now.version, 1);
+    engine.close();
+}
+
 #[wasm_bindgen_test]
 async fn oversized_document_is_rejected_before_anything_is_shown() {
     let (api, _) = new_user(Plan::Pro).await;

@@ -15,6 +15,19 @@ use std::time::Duration;
 /// Readers kept open between requests; more are opened on demand and closed after use.
 const MAX_IDLE_READERS: usize = 8;
 
+/// Brings a database made by an older version up to [`SCHEMA`] (additive columns only).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_override: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'limit_override'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_override {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN limit_override INTEGER")?;
+    }
+    Ok(())
+}
+
 /// The schema. Portable SQL (SQLite, libSQL, D1): plain types, no SQLite-only syntax beyond
 /// `json_extract`, which all three share. `_plugin_storage` comes from core
 /// ([`monodit_core::query::CREATE_TABLE_SQL`]): seed 003's table plus `user_id`.
@@ -31,7 +44,8 @@ CREATE TABLE IF NOT EXISTS users (
   used_bytes INTEGER NOT NULL DEFAULT 0,
   reserved_bytes INTEGER NOT NULL DEFAULT 0,
   collection_bytes INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  limit_override INTEGER
 );
 CREATE TABLE IF NOT EXISTS buckets (
   user_id TEXT NOT NULL,
@@ -139,6 +153,7 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         conn.execute_batch(monodit_core::query::CREATE_TABLE_SQL)?;
         conn.execute(
             "UPDATE users SET reserved_bytes = 0 WHERE reserved_bytes <> 0",

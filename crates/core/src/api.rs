@@ -99,6 +99,10 @@ pub struct SetPlan {
     /// New add-on count.
     #[serde(default)]
     pub addons: u32,
+    /// Dev and tests only: replaces the plan's limit (bytes), so quota paths such as the
+    /// seed's `QUOTA_EXCEEDED` can be exercised without filling 5 GB. `None` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
 }
 
 /// `POST /v1/dev/users` (dev mode only): a fresh user and its bearer token.

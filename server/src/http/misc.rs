@@ -110,7 +110,13 @@ pub async fn dev_new_user(
 ) -> AppResult<Json<NewUser>> {
     Ok(Json(
         st.db
-            .write(move |tx| users::create(tx, body.plan, body.addons, None))
+            .write(move |tx| {
+                let user = users::create(tx, body.plan, body.addons, None)?;
+                if body.limit_bytes.is_some() {
+                    users::set_plan(tx, &user.user_id, body.plan, body.addons, body.limit_bytes)?;
+                }
+                Ok(user)
+            })
             .await?,
     ))
 }
@@ -124,7 +130,7 @@ pub async fn dev_set_plan(
     let me = st
         .db
         .write(move |tx| {
-            users::set_plan(tx, &user.id, body.plan, body.addons)?;
+            users::set_plan(tx, &user.id, body.plan, body.addons, body.limit_bytes)?;
             users::me(tx, &user.id)
         })
         .await?;

@@ -104,7 +104,7 @@ pub fn reserve(
         rules::QuotaFacts {
             used,
             reserved,
-            limit: user.plan.limit_bytes(user.addons),
+            limit: user.limit_bytes(),
         },
     )?;
     quota::add_reservation(tx, &user.id, bytes)

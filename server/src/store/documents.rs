@@ -117,7 +117,7 @@ pub fn put(
         current: meta_of(tx, &user.id, bucket_id)?.map(|m| (m.version, m.size)),
         used,
         reserved,
-        limit: user.plan.limit_bytes(user.addons),
+        limit: user.limit_bytes(),
     };
     let write = match rules::decide_document_put(bucket_id, &req, if_match, &facts)? {
         rules::DocumentDecision::Replay(meta) => return Ok(meta),

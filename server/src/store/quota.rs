@@ -44,7 +44,7 @@ pub fn ensure_fits(tx: &Transaction<'_>, user: &UserRow, extra: u64) -> AppResul
         return Ok(());
     }
     let (used, reserved) = usage(tx, &user.id)?;
-    check(used, reserved, extra, user.plan.limit_bytes(user.addons)).map_err(AppError::from)
+    check(used, reserved, extra, user.limit_bytes()).map_err(AppError::from)
 }
 
 /// Adds `delta` (may be negative: a refund) to the user's settled usage; `collection` also

@@ -19,9 +19,17 @@ pub struct UserRow {
     pub plan: Plan,
     /// 5 GB add-ons.
     pub addons: u32,
+    /// Dev/test override of the plan's limit.
+    pub limit_override: Option<u64>,
 }
 
 impl UserRow {
+    /// The storage limit in bytes: the plan's, unless a dev override is set.
+    pub fn limit_bytes(&self) -> u64 {
+        self.limit_override
+            .unwrap_or_else(|| self.plan.limit_bytes(self.addons))
+    }
+
     /// Fails with PLAN_REQUIRED when the plan gates storage off (Free).
     pub fn require_storage(&self) -> AppResult<()> {
         if self.plan.storage_enabled() {
@@ -107,24 +115,33 @@ pub fn by_token(tx: &Transaction<'_>, token: &str) -> AppResult<Option<UserRow>>
 pub fn by_token_hash(tx: &Transaction<'_>, token_hash: &str) -> AppResult<Option<UserRow>> {
     Ok(tx
         .query_row(
-            "SELECT id, plan, addons FROM users WHERE token_hash = ?1",
+            "SELECT id, plan, addons, limit_override FROM users WHERE token_hash = ?1",
             params![token_hash],
             |r| {
                 Ok(UserRow {
                     id: r.get(0)?,
                     plan: parse_plan(&r.get::<_, String>(1)?),
                     addons: r.get(2)?,
+                    limit_override: r.get::<_, Option<i64>>(3)?.map(|n| n.max(0) as u64),
                 })
             },
         )
         .optional()?)
 }
 
-/// Changes a user's plan (dev route and CLI).
-pub fn set_plan(tx: &Transaction<'_>, user_id: &str, plan: Plan, addons: u32) -> AppResult<()> {
+/// Changes a user's plan (dev route and CLI); `limit_override` replaces the plan's limit
+/// (dev and tests only; `None` restores the plan's).
+pub fn set_plan(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plan: Plan,
+    addons: u32,
+    limit_override: Option<u64>,
+) -> AppResult<()> {
+    let limit = limit_override.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     tx.execute(
-        "UPDATE users SET plan = ?2, addons = ?3 WHERE id = ?1",
-        params![user_id, plan_str(plan), addons],
+        "UPDATE users SET plan = ?2, addons = ?3, limit_override = ?4 WHERE id = ?1",
+        params![user_id, plan_str(plan), addons, limit],
     )?;
     Ok(())
 }
@@ -133,7 +150,7 @@ pub fn set_plan(tx: &Transaction<'_>, user_id: &str, plan: Plan, addons: u32) ->
 pub fn me(tx: &Transaction<'_>, user_id: &str) -> AppResult<Me> {
     let me = tx
         .query_row(
-            "SELECT plan, addons, used_bytes FROM users WHERE id = ?1",
+            "SELECT plan, addons, used_bytes, limit_override FROM users WHERE id = ?1",
             params![user_id],
             |r| {
                 let plan = parse_plan(&r.get::<_, String>(0)?);
@@ -143,7 +160,10 @@ pub fn me(tx: &Transaction<'_>, user_id: &str) -> AppResult<Me> {
                     plan,
                     addons,
                     used_bytes: r.get::<_, i64>(2)?.max(0) as u64,
-                    limit_bytes: plan.limit_bytes(addons),
+                    limit_bytes: r
+                        .get::<_, Option<i64>>(3)?
+                        .map(|n| n.max(0) as u64)
+                        .unwrap_or_else(|| plan.limit_bytes(addons)),
                 })
             },
         )

@@ -279,3 +279,43 @@ async fn collection_items_count_and_refund_exactly() {
     assert_eq!(s.get("/v1/usage", &t).await.ok()["collectionBytes"], 0);
     s.stop().await;
 }
+
+/// The dev-only limit override: lets browser and e2e tests reach the seed's QUOTA_EXCEEDED
+/// with real uploads instead of 5 GB of data, and restores the plan's limit when cleared.
+#[tokio::test]
+async fn dev_limit_override_makes_quota_reachable_and_clears() {
+    let s = Srv::start().await;
+    let new = s
+        .call(
+            Method::POST,
+            "/v1/dev/users",
+            None,
+            Some(json!({"plan": "pro", "limitBytes": 1000})),
+        )
+        .await;
+    let t = new.ok()["token"].as_str().unwrap().to_string();
+    assert_eq!(s.get("/v1/me", &t).await.ok()["limitBytes"], 1000);
+    s.upload(&t, "g", "a.bin", "application/octet-stream", vec![7; 600])
+        .await
+        .ok();
+    let r = s
+        .upload(&t, "g", "b.bin", "application/octet-stream", vec![7; 600])
+        .await;
+    r.expect_err("QUOTA_EXCEEDED");
+    assert_eq!(r.body["detail"]["limitBytes"], 1000);
+    assert_eq!(s.used(&t).await, 600);
+    // Clearing the override restores the plan's 5 GB.
+    let up = s
+        .call(
+            Method::PUT,
+            "/v1/dev/plan",
+            Some(&t),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(up.ok()["limitBytes"], 5 * GB);
+    s.upload(&t, "g", "b.bin", "application/octet-stream", vec![7; 600])
+        .await
+        .ok();
+    s.stop().await;
+}

@@ -343,7 +343,7 @@ pub struct InstanceInfo {
     pub instance_id: String,
     /// Widget or theme.
     pub kind: InstanceKind,
-    /// The manifest id (plugin id for collections).
+    /// The manifest id (plugin id for collections); empty when the manifest names none.
     pub widget_id: String,
     /// The manifest as registered.
     pub manifest: Value,

@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {
-//!   "id": "forms",                       // or "slug" (seed 003); required
+//!   "id": "forms",                       // or "slug" (seed 003); required with collections
 //!   "widgetType": "dynamic",             // "basic" (default) | "dynamic"
 //!   "storage": {
 //!     "bindings": [                       // only with "widgetType": "dynamic"
@@ -21,9 +21,10 @@
 //!   (seed 003's "...identity + profile..."). Inside the storage contract (each binding, each
 //!   collection declaration) unknown fields are rejected with their path, because a typo there
 //!   (`"schemaVersoin"`) silently changes compatibility.
-//! - **Widget id.** `id` (alias `slug`; both present must be equal) is required and matches
+//! - **Widget id.** `id` (alias `slug`; both present must be equal) matches
 //!   [`is_valid_widget_id`]: `^[a-z0-9][a-z0-9._-]{0,63}$`. It is the plugin id that scopes
-//!   collections and is spliced (validated) into index DDL.
+//!   collections and is spliced (validated) into index DDL, so it is required when `storage`
+//!   declares collections; a manifest with only bindings may omit it, as seed 000's examples do.
 //! - **Bindings** need `"widgetType": "dynamic"` (seed 000); collections are allowed for any
 //!   widget type. At most [`MAX_BINDINGS`]. Keys are unique and match
 //!   `^[A-Za-z][A-Za-z0-9_-]{0,31}$` (they appear in default bucket ids `instanceId:key`).
@@ -168,8 +169,9 @@ impl CollectionDecl {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    /// Widget / plugin id (`id`, or `slug` as in seed 003).
-    pub id: String,
+    /// Widget / plugin id (`id`, or `slug` as in seed 003); always present when
+    /// [`Manifest::collections`] is non-empty.
+    pub id: Option<String>,
     /// `basic` or `dynamic`.
     pub widget_type: WidgetType,
     /// `storage.bindings`, in manifest order (order matters for default buckets).
@@ -458,8 +460,19 @@ fn parse_manifest(value: &Value, p: &mut Problems) -> Option<Manifest> {
         ),
     }
 
+    if id.is_none()
+        && !collections.is_empty()
+        && !obj.contains_key("id")
+        && !obj.contains_key("slug")
+    {
+        p.push(
+            "$.id",
+            "required when storage declares collections: the widget id (or \"slug\") names whose data they are",
+        );
+    }
+
     Some(Manifest {
-        id: id?,
+        id,
         widget_type,
         bindings,
         collections,
@@ -484,9 +497,6 @@ fn parse_id(obj: &Map<String, Value>, p: &mut Problems) -> Option<String> {
             ),
             Some(v) => p.push(&path, format!("must be a string, found {}", type_name(v))),
         }
-    }
-    if found.is_none() && !obj.contains_key("id") && !obj.contains_key("slug") {
-        p.push("$.id", "required: the widget id (or \"slug\")");
     }
     found
 }
@@ -860,11 +870,11 @@ mod tests {
             "widgetType": "dynamic",
             "storage": {"bindings": [{"key": "primary", "backend": "d1-json", "schemaId": "notes.plaintext", "schemaVersion": 1, "shareable": true}]}
         });
-        // Verbatim the seed fragment has no widget id: that is the only problem.
-        assert_eq!(paths(v.clone()), ["$.id"]);
+        // Verbatim, as a widget author would copy it: no id is needed without collections.
+        assert_eq!(Manifest::parse(&v).unwrap().id, None);
         v["id"] = json!("notes");
         let m = Manifest::parse(&v).unwrap();
-        assert_eq!(m.id, "notes");
+        assert_eq!(m.id.as_deref(), Some("notes"));
         assert_eq!(m.widget_type, WidgetType::Dynamic);
         assert_eq!(
             m.bindings,
@@ -954,7 +964,12 @@ mod tests {
             }
         }))
         .unwrap();
-        assert_eq!(m.id, "forms");
+        assert_eq!(m.id.as_deref(), Some("forms"));
+        // Collections scope data by plugin id: without one the manifest says so.
+        assert_eq!(
+            paths(json!({"storage": {"submissions": {"indexes": ["formId"]}}})),
+            ["$.id"]
+        );
         assert_eq!(
             m.widget_type,
             WidgetType::Basic,
@@ -1178,8 +1193,9 @@ mod tests {
         assert_eq!(
             Manifest::parse(&json!({"id": "a", "slug": "a"}))
                 .unwrap()
-                .id,
-            "a"
+                .id
+                .as_deref(),
+            Some("a")
         );
         assert_eq!(paths(json!({"id": "a", "slug": "b"})), ["$.slug"]);
     }

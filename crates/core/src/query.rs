@@ -715,12 +715,16 @@ pub fn index_ddl(
     Ok((name, sql))
 }
 
-/// Every index a manifest's collections declare, for the plugin id `manifest.id`.
+/// Every index a manifest's collections declare, for the plugin id `manifest.id`
+/// (none when the manifest declares no collections, and so may have no id).
 pub fn manifest_index_ddl(manifest: &Manifest) -> Result<Vec<(String, String)>, Error> {
     let mut out = Vec::new();
+    let Some(plugin_id) = manifest.id.as_deref() else {
+        return Ok(out);
+    };
     for (name, decl) in &manifest.collections {
         for index in &decl.indexes {
-            out.push(index_ddl(&manifest.id, name, index)?);
+            out.push(index_ddl(plugin_id, name, index)?);
         }
     }
     Ok(out)

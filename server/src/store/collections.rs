@@ -44,17 +44,21 @@ fn decl_from_json(text: &str) -> CollectionDecl {
 /// Replaces this user's declaration of `manifest.id`'s collections with the manifest's, then
 /// creates and drops physical indexes so they match the union of all declarations.
 pub fn register(tx: &Transaction<'_>, user_id: &str, manifest: &Manifest) -> AppResult<()> {
+    // A manifest without an id declares no collections (core enforces it): nothing to scope.
+    let Some(plugin_id) = manifest.id.as_deref() else {
+        return Ok(());
+    };
     tx.execute(
         "DELETE FROM plugin_collections WHERE user_id = ?1 AND plugin_id = ?2",
-        params![user_id, manifest.id],
+        params![user_id, plugin_id],
     )?;
     for (name, decl) in &manifest.collections {
         tx.execute(
             "INSERT INTO plugin_collections (user_id, plugin_id, collection, indexes) VALUES (?1, ?2, ?3, ?4)",
-            params![user_id, manifest.id, name, serde_json::to_string(&decl.indexes)?],
+            params![user_id, plugin_id, name, serde_json::to_string(&decl.indexes)?],
         )?;
     }
-    sync_indexes(tx, &manifest.id)
+    sync_indexes(tx, plugin_id)
 }
 
 /// Makes the physical indexes of `plugin_id` equal the union of every user's declaration.

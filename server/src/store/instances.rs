@@ -123,7 +123,7 @@ pub fn register(
             user_id,
             instance_id,
             kind_str(reg.kind),
-            manifest.id,
+            manifest.id.as_deref().unwrap_or(""),
             serde_json::to_string(&reg.manifest)?,
             serde_json::to_string(&reg.config)?,
             now_ms()
@@ -134,7 +134,7 @@ pub fn register(
     Ok(InstanceInfo {
         instance_id: instance_id.to_string(),
         kind: reg.kind,
-        widget_id: manifest.id.clone(),
+        widget_id: manifest.id.clone().unwrap_or_default(),
         manifest: reg.manifest,
         config: reg.config,
         buckets: resolved.into_iter().map(|r| (r.key, r.bucket_id)).collect(),

@@ -211,3 +211,32 @@ async fn invalid_manifests_and_ids_are_reported() {
     .expect_err("NOT_FOUND");
     s.stop().await;
 }
+
+/// Seed 000's manifests have no widget id; copied verbatim they register, and their buckets
+/// resolve as the seed says. A collection declaration without an id is refused by path.
+#[tokio::test]
+async fn seed_manifests_without_an_id_register() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let seed = json!({
+        "widgetType": "dynamic",
+        "storage": {"bindings": [{
+            "key": "assets", "backend": "r2-assets", "schemaId": "gallery.assets",
+            "schemaVersion": 1, "configKey": "assetBucketId", "shareable": true
+        }]}
+    });
+    let r = s.register(&t, "g-1", seed, json!({})).await;
+    assert_eq!(r.ok()["widgetId"], "");
+    assert_eq!(r.body["buckets"]["assets"], "g-1");
+    let r = s
+        .register(
+            &t,
+            "f-1",
+            json!({"storage": {"submissions": {"indexes": ["formId"]}}}),
+            json!({}),
+        )
+        .await;
+    r.expect_err("INVALID_MANIFEST");
+    assert_eq!(r.body["detail"][0]["path"], "$.id");
+    s.stop().await;
+}

@@ -971,7 +971,12 @@ impl Mount {
                 };
                 let kind = collection_kind(&op);
                 let v = engine
-                    .collection(&self.manifest.id, &collection, op)
+                    .collection(
+                        // Declared collections imply an id (core rule); never empty here.
+                        self.manifest.id.as_deref().unwrap_or_default(),
+                        &collection,
+                        op,
+                    )
                     .await?;
                 collection_result(kind, v, wanted_ids)
             }

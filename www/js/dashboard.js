@@ -387,7 +387,8 @@ $("mount-form").addEventListener("submit", async (event) => {
   // use would read that widget's collections and replace its indexes. Refuse it here.
   const claimed = manifest.id ?? manifest.slug;
   const page = (src) => { const u = new URL(src, location.href); return u.origin + u.pathname; };
-  const owner = [...mounted.values()].find(
+  // An id-less manifest (allowed without collections, as in seed 000) claims nothing.
+  const owner = claimed !== undefined && [...mounted.values()].find(
     (m) => m.manifest && (m.manifest.id ?? m.manifest.slug) === claimed && page(m.entry.src) !== page(entry.src),
   );
   if (owner) {

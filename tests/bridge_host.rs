@@ -830,3 +830,36 @@ async fn explicit_asset_buckets_for_themes_and_compatible_widgets() {
     let shared = ok(g2.assets().with_bucket("pics".into()).list()).await;
     assert_eq!(Array::from(&shared).length(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn quota_exceeded_reaches_the_widget_as_in_the_seed() {
+    let (host, api) = setup().await;
+    let (_h, g) = mount(&host, "gal-q", GALLERY, "{}").await;
+    let (_h, n) = mount(&host, "note-q", NOTES, "{}").await;
+    let (cb, events) = recorder();
+    let _u = n.store().subscribe(JsValue::NULL, cb, None);
+    ok(n.store().set(json(r#"{"text": "small"}"#), None)).await;
+    api.dev_set_plan_limit(Plan::Pro, 0, Some(100))
+        .await
+        .expect("dev limit override");
+
+    // seed 000: `if (err.message === "QUOTA_EXCEEDED")` after ctx.assets.upload(file).
+    let big: Array = [JsValue::from_str(&"x".repeat(500))].iter().collect();
+    let file = web_sys::Blob::new_with_str_sequence(&big).unwrap();
+    let err = rejection(g.assets().upload(file.into(), None)).await;
+    assert_eq!(code(&err), "QUOTA_EXCEEDED");
+    assert_eq!(Array::from(&ok(g.assets().list()).await).length(), 0);
+
+    // A document write past the quota rolls back to the confirmed value.
+    let err = rejection(
+        n.store()
+            .set(json(&format!(r#"{{"text": "{}"}}"#, "y".repeat(500))), None),
+    )
+    .await;
+    assert_eq!(code(&err), "QUOTA_EXCEEDED");
+    wait_kind(&events, "rollback", r#"{"text":"small"}"#).await;
+    assert_eq!(
+        stringify(&ok(n.store().get(None)).await),
+        r#"{"text":"small"}"#
+    );
+}

@@ -3,7 +3,7 @@
 // bench/results.json and bench/RESULTS.md. `node bench/run.mjs rpc sizes` runs a subset.
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { writeFileSync, readFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import { launch } from "./lib/browser.mjs";
 import { environment } from "./lib/environment.mjs";
@@ -67,6 +67,10 @@ try {
   await browser.close();
 }
 
+// The backend issue's own server bench (bench/server-bench.sh), when it has been run: shown
+// next to figure 7 so both measurements of the server are in one report.
+const serverBench = join(root, "bench/server-results.md");
+if (existsSync(serverBench)) results.serverBenchReport = readFileSync(serverBench, "utf8");
 results.loadAverageAtEnd = Math.round(os.loadavg()[0] * 100) / 100;
 results.targets = evaluateTargets(results.figures);
 results.analysis = advise(results.figures, results.targets);

@@ -41,10 +41,14 @@ if [ -n "${MONODIT_BENCH_SERVER_BIN:-}" ]; then
   bin=$MONODIT_BENCH_SERVER_BIN
   export MONODIT_BENCH_SERVER_BUILD="$bin"
 else
-  echo "[bench] building monodit-server (release)"
-  cargo build --quiet --release -p monodit-server
+  # The workspace's release profile is tuned for wasm size (opt-level "z", LTO); the server is
+  # measured at opt-level 3, as bench/server-bench.sh does (only this command sees these).
+  echo "[bench] building monodit-server (release, opt-level 3)"
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_PANIC=unwind \
+    cargo build --quiet --release -p monodit-server
   bin="${CARGO_TARGET_DIR:-target}/release/monodit-server"
-  export MONODIT_BENCH_SERVER_BUILD="release"
+  export MONODIT_BENCH_SERVER_BUILD="release, opt-level 3"
 fi
 
 # The raw-SQLite peer of the server figures (its own small crate; see bench/rawsql).

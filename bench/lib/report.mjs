@@ -134,6 +134,12 @@ export function renderMarkdown(results, _table) {
   }
   md.push("", "## How each figure is measured", "");
   for (const [k, v] of Object.entries(results.figures)) if (v?.notes) md.push(`- **${k}**: ${v.notes}`);
+  if (results.serverBenchReport) {
+    md.push("", "## The backend's own server bench (bench/server-results.md, from `bash bench/server-bench.sh`)", "");
+    md.push("Recorded separately by that script (Rust load client, opt-level 3), not in this run; shown so both");
+    md.push("measurements of the server sit in one report.", "");
+    md.push(results.serverBenchReport.replace(/^# .*\n+/, "").trim());
+  }
   if (results.analysis) md.push("", "## Missed targets: why, and what would close them", "", results.analysis);
   if (results.observations) md.push("", "## Other observations", "", results.observations);
   md.push("");

@@ -1,7 +1,7 @@
 //! Helpers shared by the bridge browser tests (not a test target itself).
 #![allow(dead_code)]
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -206,14 +206,6 @@ try {{
 
 pub fn remove(f: &HtmlIFrameElement) {
     f.remove();
-}
-
-pub fn array(items: &[JsValue]) -> Array {
-    items.iter().collect()
-}
-
-pub fn call0(f: &JsValue) {
-    f.unchecked_ref::<Function>().call0(&JsValue::NULL).unwrap();
 }
 
 impl FrameReports {

@@ -19,7 +19,7 @@ import * as server from "./measures/server.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const baseUrl = process.env.MONODIT_BENCH_URL;
-if (!baseUrl) {
+if (!baseUrl && process.argv[2] !== "--render") {
   console.error("MONODIT_BENCH_URL is not set: run `bash scripts/bench.sh`.");
   process.exit(2);
 }
@@ -42,6 +42,19 @@ function withTimeout(promise, ms, name) {
     promise,
     new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} took over ${ms / 1000} s`)), ms))),
   ]).finally(() => clearTimeout(timer));
+}
+
+// `node bench/run.mjs --render`: rebuild RESULTS.md from results.json (same measurements,
+// current report and advice code), without running anything.
+if (process.argv[2] === "--render") {
+  const results = JSON.parse(readFileSync(join(root, "bench/results.json"), "utf8"));
+  results.targets = evaluateTargets(results.figures);
+  results.analysis = advise(results.figures, results.targets);
+  results.observations = observe(results.figures);
+  writeFileSync(join(root, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(root, "bench/RESULTS.md"), renderMarkdown(results, renderTable(results)));
+  console.log("[bench] re-rendered bench/RESULTS.md (and the verdicts in results.json) from bench/results.json");
+  process.exit(0);
 }
 
 const browser = await launch();

@@ -75,7 +75,9 @@ const ADVICE = {
   "5 size": (f) =>
     `Widget side: ${(f.sizes.widget.gzip / KB).toFixed(1)} KB gzip (wasm + glue) against a 25 KB target; host side: ` +
     `${(f.sizes.host.gzip / KB).toFixed(1)} KB against 150 KB. The release profile already uses opt-level "z", LTO, ` +
-    "one codegen unit, panic=abort and wasm-opt -Oz, so the remaining weight is code. Widget: the side is only a " +
+    "one codegen unit, panic=abort and wasm-opt -Oz, so the remaining weight is code — plus the wasm-bindgen JS " +
+    "glue, which is shipped unminified (about a quarter of the widget side's gzip bytes): minifying pkg/*/monodit_bridge.js " +
+    "at build time is the cheapest first step. Widget: the side is only a " +
     "port client (the host validates everything), so drop serde/serde_json from the widget feature (build requests " +
     "with js_sys::Object), turn the Cache/Assets/StorageCollection facades into a thin JS wrapper over one generic " +
     "call(), or ship the widget side as plain JS (Comlink-sized, ~2-3 KB). Host: measure with `twiggy top`, keep " +

@@ -17,7 +17,7 @@ function sizeOf(root, files) {
     };
   });
   const sum = (k) => parts.reduce((n, p) => n + p[k], 0);
-  return { files, raw: sum("raw"), gzip: sum("gzip"), brotli: sum("brotli") };
+  return { files, parts, raw: sum("raw"), gzip: sum("gzip"), brotli: sum("brotli") };
 }
 
 const version = (root, name) => JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;

@@ -10,8 +10,12 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// Set by scripts/with-server.sh at compile time.
 fn server() -> &'static str {
-    option_env!("MONODIT_TEST_SERVER")
-        .expect("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+    match option_env!("MONODIT_TEST_SERVER") {
+        Some(url) => url,
+        None => {
+            panic!("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+        }
+    }
 }
 
 #[wasm_bindgen_test]

@@ -58,18 +58,11 @@ cargo build --quiet --release --manifest-path bench/rawsql/Cargo.toml --target-d
   || echo "[bench] the raw SQLite peer did not build: figure 7 runs without it" >&2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-bench.XXXXXX")
-server_pid=""
+source "$root/scripts/lib/server.sh"
 cleanup() {
   local rc=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  if [ $rc -ne 0 ] && [ -s "$work/server.log" ]; then
-    echo "--- last lines of the server log ($work/server.log) ---" >&2
-    tail -n 30 "$work/server.log" >&2
-  fi
+  server_stop
+  [ $rc -eq 0 ] || server_log_tail 30
   rm -rf "$work"
   exit $rc
 }
@@ -84,22 +77,8 @@ ln -s "$root/node_modules/comlink/dist/esm/comlink.min.mjs" "$static/vendor/coml
 ln -s "$root/node_modules/idb-keyval/dist/index.js" "$static/vendor/idb-keyval.js"
 ln -s "$root/node_modules/dexie/dist/modern/dexie.min.mjs" "$static/vendor/dexie.mjs"
 
-# Port 0: the server picks a free port and writes its URL to the ready file (no race).
-"$bin" serve --dev --bind 127.0.0.1 --port 0 \
-  --db "$work/monodit.sqlite" --objects "$work/objects" --static "$static" \
-  --ready-file "$work/ready" >"$work/server.log" 2>&1 &
-server_pid=$!
-
-url=""
-for _ in $(seq 1 300); do
-  kill -0 "$server_pid" 2>/dev/null || { echo "monodit-server exited during start-up" >&2; exit 1; }
-  if [ -s "$work/ready" ]; then
-    url=$(head -n1 "$work/ready")
-    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
-  fi
-  sleep 0.1
-done
-curl -fsS "$url/v1/health" >/dev/null 2>&1 || { echo "monodit-server did not answer on ${url:-?} within 30 s" >&2; exit 1; }
+server_start "$bin" "$work" --static "$static"
+url="$server_url"
 echo "[bench] monodit-server (pid $server_pid) at $url"
 
 export MONODIT_BENCH_URL="$url"

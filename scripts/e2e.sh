@@ -29,40 +29,17 @@ cargo build --quiet -p monodit-server
 bin="${CARGO_TARGET_DIR:-target}/debug/monodit-server"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-e2e.XXXXXX")
-server_pid=""
+source scripts/lib/server.sh
 cleanup() {
   local rc=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  if [ $rc -ne 0 ] && [ -s "$work/server.log" ]; then
-    echo "--- last lines of the server log ($work/server.log) ---" >&2
-    tail -n 40 "$work/server.log" >&2
-  else
-    rm -rf "$work"
-  fi
+  server_stop
+  if [ $rc -ne 0 ]; then server_log_tail 40; else rm -rf "$work"; fi
   exit $rc
 }
 trap cleanup EXIT INT TERM
 
-# Port 0: the server picks a free port and writes its URL to the ready file (no race).
-"$bin" serve --dev --bind 127.0.0.1 --port 0 \
-  --db "$work/monodit.sqlite" --objects "$work/objects" --static "$static_dir" \
-  --ready-file "$work/ready" >"$work/server.log" 2>&1 &
-server_pid=$!
-
-url=""
-for _ in $(seq 1 300); do
-  kill -0 "$server_pid" 2>/dev/null || { echo "monodit-server exited during start-up" >&2; exit 1; }
-  if [ -s "$work/ready" ]; then
-    url=$(head -n1 "$work/ready")
-    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
-  fi
-  sleep 0.1
-done
-curl -fsS "$url/v1/health" >/dev/null 2>&1 || { echo "monodit-server did not answer on ${url:-?} within 30 s" >&2; exit 1; }
+server_start "$bin" "$work" --static "$static_dir"
+url="$server_url"
 echo "[e2e] monodit-server (pid $server_pid) at $url"
 
 mkdir -p e2e/screenshots

@@ -20,20 +20,11 @@ cargo build --quiet -p monodit-server
 bin="${CARGO_TARGET_DIR:-target}/debug/monodit-server"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/monodit-test.XXXXXX")
-server_pid=""
+source scripts/lib/server.sh
 cleanup() {
   local rc=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  if [ $rc -ne 0 ] && [ -s "$work/server.log" ]; then
-    echo "--- last lines of the server log ($work/server.log) ---" >&2
-    tail -n 30 "$work/server.log" >&2
-  else
-    rm -rf "$work"
-  fi
+  server_stop
+  if [ $rc -ne 0 ]; then server_log_tail 30; else rm -rf "$work"; fi
   exit $rc
 }
 trap cleanup EXIT INT TERM
@@ -41,23 +32,9 @@ trap cleanup EXIT INT TERM
 test_port="${MONODIT_TEST_PAGE_PORT:-$(free_port)}"
 export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$test_port"
 
-"$bin" serve --dev --bind 127.0.0.1 --port 0 \
-  --db "$work/monodit.sqlite" --objects "$work/objects" \
-  --allow-origin "http://127.0.0.1:$test_port" --allow-origin "http://localhost:$test_port" \
-  --ready-file "$work/ready" >"$work/server.log" 2>&1 &
-server_pid=$!
-
-# Wait (bounded: 30 s) until the server says where it listens and answers /v1/health.
-url=""
-for _ in $(seq 1 300); do
-  kill -0 "$server_pid" 2>/dev/null || { echo "monodit-server exited during start-up" >&2; exit 1; }
-  if [ -s "$work/ready" ]; then
-    url=$(head -n1 "$work/ready")
-    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
-  fi
-  sleep 0.1
-done
-curl -fsS "$url/v1/health" >/dev/null 2>&1 || { echo "monodit-server did not answer on ${url:-?} within 30 s" >&2; exit 1; }
+server_start "$bin" "$work" \
+  --allow-origin "http://127.0.0.1:$test_port" --allow-origin "http://localhost:$test_port"
+url="$server_url"
 
 export MONODIT_TEST_SERVER="$url"
 MONODIT_DEV_TOKEN=$(sed -n 's/.*dev token: *\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)

@@ -29,6 +29,7 @@ use monodit_core::{Error, ErrorCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -465,7 +466,8 @@ impl MountHandle {
     }
 }
 
-/// An event-log watcher: (bucket, backend, binding key, engine subscription).
+/// An event-log watcher: (bucket, backend, binding key (`None`: explicit namespace), engine
+/// subscription).
 type Watcher = (String, Backend, Option<String>, SubscriptionId);
 
 /// A widget subscription as the widget asked for it (re-resolved on config changes).
@@ -857,7 +859,7 @@ impl Mount {
             Call::StoreGet { namespace, binding } => {
                 let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
                 let snap = engine.doc_get(&b).await?;
-                self.watch(&b.bucket_id, Backend::D1Json, binding);
+                self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
                 snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
             }
             Call::StoreSet {
@@ -869,7 +871,7 @@ impl Mount {
                 if namespace.is_some() {
                     self.check_explicit(&b).await?;
                 }
-                self.watch(&b.bucket_id, Backend::D1Json, binding);
+                self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
                 let snap = engine.doc_set(&b, value).await?;
                 snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
             }
@@ -911,7 +913,7 @@ impl Mount {
                 let b = self
                     .resolve_assets(binding.as_deref(), namespace.as_deref())
                     .await?;
-                self.watch(&b.bucket_id, Backend::R2Assets, binding);
+                self.watch(&b.bucket_id, Backend::R2Assets, binding, namespace.is_some());
                 let id = req.id;
                 let progress_sender = sender.clone();
                 let progress: Rc<dyn Fn(f64, f64)> = Rc::new(move |loaded, total| {
@@ -932,7 +934,7 @@ impl Mount {
                 let b = self
                     .resolve_assets(binding.as_deref(), namespace.as_deref())
                     .await?;
-                self.watch(&b.bucket_id, Backend::R2Assets, binding);
+                self.watch(&b.bucket_id, Backend::R2Assets, binding, namespace.is_some());
                 to_js(&engine.assets_list(&b).await?)
             }
             Call::AssetsDelete {
@@ -1039,11 +1041,11 @@ impl Mount {
         for o in old {
             engine.unsubscribe(o);
         }
-        let (backend, binding) = match &spec {
-            SubSpec::Store { binding, .. } => (Backend::D1Json, binding.clone()),
-            SubSpec::Assets { binding, .. } => (Backend::R2Assets, binding.clone()),
+        let (backend, binding, namespace) = match &spec {
+            SubSpec::Store { binding, namespace } => (Backend::D1Json, binding, namespace),
+            SubSpec::Assets { binding, namespace } => (Backend::R2Assets, binding, namespace),
         };
-        self.watch(&b.bucket_id, backend, binding);
+        self.watch(&b.bucket_id, backend, binding.clone(), namespace.is_some());
         Ok(errors::obj(&[("bucket", &JsValue::from_str(&b.bucket_id))]).into())
     }
 
@@ -1181,8 +1183,16 @@ impl Mount {
 
     // ----- event log ---------------------------------------------------------------------
 
-    /// Watches a bucket this instance uses so the host's event log sees its events.
-    fn watch(self: &Rc<Self>, bucket: &str, backend: Backend, binding: Option<String>) {
+    /// Watches a bucket this instance uses so the host's event log sees its events. A bucket
+    /// reached through an explicit namespace is recorded without a binding key: it stays
+    /// watched whatever the config, while bound buckets follow it (see [`Mount::rewatch`]).
+    fn watch(
+        self: &Rc<Self>,
+        bucket: &str,
+        backend: Backend,
+        binding: Option<String>,
+        explicit: bool,
+    ) {
         if self.torn_down.get()
             || self
                 .watchers
@@ -1238,19 +1248,33 @@ impl Mount {
                 }),
             ),
         };
+        let bound_key = if explicit { None } else { key };
         self.watchers
             .borrow_mut()
-            .push((bucket.to_owned(), backend, binding, id));
+            .push((bucket.to_owned(), backend, bound_key, id));
     }
 
-    /// Watches every binding's current bucket (dropping watchers of buckets no longer bound;
-    /// explicit-namespace buckets stay watched once used).
+    /// Watches every document binding's current bucket, and the asset bindings the widget
+    /// has used (dropping watchers of buckets no longer bound; explicit-namespace buckets stay
+    /// watched once used).
+    ///
+    /// Asset bindings are watched lazily: a watched bucket is re-checked on every focus and
+    /// visibility change, and a widget that never touches `ctx.assets` should not cost its
+    /// asset list a place in that request.
     fn rewatch(self: &Rc<Self>) {
         let Ok(engine) = self.engine() else { return };
+        let used_assets: HashSet<String> = self
+            .watchers
+            .borrow()
+            .iter()
+            .filter(|(_, be, _, _)| *be == Backend::R2Assets)
+            .filter_map(|(_, _, key, _)| key.clone())
+            .collect();
         let bound: Vec<(String, Backend, String)> = self
             .manifest
             .bindings
             .iter()
+            .filter(|b| b.backend == Backend::D1Json || used_assets.contains(&b.key))
             .filter_map(|b| {
                 self.resolve(b.backend, Some(&b.key), None)
                     .ok()
@@ -1269,7 +1293,7 @@ impl Mount {
             engine.unsubscribe(id);
         }
         for (bucket, backend, key) in bound {
-            self.watch(&bucket, backend, Some(key));
+            self.watch(&bucket, backend, Some(key), false);
         }
     }
 }

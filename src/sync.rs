@@ -1288,16 +1288,39 @@ impl Engine {
         }
         let mut asset_fetches = Vec::new();
         for (bucket_id, meta) in resp.assets {
-            let (have, fresh) = self
-                .state
-                .borrow()
-                .assets
-                .get(&bucket_id)
-                .map(|a| (Some(a.version), urls_fresh(&a.assets)))
-                .unwrap_or((None, true));
             let server = meta.map(|m| m.version).unwrap_or(0);
-            if have != Some(server) || !fresh {
-                asset_fetches.push(self.refresh_assets(bucket_id));
+            let known = |me: &Engine| {
+                me.state
+                    .borrow()
+                    .assets
+                    .get(&bucket_id)
+                    .map(|a| (a.version, urls_fresh(&a.assets)))
+            };
+            let mut have = known(self);
+            if have.is_none() {
+                // Never listed on this page: the mirror may hold the list, and a bucket the
+                // server does not have is an empty list at version 0. Neither needs a fetch.
+                let start = match self.mirror.get_assets(&bucket_id).await {
+                    Some(rec) => Some((rec.version, rec.assets)),
+                    None if server == 0 => Some((0, Vec::new())),
+                    None => None,
+                };
+                if let Some((version, assets)) = start {
+                    self.state
+                        .borrow_mut()
+                        .assets
+                        .entry(bucket_id.clone())
+                        .or_insert(AssetState {
+                            version,
+                            assets,
+                            last_checked: now(),
+                        });
+                    have = known(self);
+                }
+            }
+            match have {
+                Some((v, fresh)) if v == server && fresh => {}
+                _ => asset_fetches.push(self.refresh_assets(bucket_id)),
             }
         }
         futures::future::join(

@@ -188,6 +188,67 @@ async fn every_event_kind_reaches_a_second_widget_on_the_same_bucket() {
     }
 }
 
+const MIXED: &str = r#"{"id": "mixed", "widgetType": "dynamic", "storage": {"bindings": [
+  {"key": "settings", "backend": "d1-json", "schemaId": "mixed.settings", "schemaVersion": 1},
+  {"key": "files", "backend": "r2-assets", "schemaId": "mixed.files", "schemaVersion": 1,
+   "configKey": "assetBucketId"}]}}"#;
+
+#[wasm_bindgen_test]
+async fn first_recheck_after_mount_is_one_request_for_many_widgets() {
+    let (host, api) = setup().await;
+    // Half the widgets' documents exist on the server, half were never written.
+    for i in 0..3 {
+        api.put_document(
+            &format!("mixed-{i}"),
+            &PutDocument {
+                value: serde_json::json!({"n": i}),
+                schema_id: "mixed.settings".into(),
+                schema_version: 1,
+                mutation_id: None,
+                expected_version: None,
+            },
+        )
+        .await
+        .expect("remote write");
+    }
+    let mut widgets = Vec::new();
+    for i in 0..6 {
+        let (h, ctx) = mount(&host, &format!("mixed-{i}"), MIXED, "{}").await;
+        ok(ctx.store().get(None)).await;
+        widgets.push((h, ctx));
+    }
+    // Widget 0 lists its (never created) asset bucket, widget 1 only subscribes to its own,
+    // the others never touch ctx.assets, though another device filled widget 2's bucket.
+    assert_eq!(stringify(&ok(widgets[0].1.assets().list()).await), "[]");
+    let (cb, _events) = recorder();
+    let _unsub = widgets[1].1.assets().subscribe(cb, None);
+    ok(widgets[1].1.store().get(None)).await; // same port: the subscription is registered
+    let contract = monodit_core::api::Contract {
+        backend: monodit_core::buckets::Backend::R2Assets,
+        schema_id: "mixed.files".into(),
+        schema_version: 1,
+    };
+    let parts = Array::of1(&JsValue::from_str("hello"));
+    let blob = web_sys::Blob::new_with_str_sequence(&parts).unwrap();
+    api.upload_asset("mixed-2", &contract, &blob, "a.txt", |_, _| {})
+        .await
+        .expect("another device uploads");
+    sleep(300).await; // the reads' own background meta check has gone out
+
+    let (total, meta) = (api.counters().total.get(), api.counters().meta.get());
+    host.engine().recheck();
+    wait_until("the re-check's meta request", 10_000, || {
+        api.counters().meta.get() > meta
+    })
+    .await;
+    sleep(500).await; // any follow-up fetch would have started by now
+    assert_eq!(
+        api.counters().total.get() - total,
+        1,
+        "nothing changed: one POST /v1/meta, no document or asset-list fetch"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn contract_violations_are_refused() {
     let (host, _api) = setup().await;

@@ -913,7 +913,12 @@ impl Mount {
                 let b = self
                     .resolve_assets(binding.as_deref(), namespace.as_deref())
                     .await?;
-                self.watch(&b.bucket_id, Backend::R2Assets, binding, namespace.is_some());
+                self.watch(
+                    &b.bucket_id,
+                    Backend::R2Assets,
+                    binding,
+                    namespace.is_some(),
+                );
                 let id = req.id;
                 let progress_sender = sender.clone();
                 let progress: Rc<dyn Fn(f64, f64)> = Rc::new(move |loaded, total| {
@@ -934,7 +939,12 @@ impl Mount {
                 let b = self
                     .resolve_assets(binding.as_deref(), namespace.as_deref())
                     .await?;
-                self.watch(&b.bucket_id, Backend::R2Assets, binding, namespace.is_some());
+                self.watch(
+                    &b.bucket_id,
+                    Backend::R2Assets,
+                    binding,
+                    namespace.is_some(),
+                );
                 to_js(&engine.assets_list(&b).await?)
             }
             Call::AssetsDelete {

@@ -511,6 +511,8 @@ struct Mount {
     torn_down: Cell<bool>,
     /// Explicit asset buckets already found new or compatible.
     checked_assets: RefCell<std::collections::BTreeSet<String>>,
+    /// Calls run once across re-handshakes (a re-sent upload must not upload twice).
+    calls: transport::CallLog,
 }
 
 impl Mount {
@@ -556,6 +558,7 @@ impl Mount {
             on_load: RefCell::new(None),
             session: RefCell::new(None),
             watchers: RefCell::new(Vec::new()),
+            calls: transport::CallLog::default(),
             torn_down: Cell::new(false),
             checked_assets: RefCell::new(Default::default()),
         });
@@ -670,7 +673,19 @@ impl Mount {
                     if m.check_detached() {
                         return Err(Error::new(ErrorCode::Closed, "the iframe was removed"));
                     }
-                    m.route(&s, req, sender).await
+                    if matches!(
+                        req.call,
+                        Call::StoreSubscribe { .. }
+                            | Call::AssetsSubscribe { .. }
+                            | Call::Unsubscribe { .. }
+                    ) {
+                        // Subscriptions belong to this port: re-sent ones must run again.
+                        return m.route(&s, req, sender).await;
+                    }
+                    let (id, op) = (req.id, std::mem::discriminant(&req.call));
+                    let m2 = m.clone();
+                    let run = async move { m2.route(&s, req, sender).await }.boxed_local();
+                    m.calls.once(id, op, run).await
                 }
                 .boxed_local()
             });
@@ -741,6 +756,7 @@ impl Mount {
             return;
         }
         self.close_session();
+        self.calls.clear();
         if let (Some(f), Some(cb)) = (&self.iframe, self.on_load.borrow_mut().take()) {
             let _ = f.remove_event_listener_with_callback("load", cb.as_ref().unchecked_ref());
         }
@@ -920,9 +936,16 @@ impl Mount {
                     namespace.is_some(),
                 );
                 let id = req.id;
-                let progress_sender = sender.clone();
+                // Progress goes to the widget's current port: after a re-handshake the upload
+                // keeps running and the re-sent call shares its answer (see `CallLog`).
+                let mount = Rc::downgrade(self);
+                let first_sender = sender.clone();
                 let progress: Rc<dyn Fn(f64, f64)> = Rc::new(move |loaded, total| {
-                    progress_sender.post(&protocol::event(
+                    let current = mount
+                        .upgrade()
+                        .and_then(|m| m.session.borrow().as_ref().map(|s| s.server.sender()))
+                        .unwrap_or_else(|| first_sender.clone());
+                    current.post(&protocol::event(
                         "progress",
                         None,
                         &[

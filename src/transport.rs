@@ -119,7 +119,9 @@ impl Client {
     pub fn start(port: MessagePort, timeout_ms: u32) -> (Client, Promise) {
         let state = Rc::new(RefCell::new(ClientState {
             port: port.clone(),
-            next_id: 1,
+            // Random per document: the host runs a re-sent call once by its id (see
+            // `CallLog`), so a reloaded widget must not reuse its predecessor's ids.
+            next_id: (js_sys::Math::random() * f64::from(1u32 << 31)) as u32 + 1,
             pending: Slots(Vec::new()),
             subs: Slots(Vec::new()),
             init: None,
@@ -579,7 +581,7 @@ pub use host_side::*;
 #[cfg(feature = "host")]
 mod host_side {
     use super::*;
-    use futures::future::LocalBoxFuture;
+    use futures::future::{FutureExt, LocalBoxFuture};
     use monodit_core::Error;
     use std::cell::Cell;
 
@@ -622,6 +624,97 @@ mod host_side {
         Rc<dyn Fn(Request, Sender) -> LocalBoxFuture<'static, Result<JsValue, Error>>>;
     /// Told about messages that were dropped because they had no usable id.
     pub type OnDropped = Rc<dyn Fn(Error)>;
+
+    /// How long a finished call's answer is kept for a re-sent copy of it (ms).
+    pub const CALL_REPLAY_MS: f64 = 60_000.0;
+    /// Most finished calls kept per mount; the oldest go first.
+    pub const CALL_REPLAY_MAX: usize = 256;
+
+    type SharedAnswer = futures::future::Shared<LocalBoxFuture<'static, Result<JsValue, Error>>>;
+
+    /// At-most-once execution of a widget's calls across re-handshakes.
+    ///
+    /// When the host re-handshakes (iframe `load`, widget hello), the widget re-sends every
+    /// call it has no answer for on the new port, with the same id. The host may already be
+    /// running it, or have finished it and lost the answer with the old port; running it again
+    /// would upload a file twice. Ids start at a random point per widget document, so a new
+    /// document's ids do not meet its predecessor's.
+    #[derive(Default)]
+    pub struct CallLog {
+        calls: RefCell<Vec<LoggedCall>>,
+    }
+
+    struct LoggedCall {
+        id: RequestId,
+        op: std::mem::Discriminant<Call>,
+        answer: SharedAnswer,
+        done_at: Rc<Cell<Option<f64>>>,
+    }
+
+    impl CallLog {
+        /// Runs `run` unless a call with this id and op (`std::mem::discriminant` of its
+        /// [`Call`]) is running or finished recently, in which case its answer is shared.
+        pub async fn once(
+            &self,
+            id: RequestId,
+            op: std::mem::Discriminant<Call>,
+            run: LocalBoxFuture<'static, Result<JsValue, Error>>,
+        ) -> Result<JsValue, Error> {
+            let found = self
+                .calls
+                .borrow()
+                .iter()
+                .find(|c| c.id == id && c.op == op)
+                .map(|c| c.answer.clone());
+            if let Some(answer) = found {
+                drop(run);
+                return answer.await;
+            }
+            self.prune();
+            let answer = run.shared();
+            let done_at = Rc::new(Cell::new(None));
+            self.calls.borrow_mut().push(LoggedCall {
+                id,
+                op,
+                answer: answer.clone(),
+                done_at: done_at.clone(),
+            });
+            let out = answer.await;
+            done_at.set(Some(now()));
+            out
+        }
+
+        /// Forgets every call (teardown: nothing can be re-sent any more).
+        pub fn clear(&self) {
+            self.calls.borrow_mut().clear();
+        }
+
+        /// Calls currently remembered (running or recently finished).
+        pub fn len(&self) -> usize {
+            self.calls.borrow().len()
+        }
+
+        /// Whether no call is remembered.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        fn prune(&self) {
+            let t = now();
+            let mut calls = self.calls.borrow_mut();
+            calls.retain(|c| c.done_at.get().is_none_or(|d| t - d < CALL_REPLAY_MS));
+            let finished = calls.iter().filter(|c| c.done_at.get().is_some()).count();
+            let mut excess = finished.saturating_sub(CALL_REPLAY_MAX);
+            // Oldest first: entries are in arrival order.
+            calls.retain(|c| {
+                if excess > 0 && c.done_at.get().is_some() {
+                    excess -= 1;
+                    return false;
+                }
+                true
+            });
+        }
+    }
 
     /// The host's end of one widget's port.
     pub struct Server {

@@ -825,6 +825,55 @@ async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
 }
 
 #[wasm_bindgen_test]
+async fn a_call_resent_after_a_rehandshake_runs_once() {
+    let (host, api) = setup().await;
+    let reports = FrameReports::listen();
+    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let _off = host.on_event(
+        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
+            .into_js_value()
+            .unchecked_into(),
+    );
+    // The widget starts an upload, then asks for a new handshake while it is in flight: the
+    // old port closes with the call unanswered, and the widget re-sends it on the new port.
+    let page = widget_page(
+        8000,
+        r#"const file = new File([new Uint8Array(8 * 1024 * 1024)], "big.bin",
+                                 {type: "application/octet-stream"});
+           const upload = ctx.assets.upload(file, {onProgress: () => {}});
+           parent.postMessage({type: "monodit:hello", version: 1}, "*");
+           const url = await upload;
+           const list = await ctx.assets.list();
+           return {url: typeof url, count: list.length};"#,
+    );
+    let f = frame(&page, None).await;
+    ok(host.mount(
+        f.clone(),
+        mount_options("once-1", GALLERY, r#"{"assetBucketId": "once-assets"}"#),
+    ))
+    .await;
+    let r = reports.from(&f, 30_000).await;
+    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
+    let handshakes = log
+        .borrow()
+        .iter()
+        .filter(|e| {
+            get(e, "type").as_string().as_deref() == Some("handshake")
+                && get(e, "instanceId").as_string().as_deref() == Some("once-1")
+        })
+        .count();
+    assert!(handshakes >= 2, "the hello caused a re-handshake");
+    assert_eq!(
+        stringify(&get(&r, "value")),
+        r#"{"url":"string","count":1}"#
+    );
+    let on_server = api.assets("once-assets").await.expect("list");
+    assert_eq!(on_server.assets.len(), 1, "one upload on the server");
+    remove(&f);
+}
+
+#[wasm_bindgen_test]
 async fn host_create_checks_its_options() {
     let user = Api::dev_new_user(server(), Plan::Pro).await.unwrap();
     let opts = json(&format!(

@@ -325,7 +325,6 @@ impl Host {
             buckets::validate_bucket_id(&bucket_id).map_err(js_err)?;
             let deleted = inner
                 .engine
-                .api()
                 .delete_bucket(backend, &bucket_id)
                 .await
                 .map_err(js_err)?;
@@ -673,13 +672,9 @@ impl Mount {
                     if m.check_detached() {
                         return Err(Error::new(ErrorCode::Closed, "the iframe was removed"));
                     }
-                    if matches!(
-                        req.call,
-                        Call::StoreSubscribe { .. }
-                            | Call::AssetsSubscribe { .. }
-                            | Call::Unsubscribe { .. }
-                    ) {
-                        // Subscriptions belong to this port: re-sent ones must run again.
+                    if !writes(&req.call) {
+                        // Reads are safe to run again (and their answers may be large), and
+                        // subscriptions belong to this port: re-sent ones must run again.
                         return m.route(&s, req, sender).await;
                     }
                     let (id, op) = (req.id, std::mem::discriminant(&req.call));
@@ -1413,6 +1408,21 @@ enum CollKind {
     GetMany,
     Query,
     Count,
+}
+
+/// Whether a call changes stored data, so that running it twice is not the same as once.
+fn writes(call: &Call) -> bool {
+    match call {
+        Call::StoreSet { .. } | Call::AssetsUpload { .. } | Call::AssetsDelete { .. } => true,
+        Call::Storage { op, .. } => matches!(
+            op,
+            CollectionOp::Put { .. }
+                | CollectionOp::Delete { .. }
+                | CollectionOp::PutMany { .. }
+                | CollectionOp::DeleteMany { .. }
+        ),
+        _ => false,
+    }
 }
 
 fn collection_kind(op: &CollectionOp) -> CollKind {

@@ -62,8 +62,10 @@ use crate::mirror::{AssetRecord, DocRecord, Mirror, OutboxRecord};
 use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use monodit_core::api::{
-    self, AssetInfo, BatchMetaRequest, BatchMetaResponse, CollectionOp, Contract, PutDocument,
+    self, AssetInfo, BatchMetaRequest, BatchMetaResponse, CollectionOp, Contract, DeletedBucket,
+    PutDocument,
 };
+use monodit_core::buckets::Backend;
 use monodit_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -1624,6 +1626,111 @@ impl Engine {
         Ok(())
     }
 
+    // ----- bucket deletion -------------------------------------------------------------------
+
+    /// Deletes a bucket on the backend (topology UI).
+    ///
+    /// For a document bucket this runs under the outbox lock, so no tab is sending a write to
+    /// it meanwhile; once the server has deleted it, every write still waiting for it (this
+    /// tab's and, through the shared outbox, other tabs') is dropped: rolled back to `null`
+    /// and rejected with NOT_FOUND. Otherwise a write made before the delete would be sent
+    /// after it and silently re-create the bucket. If the delete fails, nothing is dropped.
+    pub async fn delete_bucket(
+        &self,
+        backend: Backend,
+        bucket_id: &str,
+    ) -> Result<DeletedBucket, Error> {
+        if self.closed.get() {
+            return Err(Self::closed_error());
+        }
+        if backend == Backend::R2Assets {
+            let deleted = self.api.delete_bucket(backend, bucket_id).await?;
+            self.forget_assets(bucket_id).await;
+            return Ok(deleted);
+        }
+        let lock = lock_name(&self.user_id);
+        with_lock(&lock, async {
+            let deleted = self.api.delete_bucket(backend, bucket_id).await?;
+            self.forget_doc(bucket_id).await;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    /// The document bucket is gone on the server: drop its pending writes, show `null`.
+    async fn forget_doc(&self, bucket_id: &str) {
+        let mut dropped: Vec<String> = self
+            .mirror
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|r| r.bucket_id == bucket_id)
+            .map(|r| r.mutation_id)
+            .collect();
+        let (snap, rec) = {
+            let mut st = self.state.borrow_mut();
+            let doc = st
+                .docs
+                .entry(bucket_id.to_string())
+                .or_insert_with(Doc::empty);
+            for p in doc.pending.drain(..) {
+                if !dropped.contains(&p.mutation_id) {
+                    dropped.push(p.mutation_id);
+                }
+            }
+            doc.contract = None;
+            doc.confirmed_value = Value::Null;
+            doc.confirmed_version = 0;
+            doc.known = true;
+            (doc.snapshot(), doc.record(bucket_id))
+        };
+        let err = Error::new(
+            ErrorCode::NotFound,
+            "the bucket was deleted before this write reached the server",
+        );
+        for mid in &dropped {
+            self.emit_doc(
+                bucket_id,
+                EventKind::Rollback,
+                &snap,
+                Some(mid),
+                Some(&err),
+                true,
+            );
+            self.resolve_waiters(mid, Err(err.clone()));
+            if let Err(e) = self.mirror.write_settled(&rec, mid).await {
+                warn(&format!("monodit-bridge: mirror write failed: {e}"));
+            }
+        }
+        if dropped.is_empty() {
+            self.emit_doc(bucket_id, EventKind::Revalidated, &snap, None, None, true);
+            if let Err(e) = self.mirror.put_doc(&rec).await {
+                warn(&format!("monodit-bridge: mirror write failed: {e}"));
+            }
+        }
+    }
+
+    /// The asset bucket is gone on the server: its list is empty at version 0.
+    async fn forget_assets(&self, bucket_id: &str) {
+        self.state.borrow_mut().assets.insert(
+            bucket_id.to_string(),
+            AssetState {
+                version: 0,
+                assets: Vec::new(),
+                last_checked: now(),
+            },
+        );
+        self.emit_assets(bucket_id, true);
+        let rec = AssetRecord {
+            bucket_id: bucket_id.to_string(),
+            version: 0,
+            assets: Vec::new(),
+        };
+        if let Err(e) = self.mirror.put_assets(&rec).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
+    }
+
     // ----- collections -----------------------------------------------------------------------
 
     /// A seed-003 collection operation, passed through to the backend (collections are not
@@ -1691,7 +1798,17 @@ impl Engine {
                         return; // a bucket this tab does not use
                     }
                     let doc = st.docs.entry(bucket_id.clone()).or_insert_with(Doc::empty);
-                    if confirmed_version > doc.confirmed_version {
+                    // Version 0 from a `revalidated` broadcast, or a NOT_FOUND rollback: the
+                    // bucket was deleted there (see `Engine::delete_bucket`).
+                    let deleted = confirmed_version == 0
+                        && (kind == EventKind::Revalidated
+                            || error
+                                .as_ref()
+                                .is_some_and(|e| e.code == ErrorCode::NotFound));
+                    if deleted {
+                        doc.contract = None;
+                    }
+                    if confirmed_version > doc.confirmed_version || deleted {
                         doc.confirmed_value = confirmed_value;
                         doc.confirmed_version = confirmed_version;
                         doc.known = true;

@@ -256,3 +256,60 @@ async fn host_page_reloaded_offline_opens_from_the_mirror() {
     );
     back.close();
 }
+
+#[wasm_bindgen_test]
+async fn deleting_a_bucket_drops_writes_still_waiting_for_it() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("deleted");
+    let b = doc_bucket(&id);
+    remote_put(&api, &id, json!("v1")).await;
+
+    // Tab B is online and shows the bucket; tab A is offline with a write queued for it.
+    let tab_b = Engine::open(api.clone()).await.unwrap();
+    let wb = DocRecorder::on(&tab_b, &id);
+    assert_eq!(tab_b.doc_get(&b).await.unwrap().value, json!("v1"));
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let tab_a = Engine::open_with_user(dead.clone(), &user).await;
+    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
+    {
+        let (engine, b, result) = (tab_a.clone(), b.clone(), result.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = engine.doc_set(&b, json!("written offline")).await;
+            *result.borrow_mut() = Some(r);
+        });
+    }
+    wait_until("a send attempt failed", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    assert_eq!(stored_outbox(&user).await.len(), 1);
+
+    // The topology UI deletes the bucket from tab B.
+    tab_b
+        .delete_bucket(monodit_core::buckets::Backend::D1Json, &id)
+        .await
+        .expect("delete");
+    assert!(
+        stored_outbox(&user).await.is_empty(),
+        "the queued write is dropped"
+    );
+    wait_until("tab A's set() settled", || result.borrow().is_some()).await;
+    let err = result.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert_eq!(tab_a.pending_writes(), 0);
+    let last = wb.last().unwrap();
+    assert_eq!((last.value, last.version), (json!(null), 0));
+    assert_eq!(tab_b.doc_get(&b).await.unwrap().value, json!(null));
+    tab_a.close();
+
+    // A new page for the user finds nothing to send: the bucket stays deleted.
+    let reopened = Engine::open(api.clone()).await.unwrap();
+    sleep(300).await;
+    assert_eq!(reopened.pending_writes(), 0);
+    assert_eq!(
+        api.document_meta(&id).await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    reopened.close();
+    tab_b.close();
+}

@@ -13,7 +13,7 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use monodit_core::api::{
     AssetInfo, AssetList, BatchMetaRequest, BatchMetaResponse, BucketInfo, CollectionOp, Contract,
     DeletedBucket, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me, NewUser, Plan,
-    PutDocument, SetPlan, Usage,
+    PutDocument, SetFaults, SetPlan, Usage,
 };
 use monodit_core::buckets::Backend;
 use monodit_core::{Error, ErrorCode};
@@ -511,6 +511,19 @@ impl Api {
     /// `PUT /v1/dev/plan` (servers started with `--dev` only).
     pub async fn dev_set_plan(&self, plan: Plan, addons: u32) -> Result<Me, Error> {
         self.dev_set_plan_limit(plan, addons, None).await
+    }
+
+    /// `PUT /v1/dev/faults` (dev and tests only): the caller's next `document_put_errors`
+    /// document writes answer a real 500 INTERNAL from the server.
+    pub async fn dev_set_faults(&self, document_put_errors: u32) -> Result<SetFaults, Error> {
+        self.send_json(
+            "set faults",
+            Request::put(&self.url("/v1/dev/faults")),
+            &SetFaults {
+                document_put_errors,
+            },
+        )
+        .await
     }
 
     /// `PUT /v1/dev/plan` with a storage limit override in bytes (dev and tests only), so the

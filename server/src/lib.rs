@@ -99,6 +99,26 @@ pub struct AppState {
     pub cursor_secret: Arc<Vec<u8>>,
     /// Authenticated users by token hash.
     pub auth_cache: http::extract::AuthCache,
+    /// Dev mode: injected faults per user id (`PUT /v1/dev/faults`).
+    pub faults: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl AppState {
+    /// Dev mode: whether this request of `user_id` must fail with an injected fault (and
+    /// counts it down). Always false outside dev mode.
+    pub fn take_fault(&self, user_id: &str) -> bool {
+        if !self.dev {
+            return false;
+        }
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        match faults.get_mut(user_id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Start-up failures.
@@ -237,6 +257,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         openapi: openapi_json(),
         cursor_secret: Arc::new(cursor_secret),
         auth_cache: http::extract::AuthCache::default(),
+        faults: Default::default(),
     });
     // Keep planner statistics fresh as collections grow (hourly; aborted on stop).
     let maintenance = {

@@ -26,6 +26,7 @@
 //! | POST | `/v1/collections/{pluginId}/{collection}/{op}` | [`CollectionOp`] args → op result |
 //! | PUT | `/v1/dev/plan` | [`SetPlan`] (only with `--dev`) → [`Me`] |
 //! | POST | `/v1/dev/users` | [`SetPlan`] (only with `--dev`) → [`NewUser`]: a fresh user per test |
+//! | PUT | `/v1/dev/faults` | [`SetFaults`] (only with `--dev`) → [`SetFaults`]: injected 500s |
 //!
 //! Every error answers with the status of its code and an [`crate::errors::Error`] body
 //! `{code, message, detail?}`.
@@ -103,6 +104,18 @@ pub struct SetPlan {
     /// seed's `QUOTA_EXCEEDED` can be exercised without filling 5 GB. `None` clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_bytes: Option<u64>,
+}
+
+/// `PUT /v1/dev/faults` (dev mode only): the caller's next requests fail with a real
+/// `500 INTERNAL` from the server, so clients' handling of server faults can be tested
+/// end to end. The answer is the caller's faults still to come.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetFaults {
+    /// How many of the caller's next `PUT /v1/documents/{bucketId}` answer 500 INTERNAL
+    /// (without writing anything). 0 clears.
+    #[serde(default)]
+    pub document_put_errors: u32,
 }
 
 /// `POST /v1/dev/users` (dev mode only): a fresh user and its bearer token.

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use monodit_core::api::{BatchMetaRequest, BatchMetaResponse, DocumentMeta, PutDocument};
+use monodit_core::ErrorCode;
 use std::sync::Arc;
 
 fn etag(version: u64) -> HeaderValue {
@@ -82,6 +83,12 @@ pub async fn put_document(
                 AppError::invalid("If-Match must be a version tag such as \"3\"")
             })?),
         };
+    if st.take_fault(&user.id) {
+        return Err(AppError::new(
+            ErrorCode::Internal,
+            "internal error (injected by PUT /v1/dev/faults)",
+        ));
+    }
     let meta: DocumentMeta = st
         .db
         .write(move |tx| documents::put(tx, &user, &bucket_id, body, if_match))

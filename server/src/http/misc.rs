@@ -7,7 +7,8 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use monodit_core::api::{
-    BucketInfo, DeletedBucket, InstanceInfo, InstanceRegistration, Me, NewUser, SetPlan, Usage,
+    BucketInfo, DeletedBucket, InstanceInfo, InstanceRegistration, Me, NewUser, SetFaults, SetPlan,
+    Usage,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -136,6 +137,21 @@ pub async fn dev_set_plan(
         .await?;
     st.auth_cache.clear();
     Ok(Json(me))
+}
+
+/// `PUT /v1/dev/faults` (dev mode): the caller's next document writes answer 500 INTERNAL.
+pub async fn dev_set_faults(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+    JsonBody(body): JsonBody<SetFaults>,
+) -> Json<SetFaults> {
+    let mut faults = st.faults.lock().unwrap_or_else(|p| p.into_inner());
+    if body.document_put_errors == 0 {
+        faults.remove(&user.id);
+    } else {
+        faults.insert(user.id.clone(), body.document_put_errors);
+    }
+    Json(body)
 }
 
 /// `GET /v1/openapi.json`: `server/openapi.yaml` as JSON.

@@ -80,6 +80,7 @@ fn routes(dev: bool) -> Vec<Route> {
     if dev {
         r.push(("POST", "/v1/dev/users", post(misc::dev_new_user)));
         r.push(("PUT", "/v1/dev/plan", put(misc::dev_set_plan)));
+        r.push(("PUT", "/v1/dev/faults", put(misc::dev_set_faults)));
     }
     r
 }

@@ -312,3 +312,44 @@ async fn versions_never_repeat_after_a_bucket_is_deleted() {
     assert_eq!(again.ok()["version"], 3);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn dev_faults_fail_the_callers_next_writes_with_a_real_500() {
+    let s = Srv::start().await;
+    let (t, other) = (s.pro().await, s.pro().await);
+    s.call(
+        Method::PUT,
+        "/v1/dev/faults",
+        Some(&t),
+        Some(json!({"documentPutErrors": 2})),
+    )
+    .await
+    .ok();
+    for _ in 0..2 {
+        let r = s.put_doc(&t, "faulty", json!("x")).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        r.expect_err("INTERNAL");
+    }
+    // Nothing was written by the failed attempts; another user is never affected.
+    s.get("/v1/documents/faulty", &t)
+        .await
+        .expect_err("NOT_FOUND");
+    s.put_doc(&other, "faulty", json!("y")).await.ok();
+    assert_eq!(s.put_doc(&t, "faulty", json!("x")).await.ok()["version"], 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dev_faults_route_does_not_exist_outside_dev_mode() {
+    let s = Srv::start_with(|c| c.dev = false).await;
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/dev/faults",
+            None,
+            Some(json!({"documentPutErrors": 1})),
+        )
+        .await;
+    r.expect_err("NOT_FOUND");
+    s.stop().await;
+}

@@ -29,7 +29,11 @@
 //!   older write has settled by then, so no older optimistic value is ever resurrected.
 //! - transient failure (NETWORK, TIMEOUT, RATE_LIMITED, 5xx): the write stays in the outbox
 //!   and is retried with bounded exponential backoff and jitter ([`BACKOFF_BASE_MS`] ..
-//!   [`BACKOFF_MAX_MS`]); `online`, visibility and focus re-checks retry at once.
+//!   [`BACKOFF_MAX_MS`]); `online`, visibility and focus re-checks retry at once. Being offline
+//!   can last for days, so network failures are retried for as long as it takes; a server
+//!   that keeps answering INTERNAL for one write is not going to change its mind, so after
+//!   [`MAX_SERVER_ERRORS`] such answers the write is rolled back with INTERNAL like a
+//!   permanent failure (the count starts over when the page reloads).
 //!
 //! **Offline semantics:** the `doc_set` future stays pending until the server confirms the
 //! write (then resolves with the confirmed snapshot) or rejects it permanently (then rejects
@@ -86,6 +90,8 @@ pub const RECHECK_THROTTLE_MS: f64 = 5_000.0;
 pub const BACKOFF_BASE_MS: f64 = 500.0;
 /// Longest retry delay.
 pub const BACKOFF_MAX_MS: f64 = 30_000.0;
+/// INTERNAL (500) answers to one write after which it is rolled back instead of retried.
+pub const MAX_SERVER_ERRORS: u32 = 5;
 
 /// Signed download URLs expire (`exp=`, epoch seconds); a list whose URLs expire within this
 /// margin is listed again instead of being served from the mirror.
@@ -235,6 +241,8 @@ struct Pending {
     /// Whether its outbox entry is on disk. Only a durable write can be settled by another
     /// tab (which deletes the entry), so only then does a missing entry mean "already sent".
     durable: bool,
+    /// INTERNAL answers so far (this page); see [`MAX_SERVER_ERRORS`].
+    server_errors: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -728,6 +736,7 @@ impl Engine {
                 contract: b.contract.clone(),
                 seq,
                 durable: false,
+                server_errors: 0,
             });
             let outbox = OutboxRecord {
                 mutation_id: mutation_id.clone(),
@@ -917,6 +926,7 @@ impl Engine {
                     contract: e.contract,
                     seq: e.seq,
                     durable: true,
+                    server_errors: 0,
                 });
                 doc.pending.sort_by(|a, b| a.seq.total_cmp(&b.seq));
             }
@@ -1034,12 +1044,32 @@ impl Engine {
                 self.settle_confirmed(bucket_id, p, meta.version).await;
                 true
             }
+            Err(e) if e.code == ErrorCode::Internal => {
+                if self.count_server_error(bucket_id, &p.mutation_id) < MAX_SERVER_ERRORS {
+                    return false;
+                }
+                self.settle_rollback(bucket_id, &p.mutation_id, e).await;
+                true
+            }
             Err(e) if e.code.is_transient() => false,
             Err(e) => {
                 self.settle_rollback(bucket_id, &p.mutation_id, e).await;
                 true
             }
         }
+    }
+
+    /// Counts an INTERNAL answer to a pending write; returns the count so far.
+    fn count_server_error(&self, bucket_id: &str, mutation_id: &str) -> u32 {
+        let mut st = self.state.borrow_mut();
+        st.docs
+            .get_mut(bucket_id)
+            .and_then(|d| d.pending.iter_mut().find(|p| p.mutation_id == mutation_id))
+            .map(|p| {
+                p.server_errors += 1;
+                p.server_errors
+            })
+            .unwrap_or(MAX_SERVER_ERRORS)
     }
 
     /// Its outbox entry committed (until then a missing entry proves nothing).

@@ -313,3 +313,75 @@ async fn deleting_a_bucket_drops_writes_still_waiting_for_it() {
     reopened.close();
     tab_b.close();
 }
+
+/// Kicks the outbox (skipping its backoff) until `done`, bounded.
+async fn flush_until(engine: &Engine, what: &str, done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        engine.recheck();
+        sleep(50).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[wasm_bindgen_test]
+async fn a_few_server_errors_are_retried_but_a_persistent_one_rolls_back() {
+    use monodit_bridge::sync::MAX_SERVER_ERRORS;
+    let (api, _user) = new_user(Plan::Pro).await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+
+    // Two 500s, then the server recovers: the write is retried and confirmed, never rolled back.
+    let id = unique("flaky");
+    let w = DocRecorder::on(&engine, &id);
+    api.dev_set_faults(2).await.unwrap();
+    let puts = api.counters().document_puts.get();
+    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
+    {
+        let (e, b, r) = (engine.clone(), doc_bucket(&id), result.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            *r.borrow_mut() = Some(e.doc_set(&b, json!("kept")).await);
+        });
+    }
+    flush_until(&engine, "the flaky write settled", || {
+        result.borrow().is_some()
+    })
+    .await;
+    let snap = result.borrow_mut().take().unwrap().expect("confirmed");
+    assert_eq!((snap.value, snap.version), (json!("kept"), 1));
+    assert_eq!(api.counters().document_puts.get() - puts, 3);
+    assert_eq!(w.kinds(), vec![EventKind::Optimistic, EventKind::Confirmed]);
+
+    // A server that keeps failing one write: rolled back with INTERNAL after a bounded number
+    // of attempts, instead of being retried forever.
+    let id = unique("broken");
+    let w = DocRecorder::on(&engine, &id);
+    api.dev_set_faults(1000).await.unwrap();
+    let puts = api.counters().document_puts.get();
+    {
+        let (e, b, r) = (engine.clone(), doc_bucket(&id), result.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            *r.borrow_mut() = Some(e.doc_set(&b, json!("lost")).await);
+        });
+    }
+    flush_until(&engine, "the broken write settled", || {
+        result.borrow().is_some()
+    })
+    .await;
+    let err = result.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::Internal);
+    assert_eq!(
+        api.counters().document_puts.get() - puts,
+        u64::from(MAX_SERVER_ERRORS)
+    );
+    assert_eq!(w.kinds(), vec![EventKind::Optimistic, EventKind::Rollback]);
+    assert_eq!(w.last().unwrap().value, json!(null));
+    assert_eq!(engine.pending_writes(), 0);
+    api.dev_set_faults(0).await.unwrap();
+    assert_eq!(
+        api.document_meta(&id).await.unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    engine.close();
+}

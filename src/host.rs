@@ -538,6 +538,12 @@ impl Mount {
                 .with_detail(serde_json::json!([{ "path": "$", "message": e.message }]))
         })?;
         let manifest = Manifest::parse(&manifest_json)?;
+        // Themes may use store/assets without declaring bindings (seed 000): they get typed
+        // implicit ones, so they still cannot write into a widget's bucket.
+        let manifest = match kind {
+            InstanceKind::Theme => buckets::with_theme_bindings(&manifest),
+            InstanceKind::Widget => manifest,
+        };
         let config = config_of(&field(options, "config"))?;
         check_config(&manifest, &config, &instance_id)?;
         inner.mounts.borrow_mut().retain(|m| !m.detached());

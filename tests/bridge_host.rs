@@ -942,6 +942,56 @@ async fn explicit_asset_buckets_for_themes_and_compatible_widgets() {
 }
 
 #[wasm_bindgen_test]
+async fn themes_use_explicit_namespaces_without_declaring_bindings() {
+    let (host, _api) = setup().await;
+    let (_h, note) = mount(
+        &host,
+        "note-th",
+        NOTES,
+        r#"{"storageNamespace": "th-notes"}"#,
+    )
+    .await;
+    ok(note.store().set(json(r#"{"text": "widget data"}"#), None)).await;
+
+    // Seed 000's Dynamic Theme: no storage contract at all, explicit names.
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(r#"{"instanceId": "aurora-1", "kind": "theme", "manifest": {"id": "aurora"}}"#);
+    ok(host.mount_port(ch.port1(), opts)).await;
+    let theme = widget::connect_port(ch.port2(), 5000).await.unwrap();
+    let written = ok(theme
+        .store()
+        .set(json(r#"{"accent": "teal"}"#), Some("aurora-palette".into())))
+    .await;
+    assert_eq!(
+        get(&written, "bucket").as_string().as_deref(),
+        Some("aurora-palette")
+    );
+    assert_eq!(
+        stringify(&ok(theme.store().get(Some("aurora-palette".into()))).await),
+        r#"{"accent":"teal"}"#
+    );
+    let own = theme.assets().with_bucket("aurora-art".into());
+    ok(own.upload(svg_blob().into(), None)).await;
+    assert_eq!(Array::from(&ok(own.list()).await).length(), 1);
+
+    // A widget's bucket holds another contract: the theme can neither read nor overwrite it.
+    let err = rejection(theme.store().get(Some("th-notes".into()))).await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    let err = rejection(theme.store().set(json("{}"), Some("th-notes".into()))).await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    assert_eq!(
+        stringify(&ok(note.store().get(None)).await),
+        r#"{"text":"widget data"}"#
+    );
+    // A widget with the same bare manifest still has no store.
+    let (_h, plain) = mount(&host, "plain-th", r#"{"id": "aurora"}"#, "{}").await;
+    assert_eq!(
+        code(&rejection(plain.store().get(None)).await),
+        "NO_BINDING"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn quota_exceeded_reaches_the_widget_as_in_the_seed() {
     let (host, api) = setup().await;
     let (_h, g) = mount(&host, "gal-q", GALLERY, "{}").await;

@@ -308,6 +308,52 @@ pub fn check_compatible(existing: &Contract, wanted: &Contract) -> Result<(), Er
     .with_detail(serde_json::json!({ "existing": existing, "wanted": wanted })))
 }
 
+/// Key of the implicit bindings [`with_theme_bindings`] adds.
+pub const THEME_BINDING_KEY: &str = "theme";
+
+/// Schema id of a theme's implicit bindings: `theme.<manifest id>` (`theme` without an id;
+/// ids are at most 64 characters, so this stays within the schemaId grammar).
+pub fn theme_schema_id(manifest: &Manifest) -> String {
+    match &manifest.id {
+        Some(id) => format!("theme.{id}"),
+        None => "theme".to_string(),
+    }
+}
+
+/// The manifest a Dynamic Theme is served with: its own, plus an implicit binding for each
+/// backend it declares none of (seed 000 "Guidance for Dynamic Themes": themes may use
+/// `ctx.store` and `ctx.assets` with explicit namespaces without taking part in the bucket
+/// contract UX).
+///
+/// The implicit binding is keyed [`THEME_BINDING_KEY`] (or `theme-<backend>` if that key is
+/// taken) with contract ([`theme_schema_id`], version 1), and resolves like any first binding
+/// (explicit name, then config, then the instance id). Because it still carries a contract, a
+/// theme can create and share its own buckets but cannot write into a widget's bucket unless
+/// it declares that widget's contract, which keeps "explicit and stable" enforceable.
+pub fn with_theme_bindings(manifest: &Manifest) -> Manifest {
+    let mut out = manifest.clone();
+    for backend in [Backend::D1Json, Backend::R2Assets] {
+        if out.binding_for(backend).is_some() {
+            continue;
+        }
+        let key = if out.binding(THEME_BINDING_KEY).is_some() {
+            format!("{THEME_BINDING_KEY}-{}", backend.as_str())
+        } else {
+            THEME_BINDING_KEY.to_string()
+        };
+        out.bindings.push(Binding {
+            key,
+            backend,
+            schema_id: theme_schema_id(manifest),
+            schema_version: 1,
+            config_key: None,
+            label: None,
+            shareable: true,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +380,54 @@ mod tests {
 
     fn config(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn themes_get_an_implicit_binding_per_undeclared_backend() {
+        let bare = Manifest::parse(&json!({"id": "aurora"})).unwrap();
+        let t = with_theme_bindings(&bare);
+        let sb = t.select_binding(Backend::D1Json, None).unwrap();
+        let ab = t.select_binding(Backend::R2Assets, None).unwrap();
+        assert_eq!(
+            (sb.key.as_str(), ab.key.as_str()),
+            ("theme", "theme-r2-assets")
+        );
+        for b in [sb, ab] {
+            assert_eq!(
+                (b.schema_id.as_str(), b.schema_version),
+                ("theme.aurora", 1)
+            );
+        }
+        let empty = config(json!({}));
+        // Explicit names (the seed's theme case), else the instance's own bucket.
+        assert_eq!(
+            resolve_document_bucket(&t, sb, Some("palette"), &empty, "theme-1").unwrap(),
+            "palette"
+        );
+        assert_eq!(
+            resolve_asset_bucket(&t, ab, None, &empty, "theme-1").unwrap(),
+            "theme-1"
+        );
+        // A widget's contract is not the theme's: its buckets stay out of reach.
+        let widget = Contract {
+            backend: Backend::D1Json,
+            schema_id: "notes.plaintext".into(),
+            schema_version: 1,
+        };
+        assert_eq!(
+            check_compatible(&widget, &sb.contract()).unwrap_err().code,
+            ErrorCode::IncompatibleBucket
+        );
+        // Declared bindings are kept as they are; only the missing backend is added.
+        let m = manifest(json!([d1("primary")]));
+        let t = with_theme_bindings(&m);
+        assert_eq!(t.bindings.len(), 2);
+        assert_eq!(t.bindings[0], m.bindings[0]);
+        assert_eq!(t.binding_for(Backend::R2Assets).unwrap().key, "theme");
+        assert_eq!(
+            t.binding_for(Backend::R2Assets).unwrap().schema_id,
+            "theme.w"
+        );
     }
 
     #[test]

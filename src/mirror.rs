@@ -347,13 +347,19 @@ impl Mirror {
         finish(tx).await
     }
 
-    /// A settled write (confirmed or rolled back): the new document record and the removal of
-    /// its outbox entry in ONE transaction.
-    pub async fn write_settled(&self, doc: &DocRecord, mutation_id: &str) -> Result<(), Error> {
+    /// Settled writes (confirmed or rolled back): the new document record and the removal of
+    /// their outbox entries in ONE transaction.
+    pub async fn write_settled(
+        &self,
+        doc: &DocRecord,
+        mutation_ids: &[String],
+    ) -> Result<(), Error> {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
             m.documents.insert(doc.bucket_id.clone(), doc.clone());
-            m.outbox.remove(mutation_id);
+            for id in mutation_ids {
+                m.outbox.remove(id);
+            }
             return Ok(());
         }
         let d = to_js(doc)?;
@@ -367,11 +373,11 @@ impl Mirror {
             .store(STORE_DOCUMENTS)
             .map_err(|e| idb_err("settle", e))?;
         let outbox = tx.store(STORE_OUTBOX).map_err(|e| idb_err("settle", e))?;
-        futures::try_join!(
-            docs.put(&d, None),
-            outbox.delete(JsValue::from_str(mutation_id))
-        )
-        .map_err(|e| idb_err("settle", e))?;
+        let deletes = mutation_ids
+            .iter()
+            .map(|id| outbox.delete(JsValue::from_str(id)));
+        futures::try_join!(docs.put(&d, None), futures::future::try_join_all(deletes))
+            .map_err(|e| idb_err("settle", e))?;
         finish(tx).await
     }
 

@@ -90,6 +90,8 @@ pub const RECHECK_THROTTLE_MS: f64 = 5_000.0;
 pub const BACKOFF_BASE_MS: f64 = 500.0;
 /// Longest retry delay.
 pub const BACKOFF_MAX_MS: f64 = 30_000.0;
+/// Most queued writes of one bucket confirmed by one coalesced PUT (see `send_batch`).
+pub const MAX_COALESCED: usize = 500;
 /// INTERNAL (500) answers to one write after which it is rolled back instead of retried.
 pub const MAX_SERVER_ERRORS: u32 = 5;
 
@@ -335,6 +337,9 @@ struct State {
     waiters: HashMap<String, Vec<Waiter>>,
     flushing: bool,
     flush_again: bool,
+    /// Buckets whose next send carries only their oldest write (a coalesced send failed
+    /// permanently: find out exactly which write the server refuses).
+    solo: HashSet<String>,
     wake: Option<oneshot::Sender<()>>,
     last_recheck: f64,
     page_had_focus: bool,
@@ -355,6 +360,9 @@ enum TabMessage {
         pending: bool,
         #[serde(default)]
         mutation_id: Option<String>,
+        /// More writes settled by the same event (a coalesced send, see `send_batch`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also_settled: Vec<String>,
         #[serde(default)]
         error: Option<Error>,
     },
@@ -759,7 +767,7 @@ impl Engine {
             &b.bucket_id,
             EventKind::Optimistic,
             &snap,
-            Some(&mutation_id),
+            std::slice::from_ref(&mutation_id),
             None,
             true,
         );
@@ -824,7 +832,7 @@ impl Engine {
         bucket_id: &str,
         kind: EventKind,
         snap: &DocSnapshot,
-        mutation_id: Option<&str>,
+        mutation_ids: &[String],
         error: Option<&Error>,
         broadcast: bool,
     ) {
@@ -850,7 +858,8 @@ impl Engine {
                 confirmed_value: confirmed.0,
                 confirmed_version: confirmed.1,
                 pending: snap.pending,
-                mutation_id: mutation_id.map(str::to_string),
+                mutation_id: mutation_ids.first().cloned(),
+                also_settled: mutation_ids.iter().skip(1).cloned().collect(),
                 error: error.cloned(),
             });
         }
@@ -979,13 +988,26 @@ impl Engine {
         self.state.borrow_mut().flushing = false;
     }
 
-    /// The oldest pending write of every bucket not in `skip`.
-    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Pending)> {
+    /// What every bucket not in `skip` sends next: its oldest pending write and the newer
+    /// ones with the same contract right behind it (see [`Engine::send_batch`]).
+    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Vec<Pending>)> {
         let st = self.state.borrow();
         st.docs
             .iter()
-            .filter(|(id, _)| !skip.contains(*id))
-            .filter_map(|(id, d)| d.pending.first().map(|p| (id.clone(), p.clone())))
+            .filter(|(id, d)| !skip.contains(*id) && !d.pending.is_empty())
+            .map(|(id, d)| {
+                let first = &d.pending[0];
+                let n = if st.solo.contains(id) {
+                    1
+                } else {
+                    d.pending
+                        .iter()
+                        .take(MAX_COALESCED)
+                        .take_while(|p| p.contract == first.contract)
+                        .count()
+                };
+                (id.clone(), d.pending[..n].to_vec())
+            })
             .collect()
     }
 
@@ -1007,8 +1029,8 @@ impl Engine {
                     Pass::Transient
                 };
             }
-            let sends = heads.into_iter().map(|(bucket_id, p)| async move {
-                let ok = self.send_one(&bucket_id, &p).await;
+            let sends = heads.into_iter().map(|(bucket_id, batch)| async move {
+                let ok = self.send_batch(&bucket_id, &batch).await;
                 (bucket_id, ok)
             });
             for (bucket_id, ok) in futures::future::join_all(sends).await {
@@ -1019,41 +1041,56 @@ impl Engine {
         }
     }
 
-    /// Sends one write and settles it; false when it failed transiently (kept for a retry).
-    async fn send_one(&self, bucket_id: &str, p: &Pending) -> bool {
-        if p.durable
+    /// Sends a bucket's oldest writes as ONE request and settles them; false when it failed
+    /// transiently (kept for a retry).
+    ///
+    /// A document is replaced whole, so sending only the newest of several queued writes
+    /// leaves the server exactly where sending each in order would, in one round trip instead
+    /// of one per write: 1,000 quick `set()`s cost a handful of PUTs. The newest write's
+    /// mutation id is sent; the older ones are confirmed with it. If such a coalesced send
+    /// fails permanently, nothing is rolled back yet: the writes are sent one by one again,
+    /// so exactly the refused write rolls back (as if they had never been coalesced).
+    async fn send_batch(&self, bucket_id: &str, batch: &[Pending]) -> bool {
+        let (Some(head), Some(last)) = (batch.first(), batch.last()) else {
+            return true;
+        };
+        if head.durable
             && self.mirror.is_persistent()
-            && !self.mirror.outbox_contains(&p.mutation_id).await
+            && !self.mirror.outbox_contains(&head.mutation_id).await
         {
             if !self.closed.get() {
                 // Another tab sent and settled it (its broadcast may still be on the way):
                 // forget it here and let a forced check pick up the server's state.
-                self.drop_settled_elsewhere(bucket_id, &p.mutation_id);
+                self.drop_settled_elsewhere(bucket_id, &head.mutation_id);
             }
             return true;
         }
         let body = PutDocument {
-            value: p.value.clone(),
-            schema_id: p.contract.schema_id.clone(),
-            schema_version: p.contract.schema_version,
-            mutation_id: Some(p.mutation_id.clone()),
+            value: last.value.clone(),
+            schema_id: last.contract.schema_id.clone(),
+            schema_version: last.contract.schema_version,
+            mutation_id: Some(last.mutation_id.clone()),
             expected_version: None,
         };
         match self.api.put_document(bucket_id, &body).await {
             Ok(meta) => {
-                self.settle_confirmed(bucket_id, p, meta.version).await;
+                self.settle_confirmed(bucket_id, batch, meta.version).await;
+                true
+            }
+            Err(e) if batch.len() > 1 && !e.code.is_transient() => {
+                self.state.borrow_mut().solo.insert(bucket_id.to_string());
                 true
             }
             Err(e) if e.code == ErrorCode::Internal => {
-                if self.count_server_error(bucket_id, &p.mutation_id) < MAX_SERVER_ERRORS {
+                if self.count_server_error(bucket_id, &head.mutation_id) < MAX_SERVER_ERRORS {
                     return false;
                 }
-                self.settle_rollback(bucket_id, &p.mutation_id, e).await;
+                self.settle_rollback(bucket_id, &head.mutation_id, e).await;
                 true
             }
             Err(e) if e.code.is_transient() => false,
             Err(e) => {
-                self.settle_rollback(bucket_id, &p.mutation_id, e).await;
+                self.settle_rollback(bucket_id, &head.mutation_id, e).await;
                 true
             }
         }
@@ -1111,35 +1148,40 @@ impl Engine {
         }
     }
 
-    async fn settle_confirmed(&self, bucket_id: &str, p: &Pending, version: u64) {
-        let (snap, rec) = {
+    /// The server stored `batch`'s newest value as `version`: every write of the batch is
+    /// confirmed (one `confirmed` event for all of them).
+    async fn settle_confirmed(&self, bucket_id: &str, batch: &[Pending], version: u64) {
+        let Some(last) = batch.last() else { return };
+        let ids: Vec<String> = batch.iter().map(|p| p.mutation_id.clone()).collect();
+        let (snap, rec, settled) = {
             let mut st = self.state.borrow_mut();
+            st.solo.remove(bucket_id);
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
-            let before = doc.pending.len();
-            doc.pending.retain(|q| q.mutation_id != p.mutation_id);
-            if doc.pending.len() == before {
+            let settled: Vec<String> = doc
+                .pending
+                .iter()
+                .filter(|q| ids.contains(&q.mutation_id))
+                .map(|q| q.mutation_id.clone())
+                .collect();
+            if settled.is_empty() {
                 return; // settled already (another tab's broadcast)
             }
+            doc.pending.retain(|q| !ids.contains(&q.mutation_id));
             if version >= doc.confirmed_version {
-                doc.confirmed_value = p.value.clone();
+                doc.confirmed_value = last.value.clone();
                 doc.confirmed_version = version;
-                doc.contract = Some(p.contract.clone());
+                doc.contract = Some(last.contract.clone());
                 doc.known = true;
             }
-            (doc.snapshot(), doc.record(bucket_id))
+            (doc.snapshot(), doc.record(bucket_id), settled)
         };
-        self.emit_doc(
-            bucket_id,
-            EventKind::Confirmed,
-            &snap,
-            Some(&p.mutation_id),
-            None,
-            true,
-        );
-        self.resolve_waiters(&p.mutation_id, Ok(snap));
-        if let Err(e) = self.mirror.write_settled(&rec, &p.mutation_id).await {
+        self.emit_doc(bucket_id, EventKind::Confirmed, &snap, &settled, None, true);
+        for mid in &settled {
+            self.resolve_waiters(mid, Ok(snap.clone()));
+        }
+        if let Err(e) = self.mirror.write_settled(&rec, &settled).await {
             warn(&format!("monodit-bridge: mirror write failed: {e}"));
         }
     }
@@ -1147,6 +1189,7 @@ impl Engine {
     async fn settle_rollback(&self, bucket_id: &str, mutation_id: &str, err: Error) {
         let (snap, rec, known) = {
             let mut st = self.state.borrow_mut();
+            st.solo.remove(bucket_id);
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
@@ -1161,12 +1204,16 @@ impl Engine {
             bucket_id,
             EventKind::Rollback,
             &snap,
-            Some(mutation_id),
+            &[mutation_id.to_string()],
             Some(&err),
             true,
         );
         self.resolve_waiters(mutation_id, Err(err));
-        if let Err(e) = self.mirror.write_settled(&rec, mutation_id).await {
+        if let Err(e) = self
+            .mirror
+            .write_settled(&rec, &[mutation_id.to_string()])
+            .await
+        {
             warn(&format!("monodit-bridge: mirror write failed: {e}"));
         }
         if !known {
@@ -1404,7 +1451,7 @@ impl Engine {
             doc.known = true;
             (doc.snapshot(), doc.record(bucket_id))
         };
-        self.emit_doc(bucket_id, EventKind::Revalidated, &snap, None, None, false);
+        self.emit_doc(bucket_id, EventKind::Revalidated, &snap, &[], None, false);
         if let Err(e) = self.mirror.put_doc(&rec).await {
             warn(&format!("monodit-bridge: mirror write failed: {e}"));
         }
@@ -1723,17 +1770,21 @@ impl Engine {
                 bucket_id,
                 EventKind::Rollback,
                 &snap,
-                Some(mid),
+                std::slice::from_ref(mid),
                 Some(&err),
                 true,
             );
             self.resolve_waiters(mid, Err(err.clone()));
-            if let Err(e) = self.mirror.write_settled(&rec, mid).await {
+            if let Err(e) = self
+                .mirror
+                .write_settled(&rec, std::slice::from_ref(mid))
+                .await
+            {
                 warn(&format!("monodit-bridge: mirror write failed: {e}"));
             }
         }
         if dropped.is_empty() {
-            self.emit_doc(bucket_id, EventKind::Revalidated, &snap, None, None, true);
+            self.emit_doc(bucket_id, EventKind::Revalidated, &snap, &[], None, true);
             if let Err(e) = self.mirror.put_doc(&rec).await {
                 warn(&format!("monodit-bridge: mirror write failed: {e}"));
             }
@@ -1819,9 +1870,10 @@ impl Engine {
                 confirmed_version,
                 pending,
                 mutation_id,
+                also_settled,
                 error,
             } => {
-                let mut settled = None;
+                let mut settled: Vec<String> = Vec::new();
                 let snap = {
                     let mut st = self.state.borrow_mut();
                     if !st.docs.contains_key(&bucket_id) && !st.doc_subs.contains_key(&bucket_id) {
@@ -1843,13 +1895,13 @@ impl Engine {
                         doc.confirmed_version = confirmed_version;
                         doc.known = true;
                     }
-                    if let Some(mid) = &mutation_id {
-                        if matches!(kind, EventKind::Confirmed | EventKind::Rollback)
-                            && doc.pending.iter().any(|p| &p.mutation_id == mid)
-                        {
-                            // A write of ours that another tab sent after a reload.
-                            doc.pending.retain(|p| &p.mutation_id != mid);
-                            settled = Some(mid.clone());
+                    if matches!(kind, EventKind::Confirmed | EventKind::Rollback) {
+                        for mid in mutation_id.iter().chain(also_settled.iter()) {
+                            if doc.pending.iter().any(|p| &p.mutation_id == mid) {
+                                // A write of ours that another tab sent after a reload.
+                                doc.pending.retain(|p| &p.mutation_id != mid);
+                                settled.push(mid.clone());
+                            }
                         }
                     }
                     if kind == EventKind::Optimistic {
@@ -1863,9 +1915,9 @@ impl Engine {
                         doc.snapshot()
                     }
                 };
-                if let Some(mid) = settled {
-                    let result = match (&kind, error) {
-                        (EventKind::Rollback, Some(e)) => Err(e),
+                for mid in settled {
+                    let result = match (&kind, &error) {
+                        (EventKind::Rollback, Some(e)) => Err(e.clone()),
                         (EventKind::Rollback, None) => {
                             Err(Error::new(ErrorCode::Internal, "rolled back"))
                         }
@@ -1873,7 +1925,7 @@ impl Engine {
                     };
                     self.resolve_waiters(&mid, result);
                 }
-                self.emit_doc(&bucket_id, kind, &snap, None, None, false);
+                self.emit_doc(&bucket_id, kind, &snap, &[], None, false);
             }
             TabMessage::Assets {
                 bucket_id,

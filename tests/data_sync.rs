@@ -637,3 +637,86 @@ async fn reading_a_bucket_with_another_contract_is_incompatible() {
     );
     engine.close();
 }
+
+#[wasm_bindgen_test]
+async fn quick_sets_to_one_bucket_coalesce_into_few_requests() {
+    let (api, _) = new_user(Plan::Pro).await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let id = unique("burst");
+    let b = doc_bucket(&id);
+    let w = DocRecorder::on(&engine, &id);
+    let puts = api.counters().document_puts.get();
+    let sets = (0..200).map(|i| engine.doc_set(&b, json!({ "n": i })));
+    let answers = futures::future::join_all(sets).await;
+    let sent = api.counters().document_puts.get() - puts;
+    assert!(
+        sent < 20,
+        "200 quick sets went out as {sent} PUTs (coalesced)"
+    );
+    // Every set() is confirmed, each by a snapshot that already includes it.
+    let meta = api.document_meta(&id).await.unwrap();
+    let last = answers.last().unwrap().as_ref().unwrap();
+    assert_eq!(
+        (last.value.clone(), last.version, last.pending),
+        (json!({"n": 199}), meta.version, false)
+    );
+    for a in &answers {
+        let v = a.as_ref().expect("confirmed").version;
+        assert!((1..=meta.version).contains(&v), "version {v}");
+    }
+    assert_eq!(meta.version, sent, "one server version per PUT, none lost");
+    let kinds = w.kinds();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::Optimistic)
+            .count(),
+        200
+    );
+    let e = w.last().unwrap();
+    assert_eq!(
+        (e.kind, e.value, e.pending),
+        (EventKind::Confirmed, json!({"n": 199}), false)
+    );
+    assert_eq!(engine.pending_writes(), 0);
+    engine.close();
+    // Nothing left in the durable outbox.
+    let again = Engine::open(api.clone()).await.unwrap();
+    assert_eq!(again.pending_writes(), 0);
+    again.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_write_among_coalesced_ones_rolls_back_alone() {
+    let (api, _) = new_user(Plan::Pro).await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let id = unique("burst-quota");
+    let b = doc_bucket(&id);
+    engine.doc_set(&b, json!({"n": 0})).await.unwrap();
+    api.dev_set_plan_limit(Plan::Pro, 0, Some(1000))
+        .await
+        .expect("dev limit override");
+    let w = DocRecorder::on(&engine, &id);
+    let big = json!({ "text": "x".repeat(2000) });
+    let (one, two, three) = futures::join!(
+        engine.doc_set(&b, json!({"n": 1})),
+        engine.doc_set(&b, json!({"n": 2})),
+        engine.doc_set(&b, big),
+    );
+    assert!(one.unwrap().version >= 2, "confirmed");
+    let two = two.unwrap();
+    assert_eq!(three.unwrap_err().code, ErrorCode::QuotaExceeded);
+    let meta = api.document_meta(&id).await.unwrap();
+    assert_eq!(two.version, meta.version);
+    let e = w.last().unwrap();
+    assert_eq!(
+        (e.kind, e.value, e.version, e.pending),
+        (EventKind::Rollback, json!({"n": 2}), meta.version, false)
+    );
+    assert_eq!(
+        engine.doc_get(&b).await.unwrap().value,
+        json!({"n": 2}),
+        "the confirmed value is the last accepted write"
+    );
+    engine.close();
+}

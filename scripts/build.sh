@@ -2,6 +2,7 @@
 # Builds the npm package: two wasm builds of one crate, optimised with npm binaryen's wasm-opt.
 #   pkg/widget  what a widget iframe downloads (connect() and the ctx facades)
 #   pkg/host    what the host page loads (Host, mirror, sync)
+# then shrinks both (scripts/shrink-pkg.mjs: short import names, minified JS glue).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -10,8 +11,12 @@ for side in widget host; do
   wasm-pack build --release --target web --mode no-install --no-pack \
     --out-dir "pkg/$side" --out-name monodit_bridge -- --no-default-features --features "$side"
 done
+# Short import names in .wasm + glue, no tool-metadata sections, minified glue (esbuild);
+# see the header of scripts/shrink-pkg.mjs. The .d.ts files stay as wasm-bindgen wrote them.
+[ -d node_modules/esbuild ] || { echo "esbuild is missing: run scripts/setup.sh (or npm ci) first." >&2; exit 1; }
+node scripts/shrink-pkg.mjs pkg/widget pkg/host
 # The demo server serves www/; widgets and the dashboard import /pkg/{widget,host}/.
 ln -sfn ../pkg www/pkg
-for f in pkg/widget/monodit_bridge_bg.wasm pkg/host/monodit_bridge_bg.wasm; do
+for f in pkg/widget/monodit_bridge_bg.wasm pkg/widget/monodit_bridge.js pkg/host/monodit_bridge_bg.wasm pkg/host/monodit_bridge.js; do
   printf '%-36s %8d bytes, %7d gzip\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)"
 done

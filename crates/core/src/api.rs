@@ -24,6 +24,10 @@
 //! | GET | `/v1/instances` | → `[InstanceInfo]` |
 //! | DELETE | `/v1/instances/{instanceId}` | → `{deleted:true}` |
 //! | POST | `/v1/collections/{pluginId}/{collection}/{op}` | [`CollectionOp`] args → op result |
+//! | GET | `/v1/kv/{pluginId}?prefix=` | → [`crate::kv::KvList`] (key order, at most `kv::MAX_LIST`) |
+//! | GET | `/v1/kv/{pluginId}/{key}` | → [`crate::kv::KvEntry`] (404 NOT_FOUND when unset) |
+//! | PUT | `/v1/kv/{pluginId}/{key}` | [`crate::kv::PutKv`] → [`crate::kv::KvEntry`] |
+//! | DELETE | `/v1/kv/{pluginId}/{key}` | → `{deleted: bool}` |
 //! | PUT | `/v1/dev/plan` | [`SetPlan`] (only with `--dev`) → [`Me`] |
 //! | POST | `/v1/dev/users` | [`SetPlan`] (only with `--dev`) → [`NewUser`]: a fresh user per test |
 //! | PUT | `/v1/dev/faults` | [`SetFaults`] (only with `--dev`) → [`SetFaults`]: injected 500s |

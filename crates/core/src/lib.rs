@@ -7,6 +7,7 @@
 //! - [`query`]: the collection query model, validation against declared indexes, and the
 //!   SQL planner for SQLite / libSQL / D1 (seed 003).
 //! - [`cursor`]: opaque, tamper-evident keyset cursors.
+//! - [`kv`]: plugin key-value storage (`ctx.kv`, seed 003): wire types and limits.
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ pub mod api;
 pub mod buckets;
 pub mod cursor;
 pub mod errors;
+pub mod kv;
 pub mod manifest;
 pub mod query;
 

@@ -1,0 +1,136 @@
+//! Plugin key-value storage, `ctx.kv` (seed 003 "Pick the right mechanism": settings under a
+//! `settings:` prefix, internal state under `state:`).
+//!
+//! One small JSON value per key, scoped like collections: per user and plugin id (the
+//! manifest's `id` or `slug`). Values count toward the user's quota. The server is the truth
+//! (no local mirror): KV holds settings and state that must not fork between devices.
+//!
+//! Wire (see [`crate::api`]): `GET /v1/kv/{pluginId}?prefix=` → [`KvList`],
+//! `GET|PUT|DELETE /v1/kv/{pluginId}/{key}` → [`KvEntry`] / [`PutKv`] → [`KvEntry`] /
+//! `{deleted: bool}`.
+
+use crate::errors::{Error, ErrorCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest key, in bytes (UTF-8).
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value, as compact JSON, in bytes.
+pub const MAX_VALUE_BYTES: usize = 256 * 1024;
+/// Most entries one list answer carries (`hasMore` says when there are more).
+pub const MAX_LIST: usize = 1000;
+
+/// One entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvEntry {
+    /// The key (`settings:theme`).
+    pub key: String,
+    /// The value (any JSON).
+    pub value: Value,
+}
+
+/// `PUT /v1/kv/{pluginId}/{key}` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutKv {
+    /// The value to store (any JSON except absent).
+    pub value: Value,
+}
+
+/// `GET /v1/kv/{pluginId}?prefix=` answer: entries in key order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvList {
+    /// At most [`MAX_LIST`] entries whose key starts with the prefix, in key order.
+    pub entries: Vec<KvEntry>,
+    /// Whether more entries match than were returned.
+    pub has_more: bool,
+}
+
+/// A key is 1..=[`MAX_KEY_BYTES`] bytes without control characters. INVALID_ARGUMENT.
+pub fn validate_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("a kv key is 1 to {MAX_KEY_BYTES} bytes"),
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "a kv key cannot contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A prefix is like a key but may be empty (list everything).
+pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    validate_key(prefix)
+}
+
+/// The stored size of a value (compact JSON); PAYLOAD_TOO_LARGE above [`MAX_VALUE_BYTES`].
+pub fn value_size(value: &Value) -> Result<usize, Error> {
+    let n = serde_json::to_vec(value)
+        .map_err(|e| Error::new(ErrorCode::InvalidArgument, format!("kv value: {e}")))?
+        .len();
+    if n > MAX_VALUE_BYTES {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a kv value is at most {MAX_VALUE_BYTES} bytes as JSON ({n} given)"),
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_prefixes_and_sizes() {
+        for ok in [
+            "settings:theme",
+            "state:lastRun",
+            "ü",
+            &"k".repeat(MAX_KEY_BYTES),
+        ] {
+            validate_key(ok).unwrap();
+        }
+        for bad in ["", "a\nb", "\u{0}", &"k".repeat(MAX_KEY_BYTES + 1)] {
+            assert_eq!(
+                validate_key(bad).unwrap_err().code,
+                ErrorCode::InvalidArgument
+            );
+        }
+        validate_prefix("").unwrap();
+        validate_prefix("settings:").unwrap();
+        assert!(validate_prefix("\t").is_err());
+        assert_eq!(value_size(&json!({"a": 1})).unwrap(), 7);
+        let big = json!("x".repeat(MAX_VALUE_BYTES));
+        assert_eq!(
+            value_size(&big).unwrap_err().code,
+            ErrorCode::PayloadTooLarge
+        );
+    }
+
+    #[test]
+    fn wire_shapes_are_camel_case() {
+        let l = KvList {
+            entries: vec![KvEntry {
+                key: "settings:a".into(),
+                value: json!(1),
+            }],
+            has_more: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&l).unwrap(),
+            json!({"entries": [{"key": "settings:a", "value": 1}], "hasMore": false})
+        );
+    }
+}

@@ -78,7 +78,8 @@ export type HostEvent =
   | { type: "assets"; instanceId: string; binding: string | null; bucket: string; version: number; count: number }
   | { type: "mount" | "unmount" | "handshake"; instanceId: string }
   | { type: "config"; instanceId: string; config: Record<string, unknown> }
-  | { type: "protocolError"; instanceId: string; code: ErrorCode; message: string };
+  | { type: "protocolError"; instanceId: string; code: ErrorCode; message: string }
+  | { type: "log"; level: "debug" | "info" | "warn" | "error"; instanceId: string; message: string; data?: unknown };
 "#;
 
 fn js_err(e: Error) -> JsValue {
@@ -512,7 +513,14 @@ struct Mount {
     checked_assets: RefCell<std::collections::BTreeSet<String>>,
     /// Calls run once across re-handshakes (a re-sent upload must not upload twice).
     calls: transport::CallLog,
+    /// `ctx.log` rate window: (start ms, entries in it, entries dropped).
+    log_window: RefCell<(f64, u32, u32)>,
 }
+
+/// Most `ctx.log` entries one mount may write per [`LOG_WINDOW_MS`].
+pub const LOG_BURST: u32 = 100;
+/// The `ctx.log` rate window (ms).
+pub const LOG_WINDOW_MS: f64 = 1_000.0;
 
 impl Mount {
     async fn create(
@@ -564,6 +572,7 @@ impl Mount {
             session: RefCell::new(None),
             watchers: RefCell::new(Vec::new()),
             calls: transport::CallLog::default(),
+            log_window: RefCell::new((0.0, 0, 0)),
             torn_down: Cell::new(false),
             checked_assets: RefCell::new(Default::default()),
         });
@@ -782,6 +791,74 @@ impl Mount {
                     ("instanceId", &JsValue::from_str(&self.instance_id)),
                     ("code", &JsValue::from_str(e.code.as_str())),
                     ("message", &JsValue::from_str(&e.message)),
+                ])
+                .into(),
+            );
+        }
+    }
+
+    // ----- kv and log -------------------------------------------------------------------------
+
+    /// The plugin id `ctx.kv` is scoped by: the manifest's `id` (or `slug`), as for
+    /// collections. A manifest without one has no kv (INVALID_MANIFEST says how to fix it).
+    fn plugin_id(&self) -> Result<&str, Error> {
+        self.manifest.id.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidManifest,
+                "ctx.kv is per plugin: the manifest needs an \"id\" (or \"slug\")",
+            )
+        })
+    }
+
+    /// `ctx.log`: one entry in the host's event log (`type: "log"`) and the page console,
+    /// labelled with the instance, at most [`LOG_BURST`] per [`LOG_WINDOW_MS`] per mount so a
+    /// runaway widget cannot flood the host page (the excess is counted and reported once).
+    fn log(&self, level: protocol::LogLevel, message: &str, data: Option<&Value>) {
+        let now = js_sys::Date::now();
+        {
+            let mut w = self.log_window.borrow_mut();
+            if now - w.0 >= LOG_WINDOW_MS {
+                let dropped = w.2;
+                *w = (now, 0, 0);
+                if dropped > 0 {
+                    web_sys::console::warn_1(
+                        &format!(
+                            "[{}] monodit-bridge: {dropped} log entries dropped (more than {LOG_BURST} in {LOG_WINDOW_MS} ms)",
+                            self.instance_id
+                        )
+                        .into(),
+                    );
+                }
+            }
+            if w.1 >= LOG_BURST {
+                w.2 += 1;
+                return;
+            }
+            w.1 += 1;
+        }
+        let data_js = data
+            .map(|d| to_js(d).unwrap_or(JsValue::NULL))
+            .unwrap_or(JsValue::UNDEFINED);
+        let line = JsValue::from_str(&format!("[{}] {message}", self.instance_id));
+        let args = if data.is_some() {
+            Array::of2(&line, &data_js)
+        } else {
+            Array::of1(&line)
+        };
+        match level {
+            protocol::LogLevel::Debug => web_sys::console::debug(&args),
+            protocol::LogLevel::Info => web_sys::console::info(&args),
+            protocol::LogLevel::Warn => web_sys::console::warn(&args),
+            protocol::LogLevel::Error => web_sys::console::error(&args),
+        }
+        if let Some(h) = self.host.upgrade() {
+            h.emit(
+                &errors::obj(&[
+                    ("type", &JsValue::from_str("log")),
+                    ("level", &JsValue::from_str(level.as_str())),
+                    ("instanceId", &JsValue::from_str(&self.instance_id)),
+                    ("message", &JsValue::from_str(message)),
+                    ("data", &data_js),
                 ])
                 .into(),
             );
@@ -1015,6 +1092,29 @@ impl Mount {
                     )
                     .await?;
                 collection_result(kind, v, wanted_ids)
+            }
+            Call::KvGet { key } => {
+                let v = engine.api().kv_get(self.plugin_id()?, &key).await?;
+                to_js(&v.unwrap_or(Value::Null))
+            }
+            Call::KvSet { key, value } => {
+                engine.api().kv_set(self.plugin_id()?, &key, value).await?;
+                Ok(JsValue::TRUE)
+            }
+            Call::KvDelete { key } => Ok(JsValue::from_bool(
+                engine.api().kv_delete(self.plugin_id()?, &key).await?,
+            )),
+            Call::KvList { prefix } => {
+                let list = engine.api().kv_list(self.plugin_id()?, &prefix).await?;
+                to_js(&list.entries)
+            }
+            Call::Log {
+                level,
+                message,
+                data,
+            } => {
+                self.log(level, &message, data.as_ref());
+                Ok(JsValue::TRUE)
             }
             Call::Config => {
                 let config = to_js(&*self.config.borrow())?;
@@ -1419,7 +1519,11 @@ enum CollKind {
 /// Whether a call changes stored data, so that running it twice is not the same as once.
 fn writes(call: &Call) -> bool {
     match call {
-        Call::StoreSet { .. } | Call::AssetsUpload { .. } | Call::AssetsDelete { .. } => true,
+        Call::StoreSet { .. }
+        | Call::AssetsUpload { .. }
+        | Call::AssetsDelete { .. }
+        | Call::KvSet { .. }
+        | Call::KvDelete { .. } => true,
         Call::Storage { op, .. } => matches!(
             op,
             CollectionOp::Put { .. }

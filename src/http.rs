@@ -16,9 +16,11 @@ use monodit_core::api::{
     PutDocument, SetFaults, SetPlan, Usage,
 };
 use monodit_core::buckets::Backend;
+use monodit_core::kv::{KvEntry, KvList, PutKv};
 use monodit_core::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -511,6 +513,36 @@ impl Api {
     /// `PUT /v1/dev/plan` (servers started with `--dev` only).
     pub async fn dev_set_plan(&self, plan: Plan, addons: u32) -> Result<Me, Error> {
         self.dev_set_plan_limit(plan, addons, None).await
+    }
+
+    /// `GET /v1/kv/{pluginId}/{key}`: the value, `None` when the key is unset.
+    pub async fn kv_get(&self, plugin_id: &str, key: &str) -> Result<Option<Value>, Error> {
+        let path = format!("/v1/kv/{}/{}", enc(plugin_id), enc(key));
+        match self.get_json::<KvEntry>("kv get", &path).await {
+            Ok(e) => Ok(Some(e.value)),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /v1/kv/{pluginId}/{key}`.
+    pub async fn kv_set(&self, plugin_id: &str, key: &str, value: Value) -> Result<KvEntry, Error> {
+        let path = format!("/v1/kv/{}/{}", enc(plugin_id), enc(key));
+        self.send_json("kv set", Request::put(&self.url(&path)), &PutKv { value })
+            .await
+    }
+
+    /// `DELETE /v1/kv/{pluginId}/{key}`: whether the key existed.
+    pub async fn kv_delete(&self, plugin_id: &str, key: &str) -> Result<bool, Error> {
+        let path = format!("/v1/kv/{}/{}", enc(plugin_id), enc(key));
+        let v: Value = self.delete_json("kv delete", &path).await?;
+        Ok(v.get("deleted").and_then(Value::as_bool).unwrap_or(false))
+    }
+
+    /// `GET /v1/kv/{pluginId}?prefix=`: entries in key order (at most `kv::MAX_LIST`).
+    pub async fn kv_list(&self, plugin_id: &str, prefix: &str) -> Result<KvList, Error> {
+        let path = format!("/v1/kv/{}?prefix={}", enc(plugin_id), enc(prefix));
+        self.get_json("kv list", &path).await
     }
 
     /// `PUT /v1/dev/faults` (dev and tests only): the caller's next `document_put_errors`

@@ -33,6 +33,11 @@
 //! | `cache.set` | `{key, value, ttlMs?}` | `true` |
 //! | `cache.keys` / `cache.clear` | `{}` | `[key]` / `true` |
 //! | `storage.<method>` | `{collection, id?, ids?, data?, items?, options?, where?}` | seed 003 result |
+//! | `kv.get` | `{key}` | value, or `null` when unset |
+//! | `kv.set` | `{key, value}` | `true` |
+//! | `kv.delete` | `{key}` | whether the key existed |
+//! | `kv.list` | `{prefix?}` | `[{key, value}]` in key order |
+//! | `log` | `{level, message, data?}` | `true` (the host's event log and console) |
 //! | `config` | `{}` | `{instanceId, config}` |
 //!
 //! Request ids are chosen by the widget (integers `0..=MAX_ID`); subscription ids too, so a
@@ -110,6 +115,16 @@ pub enum Op {
     Storage(CollectionMethod),
     /// `config`
     Config,
+    /// `kv.get`
+    KvGet,
+    /// `kv.set`
+    KvSet,
+    /// `kv.delete`
+    KvDelete,
+    /// `kv.list`
+    KvList,
+    /// `log`
+    Log,
 }
 
 /// The methods of seed 003's `StorageCollection`.
@@ -193,6 +208,11 @@ impl Op {
             Op::Storage(CollectionMethod::Query) => "storage.query",
             Op::Storage(CollectionMethod::Count) => "storage.count",
             Op::Config => "config",
+            Op::KvGet => "kv.get",
+            Op::KvSet => "kv.set",
+            Op::KvDelete => "kv.delete",
+            Op::KvList => "kv.list",
+            Op::Log => "log",
         }
     }
 
@@ -214,6 +234,11 @@ impl Op {
             "cache.keys" => Op::CacheKeys,
             "cache.clear" => Op::CacheClear,
             "config" => Op::Config,
+            "kv.get" => Op::KvGet,
+            "kv.set" => Op::KvSet,
+            "kv.delete" => Op::KvDelete,
+            "kv.list" => Op::KvList,
+            "log" => Op::Log,
             _ => {
                 let m = s.strip_prefix("storage.")?;
                 Op::Storage(*CollectionMethod::ALL.iter().find(|c| c.as_str() == m)?)
@@ -234,8 +259,11 @@ mod host_side {
     use monodit_core::api::{
         CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_DOCUMENT_BYTES, MAX_ITEM_BYTES,
     };
-    use monodit_core::{Error, ErrorCode};
+    use monodit_core::{kv, Error, ErrorCode};
     use serde_json::{Map, Number, Value};
+
+    /// A kv key's length bound before it is copied (UTF-16 units; the byte rule is core's).
+    const KV_KEY_MAX: u32 = kv::MAX_KEY_BYTES as u32;
     use wasm_bindgen::{JsCast, JsValue};
 
     /// A request id as the widget chose it (an integer, echoed in the reply).
@@ -355,7 +383,68 @@ mod host_side {
         },
         /// `config`
         Config,
+        /// `kv.get`
+        KvGet {
+            /// Key (`settings:theme`).
+            key: String,
+        },
+        /// `kv.set`
+        KvSet {
+            /// Key.
+            key: String,
+            /// Any JSON value (≤ `kv::MAX_VALUE_BYTES`).
+            value: Value,
+        },
+        /// `kv.delete`
+        KvDelete {
+            /// Key.
+            key: String,
+        },
+        /// `kv.list`
+        KvList {
+            /// Key prefix (`""` = every key).
+            prefix: String,
+        },
+        /// `log`
+        Log {
+            /// `debug`, `info`, `warn` or `error`.
+            level: LogLevel,
+            /// The message (cut to [`MAX_LOG_MESSAGE`] characters).
+            message: String,
+            /// Optional JSON details (≤ [`MAX_LOG_DATA_BYTES`]).
+            data: Option<Value>,
+        },
     }
+
+    /// Levels of `ctx.log`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum LogLevel {
+        /// `ctx.log.debug`
+        Debug,
+        /// `ctx.log.info`
+        Info,
+        /// `ctx.log.warn`
+        Warn,
+        /// `ctx.log.error`
+        Error,
+    }
+
+    impl LogLevel {
+        /// The wire and event spelling.
+        pub const fn as_str(self) -> &'static str {
+            match self {
+                LogLevel::Debug => "debug",
+                LogLevel::Info => "info",
+                LogLevel::Warn => "warn",
+                LogLevel::Error => "error",
+            }
+        }
+    }
+
+    /// Longest `ctx.log` message (UTF-16 units).
+    pub const MAX_LOG_MESSAGE: u32 = 4096;
+    /// Largest `ctx.log` data (JSON bytes).
+    pub const MAX_LOG_DATA_BYTES: u64 = 16 * 1024;
 
     fn get(obj: &JsValue, key: &str) -> JsValue {
         // Reflect.get on a structured-clone result cannot run widget code (no getters or
@@ -727,6 +816,57 @@ mod host_side {
             Op::CacheKeys => Call::CacheKeys,
             Op::CacheClear => Call::CacheClear,
             Op::Config => Call::Config,
+            Op::KvGet => Call::KvGet {
+                key: required_string(args, "key", KV_KEY_MAX)?,
+            },
+            Op::KvSet => {
+                let value = get(args, "value");
+                if value.is_undefined() {
+                    return Err(invalid("args.value is required (use kv.delete to remove)"));
+                }
+                Call::KvSet {
+                    key: required_string(args, "key", KV_KEY_MAX)?,
+                    value: js_to_json(&value, kv::MAX_VALUE_BYTES as u64, "kv value")?,
+                }
+            }
+            Op::KvDelete => Call::KvDelete {
+                key: required_string(args, "key", KV_KEY_MAX)?,
+            },
+            Op::KvList => Call::KvList {
+                prefix: string_field(args, "prefix", KV_KEY_MAX)?.unwrap_or_default(),
+            },
+            Op::Log => {
+                let level = match string_field(args, "level", 8)?.as_deref() {
+                    Some("debug") => LogLevel::Debug,
+                    Some("info") => LogLevel::Info,
+                    Some("warn") => LogLevel::Warn,
+                    Some("error") => LogLevel::Error,
+                    _ => return Err(invalid("args.level must be debug, info, warn or error")),
+                };
+                // A log line is never refused for its size (that would lose it silently on
+                // the widget side): long messages are cut, oversized or non-JSON data is
+                // replaced by a note. Only absurd inputs (> 1 MiB message) are errors.
+                let mut message = string_field(args, "message", 1 << 20)?.unwrap_or_default();
+                if message.chars().count() > MAX_LOG_MESSAGE as usize {
+                    message = message.chars().take(MAX_LOG_MESSAGE as usize).collect();
+                    message.push('…');
+                }
+                let data = get(args, "data");
+                let data = if data.is_undefined() {
+                    None
+                } else {
+                    Some(
+                        js_to_json(&data, MAX_LOG_DATA_BYTES, "log data").unwrap_or_else(|e| {
+                            Value::String(format!("(data omitted: {})", e.message))
+                        }),
+                    )
+                };
+                Call::Log {
+                    level,
+                    message,
+                    data,
+                }
+            }
             Op::Storage(method) => Call::Storage {
                 collection: required_string(args, "collection", MAX_KEY_LEN)?,
                 op: collection_op(method, args)?,

@@ -95,6 +95,27 @@ export interface StorageCollection<T = unknown> {
  * `in`, `Object.keys` and spreading never throw.
  */
 export type Storage = Record<string, StorageCollection>;
+/**
+ * `ctx.kv` (seed 003): small JSON values per plugin on the server, by convention under
+ * `settings:` (user-configurable) and `state:` (internal) key prefixes. Needs the manifest's
+ * `id` (or `slug`), like `ctx.storage`; counts toward the quota.
+ */
+export interface KV {
+  /** The value, or `null` when the key is unset. */
+  get<T = unknown>(key: string): Promise<T | null>;
+  set(key: string, value: unknown): Promise<void>;
+  /** Whether the key existed. */
+  delete(key: string): Promise<boolean>;
+  /** Entries whose key starts with `prefix` (all without it), in key order, at most 1000. */
+  list<T = unknown>(prefix?: string): Promise<Array<{ key: string; value: T }>>;
+}
+/** `ctx.log` (seed 003): messages to the host page's console and event log (never throws). */
+export interface Log {
+  debug(message: string, data?: unknown): void;
+  info(message: string, data?: unknown): void;
+  warn(message: string, data?: unknown): void;
+  error(message: string, data?: unknown): void;
+}
 "#;
 
 fn field(v: &JsValue, k: &str) -> JsValue {
@@ -389,6 +410,22 @@ impl Ctx {
     #[wasm_bindgen(getter)]
     pub fn cache(&self) -> Cache {
         Cache {
+            client: self.client.clone(),
+        }
+    }
+
+    /// `ctx.kv`: per-plugin settings and state on the server (seed 003).
+    #[wasm_bindgen(getter, unchecked_return_type = "KV")]
+    pub fn kv(&self) -> Kv {
+        Kv {
+            client: self.client.clone(),
+        }
+    }
+
+    /// `ctx.log`: messages to the host's console and event log (seed 003).
+    #[wasm_bindgen(getter, unchecked_return_type = "Log")]
+    pub fn log(&self) -> Log {
+        Log {
             client: self.client.clone(),
         }
     }
@@ -695,6 +732,86 @@ impl Cache {
             self.client.call("cache.clear", Object::new().into(), None),
             undefined,
         )
+    }
+}
+
+/// `ctx.kv`: see the `KV` type.
+#[wasm_bindgen(skip_typescript)]
+pub struct Kv {
+    client: Client,
+}
+
+#[wasm_bindgen]
+impl Kv {
+    /// The value, or `null` when unset.
+    pub fn get(&self, key: JsValue) -> Promise {
+        self.client
+            .call("kv.get", obj(&[("key", &key)]).into(), None)
+    }
+
+    /// Stores a JSON value.
+    pub fn set(&self, key: JsValue, value: JsValue) -> Promise {
+        let args = obj(&[("key", &key), ("value", &value)]);
+        map_promise(self.client.call("kv.set", args.into(), None), undefined)
+    }
+
+    /// Removes a key; resolves with whether it existed.
+    pub fn delete(&self, key: JsValue) -> Promise {
+        self.client
+            .call("kv.delete", obj(&[("key", &key)]).into(), None)
+    }
+
+    /// Entries whose key starts with `prefix`, in key order.
+    pub fn list(&self, prefix: Option<JsValue>) -> Promise {
+        let prefix = prefix.unwrap_or(JsValue::UNDEFINED);
+        self.client
+            .call("kv.list", obj(&[("prefix", &prefix)]).into(), None)
+    }
+}
+
+/// `ctx.log`: see the `Log` type. Fire and forget: a log line never rejects or throws.
+#[wasm_bindgen(skip_typescript)]
+pub struct Log {
+    client: Client,
+}
+
+impl Log {
+    fn send(&self, level: &str, message: JsValue, data: Option<JsValue>) {
+        let message = match message.as_string() {
+            Some(m) => JsValue::from_str(&m),
+            None => js_sys::JSON::stringify(&message)
+                .map(JsValue::from)
+                .unwrap_or_else(|_| JsValue::from_str("(unprintable)")),
+        };
+        let data = data.unwrap_or(JsValue::UNDEFINED);
+        let args = obj(&[
+            ("level", &JsValue::from_str(level)),
+            ("message", &message),
+            ("data", &data),
+        ]);
+        let _ = on_err(&self.client.call("log", args.into(), None), |_| {
+            Ok(JsValue::UNDEFINED)
+        });
+    }
+}
+
+#[wasm_bindgen]
+impl Log {
+    /// `ctx.log.debug(message, data?)`
+    pub fn debug(&self, message: JsValue, data: Option<JsValue>) {
+        self.send("debug", message, data)
+    }
+    /// `ctx.log.info(message, data?)`
+    pub fn info(&self, message: JsValue, data: Option<JsValue>) {
+        self.send("info", message, data)
+    }
+    /// `ctx.log.warn(message, data?)`
+    pub fn warn(&self, message: JsValue, data: Option<JsValue>) {
+        self.send("warn", message, data)
+    }
+    /// `ctx.log.error(message, data?)`
+    pub fn error(&self, message: JsValue, data: Option<JsValue>) {
+        self.send("error", message, data)
     }
 }
 

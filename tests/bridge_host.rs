@@ -1023,3 +1023,104 @@ async fn quota_exceeded_reaches_the_widget_as_in_the_seed() {
         r#"{"text":"small"}"#
     );
 }
+
+#[wasm_bindgen_test]
+async fn kv_holds_plugin_settings_and_state_as_in_seed_003() {
+    let (host, _api) = setup().await;
+    let (_h, forms) = mount(&host, "forms-kv", FORMS, "{}").await;
+    let kv = forms.kv();
+    assert_eq!(ok(kv.get("settings:theme".into())).await, JsValue::NULL);
+    ok(kv.set("settings:theme".into(), json(r#"{"accent": "teal"}"#))).await;
+    ok(kv.set("state:lastRun".into(), JsValue::from(5))).await;
+    assert_eq!(
+        stringify(&ok(kv.get("settings:theme".into())).await),
+        r#"{"accent":"teal"}"#
+    );
+    assert_eq!(
+        stringify(&ok(kv.list(Some("settings:".into()))).await),
+        r#"[{"key":"settings:theme","value":{"accent":"teal"}}]"#
+    );
+    assert_eq!(
+        stringify(&ok(kv.list(None)).await),
+        r#"[{"key":"settings:theme","value":{"accent":"teal"}},{"key":"state:lastRun","value":5}]"#
+    );
+    assert_eq!(ok(kv.delete("state:lastRun".into())).await, JsValue::TRUE);
+    assert_eq!(ok(kv.delete("state:lastRun".into())).await, JsValue::FALSE);
+
+    // Another instance of the same plugin shares its kv; another plugin does not see it.
+    let (_h, forms2) = mount(&host, "forms-kv-2", FORMS, "{}").await;
+    assert_eq!(
+        stringify(&ok(forms2.kv().get("settings:theme".into())).await),
+        r#"{"accent":"teal"}"#
+    );
+    let (_h, notes) = mount(&host, "notes-kv", NOTES, "{}").await;
+    assert_eq!(stringify(&ok(notes.kv().list(None)).await), "[]");
+
+    // Bad input gets coded errors; a manifest without an id has no kv.
+    let err = rejection(kv.set("settings:x".into(), JsValue::UNDEFINED)).await;
+    assert_eq!(code(&err), "INVALID_ARGUMENT");
+    let err = rejection(kv.get("".into())).await;
+    assert_eq!(code(&err), "INVALID_ARGUMENT");
+    let err = rejection(kv.get(JsValue::from(42))).await;
+    assert_eq!(code(&err), "INVALID_ARGUMENT");
+    let (_h, clock) = mount(&host, "clock-kv", r#"{"name": "clock"}"#, "{}").await;
+    let err = rejection(clock.kv().get("settings:x".into())).await;
+    assert_eq!(code(&err), "INVALID_MANIFEST");
+}
+
+#[wasm_bindgen_test]
+async fn log_lines_reach_the_host_event_log_bounded() {
+    let (host, _api) = setup().await;
+    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let _off = host.on_event(
+        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
+            .into_js_value()
+            .unchecked_into(),
+    );
+    let (_h, forms) = mount(&host, "forms-log", FORMS, "{}").await;
+    let lines = |log: &Rc<RefCell<Vec<JsValue>>>| -> Vec<JsValue> {
+        log.borrow()
+            .iter()
+            .filter(|e| get(e, "type").as_string().as_deref() == Some("log"))
+            .cloned()
+            .collect()
+    };
+    // seed 003: ctx.log.info("Stored submission", { id: item?.formId })
+    forms.log().info(
+        "Stored submission".into(),
+        Some(json(r#"{"id": "contact"}"#)),
+    );
+    forms
+        .log()
+        .warn(JsValue::from_str(&"x".repeat(10_000)), None);
+    wait_until("two log lines", 10_000, || lines(&log).len() >= 2).await;
+    let got = lines(&log);
+    assert_eq!(get(&got[0], "level").as_string().as_deref(), Some("info"));
+    assert_eq!(
+        get(&got[0], "instanceId").as_string().as_deref(),
+        Some("forms-log")
+    );
+    assert_eq!(
+        get(&got[0], "message").as_string().as_deref(),
+        Some("Stored submission")
+    );
+    assert_eq!(stringify(&get(&got[0], "data")), r#"{"id":"contact"}"#);
+    let long = get(&got[1], "message").as_string().unwrap();
+    assert!(
+        long.chars().count() <= 4097 && long.ends_with('…'),
+        "cut, not dropped"
+    );
+
+    // A flood is capped per mount (100 per second); the port keeps answering other calls.
+    for i in 0..300 {
+        forms.log().debug(JsValue::from(i), None);
+    }
+    ok(forms.cache().keys()).await; // same port, after every log call
+    // The two lines above may share the flood's window.
+    let n = lines(&log).len();
+    assert!(
+        (100..300).contains(&n),
+        "{n} of 302 lines reached the event log"
+    );
+}

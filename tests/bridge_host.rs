@@ -101,6 +101,32 @@ async fn wait_kind(events: &Events, kind: &str, value: &str) -> (JsValue, JsValu
     find(events).unwrap()
 }
 
+type HostLog = Rc<RefCell<Vec<JsValue>>>;
+
+/// Records the host's event log (`host.onEvent`); keep the returned function (it removes the
+/// listener) alive for as long as the log is read.
+fn host_log(host: &Host) -> (HostLog, Function) {
+    let log: HostLog = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let off = host.on_event(
+        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
+            .into_js_value()
+            .unchecked_into(),
+    );
+    (log, off)
+}
+
+/// How many event-log entries of `type` concern `instance`.
+fn count_events(log: &HostLog, kind: &str, instance: &str) -> usize {
+    log.borrow()
+        .iter()
+        .filter(|e| {
+            get(e, "type").as_string().as_deref() == Some(kind)
+                && get(e, "instanceId").as_string().as_deref() == Some(instance)
+        })
+        .count()
+}
+
 fn method(obj: &JsValue, name: &str) -> Function {
     get(obj, name)
         .dyn_into()
@@ -110,13 +136,7 @@ fn method(obj: &JsValue, name: &str) -> Function {
 #[wasm_bindgen_test]
 async fn every_event_kind_reaches_a_second_widget_on_the_same_bucket() {
     let (host, api) = setup().await;
-    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
-    let _off = host.on_event(
-        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
-            .into_js_value()
-            .unchecked_into(),
-    );
+    let (log, _off) = host_log(&host);
     let shared = r#"{"storageNamespace": "team-notes"}"#;
     let (_ha, a) = mount(&host, "note-a", NOTES, shared).await;
     let (_hb, b) = mount(&host, "note-b", NOTES, shared).await;
@@ -731,13 +751,7 @@ addEventListener("message", (ev) => {
     assert_eq!(stringify(&get(&r, "value")), r#"{"sandboxed":true}"#);
 
     // 3. A navigated iframe gets a fresh port (re-handshake on load).
-    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
-    let _off = host.on_event(
-        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
-            .into_js_value()
-            .unchecked_into(),
-    );
+    let (log, _off) = host_log(&host);
     f2.set_srcdoc(&plain.replace("sandboxed: true", "sandboxed: 2"));
     wait_until("the re-handshake after navigation", 10_000, || {
         log.borrow().iter().any(|e| {
@@ -773,13 +787,7 @@ addEventListener("message", (ev) => {
 async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
     let (host, _api) = setup().await;
     let reports = FrameReports::listen();
-    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
-    let _off = host.on_event(
-        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
-            .into_js_value()
-            .unchecked_into(),
-    );
+    let (log, _off) = host_log(&host);
     // The widget subscribes, then asks its host for a new handshake (as a widget that
     // connected late does): the host drops the old port and its subscriptions, the widget
     // moves to the new port and re-subscribes under the same ids.
@@ -799,14 +807,7 @@ async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
     .await;
     let r = reports.from(&f, 15_000).await;
     assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
-    let handshakes = log
-        .borrow()
-        .iter()
-        .filter(|e| {
-            get(e, "type").as_string().as_deref() == Some("handshake")
-                && get(e, "instanceId").as_string().as_deref() == Some("rh-1")
-        })
-        .count();
+    let handshakes = count_events(&log, "handshake", "rh-1");
     assert!(
         handshakes >= 2,
         "the hello caused a re-handshake ({handshakes})"
@@ -828,13 +829,7 @@ async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
 async fn a_call_resent_after_a_rehandshake_runs_once() {
     let (host, api) = setup().await;
     let reports = FrameReports::listen();
-    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
-    let _off = host.on_event(
-        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
-            .into_js_value()
-            .unchecked_into(),
-    );
+    let (log, _off) = host_log(&host);
     // The widget starts an upload, then asks for a new handshake while it is in flight: the
     // old port closes with the call unanswered, and the widget re-sends it on the new port.
     let page = widget_page(
@@ -855,14 +850,7 @@ async fn a_call_resent_after_a_rehandshake_runs_once() {
     .await;
     let r = reports.from(&f, 30_000).await;
     assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
-    let handshakes = log
-        .borrow()
-        .iter()
-        .filter(|e| {
-            get(e, "type").as_string().as_deref() == Some("handshake")
-                && get(e, "instanceId").as_string().as_deref() == Some("once-1")
-        })
-        .count();
+    let handshakes = count_events(&log, "handshake", "once-1");
     assert!(handshakes >= 2, "the hello caused a re-handshake");
     assert_eq!(
         stringify(&get(&r, "value")),
@@ -1071,15 +1059,9 @@ async fn kv_holds_plugin_settings_and_state_as_in_seed_003() {
 #[wasm_bindgen_test]
 async fn log_lines_reach_the_host_event_log_bounded() {
     let (host, _api) = setup().await;
-    let log: Rc<RefCell<Vec<JsValue>>> = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
-    let _off = host.on_event(
-        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| l.borrow_mut().push(e))
-            .into_js_value()
-            .unchecked_into(),
-    );
+    let (log, _off) = host_log(&host);
     let (_h, forms) = mount(&host, "forms-log", FORMS, "{}").await;
-    let lines = |log: &Rc<RefCell<Vec<JsValue>>>| -> Vec<JsValue> {
+    let lines = |log: &HostLog| -> Vec<JsValue> {
         log.borrow()
             .iter()
             .filter(|e| get(e, "type").as_string().as_deref() == Some("log"))
@@ -1117,7 +1099,7 @@ async fn log_lines_reach_the_host_event_log_bounded() {
         forms.log().debug(JsValue::from(i), None);
     }
     ok(forms.cache().keys()).await; // same port, after every log call
-    // The two lines above may share the flood's window.
+                                    // The two lines above may share the flood's window.
     let n = lines(&log).len();
     assert!(
         (100..300).contains(&n),

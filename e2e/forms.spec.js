@@ -1,5 +1,6 @@
 // Forms widget on ctx.storage (seed 003 `submissions` / `forms`): submissions filtered by
-// status, newest first, paged with the returned cursor until hasMore is false.
+// status, newest first, paged with the returned cursor until hasMore is false; ctx.log lines
+// in the host's event log; the filter kept in ctx.kv across a reload.
 import { test, expect } from "@playwright/test";
 import { openDashboard, widget } from "./helpers.js";
 
@@ -42,4 +43,16 @@ test("forms query paginates with the cursor to the end, filtered and ordered", a
   await expect(forms.locator("#count")).toHaveText("5 submissions");
   await expect(rows.first()).toContainText("new@example.com");
   await expect(forms.locator("#more")).toBeHidden();
+
+  // seed 003's ctx.log.info("Stored submission", ...) reaches the host's event log.
+  await expect(
+    page.locator('#event-list li[data-kind="log"][data-instance="forms-1"]', { hasText: "info: Stored submission" }),
+  ).toHaveCount(1);
+
+  // The filter is a user setting in ctx.kv ("settings:" prefix): a reload keeps it.
+  await page.reload();
+  await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
+  const again = widget(page, "forms-1");
+  await expect(again.locator("#filter")).toHaveValue("pending");
+  await expect(again.locator("#count")).toHaveText("5 submissions");
 });

@@ -1,5 +1,5 @@
 // The event log: every optimistic / confirmed / revalidated / rollback event the host emits,
-// newest first, with the widget and bucket it concerns.
+// and the widgets' ctx.log lines, newest first, with the widget and bucket it concerns.
 
 const MAX_ROWS = 200;
 
@@ -25,6 +25,8 @@ export function createEventLog(list, titleOf) {
     if (event.version != null) parts.push(`v${event.version}`);
     if (event.pending) parts.push("pending");
     if (event.error) parts.push(event.error.code ?? event.error);
+    // ctx.log lines (seed 003): untrusted text, shown as text only.
+    if (event.type === "log") parts.push(`${event.level}: ${String(event.message).slice(0, 200)}`);
     where.textContent = parts.join(" · ");
     li.append(time, what, where);
     list.prepend(li);

@@ -1,7 +1,8 @@
 // Forms: seed 003's plugin collections on ctx.storage. `submissions` is declared with the
 // seed's indexes, so "filter by status, newest first" uses the ["status", "createdAt"]
 // composite and "all, newest first" uses "createdAt". Pages come from query() with the
-// returned cursor while hasMore.
+// returned cursor while hasMore. The chosen filter is a user setting in ctx.kv under the
+// seed's `settings:` prefix, and stored submissions are reported with ctx.log.info.
 import { start, explain, status, onAction } from "../shared/bridge.js";
 
 const PAGE_SIZE = 5;
@@ -82,7 +83,10 @@ onAction(addButton, [email], async () => {
     return;
   }
   try {
-    await submissions.put(`sub_${Date.now()}`, submission(email.value, newStatus.value));
+    const id = `sub_${Date.now()}`;
+    await submissions.put(id, submission(email.value, newStatus.value));
+    const item = await submissions.get(id);
+    ctx.log.info("Stored submission", { id: item?.formId });
     email.value = "";
     status(statusEl, "Submission stored", "ok");
     await loadPage(true);
@@ -107,7 +111,11 @@ sampleButton.addEventListener("click", async () => {
   }
 });
 
-filter.addEventListener("change", () => loadPage(true));
+filter.addEventListener("change", () => {
+  // A user setting (seed 003: ctx.kv with the settings: prefix); the list does not wait for it.
+  ctx.kv.set("settings:filter", filter.value).catch((err) => status(statusEl, explain(err), "error"));
+  loadPage(true);
+});
 more.addEventListener("click", () => loadPage(false));
 
 try {
@@ -115,6 +123,8 @@ try {
   if (!(await forms.exists("contact"))) {
     await forms.put("contact", { slug: "contact", title: "Contact us" });
   }
+  const saved = await ctx.kv.get("settings:filter");
+  if (typeof saved === "string" && [...filter.options].some((o) => o.value === saved)) filter.value = saved;
   addButton.disabled = false;
   sampleButton.disabled = false;
   await loadPage(true);

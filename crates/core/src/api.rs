@@ -89,7 +89,7 @@ pub struct Me {
     pub plan: Plan,
     /// Number of 5 GB add-ons.
     pub addons: u32,
-    /// Bytes used across documents, assets and collections.
+    /// Bytes used across documents, assets, collections and key-value entries.
     pub used_bytes: u64,
     /// The plan's limit in bytes.
     pub limit_bytes: u64,
@@ -323,6 +323,10 @@ pub struct Usage {
     pub limit_bytes: u64,
     /// Bytes used by plugin collections.
     pub collection_bytes: u64,
+    /// Bytes used by plugin key-value entries (`ctx.kv`, their values as compact JSON).
+    /// Absent from older servers, hence the default.
+    #[serde(default)]
+    pub kv_bytes: u64,
     /// Per bucket.
     pub buckets: Vec<BucketUsage>,
 }

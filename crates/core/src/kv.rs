@@ -19,6 +19,10 @@ pub const MAX_KEY_BYTES: usize = 512;
 pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 /// Most entries one list answer carries (`hasMore` says when there are more).
 pub const MAX_LIST: usize = 1000;
+/// Most value bytes (compact JSON) one list answer carries: [`MAX_LIST`] values of
+/// [`MAX_VALUE_BYTES`] would be 256 MiB in one answer, so a list also stops (with `hasMore`)
+/// before its values pass this budget. The first matching entry is always included.
+pub const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
 
 /// One entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +77,29 @@ pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
     validate_key(prefix)
 }
 
+/// The exclusive upper bound of the keys that start with `prefix`, so a prefix match is the
+/// range `prefix <= key < bound` (an index range in SQL, with no `LIKE` wildcards: `%` and
+/// `_` in a prefix are plain characters). `None` when there is no bound (empty prefix, or a
+/// prefix made only of U+10FFFF): every key from `prefix` on matches.
+///
+/// UTF-8 byte order (SQLite's BINARY collation) is code point order, so the bound is the
+/// prefix with its last character replaced by the next scalar value (skipping surrogates),
+/// dropping trailing U+10FFFF first.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// The stored size of a value (compact JSON); PAYLOAD_TOO_LARGE above [`MAX_VALUE_BYTES`].
 pub fn value_size(value: &Value) -> Result<usize, Error> {
     let n = serde_json::to_vec(value)
@@ -117,6 +144,44 @@ mod tests {
             value_size(&big).unwrap_err().code,
             ErrorCode::PayloadTooLarge
         );
+    }
+
+    #[test]
+    fn prefix_end_bounds_exactly_the_keys_with_the_prefix() {
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("settings:").as_deref(), Some("settings;"));
+        assert_eq!(prefix_end("a%_").as_deref(), Some("a%`"));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("ab\u{10FFFF}").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("\u{10FFFF}\u{10FFFF}"), None);
+        let keys = [
+            "",
+            "a",
+            "a%",
+            "a%_",
+            "a%_x",
+            "a%`",
+            "a%a",
+            "ab",
+            "a\u{7F}",
+            "a\u{FF}",
+            "a\u{FFFF}",
+            "a\u{10FFFF}",
+            "b",
+            "settings:",
+            "settings:theme",
+            "settings;",
+            "state:x",
+            "ü",
+            "üb",
+        ];
+        for prefix in keys.iter().filter(|p| !p.is_empty()) {
+            let end = prefix_end(prefix);
+            for key in keys {
+                let in_range = key >= *prefix && end.as_deref().is_none_or(|e| key < e);
+                assert_eq!(in_range, key.starts_with(prefix), "{prefix:?} {key:?}");
+            }
+        }
     }
 
     #[test]

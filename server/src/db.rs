@@ -15,15 +15,30 @@ use std::time::Duration;
 /// Readers kept open between requests; more are opened on demand and closed after use.
 const MAX_IDLE_READERS: usize = 8;
 
-/// Brings a database made by an older version up to [`SCHEMA`] (additive columns only).
+/// Columns added after the first release: (table, column, definition). [`SCHEMA`] creates
+/// them for new databases; [`migrate`] adds them to databases made by an older version.
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("users", "limit_override", "INTEGER"),
+    // The `ctx.kv` share of `used_bytes` (old databases hold no kv rows, so 0 is exact).
+    ("users", "kv_bytes", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Brings a database made by an older version up to [`SCHEMA`]: additive only (new tables
+/// come from `CREATE TABLE IF NOT EXISTS` in the schema; new columns are added here), so an
+/// existing database upgrades in place and keeps every row.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_override: bool = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'limit_override'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_override {
-        conn.execute_batch("ALTER TABLE users ADD COLUMN limit_override INTEGER")?;
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !present {
+            // Identifiers are the constants above, never input.
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
     }
     Ok(())
 }
@@ -45,7 +60,8 @@ CREATE TABLE IF NOT EXISTS users (
   reserved_bytes INTEGER NOT NULL DEFAULT 0,
   collection_bytes INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
-  limit_override INTEGER
+  limit_override INTEGER,
+  kv_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS buckets (
   user_id TEXT NOT NULL,
@@ -121,6 +137,18 @@ CREATE TABLE IF NOT EXISTS plugin_collections (
   collection TEXT NOT NULL,
   indexes TEXT NOT NULL,
   PRIMARY KEY (user_id, plugin_id, collection)
+);
+-- ctx.kv (seed 003 settings:/state: keys): one JSON value per (user, plugin, key). `size` is
+-- the value's byte length as stored, what quota counted (refunds use it, never a re-measure).
+-- The primary key's index serves key lookups and prefix ranges in key order (BINARY).
+CREATE TABLE IF NOT EXISTS plugin_kv (
+  user_id TEXT NOT NULL,
+  plugin_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, plugin_id, key)
 );
 CREATE TABLE IF NOT EXISTS plugin_indexes (
   name TEXT PRIMARY KEY,

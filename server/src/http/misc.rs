@@ -159,8 +159,13 @@ pub async fn openapi(State(st): State<Arc<AppState>>) -> Json<Value> {
     Json(st.openapi.clone())
 }
 
-/// Unknown routes: a coded NOT_FOUND, never an empty 404.
-pub async fn not_found() -> AppError {
+/// Unknown routes: a coded NOT_FOUND, never an empty 404. One exception: a `ctx.kv` key
+/// path whose key is empty (`/v1/kv/{pluginId}/`) matches no route, but the honest answer is
+/// INVALID_ARGUMENT (the SDK would otherwise read `ctx.kv.get("")` as an unset key).
+pub async fn not_found(uri: axum::http::Uri) -> AppError {
+    if crate::http::kv::is_empty_key_path(uri.path()) {
+        return AppError::invalid("a kv key is 1 to 512 bytes; this one is empty");
+    }
     AppError::not_found("no such route")
 }
 

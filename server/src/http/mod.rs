@@ -5,6 +5,7 @@ pub mod assets;
 pub mod collections;
 pub mod documents;
 pub mod extract;
+pub mod kv;
 pub mod misc;
 
 use crate::AppState;
@@ -76,6 +77,10 @@ fn routes(dev: bool) -> Vec<Route> {
             "/v1/collections/{pluginId}/{collection}/{op}",
             post(collections::op),
         ),
+        ("GET", "/v1/kv/{pluginId}", get(kv::list)),
+        ("GET", "/v1/kv/{pluginId}/{key}", get(kv::get)),
+        ("PUT", "/v1/kv/{pluginId}/{key}", put(kv::put)),
+        ("DELETE", "/v1/kv/{pluginId}/{key}", delete(kv::delete)),
     ];
     if dev {
         r.push(("POST", "/v1/dev/users", post(misc::dev_new_user)));

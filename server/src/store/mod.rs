@@ -11,6 +11,7 @@ pub mod buckets;
 pub mod collections;
 pub mod documents;
 pub mod instances;
+pub mod kv;
 pub mod quota;
 pub mod rules;
 pub mod users;

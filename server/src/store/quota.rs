@@ -1,4 +1,4 @@
-//! Per-user quota across documents, assets and collections (seed 000 "Quotas").
+//! Per-user quota across documents, assets, collections and key-value entries (seed 000 "Quotas").
 //!
 //! `users.used_bytes` is the settled total; `users.reserved_bytes` holds bytes promised to
 //! uploads still streaming. Every check and every change runs inside the writer's transaction,
@@ -62,6 +62,19 @@ pub fn adjust_used(
         "UPDATE users SET used_bytes = used_bytes + ?2, \
          collection_bytes = collection_bytes + ?3 WHERE id = ?1",
         params![user_id, delta, if collection { delta } else { 0 }],
+    )?;
+    Ok(())
+}
+
+/// Adds `delta` (may be negative: a refund) to the user's settled usage and to its `ctx.kv`
+/// share (`/v1/usage` reports it as `kvBytes`).
+pub fn adjust_kv(tx: &Transaction<'_>, user_id: &str, delta: i64) -> AppResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE users SET used_bytes = used_bytes + ?2, kv_bytes = kv_bytes + ?2 WHERE id = ?1",
+        params![user_id, delta],
     )?;
     Ok(())
 }

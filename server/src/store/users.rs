@@ -174,10 +174,10 @@ pub fn me(tx: &Transaction<'_>, user_id: &str) -> AppResult<Me> {
 /// `GET /v1/usage`.
 pub fn usage(tx: &Transaction<'_>, user_id: &str) -> AppResult<Usage> {
     let me = me(tx, user_id)?;
-    let collection_bytes: i64 = tx.query_row(
-        "SELECT collection_bytes FROM users WHERE id = ?1",
+    let (collection_bytes, kv_bytes): (i64, i64) = tx.query_row(
+        "SELECT collection_bytes, kv_bytes FROM users WHERE id = ?1",
         params![user_id],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let mut stmt = tx.prepare(
         "SELECT backend, bucket_id, bytes FROM buckets WHERE user_id = ?1 ORDER BY backend, bucket_id",
@@ -205,6 +205,7 @@ pub fn usage(tx: &Transaction<'_>, user_id: &str) -> AppResult<Usage> {
         used_bytes: me.used_bytes,
         limit_bytes: me.limit_bytes,
         collection_bytes: collection_bytes.max(0) as u64,
+        kv_bytes: kv_bytes.max(0) as u64,
         buckets,
     })
 }

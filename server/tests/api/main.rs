@@ -11,5 +11,6 @@ mod collections;
 mod cors;
 mod documents;
 mod hostile;
+mod kv;
 mod openapi;
 mod quota;

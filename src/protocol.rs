@@ -264,6 +264,13 @@ mod host_side {
 
     /// A kv key's length bound before it is copied (UTF-16 units; the byte rule is core's).
     const KV_KEY_MAX: u32 = kv::MAX_KEY_BYTES as u32;
+
+    /// `args.key` checked by core's kv rules here, so a bad key never costs a round trip.
+    fn kv_key(args: &JsValue) -> Result<String, Error> {
+        let key = required_string(args, "key", KV_KEY_MAX)?;
+        kv::validate_key(&key)?;
+        Ok(key)
+    }
     use wasm_bindgen::{JsCast, JsValue};
 
     /// A request id as the widget chose it (an integer, echoed in the reply).
@@ -816,25 +823,23 @@ mod host_side {
             Op::CacheKeys => Call::CacheKeys,
             Op::CacheClear => Call::CacheClear,
             Op::Config => Call::Config,
-            Op::KvGet => Call::KvGet {
-                key: required_string(args, "key", KV_KEY_MAX)?,
-            },
+            Op::KvGet => Call::KvGet { key: kv_key(args)? },
             Op::KvSet => {
                 let value = get(args, "value");
                 if value.is_undefined() {
                     return Err(invalid("args.value is required (use kv.delete to remove)"));
                 }
                 Call::KvSet {
-                    key: required_string(args, "key", KV_KEY_MAX)?,
+                    key: kv_key(args)?,
                     value: js_to_json(&value, kv::MAX_VALUE_BYTES as u64, "kv value")?,
                 }
             }
-            Op::KvDelete => Call::KvDelete {
-                key: required_string(args, "key", KV_KEY_MAX)?,
-            },
-            Op::KvList => Call::KvList {
-                prefix: string_field(args, "prefix", KV_KEY_MAX)?.unwrap_or_default(),
-            },
+            Op::KvDelete => Call::KvDelete { key: kv_key(args)? },
+            Op::KvList => {
+                let prefix = string_field(args, "prefix", KV_KEY_MAX)?.unwrap_or_default();
+                kv::validate_prefix(&prefix)?;
+                Call::KvList { prefix }
+            }
             Op::Log => {
                 let level = match string_field(args, "level", 8)?.as_deref() {
                     Some("debug") => LogLevel::Debug,

@@ -327,23 +327,42 @@ impl Mirror {
 
     /// A `set`: the document record and its outbox entry in ONE transaction.
     pub async fn write_set(&self, doc: &DocRecord, write: &OutboxRecord) -> Result<(), Error> {
+        self.write_sets(std::slice::from_ref(doc), std::slice::from_ref(write))
+            .await
+    }
+
+    /// Several `set`s (group commit): their document records and outbox entries in ONE
+    /// transaction, so either all of them are durable or none.
+    pub async fn write_sets(
+        &self,
+        docs: &[DocRecord],
+        writes: &[OutboxRecord],
+    ) -> Result<(), Error> {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
-            m.documents.insert(doc.bucket_id.clone(), doc.clone());
-            m.outbox.insert(write.mutation_id.clone(), write.clone());
+            for d in docs {
+                m.documents.insert(d.bucket_id.clone(), d.clone());
+            }
+            for w in writes {
+                m.outbox.insert(w.mutation_id.clone(), w.clone());
+            }
             return Ok(());
         }
-        let (d, o) = (to_js(doc)?, to_js(write)?);
+        let d: Vec<JsValue> = docs.iter().map(to_js).collect::<Result<_, _>>()?;
+        let o: Vec<JsValue> = writes.iter().map(to_js).collect::<Result<_, _>>()?;
         let Some(tx) = self.with_db(|db| {
             db.transaction(&[STORE_DOCUMENTS, STORE_OUTBOX], TransactionMode::ReadWrite)
         }) else {
             return Ok(());
         };
         let tx = tx.map_err(|e| idb_err("set", e))?;
-        let docs = tx.store(STORE_DOCUMENTS).map_err(|e| idb_err("set", e))?;
+        let doc_store = tx.store(STORE_DOCUMENTS).map_err(|e| idb_err("set", e))?;
         let outbox = tx.store(STORE_OUTBOX).map_err(|e| idb_err("set", e))?;
-        futures::try_join!(docs.put(&d, None), outbox.put(&o, None))
-            .map_err(|e| idb_err("set", e))?;
+        futures::try_join!(
+            futures::future::try_join_all(d.iter().map(|v| doc_store.put(v, None))),
+            futures::future::try_join_all(o.iter().map(|v| outbox.put(v, None))),
+        )
+        .map_err(|e| idb_err("set", e))?;
         finish(tx).await
     }
 

@@ -337,6 +337,10 @@ struct State {
     waiters: HashMap<String, Vec<Waiter>>,
     flushing: bool,
     flush_again: bool,
+    /// Writes waiting for the mirror (see `Engine::persist`).
+    persist_queue: Vec<(DocRecord, OutboxRecord)>,
+    /// Whether a group commit is running.
+    persisting: bool,
     /// Buckets whose next send carries only their oldest write (a coalesced send failed
     /// permanently: find out exactly which write the server refuses).
     solo: HashSet<String>,
@@ -774,19 +778,54 @@ impl Engine {
         // Persist and send in a task of its own: a caller that stops waiting (an unmounted
         // widget) must not leave the write unsent. Sending starts only after the outbox
         // entry committed.
-        if let Some(me) = self.rc() {
-            wasm_bindgen_futures::spawn_local(async move {
-                match me.mirror.write_set(&rec, &outbox).await {
-                    Ok(()) => me.mark_durable(&outbox.bucket_id, &outbox.mutation_id),
-                    // Still queued in memory and sent; it just would not survive a reload.
+        self.persist(rec, outbox);
+        rx.await.unwrap_or_else(|_| Err(Self::closed_error()))
+    }
+
+    /// Queues a write for the mirror (document record + outbox entry). Writes queued while a
+    /// transaction is committing go together in the next one (group commit): a burst of sets
+    /// costs a few IndexedDB transactions, not one each, and each write is still durable
+    /// before it is sent.
+    fn persist(&self, rec: DocRecord, outbox: OutboxRecord) {
+        let start = {
+            let mut st = self.state.borrow_mut();
+            st.persist_queue.push((rec, outbox));
+            !std::mem::replace(&mut st.persisting, true)
+        };
+        if !start {
+            return;
+        }
+        let Some(me) = self.rc() else { return };
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let batch = std::mem::take(&mut me.state.borrow_mut().persist_queue);
+                if batch.is_empty() {
+                    break;
+                }
+                // The newest record of each bucket is the one to keep.
+                let mut docs: Vec<DocRecord> = Vec::new();
+                for (rec, _) in batch.iter().rev() {
+                    if !docs.iter().any(|d| d.bucket_id == rec.bucket_id) {
+                        docs.push(rec.clone());
+                    }
+                }
+                let writes: Vec<OutboxRecord> = batch.into_iter().map(|(_, o)| o).collect();
+                match me.mirror.write_sets(&docs, &writes).await {
+                    Ok(()) => {
+                        for w in &writes {
+                            me.mark_durable(&w.bucket_id, &w.mutation_id);
+                        }
+                    }
+                    // Still queued in memory and sent; they just would not survive a reload.
                     Err(e) => warn(&format!(
-                        "monodit-bridge: could not persist a pending write: {e}"
+                        "monodit-bridge: could not persist {} pending write(s): {e}",
+                        writes.len()
                     )),
                 }
                 me.kick_flush();
-            });
-        }
-        rx.await.unwrap_or_else(|_| Err(Self::closed_error()))
+            }
+            me.state.borrow_mut().persisting = false;
+        });
     }
 
     /// Subscribes to a document bucket's events.

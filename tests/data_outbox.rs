@@ -385,3 +385,49 @@ async fn a_few_server_errors_are_retried_but_a_persistent_one_rolls_back() {
     );
     engine.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_burst_of_offline_writes_is_all_durable_and_sent_in_order() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let ids: Vec<String> = (0..3).map(|i| unique(&format!("burst{i}"))).collect();
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let offline = Engine::open_with_user(dead.clone(), &user).await;
+    // 60 writes over 3 buckets in one burst: committed to IndexedDB in a few group commits.
+    for n in 0..60 {
+        let (engine, b) = (offline.clone(), doc_bucket(&ids[n % 3]));
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = engine.doc_set(&b, json!({ "n": n })).await;
+        });
+    }
+    wait_until("every write persisted", || {
+        offline.pending_writes() == 60 && dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = stored_outbox(&user).await.len();
+        if stored == 60 {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(stored, 60, "every write reached the durable outbox");
+    offline.close();
+    drop(offline);
+
+    // A new page sends them; each bucket ends at its last write.
+    let online = Engine::open(api.clone()).await.unwrap();
+    wait_until("the outbox drained", || online.pending_writes() == 0).await;
+    for (i, id) in ids.iter().enumerate() {
+        let last = (0..60).filter(|n| n % 3 == i).max().unwrap();
+        let doc = api.document(id, None).await.unwrap();
+        match doc {
+            monodit_bridge::http::DocumentFetch::Fresh(d) => {
+                assert_eq!(d.value, json!({ "n": last }))
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    assert!(stored_outbox(&user).await.is_empty());
+    online.close();
+}

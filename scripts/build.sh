@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 command -v wasm-opt >/dev/null || { echo "wasm-opt is missing: run scripts/setup.sh first." >&2; exit 1; }
+# Cargo profiles (Cargo.toml): the widget uses `release-widget` (opt-level 3 compresses
+# smaller for it), the host `release` (opt-level "z").
 for side in widget host; do
-  wasm-pack build --release --target web --mode no-install --no-pack \
+  if [ "$side" = widget ]; then profile=(--profile release-widget); else profile=(--release); fi
+  wasm-pack build "${profile[@]}" --target web --mode no-install --no-pack \
     --out-dir "pkg/$side" --out-name monodit_bridge -- --no-default-features --features "$side"
 done
 # Short import names in .wasm + glue, no tool-metadata sections, minified glue (esbuild);

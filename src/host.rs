@@ -1105,8 +1105,32 @@ impl Mount {
                 engine.api().kv_delete(self.plugin_id()?, &key).await?,
             )),
             Call::KvList { prefix } => {
-                let list = engine.api().kv_list(self.plugin_id()?, &prefix).await?;
-                to_js(&list.entries)
+                // Every page (seed 003's list returns them all), within a bound that fails
+                // loudly rather than cutting the answer.
+                let plugin = self.plugin_id()?;
+                let mut entries = Vec::new();
+                let mut after = String::new();
+                loop {
+                    let page = engine.api().kv_list(plugin, &prefix, &after).await?;
+                    entries.extend(page.entries);
+                    if !page.has_more {
+                        break;
+                    }
+                    if entries.len() >= monodit_core::kv::MAX_LIST_TOTAL {
+                        return Err(Error::new(
+                            ErrorCode::PayloadTooLarge,
+                            format!(
+                                "more than {} keys start with {prefix:?}: list a narrower prefix",
+                                monodit_core::kv::MAX_LIST_TOTAL
+                            ),
+                        ));
+                    }
+                    match entries.last() {
+                        Some(e) => after = e.key.clone(),
+                        None => break,
+                    }
+                }
+                to_js(&entries)
             }
             Call::Log {
                 level,

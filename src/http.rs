@@ -539,9 +539,20 @@ impl Api {
         Ok(v.get("deleted").and_then(Value::as_bool).unwrap_or(false))
     }
 
-    /// `GET /v1/kv/{pluginId}?prefix=`: entries in key order (at most `kv::MAX_LIST`).
-    pub async fn kv_list(&self, plugin_id: &str, prefix: &str) -> Result<KvList, Error> {
-        let path = format!("/v1/kv/{}?prefix={}", enc(plugin_id), enc(prefix));
+    /// `GET /v1/kv/{pluginId}?prefix=&after=`: one page of entries in key order (at most
+    /// `kv::MAX_LIST`), after the key `after` (`""`: from the start).
+    pub async fn kv_list(
+        &self,
+        plugin_id: &str,
+        prefix: &str,
+        after: &str,
+    ) -> Result<KvList, Error> {
+        let path = format!(
+            "/v1/kv/{}?prefix={}&after={}",
+            enc(plugin_id),
+            enc(prefix),
+            enc(after)
+        );
         self.get_json("kv list", &path).await
     }
 

@@ -106,7 +106,8 @@ export interface KV {
   set(key: string, value: unknown): Promise<void>;
   /** Whether the key existed. */
   delete(key: string): Promise<boolean>;
-  /** Entries whose key starts with `prefix` (all without it), in key order, at most 1000. */
+  /** Every entry whose key starts with `prefix` (all without it), in key order; more than
+   *  10,000 rejects PAYLOAD_TOO_LARGE (list a narrower prefix). */
   list<T = unknown>(prefix?: string): Promise<Array<{ key: string; value: T }>>;
 }
 /** `ctx.log` (seed 003): messages to the host page's console and event log (never throws). */

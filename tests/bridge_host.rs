@@ -1057,6 +1057,30 @@ async fn kv_holds_plugin_settings_and_state_as_in_seed_003() {
 }
 
 #[wasm_bindgen_test]
+async fn kv_list_returns_every_page() {
+    let (host, api) = setup().await;
+    // One more key than a server page holds, written by "another device".
+    let n = monodit_core::kv::MAX_LIST + 1;
+    let keys: Vec<String> = (0..n).map(|i| format!("state:item{i:05}")).collect();
+    for chunk in keys.chunks(50) {
+        let puts = chunk
+            .iter()
+            .map(|k| api.kv_set("forms", k, serde_json::json!(1)));
+        for r in futures::future::join_all(puts).await {
+            r.expect("kv set");
+        }
+    }
+    let (_h, forms) = mount(&host, "forms-kv-pages", FORMS, "{}").await;
+    let all = Array::from(&ok(forms.kv().list(Some("state:".into()))).await);
+    assert_eq!(all.length() as usize, n);
+    let got: Vec<String> = all
+        .iter()
+        .map(|e| get(&e, "key").as_string().unwrap())
+        .collect();
+    assert_eq!(got, keys, "every key, in key order, once");
+}
+
+#[wasm_bindgen_test]
 async fn log_lines_reach_the_host_event_log_bounded() {
     let (host, _api) = setup().await;
     let (log, _off) = host_log(&host);

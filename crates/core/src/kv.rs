@@ -23,6 +23,9 @@ pub const MAX_LIST: usize = 1000;
 /// [`MAX_VALUE_BYTES`] would be 256 MiB in one answer, so a list also stops (with `hasMore`)
 /// before its values pass this budget. The first matching entry is always included.
 pub const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
+/// Most entries one `ctx.kv.list()` call gathers over all pages (the SDK follows `after`);
+/// beyond it the call fails with PAYLOAD_TOO_LARGE instead of silently cutting the answer.
+pub const MAX_LIST_TOTAL: usize = 10_000;
 
 /// One entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

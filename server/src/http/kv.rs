@@ -21,9 +21,12 @@ pub struct ListQuery {
     /// Keys must start with this (exactly: no wildcards); empty lists every key.
     #[serde(default)]
     pub prefix: String,
+    /// Keyset paging: only keys after this one (the last key of the previous page).
+    #[serde(default)]
+    pub after: String,
 }
 
-/// `GET /v1/kv/{pluginId}?prefix=`.
+/// `GET /v1/kv/{pluginId}?prefix=&after=`.
 pub async fn list(
     State(st): State<Arc<AppState>>,
     Storage(user): Storage,
@@ -32,7 +35,7 @@ pub async fn list(
 ) -> AppResult<Json<KvList>> {
     Ok(Json(
         st.db
-            .read(move |tx| kv::list(tx, &user.id, &plugin_id, &q.prefix))
+            .read(move |tx| kv::list(tx, &user.id, &plugin_id, &q.prefix, &q.after))
             .await?,
     ))
 }

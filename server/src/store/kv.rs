@@ -88,9 +88,12 @@ pub fn list(
     user_id: &str,
     plugin_id: &str,
     prefix: &str,
+    after: &str,
 ) -> AppResult<KvList> {
     check_plugin_id(plugin_id)?;
     kv::validate_prefix(prefix)?;
+    // `after` pages on (keyset): keys are never empty, so "" excludes nothing.
+    kv::validate_prefix(after)?;
     let end = kv::prefix_end(prefix);
     // One row past the limit says whether more match without counting them all.
     let limit = (kv::MAX_LIST + 1) as i64;
@@ -101,16 +104,16 @@ pub fn list(
         Some(end) => {
             stmt = tx.prepare_cached(
                 "SELECT key, value, size FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2 \
-                 AND key >= ?3 AND key < ?4 ORDER BY key LIMIT ?5",
+                 AND key >= ?3 AND key < ?4 AND key > ?6 ORDER BY key LIMIT ?5",
             )?;
-            stmt.query(params![user_id, plugin_id, prefix, end, limit])?
+            stmt.query(params![user_id, plugin_id, prefix, end, limit, after])?
         }
         None => {
             stmt = tx.prepare_cached(
                 "SELECT key, value, size FROM plugin_kv WHERE user_id = ?1 AND plugin_id = ?2 \
-                 AND key >= ?3 ORDER BY key LIMIT ?4",
+                 AND key >= ?3 AND key > ?5 ORDER BY key LIMIT ?4",
             )?;
-            stmt.query(params![user_id, plugin_id, prefix, limit])?
+            stmt.query(params![user_id, plugin_id, prefix, limit, after])?
         }
     };
     let (mut entries, mut bytes, mut has_more) = (Vec::new(), 0usize, false);

@@ -236,6 +236,22 @@ async fn lists_stop_at_max_list_entries_with_has_more() {
     let rest = klist(&s, &t, "forms", &format!("state:{MAX_LIST:05}")).await;
     assert_eq!(keys(rest.ok()), [format!("state:{MAX_LIST:05}")]);
     assert_eq!(rest.body["hasMore"], false);
+    // So does the next page: `after` = the last key of this one.
+    let last = got.last().unwrap();
+    let next = s
+        .get(
+            &format!(
+                "/v1/kv/forms?prefix=state%3A&after={}",
+                last.replace(':', "%3A")
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!(keys(next.ok()), [format!("state:{MAX_LIST:05}")]);
+    assert_eq!(next.body["hasMore"], false);
+    // `after` only ever narrows: inside the prefix, never past its end.
+    let none = s.get("/v1/kv/forms?prefix=state%3A&after=zzz", &t).await;
+    assert!(keys(none.ok()).is_empty());
     // Exactly MAX_LIST matches: no more.
     kdel(&s, &t, "forms", &keys_all[0]).await.ok();
     let list = klist(&s, &t, "forms", "state:").await;

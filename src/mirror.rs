@@ -400,6 +400,32 @@ impl Mirror {
         finish(tx).await
     }
 
+    /// Removes outbox entries (writes dropped before they were sent).
+    pub async fn delete_outbox(&self, mutation_ids: &[String]) -> Result<(), Error> {
+        if !self.persistent {
+            let mut m = self.memory.borrow_mut();
+            for id in mutation_ids {
+                m.outbox.remove(id);
+            }
+            return Ok(());
+        }
+        let Some(tx) =
+            self.with_db(|db| db.transaction(&[STORE_OUTBOX], TransactionMode::ReadWrite))
+        else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("drop", e))?;
+        let outbox = tx.store(STORE_OUTBOX).map_err(|e| idb_err("drop", e))?;
+        futures::future::try_join_all(
+            mutation_ids
+                .iter()
+                .map(|id| outbox.delete(JsValue::from_str(id))),
+        )
+        .await
+        .map_err(|e| idb_err("drop", e))?;
+        finish(tx).await
+    }
+
     /// Every outbox entry, oldest first; corrupt entries are skipped.
     pub async fn outbox(&self) -> Vec<OutboxRecord> {
         let mut out: Vec<OutboxRecord> = if !self.persistent {

@@ -812,8 +812,16 @@ impl Engine {
                 let writes: Vec<OutboxRecord> = batch.into_iter().map(|(_, o)| o).collect();
                 match me.mirror.write_sets(&docs, &writes).await {
                     Ok(()) => {
-                        for w in &writes {
-                            me.mark_durable(&w.bucket_id, &w.mutation_id);
+                        let gone: Vec<String> = writes
+                            .iter()
+                            .filter(|w| !me.mark_durable(&w.bucket_id, &w.mutation_id))
+                            .map(|w| w.mutation_id.clone())
+                            .collect();
+                        if !gone.is_empty() {
+                            // Dropped (bucket deleted) while committing: never resend them.
+                            if let Err(e) = me.mirror.delete_outbox(&gone).await {
+                                warn(&format!("monodit-bridge: mirror write failed: {e}"));
+                            }
                         }
                     }
                     // Still queued in memory and sent; they just would not survive a reload.
@@ -1149,8 +1157,11 @@ impl Engine {
     }
 
     /// Its outbox entry committed (until then a missing entry proves nothing).
-    fn mark_durable(&self, bucket_id: &str, mutation_id: &str) {
+    /// Returns false when the write is no longer pending here (its bucket was deleted while
+    /// the entry was being committed): the caller removes the entry again.
+    fn mark_durable(&self, bucket_id: &str, mutation_id: &str) -> bool {
         let mut st = self.state.borrow_mut();
+        let mut found = false;
         if let Some(doc) = st.docs.get_mut(bucket_id) {
             for p in doc
                 .pending
@@ -1158,8 +1169,10 @@ impl Engine {
                 .filter(|p| p.mutation_id == mutation_id)
             {
                 p.durable = true;
+                found = true;
             }
         }
+        found
     }
 
     fn drop_settled_elsewhere(&self, bucket_id: &str, mutation_id: &str) {
@@ -1774,7 +1787,13 @@ impl Engine {
     }
 
     /// The document bucket is gone on the server: drop its pending writes, show `null`.
+    /// Writes still waiting for the group commit are dropped from its queue; one being
+    /// committed right now is removed again by `persist` once it finds it no longer pending.
     async fn forget_doc(&self, bucket_id: &str) {
+        self.state
+            .borrow_mut()
+            .persist_queue
+            .retain(|(_, w)| w.bucket_id != bucket_id);
         let mut dropped: Vec<String> = self
             .mirror
             .outbox()

@@ -431,3 +431,47 @@ async fn a_burst_of_offline_writes_is_all_durable_and_sent_in_order() {
     assert!(stored_outbox(&user).await.is_empty());
     online.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_write_made_just_before_its_bucket_is_deleted_never_comes_back() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("racing");
+    let b = doc_bucket(&id);
+    remote_put(&api, &id, json!("v1")).await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    // The set is still being committed to IndexedDB when the delete takes the outbox lock.
+    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
+    {
+        let (e, b, r) = (engine.clone(), b.clone(), result.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            *r.borrow_mut() = Some(e.doc_set(&b, json!("too late")).await);
+        });
+    }
+    engine
+        .delete_bucket(monodit_core::buckets::Backend::D1Json, &id)
+        .await
+        .expect("delete");
+    wait_until("the set settled", || result.borrow().is_some()).await;
+    let err = result.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    let mut left = usize::MAX;
+    for _ in 0..100 {
+        left = stored_outbox(&user).await.len();
+        if left == 0 {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(left, 0, "the dropped write is not in the durable outbox");
+    engine.close();
+
+    let reopened = Engine::open(api.clone()).await.unwrap();
+    sleep(300).await;
+    assert_eq!(reopened.pending_writes(), 0);
+    assert_eq!(
+        api.document_meta(&id).await.unwrap_err().code,
+        ErrorCode::NotFound,
+        "the bucket stays deleted"
+    );
+    reopened.close();
+}

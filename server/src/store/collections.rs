@@ -41,21 +41,56 @@ fn decl_from_json(text: &str) -> CollectionDecl {
     CollectionDecl { indexes }
 }
 
-/// Replaces this user's declaration of `manifest.id`'s collections with the manifest's, then
-/// creates and drops physical indexes so they match the union of all declarations.
+/// After an instance of `manifest.id` was registered (already stored in `instances`):
+/// recomputes this user's declaration of the plugin ([`redeclare`]).
 pub fn register(tx: &Transaction<'_>, user_id: &str, manifest: &Manifest) -> AppResult<()> {
     // A manifest without an id declares no collections (core enforces it): nothing to scope.
     let Some(plugin_id) = manifest.id.as_deref() else {
         return Ok(());
     };
+    redeclare(tx, user_id, plugin_id)
+}
+
+/// Makes this user's declaration of `plugin_id` the union of what every registered instance
+/// of the plugin declares (collections, and each collection's indexes), then creates and drops
+/// physical indexes to match all users' declarations.
+///
+/// A union, not the last manifest registered: one manifest can add collections or indexes but
+/// never take them away while another instance still declares them. So a manifest that claims
+/// another widget's plugin id cannot drop that widget's collections or indexes (its queries
+/// would fail with UNDECLARED_COLLECTION / NOT_INDEXED). A plugin update that removes an index
+/// takes effect once no instance of the user declares it any more.
+pub fn redeclare(tx: &Transaction<'_>, user_id: &str, plugin_id: &str) -> AppResult<()> {
+    let manifests: Vec<String> = tx
+        .prepare("SELECT manifest FROM instances WHERE user_id = ?1 AND widget_id = ?2")?
+        .query_map(params![user_id, plugin_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut union: BTreeMap<String, Vec<Index>> = BTreeMap::new();
+    for text in manifests {
+        // Stored manifests were valid when registered; one that no longer parses adds nothing.
+        let Ok(m) = serde_json::from_str::<Value>(&text)
+            .map_err(|_| ())
+            .and_then(|v| Manifest::parse(&v).map_err(|_| ()))
+        else {
+            continue;
+        };
+        for (name, decl) in m.collections {
+            let indexes = union.entry(name).or_default();
+            for index in decl.indexes {
+                if !indexes.contains(&index) {
+                    indexes.push(index);
+                }
+            }
+        }
+    }
     tx.execute(
         "DELETE FROM plugin_collections WHERE user_id = ?1 AND plugin_id = ?2",
         params![user_id, plugin_id],
     )?;
-    for (name, decl) in &manifest.collections {
+    for (name, indexes) in &union {
         tx.execute(
             "INSERT INTO plugin_collections (user_id, plugin_id, collection, indexes) VALUES (?1, ?2, ?3, ?4)",
-            params![user_id, plugin_id, name, serde_json::to_string(&decl.indexes)?],
+            params![user_id, plugin_id, name, serde_json::to_string(indexes)?],
         )?;
     }
     sync_indexes(tx, plugin_id)

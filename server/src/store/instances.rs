@@ -113,6 +113,13 @@ pub fn register(
             rules::check_compatible(&existing.contract, &b.contract())?;
         }
     }
+    let previous_plugin: Option<String> = tx
+        .query_row(
+            "SELECT widget_id FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            params![user_id, instance_id],
+            |r| r.get(0),
+        )
+        .optional()?;
     tx.execute(
         "INSERT INTO instances (user_id, instance_id, kind, widget_id, manifest, config, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -131,6 +138,11 @@ pub fn register(
     )?;
     write_bindings(tx, user_id, instance_id, &resolved)?;
     collections::register(tx, user_id, &manifest)?;
+    if let Some(old) = previous_plugin.filter(|p| !p.is_empty() && Some(p) != manifest.id.as_ref())
+    {
+        // The instance now claims another plugin id: its old plugin loses its declaration.
+        collections::redeclare(tx, user_id, &old)?;
+    }
     Ok(InstanceInfo {
         instance_id: instance_id.to_string(),
         kind: reg.kind,
@@ -216,10 +228,21 @@ pub fn list(tx: &Transaction<'_>, user_id: &str) -> AppResult<Vec<InstanceInfo>>
 /// `DELETE /v1/instances/{instanceId}` (its buckets stay: they belong to the user).
 pub fn delete(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResult<()> {
     rules::validate_instance_id(instance_id)?;
+    let plugin_id: Option<String> = tx
+        .query_row(
+            "SELECT widget_id FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            params![user_id, instance_id],
+            |r| r.get(0),
+        )
+        .optional()?;
     let n = tx.execute(
         "DELETE FROM instances WHERE user_id = ?1 AND instance_id = ?2",
         params![user_id, instance_id],
     )?;
+    if let Some(plugin_id) = plugin_id.filter(|p| !p.is_empty()) {
+        // What the remaining instances of the plugin declare is all that stays declared.
+        collections::redeclare(tx, user_id, &plugin_id)?;
+    }
     tx.execute(
         "DELETE FROM instance_bindings WHERE user_id = ?1 AND instance_id = ?2",
         params![user_id, instance_id],

@@ -1,6 +1,7 @@
 //! Plugin collections (seed 003) over HTTP.
 
 use crate::common::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn with_forms() -> (Srv, String) {
@@ -416,5 +417,68 @@ async fn put_many_is_one_transaction_under_quota() {
         0,
         "nothing written"
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_manifest_claiming_a_plugin_id_can_add_but_never_drop_its_declaration() {
+    let (s, t) = with_forms().await;
+    s.coll(
+        &t,
+        "forms",
+        "submissions",
+        "put",
+        json!({"id": "a", "data": {"status": "new"}}),
+    )
+    .await
+    .ok();
+    let status_query = json!({"where": {"status": "new"}});
+    // Another page registers an instance that claims "forms" and declares nothing, then one
+    // that declares a different index set: the real widget's collections and indexes stay.
+    let bare = json!({"id": "forms"});
+    s.register(&t, "rogue-1", bare, json!({})).await.ok();
+    let mut other = forms_manifest();
+    other["storage"] = json!({"submissions": {"indexes": ["email"]}});
+    s.register(&t, "rogue-2", other, json!({})).await.ok();
+    let found = s
+        .coll(&t, "forms", "submissions", "query", status_query.clone())
+        .await;
+    assert_eq!(found.ok()["items"].as_array().unwrap().len(), 1);
+    s.coll(&t, "forms", "forms", "exists", json!({"id": "x"}))
+        .await
+        .ok();
+    // The union includes the claimed index too (it adds, never removes).
+    s.coll(
+        &t,
+        "forms",
+        "submissions",
+        "count",
+        json!({"where": {"email": "x"}}),
+    )
+    .await
+    .ok();
+    // Once the real instance is gone, only what the remaining ones declare stays.
+    s.call(Method::DELETE, "/v1/instances/forms-1", Some(&t), None)
+        .await
+        .ok();
+    s.coll(&t, "forms", "submissions", "query", status_query)
+        .await
+        .expect_err("NOT_INDEXED");
+    s.coll(&t, "forms", "forms", "exists", json!({"id": "x"}))
+        .await
+        .expect_err("UNDECLARED_COLLECTION");
+    // An instance moving to another plugin id takes its declaration with it.
+    s.call(Method::DELETE, "/v1/instances/rogue-2", Some(&t), None)
+        .await
+        .ok();
+    s.register(&t, "forms-2", forms_manifest(), json!({}))
+        .await
+        .ok();
+    s.register(&t, "forms-2", json!({"id": "not-forms"}), json!({}))
+        .await
+        .ok();
+    s.coll(&t, "forms", "submissions", "count", json!({}))
+        .await
+        .expect_err("UNDECLARED_COLLECTION");
     s.stop().await;
 }

@@ -1451,6 +1451,10 @@ impl Mount {
             engine.unsubscribe(id);
         }
         for (bucket, backend, key) in bound {
+            if backend == Backend::D1Json {
+                // The widget will most likely read it first thing.
+                engine.warm(&bucket);
+            }
             self.watch(&bucket, backend, Some(key), false);
         }
     }

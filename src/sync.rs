@@ -630,6 +630,35 @@ impl Engine {
         Ok(doc.snapshot())
     }
 
+    /// Starts loading a bucket's mirrored document into memory, without any request: the host
+    /// calls it when it mounts a widget, so the widget's first `get` after a page reload is
+    /// answered from memory instead of waiting for IndexedDB. A bucket the mirror does not
+    /// hold is left for the widget's first read.
+    pub fn warm(&self, bucket_id: &str) {
+        if self.closed.get() || self.state.borrow().docs.contains_key(bucket_id) {
+            return;
+        }
+        let Some(me) = self.rc() else { return };
+        let bucket = bucket_id.to_string();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(rec) = me.mirror.get_doc(&bucket).await {
+                if rec.confirmed_known {
+                    me.merge_base(&bucket, Doc::from_record(rec));
+                }
+            }
+        });
+    }
+
+    /// What memory holds for a bucket right now (no IndexedDB or network), if it is known.
+    pub fn peek(&self, bucket_id: &str) -> Option<DocSnapshot> {
+        self.state
+            .borrow()
+            .docs
+            .get(bucket_id)
+            .filter(|d| d.known)
+            .map(Doc::snapshot)
+    }
+
     /// Loads a bucket into memory once, however many callers ask at the same time.
     async fn load_doc(&self, b: &BucketRef) -> Result<(), Error> {
         let load = {

@@ -1130,3 +1130,41 @@ async fn log_lines_reach_the_host_event_log_bounded() {
         "{n} of 302 lines reached the event log"
     );
 }
+
+#[wasm_bindgen_test]
+async fn mounting_loads_the_mirrored_document_before_the_widget_asks() {
+    let user = Api::dev_new_user(server(), Plan::Pro)
+        .await
+        .expect("POST /v1/dev/users");
+    let api = Api::new(server(), &user.token);
+    let first = Host::from_engine(Engine::open(api.clone()).await.unwrap());
+    let (_h, note) = mount(&first, "note-warm", NOTES, "{}").await;
+    ok(note.store().set(json(r#"{"text": "kept"}"#), None)).await;
+    first.close();
+
+    // The host page reloads: a new engine over the same IndexedDB, nothing in memory.
+    let host = Host::from_engine(Engine::open(api.clone()).await.unwrap());
+    let engine = host.engine().clone();
+    assert!(engine.peek("note-warm").is_none());
+    let gets = api.counters().document_gets.get();
+    let ch = web_sys::MessageChannel::new().unwrap();
+    ok(host.mount_port(ch.port1(), mount_options("note-warm", NOTES, "{}"))).await;
+    // No widget has asked anything yet: the mount alone brought the mirrored value to memory.
+    wait_until("the mirrored document in memory", 10_000, || {
+        engine
+            .peek("note-warm")
+            .is_some_and(|s| s.value == serde_json::json!({"text": "kept"}))
+    })
+    .await;
+    assert_eq!(
+        api.counters().document_gets.get(),
+        gets,
+        "from IndexedDB, not the server"
+    );
+    let note = widget::connect_port(ch.port2(), 5000).await.unwrap();
+    assert_eq!(
+        stringify(&ok(note.store().get(None)).await),
+        r#"{"text":"kept"}"#
+    );
+    host.close();
+}

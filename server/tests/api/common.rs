@@ -101,6 +101,20 @@ impl Srv {
         r.ok()["token"].as_str().unwrap().to_string()
     }
 
+    /// A fresh Pro user whose storage limit is `limit_bytes` (dev override), so quota paths
+    /// are reached with small data.
+    pub async fn pro_with_limit(&self, limit_bytes: u64) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/dev/users",
+                None,
+                Some(json!({"plan": "pro", "limitBytes": limit_bytes})),
+            )
+            .await;
+        r.ok()["token"].as_str().unwrap().to_string()
+    }
+
     pub async fn pro(&self) -> String {
         self.user("pro", 0).await
     }

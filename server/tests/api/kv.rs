@@ -285,15 +285,7 @@ async fn lists_stop_before_their_values_pass_the_byte_budget() {
 #[tokio::test]
 async fn quota_counts_values_refuses_growth_that_does_not_fit_and_refunds_shrinks() {
     let s = Srv::start().await;
-    let r = s
-        .call(
-            Method::POST,
-            "/v1/dev/users",
-            None,
-            Some(json!({"plan": "pro", "limitBytes": 1000})),
-        )
-        .await;
-    let t = r.ok()["token"].as_str().unwrap().to_string();
+    let t = s.pro_with_limit(1000).await;
     kput(&s, &t, "forms", "settings:a", sized(500)).await.ok();
     assert_eq!(s.used(&t).await, 500);
 

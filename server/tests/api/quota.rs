@@ -285,15 +285,7 @@ async fn collection_items_count_and_refund_exactly() {
 #[tokio::test]
 async fn dev_limit_override_makes_quota_reachable_and_clears() {
     let s = Srv::start().await;
-    let new = s
-        .call(
-            Method::POST,
-            "/v1/dev/users",
-            None,
-            Some(json!({"plan": "pro", "limitBytes": 1000})),
-        )
-        .await;
-    let t = new.ok()["token"].as_str().unwrap().to_string();
+    let t = s.pro_with_limit(1000).await;
     assert_eq!(s.get("/v1/me", &t).await.ok()["limitBytes"], 1000);
     s.upload(&t, "g", "a.bin", "application/octet-stream", vec![7; 600])
         .await

@@ -325,12 +325,6 @@ impl Mirror {
         self.put_one(STORE_DOCUMENTS, to_js(doc)?).await
     }
 
-    /// A `set`: the document record and its outbox entry in ONE transaction.
-    pub async fn write_set(&self, doc: &DocRecord, write: &OutboxRecord) -> Result<(), Error> {
-        self.write_sets(std::slice::from_ref(doc), std::slice::from_ref(write))
-            .await
-    }
-
     /// Several `set`s (group commit): their document records and outbox entries in ONE
     /// transaction, so either all of them are durable or none.
     pub async fn write_sets(

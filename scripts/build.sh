@@ -18,6 +18,9 @@ done
 # see the header of scripts/shrink-pkg.mjs. The .d.ts files stay as wasm-bindgen wrote them.
 [ -d node_modules/esbuild ] || { echo "esbuild is missing: run scripts/setup.sh (or npm ci) first." >&2; exit 1; }
 node scripts/shrink-pkg.mjs pkg/widget pkg/host
+# wasm-pack writes a `*` .gitignore into each out dir; npm reads it as an .npmignore and would
+# leave every pkg/ file out of the published package (git ignores /pkg at the root already).
+rm -f pkg/widget/.gitignore pkg/host/.gitignore
 # The demo server serves www/; widgets and the dashboard import /pkg/{widget,host}/.
 ln -sfn ../pkg www/pkg
 for f in pkg/widget/monodit_bridge_bg.wasm pkg/widget/monodit_bridge.js pkg/host/monodit_bridge_bg.wasm pkg/host/monodit_bridge.js; do

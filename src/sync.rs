@@ -400,6 +400,8 @@ pub struct Engine {
     listeners: RefCell<Vec<Listener>>,
     channel: RefCell<Option<Channel>>,
     closed: Cell<bool>,
+    /// Minimum spacing of event-driven re-checks (ms); [`RECHECK_THROTTLE_MS`] by default.
+    recheck_throttle_ms: Cell<f64>,
 }
 
 /// Sleeps on the browser's timer (0 ms = next macrotask).
@@ -549,6 +551,7 @@ impl Engine {
             listeners: RefCell::new(Vec::new()),
             channel: RefCell::new(None),
             closed: Cell::new(false),
+            recheck_throttle_ms: Cell::new(RECHECK_THROTTLE_MS),
         });
         engine.state.borrow_mut().page_had_focus = web_sys::window()
             .and_then(|w| w.document())
@@ -1556,12 +1559,19 @@ impl Engine {
         }
     }
 
-    /// A re-check asked for by a browser event, at most once per [`RECHECK_THROTTLE_MS`].
+    /// Changes the minimum spacing of event-driven re-checks (focus, visibility, online);
+    /// explicit [`Engine::recheck`] calls are never throttled.
+    pub fn set_recheck_throttle_ms(&self, ms: f64) {
+        self.recheck_throttle_ms.set(ms.max(0.0));
+    }
+
+    /// A re-check asked for by a browser event, at most once per throttle window
+    /// ([`RECHECK_THROTTLE_MS`] unless [`Engine::set_recheck_throttle_ms`] changed it).
     fn event_recheck(&self) {
         let t = now();
         {
             let mut st = self.state.borrow_mut();
-            if t - st.last_recheck < RECHECK_THROTTLE_MS {
+            if t - st.last_recheck < self.recheck_throttle_ms.get() {
                 return;
             }
             st.last_recheck = t;

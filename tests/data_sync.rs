@@ -193,6 +193,8 @@ async fn visibility_and_online_events_recheck_throttled() {
     let id = unique("focus");
     let b = doc_bucket(&id);
     let engine = Engine::open(api.clone()).await.unwrap();
+    // A window no stalled test machine can outlast: "throttled" below never depends on timing.
+    engine.set_recheck_throttle_ms(600_000.0);
     engine.doc_set(&b, json!("v1")).await.unwrap();
     let w = DocRecorder::on(&engine, &id);
     remote_put(&api, &id, json!("v2")).await;

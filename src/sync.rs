@@ -1079,10 +1079,13 @@ impl Engine {
                 let n = if st.solo.contains(id) {
                     1
                 } else {
+                    // Newer writes join only once durable: a write is confirmed (and its
+                    // outbox entry deleted) only after that entry was committed.
                     d.pending
                         .iter()
                         .take(MAX_COALESCED)
-                        .take_while(|p| p.contract == first.contract)
+                        .enumerate()
+                        .take_while(|(i, p)| *i == 0 || (p.durable && p.contract == first.contract))
                         .count()
                 };
                 (id.clone(), d.pending[..n].to_vec())

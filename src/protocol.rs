@@ -851,7 +851,15 @@ mod host_side {
                 // A log line is never refused for its size (that would lose it silently on
                 // the widget side): long messages are cut, oversized or non-JSON data is
                 // replaced by a note. Only absurd inputs (> 1 MiB message) are errors.
-                let mut message = string_field(args, "message", 1 << 20)?.unwrap_or_default();
+                let raw = get(args, "message");
+                let mut message = match raw.dyn_ref::<JsString>() {
+                    Some(_) => string_field(args, "message", 1 << 20)?.unwrap_or_default(),
+                    None if raw.is_undefined() => String::new(),
+                    // `ctx.log.info({...})`: shown as its JSON.
+                    None => js_to_json(&raw, MAX_LOG_DATA_BYTES, "log message")
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|_| "(unprintable message)".to_owned()),
+                };
                 if message.chars().count() > MAX_LOG_MESSAGE as usize {
                     message = message.chars().take(MAX_LOG_MESSAGE as usize).collect();
                     message.push('…');

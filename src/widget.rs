@@ -801,13 +801,8 @@ pub struct Log {
 }
 
 impl Log {
+    // The host turns a non-string message into text; nothing is converted here (size).
     fn send(&self, level: &str, message: JsValue, data: Option<JsValue>) {
-        let message = match message.as_string() {
-            Some(m) => JsValue::from_str(&m),
-            None => js_sys::JSON::stringify(&message)
-                .map(JsValue::from)
-                .unwrap_or_else(|_| JsValue::from_str("(unprintable)")),
-        };
         let data = data.unwrap_or(JsValue::UNDEFINED);
         let args = obj(&[
             ("level", &JsValue::from_str(level)),

@@ -1100,7 +1100,8 @@ async fn log_lines_reach_the_host_event_log_bounded() {
     forms
         .log()
         .warn(JsValue::from_str(&"x".repeat(10_000)), None);
-    wait_until("two log lines", 10_000, || lines(&log).len() >= 2).await;
+    forms.log().error(json(r#"{"not": "a string"}"#), None);
+    wait_until("three log lines", 10_000, || lines(&log).len() >= 3).await;
     let got = lines(&log);
     assert_eq!(get(&got[0], "level").as_string().as_deref(), Some("info"));
     assert_eq!(
@@ -1117,17 +1118,23 @@ async fn log_lines_reach_the_host_event_log_bounded() {
         long.chars().count() <= 4097 && long.ends_with('…'),
         "cut, not dropped"
     );
+    assert_eq!(
+        get(&got[2], "message").as_string().as_deref(),
+        Some(r#"{"not":"a string"}"#),
+        "a non-string message is shown as its JSON"
+    );
 
     // A flood is capped per mount (100 per second); the port keeps answering other calls.
     for i in 0..300 {
         forms.log().debug(JsValue::from(i), None);
     }
-    ok(forms.cache().keys()).await; // same port, after every log call
-                                    // The two lines above may share the flood's window.
+    // A call on the same port answers after every log call was handled.
+    ok(forms.cache().keys()).await;
+    // The three lines above may share the flood's window.
     let n = lines(&log).len();
     assert!(
         (100..300).contains(&n),
-        "{n} of 302 lines reached the event log"
+        "{n} of 303 lines reached the event log"
     );
 }
 

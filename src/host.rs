@@ -910,16 +910,23 @@ impl Mount {
     }
 
     /// The asset bucket of a call: bound (config key → instanceId), or an explicit one that
-    /// must be new or hold the binding's contract.
+    /// must be new or hold the binding's contract. From then on the host's event log watches
+    /// it (asset buckets are watched once a widget uses them, see [`Mount::rewatch`]).
     async fn resolve_assets(
-        &self,
-        binding: Option<&str>,
-        explicit: Option<&str>,
+        self: &Rc<Self>,
+        binding: &Option<String>,
+        explicit: &Option<String>,
     ) -> Result<BucketRef, Error> {
-        let b = self.resolve(Backend::R2Assets, binding, explicit)?;
+        let b = self.resolve(Backend::R2Assets, binding.as_deref(), explicit.as_deref())?;
         if explicit.is_some() {
             self.check_explicit_assets(&b).await?;
         }
+        self.watch(
+            &b.bucket_id,
+            Backend::R2Assets,
+            binding.clone(),
+            explicit.is_some(),
+        );
         Ok(b)
     }
 
@@ -1004,15 +1011,7 @@ impl Mount {
                 binding,
                 namespace,
             } => {
-                let b = self
-                    .resolve_assets(binding.as_deref(), namespace.as_deref())
-                    .await?;
-                self.watch(
-                    &b.bucket_id,
-                    Backend::R2Assets,
-                    binding,
-                    namespace.is_some(),
-                );
+                let b = self.resolve_assets(&binding, &namespace).await?;
                 let id = req.id;
                 // Progress goes to the widget's current port: after a re-handshake the upload
                 // keeps running and the re-sent call shares its answer (see `CallLog`).
@@ -1037,15 +1036,7 @@ impl Mount {
                 to_js(&info)
             }
             Call::AssetsList { binding, namespace } => {
-                let b = self
-                    .resolve_assets(binding.as_deref(), namespace.as_deref())
-                    .await?;
-                self.watch(
-                    &b.bucket_id,
-                    Backend::R2Assets,
-                    binding,
-                    namespace.is_some(),
-                );
+                let b = self.resolve_assets(&binding, &namespace).await?;
                 to_js(&engine.assets_list(&b).await?)
             }
             Call::AssetsDelete {
@@ -1053,9 +1044,7 @@ impl Mount {
                 binding,
                 namespace,
             } => {
-                let b = self
-                    .resolve_assets(binding.as_deref(), namespace.as_deref())
-                    .await?;
+                let b = self.resolve_assets(&binding, &namespace).await?;
                 engine.assets_delete(&b, &object_key).await?;
                 Ok(JsValue::TRUE)
             }

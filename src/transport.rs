@@ -689,16 +689,6 @@ mod host_side {
             self.calls.borrow_mut().clear();
         }
 
-        /// Calls currently remembered (running or recently finished).
-        pub fn len(&self) -> usize {
-            self.calls.borrow().len()
-        }
-
-        /// Whether no call is remembered.
-        pub fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
         fn prune(&self) {
             let t = now();
             let mut calls = self.calls.borrow_mut();

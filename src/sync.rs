@@ -271,6 +271,14 @@ impl Doc {
         }
     }
 
+    /// The bucket no longer exists on the server: nothing confirmed, no contract.
+    fn forget_confirmed(&mut self) {
+        self.contract = None;
+        self.confirmed_value = Value::Null;
+        self.confirmed_version = 0;
+        self.known = true;
+    }
+
     fn from_record(rec: DocRecord) -> Doc {
         Doc {
             contract: rec.contract,
@@ -350,6 +358,15 @@ struct State {
     seq: u64,
 }
 
+impl State {
+    /// The bucket's document state, created empty on first use.
+    fn doc_mut(&mut self, bucket_id: &str) -> &mut Doc {
+        self.docs
+            .entry(bucket_id.to_string())
+            .or_insert_with(Doc::empty)
+    }
+}
+
 /// A cross-tab message (JSON over BroadcastChannel).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "camelCase")]
@@ -376,6 +393,10 @@ enum TabMessage {
         version: u64,
         assets: Vec<AssetInfo>,
     },
+    /// A document bucket was deleted (see `Engine::delete_bucket`); its writes that were
+    /// still queued arrive as `rollback` right after.
+    #[serde(rename_all = "camelCase")]
+    Deleted { bucket_id: String },
 }
 
 /// The cross-tab channel and its message handler (kept alive together).
@@ -495,6 +516,19 @@ async fn with_lock<T>(name: &str, f: impl Future<Output = T>) -> T {
     }
     drop(granted);
     out
+}
+
+/// One send of [`Engine::send_batch`]: the oldest pending write of a bucket and the newer ones
+/// coalesced with it.
+struct Batch {
+    /// The oldest write's mutation id (durability check, error counting, rollback).
+    head_id: String,
+    /// Whether the oldest write's outbox entry is committed.
+    head_durable: bool,
+    /// The newest write: its value and mutation id go out.
+    last: Pending,
+    /// Every mutation id the send settles, oldest first.
+    ids: Vec<String>,
 }
 
 enum Pass {
@@ -723,10 +757,7 @@ impl Engine {
     /// Installs a loaded confirmed base under any pending writes made meanwhile.
     fn merge_base(&self, bucket_id: &str, base: Doc) -> DocRecord {
         let mut st = self.state.borrow_mut();
-        let doc = st
-            .docs
-            .entry(bucket_id.to_string())
-            .or_insert_with(Doc::empty);
+        let doc = st.doc_mut(bucket_id);
         // A placeholder base (never read from the server) never replaces anything.
         if base.known && (!doc.known || base.confirmed_version > doc.confirmed_version) {
             doc.contract = base.contract.or(doc.contract.take());
@@ -770,10 +801,7 @@ impl Engine {
             let mut st = self.state.borrow_mut();
             st.seq += 1;
             let seq = now() * 1000.0 + (st.seq % 1000) as f64;
-            let doc = st
-                .docs
-                .entry(b.bucket_id.clone())
-                .or_insert_with(Doc::empty);
+            let doc = st.doc_mut(&b.bucket_id);
             doc.pending.push(Pending {
                 mutation_id: mutation_id.clone(),
                 value: value.clone(),
@@ -835,13 +863,13 @@ impl Engine {
                     break;
                 }
                 // The newest record of each bucket is the one to keep.
-                let mut docs: Vec<DocRecord> = Vec::new();
-                for (rec, _) in batch.iter().rev() {
-                    if !docs.iter().any(|d| d.bucket_id == rec.bucket_id) {
-                        docs.push(rec.clone());
-                    }
+                let mut docs: HashMap<String, DocRecord> = HashMap::new();
+                let mut writes: Vec<OutboxRecord> = Vec::with_capacity(batch.len());
+                for (rec, write) in batch {
+                    docs.insert(rec.bucket_id.clone(), rec);
+                    writes.push(write);
                 }
-                let writes: Vec<OutboxRecord> = batch.into_iter().map(|(_, o)| o).collect();
+                let docs: Vec<DocRecord> = docs.into_values().collect();
                 match me.mirror.write_sets(&docs, &writes).await {
                     Ok(()) => {
                         let gone: Vec<String> = writes
@@ -1003,10 +1031,7 @@ impl Engine {
                 }
             }
             let mut st = self.state.borrow_mut();
-            let doc = st
-                .docs
-                .entry(e.bucket_id.clone())
-                .or_insert_with(Doc::empty);
+            let doc = st.doc_mut(&e.bucket_id);
             if !doc.pending.iter().any(|p| p.mutation_id == e.mutation_id) {
                 doc.pending.push(Pending {
                     mutation_id: e.mutation_id,
@@ -1068,8 +1093,9 @@ impl Engine {
     }
 
     /// What every bucket not in `skip` sends next: its oldest pending write and the newer
-    /// ones with the same contract right behind it (see [`Engine::send_batch`]).
-    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Vec<Pending>)> {
+    /// ones with the same contract right behind it (see [`Engine::send_batch`]). Only the
+    /// newest value is cloned: it is the one that goes out.
+    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Batch)> {
         let st = self.state.borrow();
         st.docs
             .iter()
@@ -1088,7 +1114,16 @@ impl Engine {
                         .take_while(|(i, p)| *i == 0 || (p.durable && p.contract == first.contract))
                         .count()
                 };
-                (id.clone(), d.pending[..n].to_vec())
+                let batch = Batch {
+                    head_id: first.mutation_id.clone(),
+                    head_durable: first.durable,
+                    last: d.pending[n - 1].clone(),
+                    ids: d.pending[..n]
+                        .iter()
+                        .map(|p| p.mutation_id.clone())
+                        .collect(),
+                };
+                (id.clone(), batch)
             })
             .collect()
     }
@@ -1132,18 +1167,16 @@ impl Engine {
     /// mutation id is sent; the older ones are confirmed with it. If such a coalesced send
     /// fails permanently, nothing is rolled back yet: the writes are sent one by one again,
     /// so exactly the refused write rolls back (as if they had never been coalesced).
-    async fn send_batch(&self, bucket_id: &str, batch: &[Pending]) -> bool {
-        let (Some(head), Some(last)) = (batch.first(), batch.last()) else {
-            return true;
-        };
-        if head.durable
+    async fn send_batch(&self, bucket_id: &str, batch: &Batch) -> bool {
+        let (head, last) = (&batch.head_id, &batch.last);
+        if batch.head_durable
             && self.mirror.is_persistent()
-            && !self.mirror.outbox_contains(&head.mutation_id).await
+            && !self.mirror.outbox_contains(head).await
         {
             if !self.closed.get() {
                 // Another tab sent and settled it (its broadcast may still be on the way):
                 // forget it here and let a forced check pick up the server's state.
-                self.drop_settled_elsewhere(bucket_id, &head.mutation_id);
+                self.drop_settled_elsewhere(bucket_id, head);
             }
             return true;
         }
@@ -1156,23 +1189,24 @@ impl Engine {
         };
         match self.api.put_document(bucket_id, &body).await {
             Ok(meta) => {
-                self.settle_confirmed(bucket_id, batch, meta.version).await;
+                self.settle_confirmed(bucket_id, &batch.ids, last, meta.version)
+                    .await;
                 true
             }
-            Err(e) if batch.len() > 1 && !e.code.is_transient() => {
+            Err(e) if batch.ids.len() > 1 && !e.code.is_transient() => {
                 self.state.borrow_mut().solo.insert(bucket_id.to_string());
                 true
             }
             Err(e) if e.code == ErrorCode::Internal => {
-                if self.count_server_error(bucket_id, &head.mutation_id) < MAX_SERVER_ERRORS {
+                if self.count_server_error(bucket_id, head) < MAX_SERVER_ERRORS {
                     return false;
                 }
-                self.settle_rollback(bucket_id, &head.mutation_id, e).await;
+                self.settle_rollback(bucket_id, head, e).await;
                 true
             }
             Err(e) if e.code.is_transient() => false,
             Err(e) => {
-                self.settle_rollback(bucket_id, &head.mutation_id, e).await;
+                self.settle_rollback(bucket_id, head, e).await;
                 true
             }
         }
@@ -1235,11 +1269,16 @@ impl Engine {
         }
     }
 
-    /// The server stored `batch`'s newest value as `version`: every write of the batch is
-    /// confirmed (one `confirmed` event for all of them).
-    async fn settle_confirmed(&self, bucket_id: &str, batch: &[Pending], version: u64) {
-        let Some(last) = batch.last() else { return };
-        let ids: Vec<String> = batch.iter().map(|p| p.mutation_id.clone()).collect();
+    /// The server stored `last`'s value as `version`: every write in `ids` (one send's batch)
+    /// is confirmed, with one `confirmed` event for all of them.
+    async fn settle_confirmed(
+        &self,
+        bucket_id: &str,
+        ids: &[String],
+        last: &Pending,
+        version: u64,
+    ) {
+        let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
         let (snap, rec, settled) = {
             let mut st = self.state.borrow_mut();
             st.solo.remove(bucket_id);
@@ -1249,13 +1288,14 @@ impl Engine {
             let settled: Vec<String> = doc
                 .pending
                 .iter()
-                .filter(|q| ids.contains(&q.mutation_id))
+                .filter(|q| ids.contains(q.mutation_id.as_str()))
                 .map(|q| q.mutation_id.clone())
                 .collect();
             if settled.is_empty() {
                 return; // settled already (another tab's broadcast)
             }
-            doc.pending.retain(|q| !ids.contains(&q.mutation_id));
+            doc.pending
+                .retain(|q| !ids.contains(q.mutation_id.as_str()));
             if version >= doc.confirmed_version {
                 doc.confirmed_value = last.value.clone();
                 doc.confirmed_version = version;
@@ -1524,10 +1564,7 @@ impl Engine {
     ) {
         let (snap, rec) = {
             let mut st = self.state.borrow_mut();
-            let doc = st
-                .docs
-                .entry(bucket_id.to_string())
-                .or_insert_with(Doc::empty);
+            let doc = st.doc_mut(bucket_id);
             let deleted = version == 0;
             if !deleted && doc.known && version <= doc.confirmed_version {
                 return; // our own confirmed write, or an older answer
@@ -1846,48 +1883,41 @@ impl Engine {
             .collect();
         let (snap, rec) = {
             let mut st = self.state.borrow_mut();
-            let doc = st
-                .docs
-                .entry(bucket_id.to_string())
-                .or_insert_with(Doc::empty);
+            let doc = st.doc_mut(bucket_id);
             for p in doc.pending.drain(..) {
                 if !dropped.contains(&p.mutation_id) {
                     dropped.push(p.mutation_id);
                 }
             }
-            doc.contract = None;
-            doc.confirmed_value = Value::Null;
-            doc.confirmed_version = 0;
-            doc.known = true;
+            doc.forget_confirmed();
             (doc.snapshot(), doc.record(bucket_id))
         };
-        let err = Error::new(
-            ErrorCode::NotFound,
-            "the bucket was deleted before this write reached the server",
-        );
-        for mid in &dropped {
+        self.post(&TabMessage::Deleted {
+            bucket_id: bucket_id.to_string(),
+        });
+        if dropped.is_empty() {
+            self.emit_doc(bucket_id, EventKind::Revalidated, &snap, &[], None, false);
+        } else {
+            // One rollback settles every dropped write, here and in the other tabs.
+            let err = Error::new(
+                ErrorCode::NotFound,
+                "the bucket was deleted before this write reached the server",
+            );
             self.emit_doc(
                 bucket_id,
                 EventKind::Rollback,
                 &snap,
-                std::slice::from_ref(mid),
+                &dropped,
                 Some(&err),
                 true,
             );
-            self.resolve_waiters(mid, Err(err.clone()));
-            if let Err(e) = self
-                .mirror
-                .write_settled(&rec, std::slice::from_ref(mid))
-                .await
-            {
-                warn(&format!("monodit-bridge: mirror write failed: {e}"));
+            for mid in &dropped {
+                self.resolve_waiters(mid, Err(err.clone()));
             }
         }
-        if dropped.is_empty() {
-            self.emit_doc(bucket_id, EventKind::Revalidated, &snap, &[], None, true);
-            if let Err(e) = self.mirror.put_doc(&rec).await {
-                warn(&format!("monodit-bridge: mirror write failed: {e}"));
-            }
+        // The document record and the removal of the dropped outbox entries: one transaction.
+        if let Err(e) = self.mirror.write_settled(&rec, &dropped).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
         }
     }
 
@@ -1979,18 +2009,8 @@ impl Engine {
                     if !st.docs.contains_key(&bucket_id) && !st.doc_subs.contains_key(&bucket_id) {
                         return; // a bucket this tab does not use
                     }
-                    let doc = st.docs.entry(bucket_id.clone()).or_insert_with(Doc::empty);
-                    // Version 0 from a `revalidated` broadcast, or a NOT_FOUND rollback: the
-                    // bucket was deleted there (see `Engine::delete_bucket`).
-                    let deleted = confirmed_version == 0
-                        && (kind == EventKind::Revalidated
-                            || error
-                                .as_ref()
-                                .is_some_and(|e| e.code == ErrorCode::NotFound));
-                    if deleted {
-                        doc.contract = None;
-                    }
-                    if confirmed_version > doc.confirmed_version || deleted {
+                    let doc = st.doc_mut(&bucket_id);
+                    if confirmed_version > doc.confirmed_version {
                         doc.confirmed_value = confirmed_value;
                         doc.confirmed_version = confirmed_version;
                         doc.known = true;
@@ -2026,6 +2046,18 @@ impl Engine {
                     self.resolve_waiters(&mid, result);
                 }
                 self.emit_doc(&bucket_id, kind, &snap, &[], None, false);
+            }
+            TabMessage::Deleted { bucket_id } => {
+                // The deleting tab already rewrote the shared mirror: memory only here.
+                let snap = {
+                    let mut st = self.state.borrow_mut();
+                    let Some(doc) = st.docs.get_mut(&bucket_id) else {
+                        return; // a bucket this tab does not use
+                    };
+                    doc.forget_confirmed();
+                    doc.snapshot()
+                };
+                self.emit_doc(&bucket_id, EventKind::Revalidated, &snap, &[], None, false);
             }
             TabMessage::Assets {
                 bucket_id,

@@ -127,6 +127,29 @@ fn count_events(log: &HostLog, kind: &str, instance: &str) -> usize {
         .count()
 }
 
+/// Mounts a real iframe running `body` as its widget (see `widget_page`), waits for the
+/// widget's report, and checks it succeeded and that the host handshook with the frame
+/// more than once (the bodies below ask for a re-handshake with a hello).
+async fn rehandshaking_frame(
+    host: &Host,
+    reports: &FrameReports,
+    body: &str,
+    options: JsValue,
+) -> (web_sys::HtmlIFrameElement, JsValue) {
+    let (log, _off) = host_log(host);
+    let instance = get(&options, "instanceId").as_string().unwrap();
+    let f = frame(&widget_page(8000, body), None).await;
+    ok(host.mount(f.clone(), options)).await;
+    let r = reports.from(&f, 30_000).await;
+    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
+    let handshakes = count_events(&log, "handshake", &instance);
+    assert!(
+        handshakes >= 2,
+        "the hello caused a re-handshake ({handshakes})"
+    );
+    (f, r)
+}
+
 fn method(obj: &JsValue, name: &str) -> Function {
     get(obj, name)
         .dyn_into()
@@ -787,31 +810,20 @@ addEventListener("message", (ev) => {
 async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
     let (host, _api) = setup().await;
     let reports = FrameReports::listen();
-    let (log, _off) = host_log(&host);
     // The widget subscribes, then asks its host for a new handshake (as a widget that
     // connected late does): the host drops the old port and its subscriptions, the widget
     // moves to the new port and re-subscribes under the same ids.
-    let page = widget_page(
-        8000,
+    let (f, _) = rehandshaking_frame(
+        &host,
+        &reports,
         r#"ctx.store.subscribe(null, (value, meta) =>
              parent.postMessage({type: "bridge-test", event: meta.kind, value}, "*"));
            parent.postMessage({type: "monodit:hello", version: 1}, "*");
            await new Promise((r) => setTimeout(r, 300));
            return await ctx.store.get();"#,
-    );
-    let f = frame(&page, None).await;
-    ok(host.mount(
-        f.clone(),
         mount_options("rh-1", NOTES, r#"{"storageNamespace": "rh"}"#),
-    ))
+    )
     .await;
-    let r = reports.from(&f, 15_000).await;
-    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
-    let handshakes = count_events(&log, "handshake", "rh-1");
-    assert!(
-        handshakes >= 2,
-        "the hello caused a re-handshake ({handshakes})"
-    );
     // A write by another widget still reaches the iframe's subscription on the new port.
     let (_h, other) = mount(&host, "rh-2", NOTES, r#"{"storageNamespace": "rh"}"#).await;
     ok(other.store().set(json(r#"{"after": "rehandshake"}"#), None)).await;
@@ -829,11 +841,11 @@ async fn a_re_handshake_keeps_calls_and_subscriptions_working() {
 async fn a_call_resent_after_a_rehandshake_runs_once() {
     let (host, api) = setup().await;
     let reports = FrameReports::listen();
-    let (log, _off) = host_log(&host);
     // The widget starts an upload, then asks for a new handshake while it is in flight: the
     // old port closes with the call unanswered, and the widget re-sends it on the new port.
-    let page = widget_page(
-        8000,
+    let (f, r) = rehandshaking_frame(
+        &host,
+        &reports,
         r#"const file = new File([new Uint8Array(8 * 1024 * 1024)], "big.bin",
                                  {type: "application/octet-stream"});
            const upload = ctx.assets.upload(file, {onProgress: () => {}});
@@ -841,17 +853,9 @@ async fn a_call_resent_after_a_rehandshake_runs_once() {
            const url = await upload;
            const list = await ctx.assets.list();
            return {url: typeof url, count: list.length};"#,
-    );
-    let f = frame(&page, None).await;
-    ok(host.mount(
-        f.clone(),
         mount_options("once-1", GALLERY, r#"{"assetBucketId": "once-assets"}"#),
-    ))
+    )
     .await;
-    let r = reports.from(&f, 30_000).await;
-    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
-    let handshakes = count_events(&log, "handshake", "once-1");
-    assert!(handshakes >= 2, "the hello caused a re-handshake");
     assert_eq!(
         stringify(&get(&r, "value")),
         r#"{"url":"string","count":1}"#

@@ -13,8 +13,6 @@ use monodit_core::api::Plan;
 use monodit_core::ErrorCode;
 use rexie::{Rexie, TransactionMode};
 use serde_json::json;
-use std::cell::RefCell;
-use std::rc::Rc;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -52,16 +50,7 @@ async fn offline_write_survives_reopen_and_is_confirmed_once() {
         "IndexedDB is available in Chromium"
     );
     let w = DocRecorder::on(&offline, &id);
-    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
-    {
-        let engine = offline.clone();
-        let b = b.clone();
-        let result = result.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let r = engine.doc_set(&b, json!({"text": "written offline"})).await;
-            *result.borrow_mut() = Some(r);
-        });
-    }
+    let result = spawn_set(&offline, &b, json!({"text": "written offline"}));
     wait_until("a send attempt failed", || {
         dead.counters().document_puts.get() >= 1
     })
@@ -142,13 +131,7 @@ async fn network_failures_retry_with_backoff_and_never_roll_back() {
     let dead = Api::new("http://127.0.0.1:9", "x");
     let engine = Engine::open_with_user(dead.clone(), &user).await;
     let w = DocRecorder::on(&engine, &id);
-    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
-    {
-        let (engine, result, b) = (engine.clone(), result.clone(), doc_bucket(&id));
-        wasm_bindgen_futures::spawn_local(async move {
-            *result.borrow_mut() = Some(engine.doc_set(&b, json!(42)).await);
-        });
-    }
+    let result = spawn_set(&engine, &doc_bucket(&id), json!(42));
     wait_until("two failed attempts (backoff retries)", || {
         dead.counters().document_puts.get() >= 2
     })
@@ -175,12 +158,7 @@ async fn two_tabs_resuming_one_outbox_send_it_once() {
     let dead = Api::new("http://127.0.0.1:9", "x");
     let offline = Engine::open_with_user(dead.clone(), &user).await;
     let w = DocRecorder::on(&offline, &id);
-    {
-        let (engine, b) = (offline.clone(), doc_bucket(&id));
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = engine.doc_set(&b, json!("once")).await;
-        });
-    }
+    spawn_set(&offline, &doc_bucket(&id), json!("once"));
     wait_until("optimistic", || w.has(EventKind::Optimistic)).await;
     wait_until("a failed attempt", || {
         dead.counters().document_puts.get() >= 1
@@ -227,12 +205,7 @@ async fn host_page_reloaded_offline_opens_from_the_mirror() {
     let snap = offline.doc_get(&b).await.unwrap();
     assert_eq!((snap.value, snap.version), (json!("before"), 1));
     let w = DocRecorder::on(&offline, &id);
-    {
-        let (engine, b) = (offline.clone(), b.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = engine.doc_set(&b, json!("edited offline")).await;
-        });
-    }
+    spawn_set(&offline, &b, json!("edited offline"));
     wait_until("optimistic", || w.has(EventKind::Optimistic)).await;
     wait_until("a failed attempt", || {
         dead.counters().document_puts.get() >= 1
@@ -270,14 +243,7 @@ async fn deleting_a_bucket_drops_writes_still_waiting_for_it() {
     assert_eq!(tab_b.doc_get(&b).await.unwrap().value, json!("v1"));
     let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
     let tab_a = Engine::open_with_user(dead.clone(), &user).await;
-    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
-    {
-        let (engine, b, result) = (tab_a.clone(), b.clone(), result.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let r = engine.doc_set(&b, json!("written offline")).await;
-            *result.borrow_mut() = Some(r);
-        });
-    }
+    let result = spawn_set(&tab_a, &b, json!("written offline"));
     wait_until("a send attempt failed", || {
         dead.counters().document_puts.get() >= 1
     })
@@ -337,13 +303,7 @@ async fn a_few_server_errors_are_retried_but_a_persistent_one_rolls_back() {
     let w = DocRecorder::on(&engine, &id);
     api.dev_set_faults(2).await.unwrap();
     let puts = api.counters().document_puts.get();
-    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
-    {
-        let (e, b, r) = (engine.clone(), doc_bucket(&id), result.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            *r.borrow_mut() = Some(e.doc_set(&b, json!("kept")).await);
-        });
-    }
+    let result = spawn_set(&engine, &doc_bucket(&id), json!("kept"));
     flush_until(&engine, "the flaky write settled", || {
         result.borrow().is_some()
     })
@@ -359,12 +319,7 @@ async fn a_few_server_errors_are_retried_but_a_persistent_one_rolls_back() {
     let w = DocRecorder::on(&engine, &id);
     api.dev_set_faults(1000).await.unwrap();
     let puts = api.counters().document_puts.get();
-    {
-        let (e, b, r) = (engine.clone(), doc_bucket(&id), result.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            *r.borrow_mut() = Some(e.doc_set(&b, json!("lost")).await);
-        });
-    }
+    let result = spawn_set(&engine, &doc_bucket(&id), json!("lost"));
     flush_until(&engine, "the broken write settled", || {
         result.borrow().is_some()
     })
@@ -394,10 +349,7 @@ async fn a_burst_of_offline_writes_is_all_durable_and_sent_in_order() {
     let offline = Engine::open_with_user(dead.clone(), &user).await;
     // 60 writes over 3 buckets in one burst: committed to IndexedDB in a few group commits.
     for n in 0..60 {
-        let (engine, b) = (offline.clone(), doc_bucket(&ids[n % 3]));
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = engine.doc_set(&b, json!({ "n": n })).await;
-        });
+        spawn_set(&offline, &doc_bucket(&ids[n % 3]), json!({ "n": n }));
     }
     wait_until("every write persisted", || {
         offline.pending_writes() == 60 && dead.counters().document_puts.get() >= 1
@@ -440,13 +392,7 @@ async fn a_write_made_just_before_its_bucket_is_deleted_never_comes_back() {
     remote_put(&api, &id, json!("v1")).await;
     let engine = Engine::open(api.clone()).await.unwrap();
     // The set is still being committed to IndexedDB when the delete takes the outbox lock.
-    let result: Rc<RefCell<Option<Result<_, monodit_core::Error>>>> = Rc::new(RefCell::new(None));
-    {
-        let (e, b, r) = (engine.clone(), b.clone(), result.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            *r.borrow_mut() = Some(e.doc_set(&b, json!("too late")).await);
-        });
-    }
+    let result = spawn_set(&engine, &b, json!("too late"));
     engine
         .delete_bucket(monodit_core::buckets::Backend::D1Json, &id)
         .await

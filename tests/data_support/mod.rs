@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use monodit_bridge::http::Api;
-use monodit_bridge::sync::{AssetEvent, BucketRef, DocEvent, Engine, EventKind};
+use monodit_bridge::sync::{AssetEvent, BucketRef, DocEvent, DocSnapshot, Engine, EventKind};
 use monodit_core::api::{Contract, Plan, PutDocument};
 use monodit_core::buckets::Backend;
 use std::cell::RefCell;
@@ -194,4 +194,18 @@ pub fn resource_requests(path_part: &str) -> usize {
                 .unwrap_or(false)
         })
         .count()
+}
+
+/// Where [`spawn_set`] leaves the outcome of its `doc_set` once it settles.
+pub type SetResult = Rc<RefCell<Option<Result<DocSnapshot, monodit_core::Error>>>>;
+
+/// Starts `engine.doc_set(b, value)` without awaiting it (it may stay pending for long:
+/// offline, retrying) and returns where its outcome lands.
+pub fn spawn_set(engine: &Rc<Engine>, b: &BucketRef, value: serde_json::Value) -> SetResult {
+    let result: SetResult = Rc::new(RefCell::new(None));
+    let (engine, b, r) = (engine.clone(), b.clone(), result.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        *r.borrow_mut() = Some(engine.doc_set(&b, value).await);
+    });
+    result
 }

@@ -33,7 +33,19 @@ source scripts/lib/server.sh
 cleanup() {
   local rc=$?
   server_stop
-  if [ $rc -ne 0 ]; then server_log_tail 40; else rm -rf "$work"; fi
+  if [ $rc -ne 0 ]; then
+    server_log_tail 40
+    # What the page looked like when a spec failed (Playwright's aria snapshot), so a CI log
+    # alone explains the failure; bounded per file.
+    for ctx_file in test-results/*/error-context.md; do
+      [ -f "$ctx_file" ] || continue
+      echo "--- $ctx_file ---"
+      head -c 6000 "$ctx_file"
+      echo
+    done
+  else
+    rm -rf "$work"
+  fi
   exit $rc
 }
 trap cleanup EXIT INT TERM

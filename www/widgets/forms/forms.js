@@ -27,6 +27,9 @@ try {
 const { submissions, forms } = ctx.storage;
 
 let cursor;
+// Each reset starts a new generation; a page that arrives for an older generation (the start-up
+// load racing a sample insert, say) is dropped instead of being appended to the new list.
+let generation = 0;
 
 function where() {
   return filter.value ? { status: filter.value } : undefined;
@@ -51,11 +54,22 @@ function row({ id, data }) {
 
 /** Loads the first page (reset) or the next one, using the cursor of the previous page. */
 async function loadPage(reset) {
+  if (reset) {
+    generation += 1;
+    cursor = undefined;
+    list.replaceChildren();
+    more.hidden = true;
+    end.hidden = true;
+  } else if (more.disabled) {
+    return; // a page is already on its way; a second click must not load it twice
+  }
+  const mine = generation;
+  more.disabled = true;
+  list.setAttribute("aria-busy", "true");
   try {
     if (reset) {
-      cursor = undefined;
-      list.replaceChildren();
       const total = await submissions.count(where());
+      if (mine !== generation) return;
       countEl.textContent = `${total} submission${total === 1 ? "" : "s"}`;
     }
     const result = await submissions.query({
@@ -64,12 +78,18 @@ async function loadPage(reset) {
       limit: PAGE_SIZE,
       cursor,
     });
+    if (mine !== generation) return;
     list.append(...result.items.map(row));
     cursor = result.cursor;
     more.hidden = !result.hasMore;
     end.hidden = result.hasMore;
   } catch (err) {
-    status(statusEl, explain(err), "error");
+    if (mine === generation) status(statusEl, explain(err), "error");
+  } finally {
+    if (mine === generation) {
+      more.disabled = false;
+      list.removeAttribute("aria-busy");
+    }
   }
 }
 

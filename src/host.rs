@@ -25,6 +25,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use monodit_core::api::{CollectionOp, InstanceKind, InstanceRegistration};
 use monodit_core::buckets::{self, Backend};
 use monodit_core::manifest::{Binding, Manifest};
+use monodit_core::plugins;
 use monodit_core::{Error, ErrorCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -49,6 +50,14 @@ export interface MountOptions {
   manifest: Record<string, unknown>;
   /** Instance config: `storageNamespace`, binding config keys (`assetBucketId`, ...), anything else. */
   config?: Record<string, unknown>;
+  /**
+   * Where the widget's code comes from. Defaults to the iframe's URL without query or
+   * fragment. The manifest's plugin id (its collections and `ctx.kv`) belongs to the source
+   * of the instances already holding it: a widget from another source claiming the id fails
+   * with PLUGIN_ID_TAKEN. Pass a stable publisher id (`"acme/forms"`) when one widget is
+   * served from several URLs, e.g. versioned paths.
+   */
+  source?: string;
 }
 /** A widget connected to a bucket, in `host.topology()`. */
 export interface TopologyInstance {
@@ -515,6 +524,10 @@ struct Mount {
     calls: transport::CallLog,
     /// `ctx.log` rate window: (start ms, entries in it, entries dropped).
     log_window: RefCell<(f64, u32, u32)>,
+    /// Where the widget's code comes from (core `plugins`), when known.
+    source: Option<String>,
+    /// Whether the backend accepted the registration, so the plugin id is this widget's.
+    registered: Cell<bool>,
 }
 
 /// Most `ctx.log` entries one mount may write per [`LOG_WINDOW_MS`].
@@ -554,6 +567,20 @@ impl Mount {
         };
         let config = config_of(&field(options, "config"))?;
         check_config(&manifest, &config, &instance_id)?;
+        let source = match field(options, "source").as_string() {
+            Some(s) => Some(s),
+            None if !field(options, "source").is_undefined() => {
+                return Err(Error::invalid("source must be a string"))
+            }
+            // The iframe's resolved URL; none for srcdoc or blank frames and port mounts.
+            None => iframe
+                .as_ref()
+                .map(|f| plugins::source_of_url(&f.src()))
+                .filter(|s| !s.is_empty() && s != "about:blank"),
+        };
+        if let Some(s) = &source {
+            plugins::validate_source(s)?;
+        }
         inner.mounts.borrow_mut().retain(|m| !m.detached());
         if inner.find(&instance_id).is_some() {
             return Err(Error::invalid(format!(
@@ -573,6 +600,8 @@ impl Mount {
             watchers: RefCell::new(Vec::new()),
             calls: transport::CallLog::default(),
             log_window: RefCell::new((0.0, 0, 0)),
+            source,
+            registered: Cell::new(false),
             torn_down: Cell::new(false),
             checked_assets: RefCell::new(Default::default()),
         });
@@ -592,24 +621,16 @@ impl Mount {
 
     /// Registers (or re-registers) the instance so topology knows its buckets. Offline or
     /// on a transient failure the mount still works from the mirror; the next config change
-    /// or mount registers again.
+    /// or mount registers again, and so does the first plugin call ([`Mount::plugin`]).
     async fn register(&self) -> Result<(), Error> {
-        let reg = InstanceRegistration {
-            kind: self.kind,
-            manifest: self.manifest_json.clone(),
-            config: self.config.borrow().clone(),
-        };
-        match self
-            .engine()?
-            .api()
-            .register_instance(&self.instance_id, &reg)
-            .await
-        {
-            Ok(_) => Ok(()),
+        match self.try_register().await {
+            Ok(()) => Ok(()),
             Err(e)
                 if matches!(
                     e.code,
-                    ErrorCode::InvalidManifest | ErrorCode::InvalidArgument
+                    ErrorCode::InvalidManifest
+                        | ErrorCode::InvalidArgument
+                        | ErrorCode::PluginIdTaken
                 ) =>
             {
                 Err(e)
@@ -625,6 +646,21 @@ impl Mount {
                 Ok(())
             }
         }
+    }
+
+    async fn try_register(&self) -> Result<(), Error> {
+        let reg = InstanceRegistration {
+            kind: self.kind,
+            manifest: self.manifest_json.clone(),
+            config: self.config.borrow().clone(),
+            source: self.source.clone(),
+        };
+        self.engine()?
+            .api()
+            .register_instance(&self.instance_id, &reg)
+            .await?;
+        self.registered.set(true);
+        Ok(())
     }
 
     fn detached(&self) -> bool {
@@ -799,15 +835,24 @@ impl Mount {
 
     // ----- kv and log -------------------------------------------------------------------------
 
-    /// The plugin id `ctx.kv` is scoped by: the manifest's `id` (or `slug`), as for
-    /// collections. A manifest without one has no kv (INVALID_MANIFEST says how to fix it).
-    fn plugin_id(&self) -> Result<&str, Error> {
-        self.manifest.id.as_deref().ok_or_else(|| {
+    /// The plugin id `ctx.kv` and collections are scoped by: the manifest's `id` (or `slug`).
+    /// A manifest without one has no kv (INVALID_MANIFEST says how to fix it). The id is only
+    /// used once the backend accepted this instance's claim to it (core `plugins`): if the
+    /// registration at mount failed for a transient reason, it is retried here first.
+    async fn plugin_id(&self) -> Result<&str, Error> {
+        let id = self.manifest.id.as_deref().ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidManifest,
                 "ctx.kv is per plugin: the manifest needs an \"id\" (or \"slug\")",
             )
-        })
+        })?;
+        if !self.registered.get() {
+            // The holder's details are for the host, not for the widget.
+            self.try_register()
+                .await
+                .map_err(|e| Error { detail: None, ..e })?;
+        }
+        Ok(id)
     }
 
     /// `ctx.log`: one entry in the host's event log (`type: "log"`) and the page console,
@@ -1072,31 +1117,32 @@ impl Mount {
                     _ => None,
                 };
                 let kind = collection_kind(&op);
-                let v = engine
-                    .collection(
-                        // Declared collections imply an id (core rule); never empty here.
-                        self.manifest.id.as_deref().unwrap_or_default(),
-                        &collection,
-                        op,
-                    )
-                    .await?;
+                // Declared collections imply an id (core rule).
+                let plugin = self.plugin_id().await?;
+                let v = engine.collection(plugin, &collection, op).await?;
                 collection_result(kind, v, wanted_ids)
             }
             Call::KvGet { key } => {
-                let v = engine.api().kv_get(self.plugin_id()?, &key).await?;
+                let v = engine.api().kv_get(self.plugin_id().await?, &key).await?;
                 to_js(&v.unwrap_or(Value::Null))
             }
             Call::KvSet { key, value } => {
-                engine.api().kv_set(self.plugin_id()?, &key, value).await?;
+                engine
+                    .api()
+                    .kv_set(self.plugin_id().await?, &key, value)
+                    .await?;
                 Ok(JsValue::TRUE)
             }
             Call::KvDelete { key } => Ok(JsValue::from_bool(
-                engine.api().kv_delete(self.plugin_id()?, &key).await?,
+                engine
+                    .api()
+                    .kv_delete(self.plugin_id().await?, &key)
+                    .await?,
             )),
             Call::KvList { prefix } => {
                 // Every page (seed 003's list returns them all), within a bound that fails
                 // loudly rather than cutting the answer.
-                let plugin = self.plugin_id()?;
+                let plugin = self.plugin_id().await?;
                 let mut entries = Vec::new();
                 let mut after = String::new();
                 loop {

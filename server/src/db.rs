@@ -17,10 +17,12 @@ const MAX_IDLE_READERS: usize = 8;
 
 /// Columns added after the first release: (table, column, definition). [`SCHEMA`] creates
 /// them for new databases; [`migrate`] adds them to databases made by an older version.
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("users", "limit_override", "INTEGER"),
     // The `ctx.kv` share of `used_bytes` (old databases hold no kv rows, so 0 is exact).
     ("users", "kv_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    // Where an instance's code comes from (core `plugins`); NULL for older registrations.
+    ("instances", "source", "TEXT"),
 ];
 
 /// Brings a database made by an older version up to [`SCHEMA`]: additive only (new tables
@@ -118,6 +120,7 @@ CREATE TABLE IF NOT EXISTS instances (
   manifest TEXT NOT NULL,
   config TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
+  source TEXT,
   PRIMARY KEY (user_id, instance_id)
 );
 CREATE TABLE IF NOT EXISTS instance_bindings (

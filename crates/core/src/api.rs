@@ -354,6 +354,10 @@ pub struct InstanceRegistration {
     /// The instance config (string values for bucket config keys).
     #[serde(default)]
     pub config: serde_json::Map<String, Value>,
+    /// Where the widget's code comes from, as the host saw it (see [`crate::plugins`]): a
+    /// plugin id is pinned to the source of the instances holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A registered instance with its resolved buckets.
@@ -372,6 +376,9 @@ pub struct InstanceInfo {
     pub config: serde_json::Map<String, Value>,
     /// Binding key → resolved bucket id.
     pub buckets: BTreeMap<String, String>,
+    /// Where the widget's code comes from, when its host said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The collection operations of seed 003, as `POST /v1/collections/{pluginId}/{collection}/{op}`

@@ -66,6 +66,9 @@ codes! {
     NotIndexed = ("NOT_INDEXED", 400, false),
     /// An argument has the wrong type, shape, range or grammar.
     InvalidArgument = ("INVALID_ARGUMENT", 400, false),
+    /// The manifest's plugin id already belongs to a widget served from another source; its
+    /// collections and kv stay that widget's (`detail`: pluginId, source, instanceId).
+    PluginIdTaken = ("PLUGIN_ID_TAKEN", 409, false),
     /// The manifest is invalid; `detail` lists every problem with its JSON path.
     InvalidManifest = ("INVALID_MANIFEST", 400, false),
     /// A pagination cursor was tampered with, truncated, or belongs to another query.

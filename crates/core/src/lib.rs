@@ -8,6 +8,7 @@
 //!   SQL planner for SQLite / libSQL / D1 (seed 003).
 //! - [`cursor`]: opaque, tamper-evident keyset cursors.
 //! - [`kv`]: plugin key-value storage (`ctx.kv`, seed 003): wire types and limits.
+//! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@ pub mod cursor;
 pub mod errors;
 pub mod kv;
 pub mod manifest;
+pub mod plugins;
 pub mod query;
 
 pub use errors::{Error, ErrorCode, Result};

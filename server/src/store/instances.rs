@@ -8,6 +8,7 @@ use crate::store::{buckets, collections, users::parse_backend};
 use monodit_core::api::{InstanceInfo, InstanceKind, InstanceRegistration};
 use monodit_core::buckets::{self as rules, Backend};
 use monodit_core::manifest::{Manifest, STORAGE_NAMESPACE_KEY};
+use monodit_core::plugins::{self, Holder};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -94,8 +95,9 @@ fn write_bindings(
 /// `PUT /v1/instances/{instanceId}`: validates the manifest (INVALID_MANIFEST with every
 /// problem), resolves each binding's bucket, refuses a re-link to a bucket created with another
 /// contract (INCOMPATIBLE_BUCKET; an instance's own default bucket is not checked here, so a
-/// schema upgrade never blocks mounting: its writes report the mismatch instead), stores it,
-/// and registers the manifest's collection declarations.
+/// schema upgrade never blocks mounting: its writes report the mismatch instead), refuses a
+/// plugin id held by instances of another source (PLUGIN_ID_TAKEN, core `plugins`), stores
+/// it, and registers the manifest's collection declarations.
 pub fn register(
     tx: &Transaction<'_>,
     user_id: &str,
@@ -113,19 +115,40 @@ pub fn register(
             rules::check_compatible(&existing.contract, &b.contract())?;
         }
     }
-    let previous_plugin: Option<String> = tx
+    if let Some(source) = &reg.source {
+        plugins::validate_source(source)?;
+    }
+    if let Some(plugin_id) = &manifest.id {
+        let holders = tx
+            .prepare(
+                "SELECT instance_id, source FROM instances \
+                 WHERE user_id = ?1 AND widget_id = ?2 AND instance_id <> ?3",
+            )?
+            .query_map(params![user_id, plugin_id, instance_id], |r| {
+                Ok(Holder {
+                    instance_id: r.get(0)?,
+                    source: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        plugins::check_claim(plugin_id, reg.source.as_deref(), &holders)?;
+    }
+    let previous: Option<(String, Option<String>)> = tx
         .query_row(
-            "SELECT widget_id FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            "SELECT widget_id, source FROM instances WHERE user_id = ?1 AND instance_id = ?2",
             params![user_id, instance_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    let (previous_plugin, previous_source) = previous.unzip();
+    // A registration that names no source keeps the one the instance already has.
+    let source = reg.source.clone().or(previous_source.flatten());
     tx.execute(
-        "INSERT INTO instances (user_id, instance_id, kind, widget_id, manifest, config, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+        "INSERT INTO instances (user_id, instance_id, kind, widget_id, manifest, config, updated_at, source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (user_id, instance_id) DO UPDATE SET kind = excluded.kind, \
            widget_id = excluded.widget_id, manifest = excluded.manifest, \
-           config = excluded.config, updated_at = excluded.updated_at",
+           config = excluded.config, updated_at = excluded.updated_at, source = excluded.source",
         params![
             user_id,
             instance_id,
@@ -133,7 +156,8 @@ pub fn register(
             manifest.id.as_deref().unwrap_or(""),
             serde_json::to_string(&reg.manifest)?,
             serde_json::to_string(&reg.config)?,
-            now_ms()
+            now_ms(),
+            source
         ],
     )?;
     write_bindings(tx, user_id, instance_id, &resolved)?;
@@ -150,16 +174,23 @@ pub fn register(
         manifest: reg.manifest,
         config: reg.config,
         buckets: resolved.into_iter().map(|r| (r.key, r.bucket_id)).collect(),
+        source,
     })
 }
 
-/// A stored instance: kind, widget id, manifest, config.
-type Stored = (InstanceKind, String, Value, Map<String, Value>);
+/// A stored instance: kind, widget id, manifest, config, source.
+type Stored = (
+    InstanceKind,
+    String,
+    Value,
+    Map<String, Value>,
+    Option<String>,
+);
 
 fn load(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResult<Option<Stored>> {
     let row = tx
         .query_row(
-            "SELECT kind, widget_id, manifest, config FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            "SELECT kind, widget_id, manifest, config, source FROM instances WHERE user_id = ?1 AND instance_id = ?2",
             params![user_id, instance_id],
             |r| {
                 Ok((
@@ -167,11 +198,12 @@ fn load(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResult<Opt
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             },
         )
         .optional()?;
-    let Some((kind, widget_id, manifest, config)) = row else {
+    let Some((kind, widget_id, manifest, config, source)) = row else {
         return Ok(None);
     };
     let kind = if kind == "theme" {
@@ -184,6 +216,7 @@ fn load(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResult<Opt
         widget_id,
         serde_json::from_str(&manifest)?,
         serde_json::from_str(&config)?,
+        source,
     )))
 }
 
@@ -211,7 +244,7 @@ pub fn list(tx: &Transaction<'_>, user_id: &str) -> AppResult<Vec<InstanceInfo>>
     }
     let mut out = Vec::new();
     for id in ids {
-        if let Some((kind, widget_id, manifest, config)) = load(tx, user_id, &id)? {
+        if let Some((kind, widget_id, manifest, config, source)) = load(tx, user_id, &id)? {
             out.push(InstanceInfo {
                 buckets: bindings.remove(&id).unwrap_or_default(),
                 instance_id: id,
@@ -219,6 +252,7 @@ pub fn list(tx: &Transaction<'_>, user_id: &str) -> AppResult<Vec<InstanceInfo>>
                 widget_id,
                 manifest,
                 config,
+                source,
             });
         }
     }
@@ -274,7 +308,7 @@ pub fn disconnect_bucket(
         .collect::<Result<_, _>>()?;
     let mut changed: Vec<String> = Vec::new();
     for (instance_id, config_key) in targets {
-        let Some((_, _, manifest_json, mut config)) = load(tx, user_id, &instance_id)? else {
+        let Some((_, _, manifest_json, mut config, _)) = load(tx, user_id, &instance_id)? else {
             continue;
         };
         config.remove(&config_key);

@@ -13,4 +13,5 @@ mod documents;
 mod hostile;
 mod kv;
 mod openapi;
+mod plugins;
 mod quota;

@@ -1,0 +1,124 @@
+//! Who may claim a plugin id.
+//!
+//! A manifest's `id` scopes the plugin's collections and `ctx.kv` (seed 003), and any widget
+//! can write any id in its manifest. So the host tells the backend where each mounted widget's
+//! code comes from (its *source*: by default the iframe's URL without query or fragment), and
+//! a plugin id belongs to the source of the instances that already hold it: a manifest from
+//! another source that claims the id is refused with `PLUGIN_ID_TAKEN` instead of reading the
+//! other widget's data. Instances registered without a source (older hosts, port mounts) do
+//! not pin an id, and a registration without one is not checked.
+
+use crate::errors::{Error, ErrorCode, Result};
+
+/// Longest accepted source, in bytes.
+pub const MAX_SOURCE_LEN: usize = 2048;
+
+/// The source of a widget served from `url`: the URL without its fragment and query, so a
+/// cache-busting `?v=2` is the same widget while another path or origin is not.
+pub fn source_of_url(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].to_string()
+}
+
+/// Checks a source given by a host: non-empty, at most [`MAX_SOURCE_LEN`] bytes, no control
+/// characters.
+pub fn validate_source(source: &str) -> Result<()> {
+    if source.is_empty() || source.len() > MAX_SOURCE_LEN || source.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "source must be 1-{MAX_SOURCE_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// An instance that already holds a plugin id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its instance id.
+    pub instance_id: String,
+    /// Where its code comes from, when its host said.
+    pub source: Option<String>,
+}
+
+/// Decides whether an instance whose code comes from `source` may claim `plugin_id`, given the
+/// *other* instances that hold it: refused (`PLUGIN_ID_TAKEN`, with the holder in `detail`) when
+/// one of them names a different source.
+pub fn check_claim(plugin_id: &str, source: Option<&str>, holders: &[Holder]) -> Result<()> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    match holders
+        .iter()
+        .find(|h| h.source.as_deref().is_some_and(|s| s != source))
+    {
+        None => Ok(()),
+        Some(h) => Err(Error::new(
+            ErrorCode::PluginIdTaken,
+            format!(
+                "plugin id {plugin_id:?} belongs to the widget served from {:?} (instance {:?}); \
+                 this one is served from {source:?}",
+                h.source.as_deref().unwrap_or_default(),
+                h.instance_id
+            ),
+        )
+        .with_detail(serde_json::json!({
+            "pluginId": plugin_id,
+            "source": h.source,
+            "instanceId": h.instance_id,
+        }))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(id: &str, source: Option<&str>) -> Holder {
+        Holder {
+            instance_id: id.into(),
+            source: source.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn source_drops_query_and_fragment_only() {
+        assert_eq!(
+            source_of_url("https://w.example/forms/index.html?v=2#top"),
+            "https://w.example/forms/index.html"
+        );
+        assert_eq!(
+            source_of_url("https://w.example/a#x?y"),
+            "https://w.example/a"
+        );
+        assert_eq!(source_of_url("/widgets/forms/"), "/widgets/forms/");
+    }
+
+    #[test]
+    fn sources_are_bounded_and_printable() {
+        assert!(validate_source("https://w.example/forms/").is_ok());
+        assert_eq!(
+            validate_source("").unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        assert!(validate_source("a\nb").is_err());
+        assert!(validate_source(&"a".repeat(MAX_SOURCE_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn another_source_cannot_claim_a_held_id() {
+        let held = [holder("forms-1", Some("https://a/forms/"))];
+        assert!(check_claim("forms", Some("https://a/forms/"), &held).is_ok());
+        let err = check_claim("forms", Some("https://evil/forms/"), &held).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PluginIdTaken);
+        assert_eq!(err.detail.unwrap()["instanceId"], "forms-1");
+    }
+
+    #[test]
+    fn unnamed_sources_neither_pin_nor_get_checked() {
+        let unnamed = [holder("old", None)];
+        assert!(check_claim("forms", Some("https://a/forms/"), &unnamed).is_ok());
+        let held = [holder("forms-1", Some("https://a/forms/"))];
+        assert!(check_claim("forms", None, &held).is_ok());
+        assert!(check_claim("forms", Some("https://b/"), &[]).is_ok());
+    }
+}

@@ -1,0 +1,116 @@
+//! Plugin ids are pinned to the source of the widget that holds them (core `plugins`).
+
+use crate::common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const FORMS_SRC: &str = "https://widgets.example/forms/index.html";
+
+async fn register_from(s: &Srv, t: &str, instance: &str, manifest: Value, source: &str) -> Resp {
+    s.call(
+        Method::PUT,
+        &format!("/v1/instances/{instance}"),
+        Some(t),
+        Some(json!({"kind": "widget", "manifest": manifest, "config": {}, "source": source})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_manifest_from_another_source_cannot_claim_a_held_plugin_id() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let info = register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC).await;
+    assert_eq!(info.ok()["source"], FORMS_SRC);
+    // A second instance of the same widget (cache-busting query included) is fine.
+    register_from(&s, &t, "forms-2", forms_manifest(), FORMS_SRC)
+        .await
+        .ok();
+    // A widget from elsewhere claiming "forms" is refused, and says who holds it.
+    let refused = register_from(
+        &s,
+        &t,
+        "evil-1",
+        json!({"id": "forms"}),
+        "https://evil.example/x.html",
+    )
+    .await;
+    refused.expect_err("PLUGIN_ID_TAKEN");
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.body["detail"]["pluginId"], "forms");
+    assert_eq!(refused.body["detail"]["source"], FORMS_SRC);
+    // ...and nothing of it was stored.
+    let list = s.get("/v1/instances", &t).await;
+    let ids: Vec<&str> = list
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instanceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["forms-1", "forms-2"]);
+    // An existing instance cannot move itself to another source while others hold the id.
+    register_from(
+        &s,
+        &t,
+        "forms-2",
+        forms_manifest(),
+        "https://evil.example/x.html",
+    )
+    .await
+    .expect_err("PLUGIN_ID_TAKEN");
+    // Other users are unaffected: the pin is per user.
+    let other = s.pro().await;
+    register_from(
+        &s,
+        &other,
+        "evil-1",
+        json!({"id": "forms"}),
+        "https://evil.example/x.html",
+    )
+    .await
+    .ok();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn registrations_without_a_source_keep_the_pin_and_are_not_checked() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC)
+        .await
+        .ok();
+    // An older host re-registers without a source: the stored source stays.
+    let again = s.register(&t, "forms-1", forms_manifest(), json!({})).await;
+    assert_eq!(again.ok()["source"], FORMS_SRC);
+    register_from(
+        &s,
+        &t,
+        "evil-1",
+        json!({"id": "forms"}),
+        "https://evil.example/",
+    )
+    .await
+    .expect_err("PLUGIN_ID_TAKEN");
+    // Sources are bounded and printable.
+    register_from(&s, &t, "forms-3", forms_manifest(), "a\nb")
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    register_from(&s, &t, "forms-3", forms_manifest(), &"a".repeat(3000))
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    // Once every instance holding it is gone, the id is free again.
+    s.call(Method::DELETE, "/v1/instances/forms-1", Some(&t), None)
+        .await
+        .ok();
+    register_from(
+        &s,
+        &t,
+        "evil-1",
+        json!({"id": "forms"}),
+        "https://evil.example/",
+    )
+    .await
+    .ok();
+    s.stop().await;
+}

@@ -1312,7 +1312,10 @@ impl Mount {
                 engine.unsubscribe(sub.engine_id);
                 sub.engine_id =
                     subscribe_engine(&engine, &sub.spec, &b.bucket_id, sub.id, sender.clone());
-                sub.bucket = b.bucket_id;
+                sub.bucket = b.bucket_id.clone();
+                // The subscriber shows the old bucket: give it the new one's state now.
+                let (engine, sub_id) = (engine.clone(), sub.engine_id);
+                wasm_bindgen_futures::spawn_local(async move { engine.replay(&b, sub_id).await });
             }
         }
         self.rewatch();

@@ -920,6 +920,61 @@ impl Engine {
         SubscriptionId(id)
     }
 
+    /// Gives one subscription the bucket's current state, as a `revalidated` document event or
+    /// an asset list event: used when the bucket behind a subscription changed (a config
+    /// change, re-link or bucket deletion moved the binding), so a widget that only subscribes
+    /// shows the new bucket instead of the old one. Nothing is delivered if the subscription
+    /// ended meanwhile or the state cannot be read (a later check will deliver it).
+    pub async fn replay(&self, b: &BucketRef, id: SubscriptionId) {
+        match b.contract.backend {
+            Backend::D1Json => {
+                let Ok(snap) = self.doc_get(b).await else {
+                    return;
+                };
+                let cb = self
+                    .state
+                    .borrow()
+                    .doc_subs
+                    .get(&b.bucket_id)
+                    .and_then(|subs| {
+                        subs.iter()
+                            .find(|(i, _)| *i == id.0)
+                            .map(|(_, cb)| cb.clone())
+                    });
+                if let Some(cb) = cb {
+                    cb(&DocEvent {
+                        bucket_id: b.bucket_id.clone(),
+                        kind: EventKind::Revalidated,
+                        value: snap.value,
+                        version: snap.version,
+                        pending: snap.pending,
+                    });
+                }
+            }
+            Backend::R2Assets => {
+                let Ok(assets) = self.assets_list(b).await else {
+                    return;
+                };
+                let (cb, version) = {
+                    let st = self.state.borrow();
+                    let cb = st.asset_subs.get(&b.bucket_id).and_then(|subs| {
+                        subs.iter()
+                            .find(|(i, _)| *i == id.0)
+                            .map(|(_, cb)| cb.clone())
+                    });
+                    (cb, st.assets.get(&b.bucket_id).map_or(0, |a| a.version))
+                };
+                if let Some(cb) = cb {
+                    cb(&AssetEvent {
+                        bucket_id: b.bucket_id.clone(),
+                        assets,
+                        version,
+                    });
+                }
+            }
+        }
+    }
+
     /// Removes a subscription (unknown ids are ignored).
     pub fn unsubscribe(&self, id: SubscriptionId) {
         let mut st = self.state.borrow_mut();

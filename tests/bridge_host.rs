@@ -620,6 +620,52 @@ async fn config_changes_reach_the_widget_and_rebind_subscriptions() {
 }
 
 #[wasm_bindgen_test]
+async fn a_subscriber_is_shown_the_new_bucket_when_its_binding_moves() {
+    let (host, _api) = setup().await;
+    let (_hs, shared) = mount(&host, "note-s", NOTES, r#"{"storageNamespace": "team"}"#).await;
+    ok(shared.store().set(json(r#"{"text": "team doc"}"#), None)).await;
+    let (_hn, n) = mount(&host, "note-n", NOTES, "{}").await;
+    ok(n.store().set(json(r#"{"text": "my own doc"}"#), None)).await;
+    let (cb, events) = recorder();
+    let _u = n.store().subscribe(JsValue::NULL, cb, None);
+    ok(n.store().get(None)).await; // the subscription is registered (same-port order)
+
+    // Re-linked to the team bucket: the subscriber gets its document, with no write anywhere.
+    ok(host.relink("note-n".into(), "primary".into(), "team".into())).await;
+    let (_, m) = wait_kind(&events, "revalidated", r#"{"text":"team doc"}"#).await;
+    assert_eq!(get(&m, "bucket").as_string().as_deref(), Some("team"));
+
+    // The team bucket is deleted: it falls back to its isolated bucket and shows that one.
+    ok(host.delete_bucket("d1-json".into(), "team".into())).await;
+    let (_, m) = wait_kind(&events, "revalidated", r#"{"text":"my own doc"}"#).await;
+    assert_eq!(get(&m, "bucket").as_string().as_deref(), Some("note-n"));
+
+    // Asset subscriptions follow their config key the same way.
+    let (_hg, g) = mount(&host, "gal-m", GALLERY, r#"{"assetBucketId": "pics-a"}"#).await;
+    let (_hp, other) = mount(&host, "gal-p", GALLERY, r#"{"assetBucketId": "pics-b"}"#).await;
+    let parts: Array = [JsValue::from_str(
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )]
+    .iter()
+    .collect();
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("image/svg+xml");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).unwrap();
+    ok(other.assets().upload(blob.into(), None)).await;
+    let (acb, lists) = recorder();
+    let _ua = g.assets().subscribe(acb, None);
+    assert_eq!(Array::from(&ok(g.assets().list()).await).length(), 0);
+    ok(host.relink("gal-m".into(), "assets".into(), "pics-b".into())).await;
+    wait_until("the new bucket's list", 10_000, || {
+        lists.borrow().iter().any(|(v, m)| {
+            get(m, "bucket").as_string().as_deref() == Some("pics-b")
+                && Array::from(v).length() == 1
+        })
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
 async fn assets_upload_as_blobs_list_subscribe_and_delete() {
     let (host, _api) = setup().await;
     let (_h, g1) = mount(&host, "gal-1", GALLERY, r#"{"assetBucketId": "pics"}"#).await;

@@ -317,6 +317,32 @@ impl Host {
         })
     }
 
+    /// Removes an instance for good (the user took the widget off the dashboard): unmounts it
+    /// if it is mounted here and deletes its registration, so it leaves the topology and its
+    /// manifest no longer counts toward its plugin's declared collections and indexes (nor
+    /// holds the plugin id). Its buckets stay: they belong to the user (`deleteBucket`).
+    /// `unmount` alone is for pages going away; NOT_FOUND if no such instance is registered.
+    #[wasm_bindgen(js_name = removeInstance, unchecked_return_type = "Promise<void>")]
+    pub fn remove_instance(
+        &self,
+        #[wasm_bindgen(js_name = instanceId)] instance_id: String,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            buckets::validate_instance_id(&instance_id).map_err(js_err)?;
+            if let Some(mount) = inner.find(&instance_id) {
+                mount.teardown();
+            }
+            inner
+                .engine
+                .api()
+                .delete_instance(&instance_id)
+                .await
+                .map_err(js_err)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
     /// Deletes a bucket (document or assets) on the backend; mounted widgets connected to it
     /// fall back to their isolated buckets.
     #[wasm_bindgen(js_name = deleteBucket, unchecked_return_type = "Promise<DeletedBucket>")]

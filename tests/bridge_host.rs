@@ -1288,3 +1288,50 @@ async fn a_widget_from_another_source_cannot_claim_a_mounted_plugin_id() {
         f.remove();
     }
 }
+
+#[wasm_bindgen_test]
+async fn removing_an_instance_drops_its_declaration_and_registration() {
+    let (host, api) = setup().await;
+    let v1 = r#"{"id": "scores", "storage": {"items": {"indexes": ["score", "createdAt"]}}}"#;
+    let v2 = r#"{"id": "scores", "storage": {"items": {"indexes": ["createdAt"]}}}"#;
+    let (_h1, old) = mount(&host, "scores-1", v1, "{}").await;
+    let items = get(&old.storage(), "items");
+    let put: Function = method(&items, "put");
+    ok(put
+        .call2(&items, &"a".into(), &json(r#"{"score": 1}"#))
+        .unwrap()
+        .unchecked_into())
+    .await;
+
+    // The user takes v1 off the dashboard and adds the updated widget (seed 003: an index
+    // removed in an update makes queries on that field fail).
+    ok(host.remove_instance("scores-1".into())).await;
+    let (_h2, new) = mount(&host, "scores-2", v2, "{}").await;
+    let items = get(&new.storage(), "items");
+    let count: Function = method(&items, "count");
+    let err = rejection(
+        count
+            .call1(&items, &json(r#"{"score": 1}"#))
+            .unwrap()
+            .unchecked_into(),
+    )
+    .await;
+    assert_eq!(code(&err), "NOT_INDEXED");
+    let ids: Vec<String> = api
+        .instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.instance_id)
+        .collect();
+    assert_eq!(ids, ["scores-2"]);
+    // Removing it again is NOT_FOUND; the removed mount's port is closed.
+    let err = rejection(host.remove_instance("scores-1".into())).await;
+    assert_eq!(code(&err), "NOT_FOUND");
+    old.set_call_timeout(1_000);
+    let err = rejection(old.cache().keys()).await;
+    assert!(
+        ["CLOSED", "TIMEOUT"].contains(&code(&err).as_str()),
+        "a removed mount serves no calls"
+    );
+}

@@ -210,19 +210,24 @@ function reloadWidget(m) {
   if (m.handle && m.iframe.isConnected) m.iframe.src = m.entry.src;
 }
 
-function unmountWidget(instanceId) {
+/**
+ * Takes a widget off the dashboard for good: `host.removeInstance` unmounts it and deletes its
+ * registration, so it leaves the topology and its manifest's indexes stop counting (its
+ * buckets stay). A widget that never registered (refused manifest) answers NOT_FOUND.
+ */
+async function unmountWidget(instanceId) {
   const m = mounted.get(instanceId);
   if (!m) return;
-  try {
-    m.handle?.unmount();
-  } catch (err) {
-    console.warn("unmount", err);
-  }
   m.card.remove();
   mounted.delete(instanceId);
   const i = layout.findIndex((e) => e.instanceId === instanceId);
   if (i >= 0) layout.splice(i, 1);
   saveLayout(layout);
+  try {
+    await host.removeInstance(instanceId);
+  } catch (err) {
+    if (err?.message !== "NOT_FOUND") console.warn("removeInstance", err);
+  }
   refreshTopology();
 }
 

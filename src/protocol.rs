@@ -944,9 +944,8 @@ mod host_side {
                 } else {
                     js_to_json(&options, 64 * 1024, "query options")?
                 };
-                let options = serde_json::from_value(options)
-                    .map_err(|e| invalid(format!("query options: {e}")))?;
-                CollectionOp::Query(options)
+                // Core's reader: every problem with its path (`$.limit`), like the server's.
+                CollectionOp::Query(monodit_core::query::QueryOptions::from_json(&options)?)
             }
             CollectionMethod::Count => {
                 let w = get(args, "where");

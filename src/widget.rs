@@ -69,7 +69,7 @@ export interface StoreMeta {
   bucket: string;
 }
 /** What `ctx.store.set` resolves with once the server confirmed the write. */
-export interface StoreWriteResult { version: number; pending: boolean; bucket: string; }
+export interface StoreWriteResult { value: unknown; version: number; pending: boolean; bucket: string; }
 /** One asset of `ctx.assets.list()`. */
 export interface AssetInfo {
   objectKey: string; name: string; size: number; contentType: string; uploadedAt: number;
@@ -88,13 +88,17 @@ export interface UploadOptions {
 }
 /** Options of `ctx.cache.set`. */
 export interface CacheSetOptions { ttlMs?: number; }
-/** Seed 003 where clause: indexed field → exact value (or a range object). */
-export type WhereClause = Record<string, string | number | boolean | null | Record<string, unknown>>;
+/**
+ * Seed 003 where clause: indexed field → exact value, or an operator object with `in`
+ * (array), `gt`, `gte`, `lt`, `lte` or `startsWith`. Values are strings, numbers or booleans.
+ */
+export type WhereClause = Record<string, string | number | boolean | Record<string, unknown>>;
 /** Seed 003 query options. */
 export interface QueryOptions {
   where?: WhereClause;
+  /** Exactly one indexed field, e.g. `{ createdAt: "desc" }` (ties are broken by id). */
   orderBy?: Record<string, "asc" | "desc">;
-  /** default 50, max 1000 */
+  /** Page size: an integer from 1 to 1000, default 50. */
   limit?: number;
   cursor?: string;
 }
@@ -809,7 +813,21 @@ impl Log {
             ("message", &message),
             ("data", &data),
         ]);
-        let _ = on_err(&send(&self.client, "log", args.into()), |_| {
+        let (client, level) = (self.client.clone(), JsValue::from_str(level));
+        // Logging never throws. Data that cannot cross the port (a function, a DOM node) is
+        // replaced by a note rather than losing the whole line.
+        let _ = on_err(&send(&self.client, "log", args.into()), move |e| {
+            let code = Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string());
+            if !data.is_undefined() && code.as_deref() == Some(ErrorCode::InvalidArgument.as_str())
+            {
+                let note = JsValue::from_str("(data omitted: it cannot be sent to the host)");
+                let args = obj(&[("level", &level), ("message", &message), ("data", &note)]);
+                let _ = on_err(&send(&client, "log", args.into()), |_| {
+                    Ok(JsValue::UNDEFINED)
+                });
+            }
             Ok(JsValue::UNDEFINED)
         });
     }
@@ -867,7 +885,8 @@ fn storage_proxy(client: &Client, collections: &[String]) -> Result<JsValue, JsV
                 &errors::join(&[
                     "collection \"",
                     &name,
-                    "\" is not declared in the manifest's storage",
+                    "\" is not declared in the manifest's storage (ctx.storage holds declared \
+                     collections; keep small private state in ctx.kv or ctx.cache)",
                 ]),
             ))
         },

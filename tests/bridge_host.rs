@@ -398,6 +398,16 @@ async fn collections_check_declarations_and_drain_cursors() {
     ))
     .await;
     assert_eq!(ok(call("count", &[])).await.as_f64(), Some(26.0));
+    // Bad options name their path, whatever their JSON type.
+    for bad in [
+        r#"{"limit": -1}"#,
+        r#"{"limit": 2.5}"#,
+        r#"{"limit": "10"}"#,
+    ] {
+        let err = rejection(call("query", &[json(bad)])).await;
+        assert_eq!(code(&err), "INVALID_ARGUMENT");
+        assert!(stringify(&get(&err, "data")).contains("$.limit"), "{bad}");
+    }
     assert_eq!(
         ok(call("count", &[json(r#"{"status": "pending"}"#)]))
             .await
@@ -1152,7 +1162,18 @@ async fn log_lines_reach_the_host_event_log_bounded() {
         .warn(JsValue::from_str(&"x".repeat(10_000)), None);
     forms.log().error(json(r#"{"not": "a string"}"#), None);
     wait_until("three log lines", 10_000, || lines(&log).len() >= 3).await;
+    // Data that cannot cross the port (a function) is replaced by a note; the line stays.
+    let f = Function::new_no_args("return 1");
+    forms.log().info("with a function".into(), Some(f.into()));
+    wait_until("the fourth line", 10_000, || lines(&log).len() >= 4).await;
     let got = lines(&log);
+    assert_eq!(
+        get(&got[3], "message").as_string().as_deref(),
+        Some("with a function")
+    );
+    assert!(get(&got[3], "data")
+        .as_string()
+        .is_some_and(|d| d.starts_with("(data omitted")));
     assert_eq!(get(&got[0], "level").as_string().as_deref(), Some("info"));
     assert_eq!(
         get(&got[0], "instanceId").as_string().as_deref(),
@@ -1176,7 +1197,7 @@ async fn log_lines_reach_the_host_event_log_bounded() {
 
     // A flood is capped per mount (100 per second); the port keeps answering other calls.
     // 1,000 lines take well under a second to send; the bound below tolerates six window
-    // rollovers during the burst, so only a missing cap (all 1,003 lines) fails it.
+    // rollovers during the burst, so only a missing cap (all 1,004 lines) fails it.
     for i in 0..1_000 {
         forms.log().debug(JsValue::from(i), None);
     }
@@ -1186,7 +1207,7 @@ async fn log_lines_reach_the_host_event_log_bounded() {
     let n = lines(&log).len();
     assert!(
         (100..=700).contains(&n),
-        "{n} of 1003 lines reached the event log"
+        "{n} of 1004 lines reached the event log"
     );
 }
 

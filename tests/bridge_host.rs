@@ -653,14 +653,7 @@ async fn a_subscriber_is_shown_the_new_bucket_when_its_binding_moves() {
     // Asset subscriptions follow their config key the same way.
     let (_hg, g) = mount(&host, "gal-m", GALLERY, r#"{"assetBucketId": "pics-a"}"#).await;
     let (_hp, other) = mount(&host, "gal-p", GALLERY, r#"{"assetBucketId": "pics-b"}"#).await;
-    let parts: Array = [JsValue::from_str(
-        "<svg xmlns='http://www.w3.org/2000/svg'/>",
-    )]
-    .iter()
-    .collect();
-    let bag = web_sys::BlobPropertyBag::new();
-    bag.set_type("image/svg+xml");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).unwrap();
+    let blob = svg_blob();
     ok(other.assets().upload(blob.into(), None)).await;
     let (acb, lists) = recorder();
     let _ua = g.assets().subscribe(acb, None);
@@ -684,14 +677,7 @@ async fn assets_upload_as_blobs_list_subscribe_and_delete() {
     let _u = g2.assets().subscribe(cb, None);
     ok(g2.assets().list()).await; // the subscription is registered (same-port order)
 
-    let parts: Array = [JsValue::from_str(
-        "<svg xmlns='http://www.w3.org/2000/svg'/>",
-    )]
-    .iter()
-    .collect();
-    let bag = web_sys::BlobPropertyBag::new();
-    bag.set_type("image/svg+xml");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).unwrap();
+    let blob = svg_blob();
     let progress: Rc<RefCell<Vec<(f64, f64)>>> = Rc::new(RefCell::new(Vec::new()));
     let p = progress.clone();
     let on_progress =
@@ -1249,6 +1235,12 @@ async fn mounting_loads_the_mirrored_document_before_the_widget_asks() {
     host.close();
 }
 
+/// The instance ids registered with the backend for this user.
+async fn registered(api: &Api) -> Vec<String> {
+    let all = api.instances().await.expect("GET /v1/instances");
+    all.into_iter().map(|i| i.instance_id).collect()
+}
+
 /// An iframe (not yet loaded) whose page is `path` on the test server.
 fn frame_at(path: &str) -> web_sys::HtmlIFrameElement {
     let doc = web_sys::window().unwrap().document().unwrap();
@@ -1289,14 +1281,7 @@ async fn a_widget_from_another_source_cannot_claim_a_mounted_plugin_id() {
     ));
     let err = rejection(host.mount_port(ch.port1(), claim)).await;
     assert_eq!(code(&err), "PLUGIN_ID_TAKEN");
-    let ids: Vec<String> = api
-        .instances()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.instance_id)
-        .collect();
-    assert_eq!(ids, ["forms-src-1", "forms-src-2"]);
+    assert_eq!(registered(&api).await, ["forms-src-1", "forms-src-2"]);
 
     // A publisher id given by the host is the source as it is; a bad one is refused.
     let ch = web_sys::MessageChannel::new().unwrap();
@@ -1338,14 +1323,7 @@ async fn removing_an_instance_drops_its_declaration_and_registration() {
     )
     .await;
     assert_eq!(code(&err), "NOT_INDEXED");
-    let ids: Vec<String> = api
-        .instances()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.instance_id)
-        .collect();
-    assert_eq!(ids, ["scores-2"]);
+    assert_eq!(registered(&api).await, ["scores-2"]);
     // Removing it again is NOT_FOUND; the removed mount's port is closed.
     let err = rejection(host.remove_instance("scores-1".into())).await;
     assert_eq!(code(&err), "NOT_FOUND");

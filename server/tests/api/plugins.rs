@@ -16,6 +16,11 @@ async fn register_from(s: &Srv, t: &str, instance: &str, manifest: Value, source
     .await
 }
 
+/// Registers `evil-1`, a bare manifest claiming the "forms" plugin id, served from `source`.
+async fn claim_forms(s: &Srv, t: &str, source: &str) -> Resp {
+    register_from(s, t, "evil-1", json!({"id": "forms"}), source).await
+}
+
 #[tokio::test]
 async fn a_manifest_from_another_source_cannot_claim_a_held_plugin_id() {
     let s = Srv::start().await;
@@ -27,14 +32,7 @@ async fn a_manifest_from_another_source_cannot_claim_a_held_plugin_id() {
         .await
         .ok();
     // A widget from elsewhere claiming "forms" is refused, and says who holds it.
-    let refused = register_from(
-        &s,
-        &t,
-        "evil-1",
-        json!({"id": "forms"}),
-        "https://evil.example/x.html",
-    )
-    .await;
+    let refused = claim_forms(&s, &t, "https://evil.example/x.html").await;
     refused.expect_err("PLUGIN_ID_TAKEN");
     assert_eq!(refused.status, 409);
     assert_eq!(refused.body["detail"]["pluginId"], "forms");
@@ -61,15 +59,9 @@ async fn a_manifest_from_another_source_cannot_claim_a_held_plugin_id() {
     .expect_err("PLUGIN_ID_TAKEN");
     // Other users are unaffected: the pin is per user.
     let other = s.pro().await;
-    register_from(
-        &s,
-        &other,
-        "evil-1",
-        json!({"id": "forms"}),
-        "https://evil.example/x.html",
-    )
-    .await
-    .ok();
+    claim_forms(&s, &other, "https://evil.example/x.html")
+        .await
+        .ok();
     s.stop().await;
 }
 
@@ -83,15 +75,9 @@ async fn registrations_without_a_source_keep_the_pin_and_are_not_checked() {
     // An older host re-registers without a source: the stored source stays.
     let again = s.register(&t, "forms-1", forms_manifest(), json!({})).await;
     assert_eq!(again.ok()["source"], FORMS_SRC);
-    register_from(
-        &s,
-        &t,
-        "evil-1",
-        json!({"id": "forms"}),
-        "https://evil.example/",
-    )
-    .await
-    .expect_err("PLUGIN_ID_TAKEN");
+    claim_forms(&s, &t, "https://evil.example/")
+        .await
+        .expect_err("PLUGIN_ID_TAKEN");
     // Sources are bounded and printable.
     register_from(&s, &t, "forms-3", forms_manifest(), "a\nb")
         .await
@@ -103,14 +89,6 @@ async fn registrations_without_a_source_keep_the_pin_and_are_not_checked() {
     s.call(Method::DELETE, "/v1/instances/forms-1", Some(&t), None)
         .await
         .ok();
-    register_from(
-        &s,
-        &t,
-        "evil-1",
-        json!({"id": "forms"}),
-        "https://evil.example/",
-    )
-    .await
-    .ok();
+    claim_forms(&s, &t, "https://evil.example/").await.ok();
     s.stop().await;
 }

@@ -2,7 +2,7 @@
 // one mounts with its own instance id and config (here `storageNamespace`, seed 000's
 // document-bucket config), and survives a reload.
 import { test, expect } from "@playwright/test";
-import { openDashboard, noteField, writeNote } from "./helpers.js";
+import { openDashboard, noteField, writeNote, backend } from "./helpers.js";
 
 test("mount your own widget: manifest problems are listed; config picks the bucket", async ({ page }) => {
   await openDashboard(page);
@@ -39,10 +39,16 @@ test("mount your own widget: manifest problems are listed; config picks the buck
   await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
   await expect(await noteField(page, "my-notes")).toHaveValue("shared through storageNamespace");
 
-  // Removing it from the dashboard unmounts it and keeps it removed after a reload.
+  // Removing it from the dashboard unmounts and unregisters it, and it stays removed after a reload.
   await page.getByRole("button", { name: "Remove My notes from the dashboard" }).click();
   await expect(page.locator('article[data-instance="my-notes"]')).toHaveCount(0);
   await page.reload();
   await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
   await expect(page.locator('article[data-instance="my-notes"]')).toHaveCount(0);
+  // host.removeInstance unregistered it on the backend too; the other widgets stay registered.
+  const { status, body } = await backend(page, "GET", "/v1/instances");
+  expect(status).toBe(200);
+  const ids = body.map((i) => i.instanceId);
+  expect(ids).toContain("notes-a");
+  expect(ids).not.toContain("my-notes");
 });

@@ -18,6 +18,12 @@ done
 # see the header of scripts/shrink-pkg.mjs. The .d.ts files stay as wasm-bindgen wrote them.
 [ -d node_modules/esbuild ] || { echo "esbuild is missing: run scripts/setup.sh (or npm ci) first." >&2; exit 1; }
 node scripts/shrink-pkg.mjs pkg/widget pkg/host
+# wasm-bindgen's classes declare `[Symbol.dispose]()`, which TypeScript only knows with the
+# esnext.disposable lib: reference it from the typings, so a widget project on a plain
+# "lib": ["es2022", "dom"] type-checks without skipLibCheck (tests/types checks exactly that).
+for f in pkg/widget/monodit_bridge.d.ts pkg/host/monodit_bridge.d.ts; do
+  grep -q 'reference lib="esnext.disposable"' "$f" || sed -i '1i /// <reference lib="esnext.disposable" />' "$f"
+done
 # wasm-pack writes a `*` .gitignore into each out dir; npm reads it as an .npmignore and would
 # leave every pkg/ file out of the published package (git ignores /pkg at the root already).
 rm -f pkg/widget/.gitignore pkg/host/.gitignore

@@ -47,10 +47,11 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
   cargo install wasm-pack --locked
 fi
 
-# 5. npm packages: binaryen (wasm-opt; Debian's is broken for wasm-bindgen output) and
-#    @playwright/test (driving Debian's Chromium; never download a browser).
+# 5. npm packages: binaryen (wasm-opt; Debian's is broken for wasm-bindgen output),
+#    @playwright/test (driving Debian's Chromium; never download a browser) and typescript
+#    (checks the published typings, tests/types).
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ] \
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ] || [ ! -x node_modules/.bin/tsc ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error

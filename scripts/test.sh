@@ -5,6 +5,7 @@
 #   2. native: cargo test --workspace (core rules, server over real HTTP)
 #   3. browser: wasm-pack test --headless --chrome against a real monodit-server
 #   4. e2e: Playwright specs in e2e/ against the demo in headless Chromium (when present)
+#   5. typings: tsc --strict over tests/types (a widget and a host using the published .d.ts)
 #
 # Set MONODIT_SKIP_LINT=1 to skip step 1 while iterating.
 set -euo pipefail
@@ -33,5 +34,10 @@ if compgen -G "e2e/*.spec.*" >/dev/null; then
   step "end-to-end tests (Playwright, headless Chromium)"
   bash scripts/e2e.sh
 fi
+
+step "typings (tsc --strict on a widget and a host written from the docs, tests/types)"
+# e2e.sh has just built pkg/ from these sources; build it here when e2e was skipped.
+[ -f pkg/widget/monodit_bridge.d.ts ] && [ -f pkg/host/monodit_bridge.d.ts ] || bash scripts/build.sh
+tsc -p tests/types
 
 printf '\nall tests passed in %ss\n' "$(( $(date +%s) - started ))"

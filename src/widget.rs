@@ -123,6 +123,8 @@ export interface StorageCollection<T = unknown> {
  * `in`, `Object.keys` and spreading never throw.
  */
 export type Storage = Record<string, StorageCollection>;
+/** The `ctx` a widget gets from `connect()`, under seed 003's name for it. */
+export type PluginContext = Ctx;
 /**
  * `ctx.kv` (seed 003): small JSON values per plugin on the server, by convention under
  * `settings:` (user-configurable) and `state:` (internal) key prefixes. Needs the manifest's
@@ -592,9 +594,11 @@ impl Store {
     }
 
     /// Calls `cb(value, meta)` on every change of the bucket (`namespace`, or the bound
-    /// bucket when `null`; a bound subscription follows config changes). Callbacks may fire
-    /// more than once per logical edit (optimistic, confirmed, revalidated). `onError`
-    /// receives a failed subscription (e.g. NO_BINDING). Returns an unsubscribe function.
+    /// bucket when `null`). Changes only: render the current value from `get()` first. A
+    /// bound subscription follows config changes and re-links, and is handed the new bucket's
+    /// value at once (`revalidated`). Callbacks may fire more than once per logical edit
+    /// (optimistic, confirmed, revalidated). `onError` receives a failed subscription (e.g.
+    /// NO_BINDING). Returns an unsubscribe function.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
@@ -680,7 +684,7 @@ impl Assets {
     pub fn subscribe(
         &self,
         #[wasm_bindgen(
-            unchecked_param_type = "(assets: AssetInfo[] | undefined, meta: AssetMeta) => void"
+            unchecked_param_type = "(assets: AssetInfo[], meta: AssetMeta) => void"
         )]
         cb: Function,
         #[wasm_bindgen(js_name = onError, unchecked_optional_param_type = "(err: MonoditError) => void")]

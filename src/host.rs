@@ -80,6 +80,19 @@ export interface Topology {
 }
 /** What `host.deleteBucket` reports. */
 export interface DeletedBucket { refundedBytes: number; deletedObjects: number; disconnectedInstances: string[]; }
+/** A plugin id of the user (`host.plugins()`): who holds it and what it stores. */
+export interface PluginInfo {
+  pluginId: string;
+  /** The source the id is pinned to (see `MountOptions.source`). */
+  source?: string;
+  /** Registered instances whose manifest claims it. */
+  instances: string[];
+  /** Collection items and their bytes, kv entries and their bytes (all count in the quota). */
+  items: number; itemBytes: number; kvKeys: number; kvBytes: number;
+}
+/** What `host.deletePluginData` reports. `released`: no instance holds the id any more, so
+ *  its pin is gone too. */
+export interface DeletedPlugin { deletedItems: number; deletedKeys: number; refundedBytes: number; released: boolean; }
 /** Entries of the host's event log (`host.onEvent`). */
 export type HostEvent =
   | { type: "store"; kind: "optimistic" | "confirmed" | "revalidated" | "rollback"; instanceId: string;
@@ -369,6 +382,38 @@ impl Host {
                 m.disconnect_bucket(backend, &bucket_id).await;
             }
             inner.engine.recheck();
+            to_js(&deleted).map_err(js_err)
+        })
+    }
+
+    /// The user's plugin ids with their instances, stored collection items and kv entries,
+    /// and the source each is pinned to: what a storage settings page lists.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PluginInfo[]>")]
+    pub fn plugins(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let list = inner.engine.api().plugins().await.map_err(js_err)?;
+            to_js(&list).map_err(js_err)
+        })
+    }
+
+    /// Deletes a plugin's collection items and `ctx.kv` entries (its "plugin data") and
+    /// refunds their bytes. While instances still claim the id, their declaration and its pin
+    /// stay (the widget starts over empty); otherwise the id is released. A plugin's data
+    /// otherwise outlives its instances, and keeps the id pinned to its source.
+    #[wasm_bindgen(js_name = deletePluginData, unchecked_return_type = "Promise<DeletedPlugin>")]
+    pub fn delete_plugin_data(
+        &self,
+        #[wasm_bindgen(js_name = pluginId)] plugin_id: String,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let deleted = inner
+                .engine
+                .api()
+                .delete_plugin(&plugin_id)
+                .await
+                .map_err(js_err)?;
             to_js(&deleted).map_err(js_err)
         })
     }

@@ -12,8 +12,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use monodit_core::api::{
     AssetInfo, AssetList, BatchMetaRequest, BatchMetaResponse, BucketInfo, CollectionOp, Contract,
-    DeletedBucket, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me, NewUser, Plan,
-    PutDocument, SetFaults, SetPlan, Usage,
+    DeletedBucket, DeletedPlugin, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me,
+    NewUser, Plan, PluginInfo, PutDocument, SetFaults, SetPlan, Usage,
 };
 use monodit_core::buckets::Backend;
 use monodit_core::kv::{KvEntry, KvList, PutKv};
@@ -483,6 +483,17 @@ impl Api {
         let path = format!("/v1/instances/{}", enc(instance_id));
         let _: serde_json::Value = self.delete_json("delete instance", &path).await?;
         Ok(())
+    }
+
+    /// `GET /v1/plugins`.
+    pub async fn plugins(&self) -> Result<Vec<PluginInfo>, Error> {
+        self.get_json("plugins", "/v1/plugins").await
+    }
+
+    /// `DELETE /v1/plugins/{pluginId}`.
+    pub async fn delete_plugin(&self, plugin_id: &str) -> Result<DeletedPlugin, Error> {
+        let path = format!("/v1/plugins/{}", enc(plugin_id));
+        self.delete_json("delete plugin data", &path).await
     }
 
     /// `POST /v1/collections/{pluginId}/{collection}/{op}` with the op (tag included) as body.

@@ -1334,3 +1334,52 @@ async fn removing_an_instance_drops_its_declaration_and_registration() {
         "a removed mount serves no calls"
     );
 }
+
+#[wasm_bindgen_test]
+async fn plugin_data_outlives_its_widget_until_the_host_deletes_it() {
+    let (host, _api) = setup().await;
+    let options = |id: &str, source: &str| {
+        json(&format!(
+            r#"{{"instanceId": "{id}", "manifest": {FORMS}, "source": "{source}"}}"#
+        ))
+    };
+    let ch = web_sys::MessageChannel::new().unwrap();
+    ok(host.mount_port(ch.port1(), options("forms-1", "acme/forms"))).await;
+    let forms = widget::connect_port(ch.port2(), 5000).await.unwrap();
+    let subs = get(&forms.storage(), "submissions");
+    ok(method(&subs, "put")
+        .call2(&subs, &"a".into(), &json(r#"{"status": "new"}"#))
+        .unwrap()
+        .unchecked_into())
+    .await;
+    ok(forms.kv().set("settings:filter".into(), "new".into())).await;
+    let listed = ok(host.plugins()).await;
+    let p = Array::from(&listed).get(0);
+    assert_eq!(get(&p, "pluginId").as_string().as_deref(), Some("forms"));
+    assert_eq!(get(&p, "source").as_string().as_deref(), Some("acme/forms"));
+    assert_eq!(get(&p, "items").as_f64(), Some(1.0));
+    assert_eq!(get(&p, "kvKeys").as_f64(), Some(1.0));
+
+    // The widget is removed; another publisher's widget claiming "forms" still cannot read
+    // the data it left.
+    ok(host.remove_instance("forms-1".into())).await;
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let err = rejection(host.mount_port(ch.port1(), options("evil-1", "evil/forms"))).await;
+    assert_eq!(code(&err), "PLUGIN_ID_TAKEN");
+
+    // The user deletes the plugin's data: every byte is refunded and the id is free.
+    let deleted = ok(host.delete_plugin_data("forms".into())).await;
+    assert_eq!(get(&deleted, "deletedItems").as_f64(), Some(1.0));
+    assert_eq!(get(&deleted, "deletedKeys").as_f64(), Some(1.0));
+    assert_eq!(get(&deleted, "released"), JsValue::TRUE);
+    let ch = web_sys::MessageChannel::new().unwrap();
+    ok(host.mount_port(ch.port1(), options("evil-1", "evil/forms"))).await;
+    let newcomer = widget::connect_port(ch.port2(), 5000).await.unwrap();
+    let subs = get(&newcomer.storage(), "submissions");
+    let n = ok(method(&subs, "count")
+        .call0(&subs)
+        .unwrap()
+        .unchecked_into())
+    .await;
+    assert_eq!(n.as_f64(), Some(0.0));
+}

@@ -153,6 +153,14 @@ CREATE TABLE IF NOT EXISTS plugin_kv (
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (user_id, plugin_id, key)
 );
+-- The source each plugin id is pinned to (core `plugins`): the last accepted claim. It keeps
+-- guarding the plugin's data after its instances are gone; deleting the data releases it.
+CREATE TABLE IF NOT EXISTS plugin_pins (
+  user_id TEXT NOT NULL,
+  plugin_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  PRIMARY KEY (user_id, plugin_id)
+);
 CREATE TABLE IF NOT EXISTS plugin_indexes (
   name TEXT PRIMARY KEY,
   plugin_id TEXT NOT NULL,

@@ -20,4 +20,7 @@ await host.deleteBucket("d1-json", "team");
 await host.deleteBucket("s3", "team");
 handle.unmount();
 await host.removeInstance("w-1");
+for (const p of await host.plugins()) console.log(p.pluginId, p.source, p.instances.length, p.items + p.kvKeys);
+const { refundedBytes, released }: { refundedBytes: number; released: boolean } = await host.deletePluginData("forms");
+console.log(refundedBytes, released);
 console.log(buckets, usage, off);

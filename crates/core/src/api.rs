@@ -28,6 +28,8 @@
 //! | GET | `/v1/kv/{pluginId}/{key}` | → [`crate::kv::KvEntry`] (404 NOT_FOUND when unset) |
 //! | PUT | `/v1/kv/{pluginId}/{key}` | [`crate::kv::PutKv`] → [`crate::kv::KvEntry`] |
 //! | DELETE | `/v1/kv/{pluginId}/{key}` | → `{deleted: bool}` |
+//! | GET | `/v1/plugins` | → `[PluginInfo]`: every plugin id with instances, data or a pin |
+//! | DELETE | `/v1/plugins/{pluginId}` | → [`DeletedPlugin`]: its collection items and kv entries |
 //! | PUT | `/v1/dev/plan` | [`SetPlan`] (only with `--dev`) → [`Me`] |
 //! | POST | `/v1/dev/users` | [`SetPlan`] (only with `--dev`) → [`NewUser`]: a fresh user per test |
 //! | PUT | `/v1/dev/faults` | [`SetFaults`] (only with `--dev`) → [`SetFaults`]: injected 500s |
@@ -297,6 +299,41 @@ pub struct DeletedBucket {
     pub deleted_objects: u64,
     /// Instances whose config key was cleared (they fall back to isolated).
     pub disconnected_instances: Vec<String>,
+}
+
+/// A plugin id of the user, in `GET /v1/plugins` (for a host's storage settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginInfo {
+    /// The manifest id.
+    pub plugin_id: String,
+    /// The source the id is pinned to (core `plugins`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Registered instances whose manifest claims it.
+    pub instances: Vec<String>,
+    /// Collection items stored for it, and their bytes (counted in the quota).
+    pub items: u64,
+    /// Bytes of those items.
+    pub item_bytes: u64,
+    /// `ctx.kv` entries stored for it.
+    pub kv_keys: u64,
+    /// Bytes of those entries' values.
+    pub kv_bytes: u64,
+}
+
+/// `DELETE /v1/plugins/{pluginId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedPlugin {
+    /// Collection items removed.
+    pub deleted_items: u64,
+    /// `ctx.kv` entries removed.
+    pub deleted_keys: u64,
+    /// Bytes given back to the quota.
+    pub refunded_bytes: u64,
+    /// Whether the id's pin was released (no instance holds it any more).
+    pub released: bool,
 }
 
 /// Per-bucket usage line.

@@ -7,6 +7,11 @@
 //! another source that claims the id is refused with `PLUGIN_ID_TAKEN` instead of reading the
 //! other widget's data. Instances registered without a source (older hosts, port mounts) do
 //! not pin an id, and a registration without one is not checked.
+//!
+//! The backend also remembers the last source that claimed an id. While the plugin still has
+//! data (collection items or kv entries), that pin outlives its instances: removing the real
+//! widget does not let a widget from elsewhere take its data over. Deleting the plugin's data
+//! (`DELETE /v1/plugins/{pluginId}`) releases it.
 
 use crate::errors::{Error, ErrorCode, Result};
 
@@ -41,32 +46,52 @@ pub struct Holder {
 }
 
 /// Decides whether an instance whose code comes from `source` may claim `plugin_id`, given the
-/// *other* instances that hold it: refused (`PLUGIN_ID_TAKEN`, with the holder in `detail`) when
-/// one of them names a different source.
-pub fn check_claim(plugin_id: &str, source: Option<&str>, holders: &[Holder]) -> Result<()> {
+/// *other* instances that hold it and `retained`, the pinned source of a plugin that still has
+/// data: refused (`PLUGIN_ID_TAKEN`, the holder in `detail`) when one of them names a
+/// different source.
+pub fn check_claim(
+    plugin_id: &str,
+    source: Option<&str>,
+    holders: &[Holder],
+    retained: Option<&str>,
+) -> Result<()> {
     let Some(source) = source else {
         return Ok(());
     };
-    match holders
+    if let Some(h) = holders
         .iter()
         .find(|h| h.source.as_deref().is_some_and(|s| s != source))
     {
-        None => Ok(()),
-        Some(h) => Err(Error::new(
-            ErrorCode::PluginIdTaken,
-            format!(
-                "plugin id {plugin_id:?} belongs to the widget served from {:?} (instance {:?}); \
-                 this one is served from {source:?}",
-                h.source.as_deref().unwrap_or_default(),
-                h.instance_id
-            ),
-        )
-        .with_detail(serde_json::json!({
-            "pluginId": plugin_id,
-            "source": h.source,
-            "instanceId": h.instance_id,
-        }))),
+        return Err(taken(
+            plugin_id,
+            source,
+            h.source.as_deref().unwrap_or_default(),
+            Some(&h.instance_id),
+        ));
     }
+    match retained {
+        Some(pinned) if pinned != source => Err(taken(plugin_id, source, pinned, None)),
+        _ => Ok(()),
+    }
+}
+
+fn taken(plugin_id: &str, source: &str, held_by: &str, instance: Option<&str>) -> Error {
+    let whose = match instance {
+        Some(i) => format!("instance {i:?}"),
+        None => "its stored data; delete the plugin's data to free the id".to_string(),
+    };
+    Error::new(
+        ErrorCode::PluginIdTaken,
+        format!(
+            "plugin id {plugin_id:?} belongs to the widget served from {held_by:?} ({whose}); \
+             this one is served from {source:?}"
+        ),
+    )
+    .with_detail(serde_json::json!({
+        "pluginId": plugin_id,
+        "source": held_by,
+        "instanceId": instance,
+    }))
 }
 
 #[cfg(test)]
@@ -107,8 +132,8 @@ mod tests {
     #[test]
     fn another_source_cannot_claim_a_held_id() {
         let held = [holder("forms-1", Some("https://a/forms/"))];
-        assert!(check_claim("forms", Some("https://a/forms/"), &held).is_ok());
-        let err = check_claim("forms", Some("https://evil/forms/"), &held).unwrap_err();
+        assert!(check_claim("forms", Some("https://a/forms/"), &held, None).is_ok());
+        let err = check_claim("forms", Some("https://evil/forms/"), &held, None).unwrap_err();
         assert_eq!(err.code, ErrorCode::PluginIdTaken);
         assert_eq!(err.detail.unwrap()["instanceId"], "forms-1");
     }
@@ -116,9 +141,18 @@ mod tests {
     #[test]
     fn unnamed_sources_neither_pin_nor_get_checked() {
         let unnamed = [holder("old", None)];
-        assert!(check_claim("forms", Some("https://a/forms/"), &unnamed).is_ok());
+        assert!(check_claim("forms", Some("https://a/forms/"), &unnamed, None).is_ok());
         let held = [holder("forms-1", Some("https://a/forms/"))];
-        assert!(check_claim("forms", None, &held).is_ok());
-        assert!(check_claim("forms", Some("https://b/"), &[]).is_ok());
+        assert!(check_claim("forms", None, &held, None).is_ok());
+        assert!(check_claim("forms", Some("https://b/"), &[], None).is_ok());
+    }
+
+    #[test]
+    fn a_pin_outlives_its_instances_while_the_plugin_has_data() {
+        let err = check_claim("forms", Some("https://evil/"), &[], Some("https://a/")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PluginIdTaken);
+        assert!(err.detail.unwrap()["instanceId"].is_null());
+        assert!(check_claim("forms", Some("https://a/"), &[], Some("https://a/")).is_ok());
+        assert!(check_claim("forms", None, &[], Some("https://a/")).is_ok());
     }
 }

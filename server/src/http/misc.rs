@@ -2,13 +2,13 @@
 
 use crate::error::{AppError, AppResult};
 use crate::http::extract::{Authed, JsonBody, PathParams, Storage};
-use crate::store::{buckets, instances, users};
+use crate::store::{buckets, instances, plugins, users};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use monodit_core::api::{
-    BucketInfo, DeletedBucket, InstanceInfo, InstanceRegistration, Me, NewUser, SetFaults, SetPlan,
-    Usage,
+    BucketInfo, DeletedBucket, DeletedPlugin, InstanceInfo, InstanceRegistration, Me, NewUser,
+    PluginInfo, SetFaults, SetPlan, Usage,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -102,6 +102,29 @@ pub async fn delete_instance(
         .write(move |tx| instances::delete(tx, &user.id, &instance_id))
         .await?;
     Ok(Json(json!({"deleted": true})))
+}
+
+/// `GET /v1/plugins` (any plan: a Free user can still see and delete what it stored).
+pub async fn list_plugins(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+) -> AppResult<Json<Vec<PluginInfo>>> {
+    Ok(Json(
+        st.db.read(move |tx| plugins::list(tx, &user.id)).await?,
+    ))
+}
+
+/// `DELETE /v1/plugins/{pluginId}` (any plan).
+pub async fn delete_plugin(
+    State(st): State<Arc<AppState>>,
+    Authed(user): Authed,
+    PathParams(plugin_id): PathParams<String>,
+) -> AppResult<Json<DeletedPlugin>> {
+    Ok(Json(
+        st.db
+            .write(move |tx| plugins::delete(tx, &user.id, &plugin_id))
+            .await?,
+    ))
 }
 
 /// `POST /v1/dev/users` (dev mode): a fresh user per test.

@@ -81,6 +81,12 @@ fn routes(dev: bool) -> Vec<Route> {
         ("GET", "/v1/kv/{pluginId}/{key}", get(kv::get)),
         ("PUT", "/v1/kv/{pluginId}/{key}", put(kv::put)),
         ("DELETE", "/v1/kv/{pluginId}/{key}", delete(kv::delete)),
+        ("GET", "/v1/plugins", get(misc::list_plugins)),
+        (
+            "DELETE",
+            "/v1/plugins/{pluginId}",
+            delete(misc::delete_plugin),
+        ),
     ];
     if dev {
         r.push(("POST", "/v1/dev/users", post(misc::dev_new_user)));

@@ -131,7 +131,16 @@ pub fn register(
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        plugins::check_claim(plugin_id, reg.source.as_deref(), &holders)?;
+        let retained = crate::store::plugins::retained_pin(tx, user_id, plugin_id)?;
+        plugins::check_claim(
+            plugin_id,
+            reg.source.as_deref(),
+            &holders,
+            retained.as_deref(),
+        )?;
+        if let Some(source) = &reg.source {
+            crate::store::plugins::pin(tx, user_id, plugin_id, source)?;
+        }
     }
     let previous: Option<(String, Option<String>)> = tx
         .query_row(

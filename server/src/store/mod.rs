@@ -12,6 +12,7 @@ pub mod collections;
 pub mod documents;
 pub mod instances;
 pub mod kv;
+pub mod plugins;
 pub mod quota;
 pub mod rules;
 pub mod users;

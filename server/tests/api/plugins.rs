@@ -92,3 +92,103 @@ async fn registrations_without_a_source_keep_the_pin_and_are_not_checked() {
     claim_forms(&s, &t, "https://evil.example/").await.ok();
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_plugin_keeps_its_pin_while_it_has_data_and_deleting_the_data_frees_it() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC)
+        .await
+        .ok();
+    s.coll(
+        &t,
+        "forms",
+        "submissions",
+        "put",
+        json!({"id": "a", "data": {"status": "new", "email": "x@example.com"}}),
+    )
+    .await
+    .ok();
+    s.call(
+        Method::PUT,
+        "/v1/kv/forms/settings:filter",
+        Some(&t),
+        Some(json!({"value": "pending"})),
+    )
+    .await
+    .ok();
+    let used = s.used(&t).await;
+    assert!(used > 0);
+    let listed = s.get("/v1/plugins", &t).await;
+    let forms = &listed.ok()[0];
+    assert_eq!(forms["pluginId"], "forms");
+    assert_eq!(forms["source"], FORMS_SRC);
+    assert_eq!(forms["instances"], json!(["forms-1"]));
+    assert_eq!(forms["items"], 1);
+    assert_eq!(forms["kvKeys"], 1);
+
+    // The real widget is removed; its data stays, and so does its claim on the id.
+    s.call(Method::DELETE, "/v1/instances/forms-1", Some(&t), None)
+        .await
+        .ok();
+    let refused = claim_forms(&s, &t, "https://evil.example/").await;
+    refused.expect_err("PLUGIN_ID_TAKEN");
+    assert!(refused.body["detail"]["instanceId"].is_null());
+    // The same widget coming back (same source) gets its data again.
+    register_from(&s, &t, "forms-2", forms_manifest(), FORMS_SRC)
+        .await
+        .ok();
+    s.call(Method::DELETE, "/v1/instances/forms-2", Some(&t), None)
+        .await
+        .ok();
+
+    // Deleting the plugin's data refunds every byte and releases the id.
+    let deleted = s
+        .call(Method::DELETE, "/v1/plugins/forms", Some(&t), None)
+        .await;
+    let d = deleted.ok();
+    assert_eq!(d["deletedItems"], 1);
+    assert_eq!(d["deletedKeys"], 1);
+    assert_eq!(d["refundedBytes"], used);
+    assert_eq!(d["released"], true);
+    assert_eq!(s.used(&t).await, 0);
+    claim_forms(&s, &t, "https://evil.example/").await.ok();
+    // ...and the new claimant starts empty.
+    let count = s.coll(&t, "forms", "submissions", "count", json!({})).await;
+    count.expect_err("UNDECLARED_COLLECTION");
+    s.call(Method::GET, "/v1/kv/forms/settings:filter", Some(&t), None)
+        .await
+        .expect_err("NOT_FOUND");
+    s.call(Method::DELETE, "/v1/plugins/Bad Id", Some(&t), None)
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_installed_plugins_data_keeps_its_declaration_and_pin() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC)
+        .await
+        .ok();
+    s.coll(
+        &t,
+        "forms",
+        "submissions",
+        "put",
+        json!({"id": "a", "data": {"status": "new"}}),
+    )
+    .await
+    .ok();
+    let d = s
+        .call(Method::DELETE, "/v1/plugins/forms", Some(&t), None)
+        .await;
+    assert_eq!(d.ok()["released"], false);
+    let count = s.coll(&t, "forms", "submissions", "count", json!({})).await;
+    assert_eq!(count.ok()["count"], 0);
+    claim_forms(&s, &t, "https://evil.example/")
+        .await
+        .expect_err("PLUGIN_ID_TAKEN");
+    s.stop().await;
+}

@@ -12,8 +12,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use monodit_core::api::{
     AssetInfo, AssetList, BatchMetaRequest, BatchMetaResponse, BucketInfo, CollectionOp, Contract,
-    DeletedBucket, DeletedPlugin, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me,
-    NewUser, Plan, PluginInfo, PutDocument, SetFaults, SetPlan, Usage,
+    DeletedBucket, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me, NewUser, Plan,
+    PutDocument, SetFaults, SetPlan, Usage,
 };
 use monodit_core::buckets::Backend;
 use monodit_core::kv::{KvEntry, KvList, PutKv};
@@ -485,13 +485,14 @@ impl Api {
         Ok(())
     }
 
-    /// `GET /v1/plugins`.
-    pub async fn plugins(&self) -> Result<Vec<PluginInfo>, Error> {
+    /// `GET /v1/plugins` (core `api::PluginInfo` list). Passed on as JSON: the host only
+    /// hands it to the page, and a typed copy would cost bundle bytes for nothing.
+    pub async fn plugins(&self) -> Result<serde_json::Value, Error> {
         self.get_json("plugins", "/v1/plugins").await
     }
 
-    /// `DELETE /v1/plugins/{pluginId}`.
-    pub async fn delete_plugin(&self, plugin_id: &str) -> Result<DeletedPlugin, Error> {
+    /// `DELETE /v1/plugins/{pluginId}` (core `api::DeletedPlugin`, as JSON like `plugins`).
+    pub async fn delete_plugin(&self, plugin_id: &str) -> Result<serde_json::Value, Error> {
         let path = format!("/v1/plugins/{}", enc(plugin_id));
         self.delete_json("delete plugin data", &path).await
     }

@@ -141,6 +141,9 @@ struct HostInner {
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
     hello: RefCell<Option<transport::PortListener>>,
+    /// Windows that said hello before any mount owned them (a widget that connected before
+    /// its host mounted it): at most [`EARLY_HELLOS`], newest last.
+    early_hellos: RefCell<Vec<JsValue>>,
     /// Watches the document for removed iframes (their mounts are torn down).
     observer: RefCell<Option<Observer>>,
 }
@@ -245,11 +248,18 @@ impl Host {
     #[wasm_bindgen(unchecked_return_type = "Promise<MountHandle>")]
     pub fn mount(
         &self,
-        iframe: HtmlIFrameElement,
+        #[wasm_bindgen(unchecked_param_type = "HTMLIFrameElement")] iframe: JsValue,
         #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
+            // Checked here: a wrong element would otherwise throw inside the wasm and leave
+            // this promise pending forever.
+            let iframe = iframe.dyn_into::<HtmlIFrameElement>().map_err(|_| {
+                js_err(Error::invalid(
+                    "mount needs an <iframe> element (HTMLIFrameElement)",
+                ))
+            })?;
             let mount = Mount::create(&inner, Some(iframe), &options)
                 .await
                 .map_err(js_err)?;
@@ -310,12 +320,15 @@ impl Host {
     #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, unknown>>")]
     pub fn relink(
         &self,
-        #[wasm_bindgen(js_name = instanceId)] instance_id: String,
-        #[wasm_bindgen(js_name = bindingKey)] binding_key: String,
-        #[wasm_bindgen(js_name = bucketId)] bucket_id: String,
+        #[wasm_bindgen(js_name = instanceId, unchecked_param_type = "string")] instance_id: JsValue,
+        #[wasm_bindgen(js_name = bindingKey, unchecked_param_type = "string")] binding_key: JsValue,
+        #[wasm_bindgen(js_name = bucketId, unchecked_param_type = "string")] bucket_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
+            let instance_id = string_arg(&instance_id, "instanceId")?;
+            let binding_key = string_arg(&binding_key, "bindingKey")?;
+            let bucket_id = string_arg(&bucket_id, "bucketId")?;
             let mount = inner.find(&instance_id).ok_or_else(|| {
                 js_err(Error::new(
                     ErrorCode::NotFound,
@@ -338,10 +351,11 @@ impl Host {
     #[wasm_bindgen(js_name = removeInstance, unchecked_return_type = "Promise<void>")]
     pub fn remove_instance(
         &self,
-        #[wasm_bindgen(js_name = instanceId)] instance_id: String,
+        #[wasm_bindgen(js_name = instanceId, unchecked_param_type = "string")] instance_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
+            let instance_id = string_arg(&instance_id, "instanceId")?;
             buckets::validate_instance_id(&instance_id).map_err(js_err)?;
             if let Some(mount) = inner.find(&instance_id) {
                 mount.teardown();
@@ -361,16 +375,18 @@ impl Host {
     #[wasm_bindgen(js_name = deleteBucket, unchecked_return_type = "Promise<DeletedBucket>")]
     pub fn delete_bucket(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "\"d1-json\" | \"r2-assets\"")] backend: String,
-        #[wasm_bindgen(js_name = bucketId)] bucket_id: String,
+        #[wasm_bindgen(unchecked_param_type = "\"d1-json\" | \"r2-assets\"")] backend: JsValue,
+        #[wasm_bindgen(js_name = bucketId, unchecked_param_type = "string")] bucket_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let backend = Backend::parse(&backend).ok_or_else(|| {
-                js_err(Error::invalid(
-                    "backend must be \"d1-json\" or \"r2-assets\"",
-                ))
-            })?;
+            let bucket_id = string_arg(&bucket_id, "bucketId")?;
+            let backend =
+                Backend::parse(&backend.as_string().unwrap_or_default()).ok_or_else(|| {
+                    js_err(Error::invalid(
+                        "backend must be \"d1-json\" or \"r2-assets\"",
+                    ))
+                })?;
             buckets::validate_bucket_id(&bucket_id).map_err(js_err)?;
             let deleted = inner
                 .engine
@@ -404,10 +420,11 @@ impl Host {
     #[wasm_bindgen(js_name = deletePluginData, unchecked_return_type = "Promise<DeletedPlugin>")]
     pub fn delete_plugin_data(
         &self,
-        #[wasm_bindgen(js_name = pluginId)] plugin_id: String,
+        #[wasm_bindgen(js_name = pluginId, unchecked_param_type = "string")] plugin_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
+            let plugin_id = string_arg(&plugin_id, "pluginId")?;
             let deleted = inner
                 .engine
                 .api()
@@ -464,6 +481,7 @@ impl Host {
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(0),
             hello: RefCell::new(None),
+            early_hellos: RefCell::new(Vec::new()),
             observer: RefCell::new(None),
         });
         // A widget that connected after its iframe's `load` missed that handshake and asks
@@ -488,7 +506,27 @@ impl Host {
                 })
                 .cloned();
             if let Some(m) = mount {
-                m.handshake();
+                m.doc_connected.set(true);
+                // A hello storm must not make the host churn ports and flood its event log.
+                let (start, n) = m.hello_window.get();
+                let t = js_sys::Date::now();
+                let (start, n) = if t - start >= 1_000.0 {
+                    (t, 1)
+                } else {
+                    (start, n + 1)
+                };
+                m.hello_window.set((start, n));
+                if n <= MAX_HELLOS_PER_SECOND {
+                    m.handshake();
+                }
+            } else {
+                let mut early = inner.early_hellos.borrow_mut();
+                if !early.iter().any(|w| Object::is(w, &source)) {
+                    if early.len() >= EARLY_HELLOS {
+                        early.remove(0);
+                    }
+                    early.push(source.into());
+                }
             }
         });
         if let Some(w) = web_sys::window() {
@@ -534,6 +572,12 @@ impl MountHandle {
     ) -> Promise {
         let mount = self.mount.clone();
         future_to_promise(async move {
+            if mount.check_detached() {
+                return Err(js_err(Error::new(
+                    ErrorCode::Closed,
+                    "this mount was unmounted; mount the widget again",
+                )));
+            }
             let config = config_of(&config).map_err(js_err)?;
             mount.set_config(config).await.map_err(js_err)?;
             Ok(JsValue::UNDEFINED)
@@ -595,11 +639,38 @@ struct Mount {
     calls: transport::CallLog,
     /// `ctx.log` rate window: (start ms, entries in it, entries dropped).
     log_window: RefCell<(f64, u32, u32)>,
-    /// Where the widget's code comes from (core `plugins`), when known.
-    source: Option<String>,
-    /// Whether the backend accepted the registration, so the plugin id is this widget's.
+    /// Where the widget's code comes from (core `plugins`), when known: the mount's `source`
+    /// option, else the iframe's URL at its last host-initiated load.
+    source: RefCell<Option<String>>,
+    /// Whether `source` came from the mount options (then the iframe URL is not consulted).
+    explicit_source: bool,
+    /// Whether the backend accepted the registration with the current source, so the
+    /// plugin id is this widget's.
     registered: Cell<bool>,
+    /// The host page changed the iframe's `src`/`srcdoc` since its last `load`.
+    host_navigated: Cell<bool>,
+    /// A widget document in the iframe has connected (hello or a call) since its last `load`.
+    doc_connected: Cell<bool>,
+    /// The widget navigated away by itself: no port until the host sets `src` again.
+    suspended: Cell<bool>,
+    /// Watches the iframe's `src`/`srcdoc` (host-initiated navigations).
+    src_observer: RefCell<Option<Observer>>,
+    /// Hello rate window: (start ms, hellos in it).
+    hello_window: Cell<(f64, u32)>,
 }
+
+/// A string argument of a Host method, or INVALID_ARGUMENT naming it (a wrong type must not
+/// reach wasm-bindgen's string conversion, which would trap).
+fn string_arg(v: &JsValue, name: &str) -> Result<String, JsValue> {
+    v.as_string()
+        .ok_or_else(|| js_err(Error::invalid(format!("{name} must be a string"))))
+}
+
+/// Most hellos per second one mount answers with a new port.
+const MAX_HELLOS_PER_SECOND: u32 = 10;
+
+/// How many not-yet-mounted windows' hellos the host remembers.
+const EARLY_HELLOS: usize = 64;
 
 /// Most `ctx.log` entries one mount may write per [`LOG_WINDOW_MS`].
 pub const LOG_BURST: u32 = 100;
@@ -638,6 +709,7 @@ impl Mount {
         };
         let config = config_of(&field(options, "config"))?;
         check_config(&manifest, &config, &instance_id)?;
+        let explicit_source = field(options, "source").is_string();
         let source = match field(options, "source").as_string() {
             Some(s) => Some(s),
             None if !field(options, "source").is_undefined() => {
@@ -658,6 +730,15 @@ impl Mount {
                 "instance {instance_id:?} is already mounted; unmount it first"
             )));
         }
+        if let Some(f) = &iframe {
+            let same = |m: &Rc<Mount>| m.iframe.as_ref().is_some_and(|g| Object::is(f, g));
+            if let Some(other) = inner.mounts.borrow().iter().find(|m| same(m)) {
+                return Err(Error::invalid(format!(
+                    "this iframe is already mounted as instance {:?}; unmount it first",
+                    other.instance_id
+                )));
+            }
+        }
         let mount = Rc::new(Mount {
             host: Rc::downgrade(inner),
             instance_id,
@@ -671,12 +752,32 @@ impl Mount {
             watchers: RefCell::new(Vec::new()),
             calls: transport::CallLog::default(),
             log_window: RefCell::new((0.0, 0, 0)),
-            source,
+            explicit_source,
+            source: RefCell::new(source),
             registered: Cell::new(false),
+            host_navigated: Cell::new(false),
+            doc_connected: Cell::new(false),
+            suspended: Cell::new(false),
+            src_observer: RefCell::new(None),
+            hello_window: Cell::new((0.0, 0)),
             torn_down: Cell::new(false),
             checked_assets: RefCell::new(Default::default()),
         });
-        mount.register().await?;
+        // A widget document that said hello before this mount is connected: a load it causes
+        // itself from now on is a navigation away, not the first load.
+        if let Some(win) = mount.iframe.as_ref().and_then(|f| f.content_window()) {
+            let mut early = inner.early_hellos.borrow_mut();
+            if let Some(i) = early.iter().position(|w| Object::is(w, &win)) {
+                early.remove(i);
+                mount.doc_connected.set(true);
+            }
+        }
+        // An iframe whose URL is not set yet registers at its first load, once its source is
+        // known: registering without one now could not claim the plugin id anyway.
+        let defer = mount.iframe.is_some() && mount.source.borrow().is_none();
+        if !defer {
+            mount.register().await?;
+        }
         inner.mounts.borrow_mut().push(mount.clone());
         mount.rewatch();
         inner.emit_simple("mount", &mount.instance_id);
@@ -724,7 +825,7 @@ impl Mount {
             kind: self.kind,
             manifest: self.manifest_json.clone(),
             config: self.config.borrow().clone(),
-            source: self.source.clone(),
+            source: self.source.borrow().clone(),
         };
         self.engine()?
             .api()
@@ -751,11 +852,25 @@ impl Mount {
         let weak = Rc::downgrade(self);
         let on_load = Closure::<dyn FnMut()>::new(move || {
             if let Some(m) = weak.upgrade() {
-                m.handshake();
+                m.on_iframe_load();
             }
         });
         let _ = iframe.add_event_listener_with_callback("load", on_load.as_ref().unchecked_ref());
         *self.on_load.borrow_mut() = Some(on_load);
+        // Mutation records arrive (microtasks) before the `load` they cause (a task).
+        let weak = Rc::downgrade(self);
+        let cb = Closure::<dyn FnMut()>::new(move || {
+            if let Some(m) = weak.upgrade() {
+                m.host_navigated.set(true);
+            }
+        });
+        if let Ok(observer) = web_sys::MutationObserver::new(cb.as_ref().unchecked_ref()) {
+            let init = web_sys::MutationObserverInit::new();
+            init.set_attribute_filter(&Array::of2(&"src".into(), &"srcdoc".into()));
+            if observer.observe_with_options(iframe, &init).is_ok() {
+                *self.src_observer.borrow_mut() = Some((observer, cb));
+            }
+        }
         // The document may already be loaded (mount after load); a handshake now reaches it.
         // If it is still the initial about:blank, the `load` handshake replaces this one.
         if iframe.content_window().is_some() {
@@ -763,9 +878,59 @@ impl Mount {
         }
     }
 
+    /// An iframe `load`. The host's own navigations (it set `src`/`srcdoc`) and the first
+    /// widget document after mount get a port, with the source re-read from the URL. A load
+    /// the widget caused itself (a link, a redirect, `location` assignments or reloads), once
+    /// a widget document had connected, is not trusted: whatever page it loaded would
+    /// otherwise inherit this instance's storage. The mount is suspended (no port, hellos
+    /// ignored, a `protocolError` event) until the host sets `src` again.
+    fn on_iframe_load(self: &Rc<Self>) {
+        let by_host = self.host_navigated.replace(false);
+        let was_connected = self.doc_connected.replace(false);
+        if !by_host && was_connected {
+            self.close_session();
+            self.suspended.set(true);
+            self.log_protocol_error(&Error::new(
+                ErrorCode::Forbidden,
+                "the widget navigated away by itself; it stays disconnected until the host \
+                 sets its src again",
+            ));
+            return;
+        }
+        self.suspended.set(false);
+        self.refresh_source();
+        self.handshake();
+    }
+
+    /// Re-reads the source from the iframe URL (unless the mount named one) and registers
+    /// again when it changed or was never accepted; plugin calls wait for that.
+    fn refresh_source(self: &Rc<Self>) {
+        if !self.explicit_source {
+            let now = self
+                .iframe
+                .as_ref()
+                .map(|f| plugins::source_of_url(&f.src()))
+                .filter(|s| {
+                    !s.is_empty() && s != "about:blank" && s.len() <= plugins::MAX_SOURCE_LEN
+                });
+            if *self.source.borrow() != now {
+                *self.source.borrow_mut() = now;
+                self.registered.set(false);
+            }
+        }
+        if !self.registered.get() {
+            let me = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = me.register().await {
+                    me.log_protocol_error(&e);
+                }
+            });
+        }
+    }
+
     /// A fresh port for the iframe's current document; the previous one is closed.
     fn handshake(self: &Rc<Self>) {
-        if self.check_detached() {
+        if self.check_detached() || self.suspended.get() {
             return;
         }
         let Some(win) = self.iframe.as_ref().and_then(|f| f.content_window()) else {
@@ -791,6 +956,7 @@ impl Mount {
                     let (Some(m), Some(s)) = (m, s) else {
                         return Err(Error::new(ErrorCode::Closed, "unmounted"));
                     };
+                    m.doc_connected.set(true);
                     if m.check_detached() {
                         return Err(Error::new(ErrorCode::Closed, "the iframe was removed"));
                     }
@@ -871,6 +1037,15 @@ impl Mount {
     fn teardown(&self) {
         if self.torn_down.replace(true) {
             return;
+        }
+        // The widget's pending and later calls reject CLOSED instead of timing out.
+        if let Some(s) = self.session.borrow().as_ref() {
+            s.server
+                .sender()
+                .post(&protocol::event("closed", None, &[]));
+        }
+        if let Some((observer, _)) = self.src_observer.borrow_mut().take() {
+            observer.disconnect();
         }
         self.close_session();
         self.calls.clear();

@@ -85,6 +85,8 @@ struct ClientState {
     /// The sweeper interval's handle (a number in browsers, an object in Node).
     timer: Option<JsValue>,
     closed: bool,
+    /// Closed by the host (unmount), so a later handshake (a new mount) reopens it.
+    reopenable: bool,
     call_timeout_ms: u32,
 }
 
@@ -129,6 +131,7 @@ impl Client {
             timer: None,
             call_timeout_ms: TIMEOUT_MS,
             closed: false,
+            reopenable: false,
         }));
         let weak = Rc::downgrade(&state);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
@@ -274,6 +277,11 @@ impl Client {
     pub fn replace_port(&self, port: MessagePort) {
         let (old, resend, subs) = {
             let mut st = self.state.borrow_mut();
+            if st.closed && !st.reopenable {
+                return; // closed by the widget itself (`ctx.close()`): stays closed
+            }
+            st.closed = false;
+            st.reopenable = false;
             let old = std::mem::replace(&mut st.port, port.clone());
             let resend: Vec<(u32, &'static str, JsValue)> = st
                 .pending
@@ -462,6 +470,13 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             deliver_config(state, &field(&data, "config"));
             return;
         }
+        if kind == "closed" {
+            // The host unmounted this widget: pending and later calls reject CLOSED (a new
+            // mount's handshake reopens the client, see `replace_port`).
+            close_state(state);
+            state.borrow_mut().reopenable = true;
+            return;
+        }
         if kind == "progress" {
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
             let cb = {
@@ -604,6 +619,12 @@ mod host_side {
             self.closed.get()
         }
 
+        fn close_port(&self) {
+            self.closed.set(true);
+            self.port.set_onmessage(None);
+            self.port.close();
+        }
+
         fn reply(&self, id: RequestId, result: Result<JsValue, Error>) {
             let msg = match &result {
                 Ok(v) => ok_reply(id, v),
@@ -721,9 +742,42 @@ mod host_side {
                 closed: Rc::new(Cell::new(false)),
             };
             let in_flight = Rc::new(Cell::new(0usize));
+            let rate = Rc::new(Cell::new((0.0f64, 0u32)));
             let s = sender.clone();
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 if s.is_closed() {
+                    return;
+                }
+                // A flood is cut off before any decoding: past MAX_MESSAGES_PER_SECOND a
+                // request only gets a RATE_LIMITED reply; past four times that the port is
+                // closed, so one widget cannot keep the host page busy.
+                let (start, n) = rate.get();
+                let t = now();
+                let (start, n) = if t - start >= 1_000.0 {
+                    (t, 1)
+                } else {
+                    (start, n + 1)
+                };
+                rate.set((start, n));
+                if n > MAX_MESSAGES_PER_SECOND {
+                    if n > 4 * MAX_MESSAGES_PER_SECOND {
+                        s.post(&crate::protocol::event("closed", None, &[]));
+                        s.close_port();
+                        return on_dropped(Error::new(
+                            ErrorCode::RateLimited,
+                            format!(
+                                "more than {} messages in one second: the port was closed",
+                                4 * MAX_MESSAGES_PER_SECOND
+                            ),
+                        ));
+                    }
+                    if let Some(id) = field(&ev.data(), "id").as_f64() {
+                        let e = Error::new(
+                            ErrorCode::RateLimited,
+                            format!("more than {MAX_MESSAGES_PER_SECOND} messages per second"),
+                        );
+                        s.reply(id, Err(e));
+                    }
                     return;
                 }
                 let req = match parse_request(&ev.data()) {
@@ -763,9 +817,7 @@ mod host_side {
 
         /// Closes the port: no more requests are read, late answers are dropped.
         pub fn close(&self) {
-            self.sender.closed.set(true);
-            self.sender.port.set_onmessage(None);
-            self.sender.port.close();
+            self.sender.close_port();
         }
     }
 

@@ -5,8 +5,8 @@
 //! code comes from (its *source*: by default the iframe's URL without query or fragment), and
 //! a plugin id belongs to the source of the instances that already hold it: a manifest from
 //! another source that claims the id is refused with `PLUGIN_ID_TAKEN` instead of reading the
-//! other widget's data. Instances registered without a source (older hosts, port mounts) do
-//! not pin an id, and a registration without one is not checked.
+//! other widget's data. Instances registered without a source (older hosts, port mounts,
+//! `srcdoc` frames) do not pin an id, and may claim one only while no source holds it.
 //!
 //! The backend also remembers the last source that claimed an id. While the plugin still has
 //! data (collection items or kv entries), that pin outlives its instances: removing the real
@@ -45,22 +45,19 @@ pub struct Holder {
     pub source: Option<String>,
 }
 
-/// Decides whether an instance whose code comes from `source` may claim `plugin_id`, given the
-/// *other* instances that hold it and `retained`, the pinned source of a plugin that still has
-/// data: refused (`PLUGIN_ID_TAKEN`, the holder in `detail`) when one of them names a
-/// different source.
+/// Decides whether an instance whose code comes from `source` (None: unknown) may claim
+/// `plugin_id`, given the *other* instances that hold it and `retained`, the pinned source of
+/// a plugin that still has data: refused (`PLUGIN_ID_TAKEN`, the holder in `detail`) when one
+/// of them names a different source. An unknown source never matches a named one.
 pub fn check_claim(
     plugin_id: &str,
     source: Option<&str>,
     holders: &[Holder],
     retained: Option<&str>,
 ) -> Result<()> {
-    let Some(source) = source else {
-        return Ok(());
-    };
     if let Some(h) = holders
         .iter()
-        .find(|h| h.source.as_deref().is_some_and(|s| s != source))
+        .find(|h| h.source.is_some() && h.source.as_deref() != source)
     {
         return Err(taken(
             plugin_id,
@@ -70,12 +67,12 @@ pub fn check_claim(
         ));
     }
     match retained {
-        Some(pinned) if pinned != source => Err(taken(plugin_id, source, pinned, None)),
+        Some(pinned) if Some(pinned) != source => Err(taken(plugin_id, source, pinned, None)),
         _ => Ok(()),
     }
 }
 
-fn taken(plugin_id: &str, source: &str, held_by: &str, instance: Option<&str>) -> Error {
+fn taken(plugin_id: &str, source: Option<&str>, held_by: &str, instance: Option<&str>) -> Error {
     let whose = match instance {
         Some(i) => format!("instance {i:?}"),
         None => "its stored data; delete the plugin's data to free the id".to_string(),
@@ -84,7 +81,8 @@ fn taken(plugin_id: &str, source: &str, held_by: &str, instance: Option<&str>) -
         ErrorCode::PluginIdTaken,
         format!(
             "plugin id {plugin_id:?} belongs to the widget served from {held_by:?} ({whose}); \
-             this one is served from {source:?}"
+             this one is served from {}",
+            source.map_or("an unknown source".to_string(), |s| format!("{s:?}"))
         ),
     )
     .with_detail(serde_json::json!({
@@ -139,12 +137,15 @@ mod tests {
     }
 
     #[test]
-    fn unnamed_sources_neither_pin_nor_get_checked() {
+    fn unnamed_sources_do_not_pin_and_cannot_claim_a_pinned_id() {
         let unnamed = [holder("old", None)];
         assert!(check_claim("forms", Some("https://a/forms/"), &unnamed, None).is_ok());
-        let held = [holder("forms-1", Some("https://a/forms/"))];
-        assert!(check_claim("forms", None, &held, None).is_ok());
+        assert!(check_claim("forms", None, &unnamed, None).is_ok());
         assert!(check_claim("forms", Some("https://b/"), &[], None).is_ok());
+        let held = [holder("forms-1", Some("https://a/forms/"))];
+        let err = check_claim("forms", None, &held, None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PluginIdTaken);
+        assert!(err.message.contains("an unknown source"), "{}", err.message);
     }
 
     #[test]
@@ -153,6 +154,6 @@ mod tests {
         assert_eq!(err.code, ErrorCode::PluginIdTaken);
         assert!(err.detail.unwrap()["instanceId"].is_null());
         assert!(check_claim("forms", Some("https://a/"), &[], Some("https://a/")).is_ok());
-        assert!(check_claim("forms", None, &[], Some("https://a/")).is_ok());
+        assert!(check_claim("forms", None, &[], Some("https://a/")).is_err());
     }
 }

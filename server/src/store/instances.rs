@@ -132,13 +132,19 @@ pub fn register(
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let retained = crate::store::plugins::retained_pin(tx, user_id, plugin_id)?;
+        // A registration without a source (an older host) is checked as the source the
+        // instance already has.
+        let effective = reg
+            .source
+            .clone()
+            .or(stored_source(tx, user_id, instance_id)?);
         plugins::check_claim(
             plugin_id,
-            reg.source.as_deref(),
+            effective.as_deref(),
             &holders,
             retained.as_deref(),
         )?;
-        if let Some(source) = &reg.source {
+        if let Some(source) = &effective {
             crate::store::plugins::pin(tx, user_id, plugin_id, source)?;
         }
     }
@@ -185,6 +191,21 @@ pub fn register(
         buckets: resolved.into_iter().map(|r| (r.key, r.bucket_id)).collect(),
         source,
     })
+}
+
+fn stored_source(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    instance_id: &str,
+) -> AppResult<Option<String>> {
+    Ok(tx
+        .query_row(
+            "SELECT source FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            params![user_id, instance_id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
 }
 
 /// A stored instance: kind, widget id, manifest, config, source.

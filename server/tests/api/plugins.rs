@@ -66,7 +66,7 @@ async fn a_manifest_from_another_source_cannot_claim_a_held_plugin_id() {
 }
 
 #[tokio::test]
-async fn registrations_without_a_source_keep_the_pin_and_are_not_checked() {
+async fn registrations_without_a_source_keep_the_stored_one_and_cannot_take_a_pinned_id() {
     let s = Srv::start().await;
     let t = s.pro().await;
     register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC)
@@ -75,6 +75,10 @@ async fn registrations_without_a_source_keep_the_pin_and_are_not_checked() {
     // An older host re-registers without a source: the stored source stays.
     let again = s.register(&t, "forms-1", forms_manifest(), json!({})).await;
     assert_eq!(again.ok()["source"], FORMS_SRC);
+    // A new instance whose source is unknown cannot claim the pinned id either.
+    s.register(&t, "forms-9", forms_manifest(), json!({}))
+        .await
+        .expect_err("PLUGIN_ID_TAKEN");
     claim_forms(&s, &t, "https://evil.example/")
         .await
         .expect_err("PLUGIN_ID_TAKEN");

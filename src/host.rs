@@ -1093,10 +1093,14 @@ impl Mount {
             )
         })?;
         if !self.registered.get() {
-            // The holder's details are for the host, not for the widget.
-            self.try_register()
-                .await
-                .map_err(|e| Error { detail: None, ..e })?;
+            // The holder's details (its instance and URL) are for the host, not the widget.
+            self.try_register().await.map_err(|e| match e.code {
+                ErrorCode::PluginIdTaken => Error::new(
+                    e.code,
+                    format!("plugin id {id:?} belongs to a widget from another source"),
+                ),
+                _ => Error { detail: None, ..e },
+            })?;
         }
         Ok(id)
     }

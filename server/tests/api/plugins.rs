@@ -97,8 +97,8 @@ async fn registrations_without_a_source_keep_the_stored_one_and_cannot_take_a_pi
     s.stop().await;
 }
 
-#[tokio::test]
-async fn a_plugin_keeps_its_pin_while_it_has_data_and_deleting_the_data_frees_it() {
+/// A server whose Pro user has Forms (from [`FORMS_SRC`]) with one stored submission.
+async fn forms_with_an_item() -> (Srv, String) {
     let s = Srv::start().await;
     let t = s.pro().await;
     register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC)
@@ -113,6 +113,12 @@ async fn a_plugin_keeps_its_pin_while_it_has_data_and_deleting_the_data_frees_it
     )
     .await
     .ok();
+    (s, t)
+}
+
+#[tokio::test]
+async fn a_plugin_keeps_its_pin_while_it_has_data_and_deleting_the_data_frees_it() {
+    let (s, t) = forms_with_an_item().await;
     s.call(
         Method::PUT,
         "/v1/kv/forms/settings:filter",
@@ -171,20 +177,7 @@ async fn a_plugin_keeps_its_pin_while_it_has_data_and_deleting_the_data_frees_it
 
 #[tokio::test]
 async fn deleting_an_installed_plugins_data_keeps_its_declaration_and_pin() {
-    let s = Srv::start().await;
-    let t = s.pro().await;
-    register_from(&s, &t, "forms-1", forms_manifest(), FORMS_SRC)
-        .await
-        .ok();
-    s.coll(
-        &t,
-        "forms",
-        "submissions",
-        "put",
-        json!({"id": "a", "data": {"status": "new"}}),
-    )
-    .await
-    .ok();
+    let (s, t) = forms_with_an_item().await;
     let d = s
         .call(Method::DELETE, "/v1/plugins/forms", Some(&t), None)
         .await;

@@ -82,8 +82,11 @@ async fn round_trip_isolated_per_instance_and_user_and_persistent() {
 #[wasm_bindgen_test]
 async fn ttl_expires_entries() {
     let (mirror, cache) = open(&unique("cache-ttl")).await;
+    // Margins, not timing: the short entry must outlive one IndexedDB round trip even on a
+    // loaded CI machine (a 50 ms TTL once expired before the first read), and is read again
+    // well after it expired.
     cache
-        .set("w", "short", json("1"), Some(50.0))
+        .set("w", "short", json("1"), Some(1_500.0))
         .await
         .unwrap();
     cache
@@ -91,7 +94,7 @@ async fn ttl_expires_entries() {
         .await
         .unwrap();
     assert_eq!(stringify(&cache.get("w", "short").await.unwrap()), "1");
-    sleep(120).await;
+    sleep(2_000).await;
     assert!(cache.get("w", "short").await.unwrap().is_undefined());
     assert_eq!(cache.keys("w").await.unwrap(), vec!["long"]);
     assert_eq!(

@@ -448,6 +448,14 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
         match init {
             Some((resolve, reject)) => {
                 if version == Some(f64::from(PROTOCOL_VERSION)) {
+                    // One cheap call tells the host a widget document is connected here (a
+                    // hello sent before the host mounted it was lost), so a navigation this
+                    // document makes later is not mistaken for the host loading the widget.
+                    let mut st = state.borrow_mut();
+                    let id = st.next_id;
+                    st.next_id = st.next_id.wrapping_add(1).max(1);
+                    let _ = post_request(&st.port, id, "config", &JsValue::UNDEFINED);
+                    drop(st);
                     let _ = resolve.call1(&JsValue::NULL, &data);
                 } else {
                     close_state(state);

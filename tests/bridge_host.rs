@@ -1568,3 +1568,31 @@ async fn a_message_flood_is_cut_off_and_the_host_keeps_serving_others() {
     let (_h, other) = mount(&host, "calm-1", NOTES, "{}").await;
     ok(other.store().set(json(r#"{"fine": true}"#), None)).await;
 }
+
+#[wasm_bindgen_test]
+async fn a_widget_loaded_before_its_host_existed_still_cannot_hand_its_port_away() {
+    // The widget page loads and connects before this Host exists (its hello is lost), the
+    // host mounts it afterwards, and the widget then navigates itself.
+    let reports = FrameReports::listen();
+    let f = frame(
+        &widget_page(
+            20_000,
+            r#"setTimeout(() => { location.href = "/wasm-bindgen-test.js"; }, 300);
+               return ctx.instanceId;"#,
+        ),
+        None,
+    )
+    .await;
+    let (host, _api) = setup().await;
+    let (log, _off) = host_log(&host);
+    ok(host.mount(f.clone().into(), mount_options("late-1", NOTES, "{}"))).await;
+    let r = reports.from(&f, 20_000).await;
+    assert_eq!(get(&r, "ok"), JsValue::TRUE, "{}", stringify(&r));
+    wait_until("the self-navigation is refused", 10_000, || {
+        entries(&log, "protocolError", "late-1")
+            .iter()
+            .any(|e| get(e, "code").as_string().as_deref() == Some("FORBIDDEN"))
+    })
+    .await;
+    f.remove();
+}

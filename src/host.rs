@@ -1108,7 +1108,8 @@ impl Mount {
     /// `ctx.log`: one entry in the host's event log (`type: "log"`) and the page console,
     /// labelled with the instance, at most [`LOG_BURST`] per [`LOG_WINDOW_MS`] per mount so a
     /// runaway widget cannot flood the host page (the excess is counted and reported once).
-    fn log(&self, level: protocol::LogLevel, message: &str, data: Option<&Value>) {
+    /// Returns whether the line was kept.
+    fn log(&self, level: protocol::LogLevel, message: &str, data: Option<&Value>) -> bool {
         let now = js_sys::Date::now();
         {
             let mut w = self.log_window.borrow_mut();
@@ -1127,7 +1128,7 @@ impl Mount {
             }
             if w.1 >= LOG_BURST {
                 w.2 += 1;
-                return;
+                return false;
             }
             w.1 += 1;
         }
@@ -1158,6 +1159,7 @@ impl Mount {
                 .into(),
             );
         }
+        true
     }
 
     // ----- bucket resolution ---------------------------------------------------------------
@@ -1422,8 +1424,12 @@ impl Mount {
                 message,
                 data,
             } => {
-                self.log(level, &message, data.as_ref());
-                Ok(JsValue::TRUE)
+                if self.log(level, &message, data.as_ref()) {
+                    Ok(JsValue::TRUE)
+                } else {
+                    // The widget ignores it (`ctx.log` never throws); the port counts it.
+                    Err(Error::new(ErrorCode::RateLimited, "log line dropped"))
+                }
             }
             Call::Config => {
                 let config = to_js(&*self.config.borrow())?;

@@ -75,9 +75,10 @@ pub const MAX_NAME_LEN: u32 = 255;
 pub const MAX_CACHE_VALUE_BYTES: u64 = 8 * 1024 * 1024;
 /// Most requests one port may have in flight; beyond it the host answers RATE_LIMITED.
 pub const MAX_IN_FLIGHT: usize = 64;
-/// Most messages one port may send per second before its requests are answered RATE_LIMITED
-/// unread; at four times this the host closes the port (a flood must not stall the page).
-pub const MAX_MESSAGES_PER_SECOND: u32 = 2_000;
+/// Refused messages (malformed, over [`MAX_IN_FLIGHT`], dropped `ctx.log` lines) one port may
+/// send per second before its requests are answered RATE_LIMITED unread; at four times this
+/// the host closes the port (a flood must not stall the page; normal traffic is never refused).
+pub const MAX_REFUSED_PER_SECOND: u32 = 500;
 /// Most live subscriptions per port.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
 /// Deepest JSON nesting accepted from a widget (also stops cyclic structured clones).

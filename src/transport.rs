@@ -750,50 +750,68 @@ mod host_side {
                 closed: Rc::new(Cell::new(false)),
             };
             let in_flight = Rc::new(Cell::new(0usize));
-            let rate = Rc::new(Cell::new((0.0f64, 0u32)));
-            let s = sender.clone();
-            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                if s.is_closed() {
-                    return;
-                }
-                // A flood is cut off before any decoding: past MAX_MESSAGES_PER_SECOND a
-                // request only gets a RATE_LIMITED reply; past four times that the port is
-                // closed, so one widget cannot keep the host page busy.
-                let (start, n) = rate.get();
+            // Refused messages (malformed, over the in-flight cap, dropped log lines) in the
+            // current second. Well-behaved traffic, however fast, is never refused, so only a
+            // flood counts here: past MAX_REFUSED_PER_SECOND the port's requests get a
+            // RATE_LIMITED reply without being decoded, past four times that it is closed.
+            let refused = Rc::new(Cell::new((0.0f64, 0u32)));
+            let strike = |refused: &Cell<(f64, u32)>| -> u32 {
+                let (start, n) = refused.get();
                 let t = now();
                 let (start, n) = if t - start >= 1_000.0 {
                     (t, 1)
                 } else {
                     (start, n + 1)
                 };
-                rate.set((start, n));
-                if n > MAX_MESSAGES_PER_SECOND {
-                    if n > 4 * MAX_MESSAGES_PER_SECOND {
+                refused.set((start, n));
+                n
+            };
+            let s = sender.clone();
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                if s.is_closed() {
+                    return;
+                }
+                let (start, n) = refused.get();
+                let flooding = n >= MAX_REFUSED_PER_SECOND && now() - start < 1_000.0;
+                // While flooding, what would be refused anyway (a log line, a call past the
+                // in-flight cap, garbage) is answered from its id alone; other calls go on.
+                let data = ev.data();
+                if flooding
+                    && (in_flight.get() >= MAX_IN_FLIGHT
+                        || !matches!(field(&data, "op").as_string().as_deref(), Some(op) if op != "log"))
+                {
+                    if strike(&refused) > 4 * MAX_REFUSED_PER_SECOND {
                         s.post(&crate::protocol::event("closed", None, &[]));
                         s.close_port();
                         return on_dropped(Error::new(
                             ErrorCode::RateLimited,
                             format!(
-                                "more than {} messages in one second: the port was closed",
-                                4 * MAX_MESSAGES_PER_SECOND
+                                "more than {} refused messages in one second: the port was closed",
+                                4 * MAX_REFUSED_PER_SECOND
                             ),
                         ));
                     }
-                    if let Some(id) = field(&ev.data(), "id").as_f64() {
+                    if let Some(id) = field(&data, "id").as_f64() {
                         let e = Error::new(
                             ErrorCode::RateLimited,
-                            format!("more than {MAX_MESSAGES_PER_SECOND} messages per second"),
+                            "this widget is flooding its port; retry later",
                         );
                         s.reply(id, Err(e));
                     }
                     return;
                 }
-                let req = match parse_request(&ev.data()) {
+                let req = match parse_request(&data) {
                     Ok(r) => r,
-                    Err((Some(id), e)) => return s.reply(id, Err(e)),
-                    Err((None, e)) => return on_dropped(e),
+                    Err((id, e)) => {
+                        strike(&refused);
+                        return match id {
+                            Some(id) => s.reply(id, Err(e)),
+                            None => on_dropped(e),
+                        };
+                    }
                 };
                 if in_flight.get() >= MAX_IN_FLIGHT {
+                    strike(&refused);
                     let e = Error::new(
                         ErrorCode::RateLimited,
                         format!("more than {MAX_IN_FLIGHT} calls in flight on this port"),
@@ -803,10 +821,13 @@ mod host_side {
                 in_flight.set(in_flight.get() + 1);
                 let id = req.id;
                 let fut = handler(req, s.clone());
-                let (s2, n) = (s.clone(), in_flight.clone());
+                let (s2, n, refused) = (s.clone(), in_flight.clone(), refused.clone());
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = fut.await;
                     n.set(n.get().saturating_sub(1));
+                    if matches!(&result, Err(e) if e.code == ErrorCode::RateLimited) {
+                        strike(&refused);
+                    }
                     s2.reply(id, result);
                 });
             });

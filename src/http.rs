@@ -295,8 +295,10 @@ impl Api {
         if_none_match: Option<u64>,
     ) -> Result<DocumentFetch, Error> {
         let what = "get document";
+        // `missing=empty`: a never-written bucket answers 204, not a 404 the browser would
+        // log as a failed request (older servers still answer 404, handled below).
         let mut builder = self.authed(Request::get(
-            &self.url(&format!("/v1/documents/{}", enc(bucket_id))),
+            &self.url(&format!("/v1/documents/{}?missing=empty", enc(bucket_id))),
         ));
         if let Some(v) = if_none_match {
             builder = builder.header("If-None-Match", &format!("\"{v}\""));
@@ -307,6 +309,7 @@ impl Api {
         let resp = self.send(what, builder, None).await?;
         match resp.status() {
             304 => Ok(DocumentFetch::NotModified),
+            204 => Ok(DocumentFetch::Missing),
             404 => {
                 // A 404 with a NOT_FOUND body is "never written"; anything else is an error.
                 let text = Self::read_text(what, &resp).await?;

@@ -12,7 +12,7 @@
 //! | GET | `/v1/usage` | → [`Usage`] |
 //! | GET | `/v1/buckets` | → `[BucketInfo]` |
 //! | DELETE | `/v1/buckets/{backend}/{bucketId}` | → [`DeletedBucket`] |
-//! | GET | `/v1/documents/{bucketId}` | → [`Document`] (`ETag: "<version>"`, `If-None-Match` → 304) |
+//! | GET | `/v1/documents/{bucketId}?missing=empty` | → [`Document`] (`ETag: "<version>"`, `If-None-Match` → 304; never written: 404, or 204 with `missing=empty`) |
 //! | GET | `/v1/documents/{bucketId}/meta` | → [`DocumentMeta`] |
 //! | PUT | `/v1/documents/{bucketId}` | [`PutDocument`] (`If-Match` optional) → [`DocumentMeta`] |
 //! | POST | `/v1/meta` | [`BatchMetaRequest`] → [`BatchMetaResponse`] |

@@ -1,7 +1,7 @@
 //! `/v1/documents/*` and `POST /v1/meta`.
 
 use crate::error::{AppError, AppResult};
-use crate::http::extract::{JsonBody, PathParams, Storage};
+use crate::http::extract::{JsonBody, PathParams, QueryParams, Storage};
 use crate::store::documents;
 use crate::AppState;
 use axum::extract::State;
@@ -37,17 +37,36 @@ fn none_match_hits(headers: &HeaderMap, version: u64) -> bool {
         .any(|t| t.trim() == "*" || parse_tag(t) == Some(version))
 }
 
+/// Query of `GET /v1/documents/{bucketId}`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct GetDocumentQuery {
+    /// `empty`: a bucket never written answers 204 (no body) instead of 404 NOT_FOUND, so a
+    /// browser client reading a new bucket does not log a failed request.
+    #[serde(default)]
+    pub missing: Option<String>,
+}
+
 /// `GET /v1/documents/{bucketId}`: the document with `ETag`; 304 when `If-None-Match` matches.
 pub async fn get_document(
     State(st): State<Arc<AppState>>,
     Storage(user): Storage,
     PathParams(bucket_id): PathParams<String>,
+    QueryParams(q): QueryParams<GetDocumentQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let doc = st
+    if q.missing.as_deref().is_some_and(|m| m != "empty") {
+        return Err(AppError::invalid("missing must be \"empty\" when given"));
+    }
+    let found = st
         .db
         .read(move |tx| documents::get(tx, &user.id, &bucket_id))
-        .await?;
+        .await;
+    let doc = match found {
+        Err(e) if e.code() == ErrorCode::NotFound && q.missing.as_deref() == Some("empty") => {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        other => other?,
+    };
     let tag = etag(doc.meta.version);
     if none_match_hits(&headers, doc.meta.version) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());

@@ -44,6 +44,22 @@ async fn put_then_get_with_etag_and_304() {
 }
 
 #[tokio::test]
+async fn a_missing_document_can_answer_no_content_instead_of_not_found() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let r = s.get("/v1/documents/fresh?missing=empty", &t).await;
+    assert_eq!(r.status.as_u16(), 204);
+    assert!(r.bytes.is_empty());
+    s.get("/v1/documents/fresh?missing=other", &t)
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    s.put_doc(&t, "fresh", json!({"a": 1})).await.ok();
+    let r = s.get("/v1/documents/fresh?missing=empty", &t).await;
+    assert_eq!(r.ok()["value"]["a"], 1);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn meta_has_version_size_and_no_payload() {
     let s = Srv::start().await;
     let t = s.pro().await;

@@ -887,7 +887,9 @@ impl Mount {
     fn on_iframe_load(self: &Rc<Self>) {
         let by_host = self.host_navigated.replace(false);
         let was_connected = self.doc_connected.replace(false);
-        if !by_host && was_connected {
+        // Once suspended, only the host's own navigation lifts it (a page the widget went to
+        // could otherwise navigate on, silently, and the next page would be trusted).
+        if !by_host && (was_connected || self.suspended.get()) {
             self.close_session();
             self.suspended.set(true);
             self.log_protocol_error(&Error::new(

@@ -1462,10 +1462,19 @@ addEventListener("message", (ev) => {
     ok(host.mount(f.clone().into(), mount_options("nav-1", NOTES, "{}"))).await;
     let r = reports.from(&f, 15_000).await;
     assert_eq!(get(&r, "ok"), JsValue::TRUE);
-    wait_until("the navigation is reported", 10_000, || {
-        entries(&log, "protocolError", "nav-1")
+    let refusals = |log: &HostLog| {
+        entries(log, "protocolError", "nav-1")
             .iter()
-            .any(|e| get(e, "code").as_string().as_deref() == Some("FORBIDDEN"))
+            .filter(|e| get(e, "code").as_string().as_deref() == Some("FORBIDDEN"))
+            .count()
+    };
+    wait_until("the navigation is refused", 10_000, || refusals(&log) >= 1).await;
+    // The page it went to navigates on (what the host sees of it: one more `load`): still no
+    // port, since only the host's own navigation lifts the suspension.
+    f.dispatch_event(&web_sys::Event::new("load").unwrap())
+        .unwrap();
+    wait_until("the next load is refused too", 10_000, || {
+        refusals(&log) >= 2
     })
     .await;
     let handshakes = entries(&log, "handshake", "nav-1").len();

@@ -118,6 +118,17 @@ pub fn register(
     if let Some(source) = &reg.source {
         plugins::validate_source(source)?;
     }
+    let previous: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT widget_id, source FROM instances WHERE user_id = ?1 AND instance_id = ?2",
+            params![user_id, instance_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (previous_plugin, previous_source) = previous.unzip();
+    // A registration that names no source (an older host) keeps, and is checked as, the
+    // source the instance already has.
+    let source = reg.source.clone().or(previous_source.flatten());
     if let Some(plugin_id) = &manifest.id {
         let holders = tx
             .prepare(
@@ -132,32 +143,11 @@ pub fn register(
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let retained = crate::store::plugins::retained_pin(tx, user_id, plugin_id)?;
-        // A registration without a source (an older host) is checked as the source the
-        // instance already has.
-        let effective = reg
-            .source
-            .clone()
-            .or(stored_source(tx, user_id, instance_id)?);
-        plugins::check_claim(
-            plugin_id,
-            effective.as_deref(),
-            &holders,
-            retained.as_deref(),
-        )?;
-        if let Some(source) = &effective {
+        plugins::check_claim(plugin_id, source.as_deref(), &holders, retained.as_deref())?;
+        if let Some(source) = &source {
             crate::store::plugins::pin(tx, user_id, plugin_id, source)?;
         }
     }
-    let previous: Option<(String, Option<String>)> = tx
-        .query_row(
-            "SELECT widget_id, source FROM instances WHERE user_id = ?1 AND instance_id = ?2",
-            params![user_id, instance_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (previous_plugin, previous_source) = previous.unzip();
-    // A registration that names no source keeps the one the instance already has.
-    let source = reg.source.clone().or(previous_source.flatten());
     tx.execute(
         "INSERT INTO instances (user_id, instance_id, kind, widget_id, manifest, config, updated_at, source) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -191,21 +181,6 @@ pub fn register(
         buckets: resolved.into_iter().map(|r| (r.key, r.bucket_id)).collect(),
         source,
     })
-}
-
-fn stored_source(
-    tx: &Transaction<'_>,
-    user_id: &str,
-    instance_id: &str,
-) -> AppResult<Option<String>> {
-    Ok(tx
-        .query_row(
-            "SELECT source FROM instances WHERE user_id = ?1 AND instance_id = ?2",
-            params![user_id, instance_id],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .optional()?
-        .flatten())
 }
 
 /// A stored instance: kind, widget id, manifest, config, source.

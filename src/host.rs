@@ -141,9 +141,6 @@ struct HostInner {
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
     hello: RefCell<Option<transport::PortListener>>,
-    /// Windows that said hello before any mount owned them (a widget that connected before
-    /// its host mounted it): at most [`EARLY_HELLOS`], newest last.
-    early_hellos: RefCell<Vec<JsValue>>,
     /// Watches the document for removed iframes (their mounts are torn down).
     observer: RefCell<Option<Observer>>,
 }
@@ -481,7 +478,6 @@ impl Host {
             listeners: RefCell::new(Vec::new()),
             next_listener: Cell::new(0),
             hello: RefCell::new(None),
-            early_hellos: RefCell::new(Vec::new()),
             observer: RefCell::new(None),
         });
         // A widget that connected after its iframe's `load` missed that handshake and asks
@@ -518,14 +514,6 @@ impl Host {
                 m.hello_window.set((start, n));
                 if n <= MAX_HELLOS_PER_SECOND {
                     m.handshake();
-                }
-            } else {
-                let mut early = inner.early_hellos.borrow_mut();
-                if !early.iter().any(|w| Object::is(w, &source)) {
-                    if early.len() >= EARLY_HELLOS {
-                        early.remove(0);
-                    }
-                    early.push(source.into());
                 }
             }
         });
@@ -659,6 +647,13 @@ struct Mount {
     hello_window: Cell<(f64, u32)>,
 }
 
+/// The source of the widget an iframe loads: its resolved URL without query or fragment;
+/// none for `srcdoc` or blank frames (or a URL no source may be, see core `plugins`).
+fn iframe_source(f: &HtmlIFrameElement) -> Option<String> {
+    let s = plugins::source_of_url(&f.src());
+    (s != "about:blank" && plugins::validate_source(&s).is_ok()).then_some(s)
+}
+
 /// A string argument of a Host method, or INVALID_ARGUMENT naming it (a wrong type must not
 /// reach wasm-bindgen's string conversion, which would trap).
 fn string_arg(v: &JsValue, name: &str) -> Result<String, JsValue> {
@@ -668,9 +663,6 @@ fn string_arg(v: &JsValue, name: &str) -> Result<String, JsValue> {
 
 /// Most hellos per second one mount answers with a new port.
 const MAX_HELLOS_PER_SECOND: u32 = 10;
-
-/// How many not-yet-mounted windows' hellos the host remembers.
-const EARLY_HELLOS: usize = 64;
 
 /// Most `ctx.log` entries one mount may write per [`LOG_WINDOW_MS`].
 pub const LOG_BURST: u32 = 100;
@@ -715,11 +707,7 @@ impl Mount {
             None if !field(options, "source").is_undefined() => {
                 return Err(Error::invalid("source must be a string"))
             }
-            // The iframe's resolved URL; none for srcdoc or blank frames and port mounts.
-            None => iframe
-                .as_ref()
-                .map(|f| plugins::source_of_url(&f.src()))
-                .filter(|s| !s.is_empty() && s != "about:blank"),
+            None => iframe.as_ref().and_then(iframe_source),
         };
         if let Some(s) = &source {
             plugins::validate_source(s)?;
@@ -763,15 +751,6 @@ impl Mount {
             torn_down: Cell::new(false),
             checked_assets: RefCell::new(Default::default()),
         });
-        // A widget document that said hello before this mount is connected: a load it causes
-        // itself from now on is a navigation away, not the first load.
-        if let Some(win) = mount.iframe.as_ref().and_then(|f| f.content_window()) {
-            let mut early = inner.early_hellos.borrow_mut();
-            if let Some(i) = early.iter().position(|w| Object::is(w, &win)) {
-                early.remove(i);
-                mount.doc_connected.set(true);
-            }
-        }
         // An iframe whose URL is not set yet registers at its first load, once its source is
         // known: registering without one now could not claim the plugin id anyway.
         let defer = mount.iframe.is_some() && mount.source.borrow().is_none();
@@ -908,13 +887,7 @@ impl Mount {
     /// again when it changed or was never accepted; plugin calls wait for that.
     fn refresh_source(self: &Rc<Self>) {
         if !self.explicit_source {
-            let now = self
-                .iframe
-                .as_ref()
-                .map(|f| plugins::source_of_url(&f.src()))
-                .filter(|s| {
-                    !s.is_empty() && s != "about:blank" && s.len() <= plugins::MAX_SOURCE_LEN
-                });
+            let now = self.iframe.as_ref().and_then(iframe_source);
             if *self.source.borrow() != now {
                 *self.source.borrow_mut() = now;
                 self.registered.set(false);

@@ -204,6 +204,16 @@ impl Srv {
             .unwrap()
     }
 
+    /// Sends `body` as raw JSON text (malformed bodies included) with `method` to `path`.
+    pub async fn send_raw_json(&self, method: Method, path: &str, token: &str, body: &str) -> Resp {
+        self.send(
+            self.req(method, path, Some(token))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
     pub async fn register(
         &self,
         token: &str,

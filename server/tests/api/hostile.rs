@@ -18,11 +18,7 @@ async fn malformed_bodies_and_wrong_types() {
         "\u{0}",
     ] {
         let r = s
-            .send(
-                s.req(Method::PUT, "/v1/documents/d", Some(&t))
-                    .header("content-type", "application/json")
-                    .body(body),
-            )
+            .send_raw_json(Method::PUT, "/v1/documents/d", &t, body)
             .await;
         r.expect_err("INVALID_ARGUMENT");
     }

@@ -505,11 +505,7 @@ async fn hostile_keys_plugin_ids_and_bodies_are_coded_client_errors() {
         "\u{0}",
     ] {
         let r = s
-            .send(
-                s.req(Method::PUT, "/v1/kv/forms/settings:a", Some(&t))
-                    .header("content-type", "application/json")
-                    .body(body),
-            )
+            .send_raw_json(Method::PUT, "/v1/kv/forms/settings:a", &t, body)
             .await;
         client_err(&r, "INVALID_ARGUMENT");
     }

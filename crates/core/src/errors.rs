@@ -69,6 +69,9 @@ codes! {
     /// The manifest's plugin id already belongs to a widget served from another source; its
     /// collections and kv stay that widget's (`detail`: pluginId, source, instanceId).
     PluginIdTaken = ("PLUGIN_ID_TAKEN", 409, false),
+    /// The user already holds as many of a thing as one user may create (plugin ids, instances,
+    /// index declarations); `detail` names the limit. Delete some first.
+    LimitExceeded = ("LIMIT_EXCEEDED", 403, false),
     /// The manifest is invalid; `detail` lists every problem with its JSON path.
     InvalidManifest = ("INVALID_MANIFEST", 400, false),
     /// A pagination cursor was tampered with, truncated, or belongs to another query.
@@ -79,6 +82,9 @@ codes! {
     NotEmbedded = ("NOT_EMBEDDED", 400, false),
     /// The host and widget speak different protocol versions.
     UnsupportedProtocol = ("UNSUPPORTED_PROTOCOL", 400, false),
+    /// The browser could not read a local file or blob handed to the SDK (it was deleted,
+    /// changed or access was refused); nothing reached the backend.
+    FileUnreadable = ("FILE_UNREADABLE", 400, false),
     /// The other side did not answer in time.
     Timeout = ("TIMEOUT", 504, true),
     /// The backend could not be reached; writes stay queued and are retried.

@@ -39,6 +39,10 @@ url="$server_url"
 export MONODIT_TEST_SERVER="$url"
 MONODIT_DEV_TOKEN=$(sed -n 's/.*dev token: *\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)
 export MONODIT_DEV_TOKEN
+# wasm-bindgen-test-runner gives a whole test binary 20 s in the browser by default; the larger
+# browser files take about that long on 2 idle cores, so a loaded CI machine would time out
+# without any code change. Each test still bounds its own waits.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
 echo "[with-server] monodit-server (pid $server_pid) at $url; test page at http://$WASM_BINDGEN_TEST_ADDRESS"
 
 set +e

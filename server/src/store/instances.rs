@@ -7,6 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{buckets, collections, users::parse_backend};
 use monodit_core::api::{InstanceInfo, InstanceKind, InstanceRegistration};
 use monodit_core::buckets::{self as rules, Backend};
+use monodit_core::limits;
 use monodit_core::manifest::{Manifest, STORAGE_NAMESPACE_KEY};
 use monodit_core::plugins::{self, Holder};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -105,6 +106,12 @@ pub fn register(
     reg: InstanceRegistration,
 ) -> AppResult<InstanceInfo> {
     rules::validate_instance_id(instance_id)?;
+    // Instance rows are not charged to the quota (a Free user must still mount widgets), so
+    // what one holds is capped instead (core `limits`), before anything is parsed or stored.
+    let manifest_text = serde_json::to_string(&reg.manifest)?;
+    let config_text = serde_json::to_string(&reg.config)?;
+    limits::check_size("manifest", manifest_text.len(), limits::MAX_MANIFEST_BYTES)?;
+    limits::check_size("config", config_text.len(), limits::MAX_CONFIG_BYTES)?;
     let manifest = Manifest::parse(&reg.manifest)?;
     let resolved = resolve_all(&manifest, &reg.config, instance_id)?;
     for (r, b) in resolved.iter().zip(&manifest.bindings) {
@@ -125,6 +132,18 @@ pub fn register(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    if previous.is_none() {
+        let held: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM instances WHERE user_id = ?1",
+            params![user_id],
+            |r| r.get(0),
+        )?;
+        limits::check_count(
+            "registered instances",
+            held as usize + 1,
+            limits::MAX_INSTANCES_PER_USER,
+        )?;
+    }
     let (previous_plugin, previous_source) = previous.unzip();
     // A registration that names no source (an older host) keeps, and is checked as, the
     // source the instance already has.
@@ -159,8 +178,8 @@ pub fn register(
             instance_id,
             kind_str(reg.kind),
             manifest.id.as_deref().unwrap_or(""),
-            serde_json::to_string(&reg.manifest)?,
-            serde_json::to_string(&reg.config)?,
+            manifest_text,
+            config_text,
             now_ms(),
             source
         ],

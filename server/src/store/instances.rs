@@ -185,12 +185,14 @@ pub fn register(
         ],
     )?;
     write_bindings(tx, user_id, instance_id, &resolved)?;
+    let declared_before = collections::declared(tx, user_id)?;
     collections::register(tx, user_id, &manifest)?;
     if let Some(old) = previous_plugin.filter(|p| !p.is_empty() && Some(p) != manifest.id.as_ref())
     {
         // The instance now claims another plugin id: its old plugin loses its declaration.
         collections::redeclare(tx, user_id, &old)?;
     }
+    collections::check_declared(declared_before, collections::declared(tx, user_id)?)?;
     Ok(InstanceInfo {
         instance_id: instance_id.to_string(),
         kind: reg.kind,

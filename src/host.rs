@@ -782,6 +782,9 @@ impl Mount {
                     ErrorCode::InvalidManifest
                         | ErrorCode::InvalidArgument
                         | ErrorCode::PluginIdTaken
+                        // The server's per-user bounds (core `limits`): retrying cannot help.
+                        | ErrorCode::LimitExceeded
+                        | ErrorCode::PayloadTooLarge
                 ) =>
             {
                 Err(e)

@@ -1605,3 +1605,37 @@ async fn a_widget_loaded_before_its_host_existed_still_cannot_hand_its_port_away
     .await;
     f.remove();
 }
+
+#[wasm_bindgen_test]
+async fn mount_rejects_with_the_servers_per_user_limits() {
+    let (host, api) = setup().await;
+    // A config past the server's 16 KiB (core `limits`) is refused, not registered.
+    let big = "x".repeat(monodit_core::limits::MAX_CONFIG_BYTES);
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(&format!(
+        r#"{{"instanceId": "big-config", "manifest": {NOTES}, "config": {{"k": "{big}"}}, "source": "https://w.example/notes.html"}}"#
+    ));
+    let err = rejection(host.mount_port(ch.port1(), opts)).await;
+    assert_eq!(code(&err), "PAYLOAD_TOO_LARGE");
+    assert!(registered(&api).await.is_empty());
+    // A user already holding as many instances as it may: one more mount is refused.
+    let reg = monodit_core::api::InstanceRegistration {
+        kind: monodit_core::api::InstanceKind::Widget,
+        manifest: serde_json::from_str(BASIC).unwrap(),
+        config: Default::default(),
+        source: None,
+    };
+    for i in 0..monodit_core::limits::MAX_INSTANCES_PER_USER {
+        api.register_instance(&format!("held-{i}"), &reg)
+            .await
+            .expect("PUT /v1/instances");
+    }
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(&format!(
+        r#"{{"instanceId": "one-more", "manifest": {NOTES}, "source": "https://w.example/notes.html"}}"#
+    ));
+    let err = rejection(host.mount_port(ch.port1(), opts)).await;
+    assert_eq!(code(&err), "LIMIT_EXCEEDED");
+    assert!(!registered(&api).await.contains(&"one-more".to_string()));
+    host.close();
+}

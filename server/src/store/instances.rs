@@ -191,6 +191,7 @@ pub fn register(
     {
         // The instance now claims another plugin id: its old plugin loses its declaration.
         collections::redeclare(tx, user_id, &old)?;
+        crate::store::plugins::release_if_unused(tx, user_id, &old)?;
     }
     collections::check_declared(declared_before, collections::declared(tx, user_id)?)?;
     Ok(InstanceInfo {
@@ -302,6 +303,7 @@ pub fn delete(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResu
     if let Some(plugin_id) = plugin_id.filter(|p| !p.is_empty()) {
         // What the remaining instances of the plugin declare is all that stays declared.
         collections::redeclare(tx, user_id, &plugin_id)?;
+        crate::store::plugins::release_if_unused(tx, user_id, &plugin_id)?;
     }
     tx.execute(
         "DELETE FROM instance_bindings WHERE user_id = ?1 AND instance_id = ?2",

@@ -398,3 +398,42 @@ async fn the_server_builds_at_most_its_ceiling_of_index_definitions_and_queries_
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn removed_instances_leave_no_pins_behind_unless_their_plugin_has_data() {
+    let s = Srv::start().await;
+    let free = s.user("free", 0).await;
+    let pins = |s: &Srv| -> i64 {
+        s.sql()
+            .query_row("SELECT COUNT(*) FROM plugin_pins", [], |r| r.get(0))
+            .unwrap()
+    };
+    // Register and remove under ever new plugin ids: nothing accumulates.
+    for i in 0..20 {
+        let id = format!("p-{i}");
+        let body = json!({"kind": "widget", "manifest": {"id": id}, "config": {}, "source": "https://w.example/a.html"});
+        let path = format!("/v1/instances/w-{i}");
+        s.call(Method::PUT, &path, Some(&free), Some(body))
+            .await
+            .ok();
+        s.call(Method::DELETE, &path, Some(&free), None).await.ok();
+    }
+    // An instance moving to another plugin id releases the old one too.
+    for id in ["moved-a", "moved-b"] {
+        let body = json!({"kind": "widget", "manifest": {"id": id}, "config": {}, "source": "https://w.example/a.html"});
+        s.call(Method::PUT, "/v1/instances/mover", Some(&free), Some(body))
+            .await
+            .ok();
+    }
+    assert_eq!(pins(&s), 1, "only moved-b, still held");
+    assert_eq!(
+        s.get("/v1/plugins", &free)
+            .await
+            .ok()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    s.stop().await;
+}

@@ -437,3 +437,58 @@ async fn removed_instances_leave_no_pins_behind_unless_their_plugin_has_data() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_already_past_a_limit_keeps_what_it_has_but_cannot_grow() {
+    // As after an upgrade that lowered a limit: declarations made before it, past it today.
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let me = s.get("/v1/me", &t).await.ok().clone();
+    let uid = me["userId"].as_str().unwrap();
+    let over = MAX_DECLARED_PLUGINS_PER_USER + 1;
+    for i in 0..over {
+        s.sql()
+            .execute(
+                "INSERT INTO plugin_collections (user_id, plugin_id, collection, indexes) VALUES (?1, ?2, 'c', '[\"a\"]')",
+                rusqlite::params![uid, format!("old-{i}")],
+            )
+            .unwrap();
+    }
+    // Re-declaring one it has (same size) and mounting widgets without collections work.
+    s.register(&t, "old-0", plugin_manifest("old-0", &["a"]), json!({}))
+        .await
+        .ok();
+    s.register(&t, "notes-1", notes_manifest(), json!({}))
+        .await
+        .ok();
+    // Shrinking works; growing does not, until it is back under the limit.
+    s.register(&t, "old-0", plugin_manifest("old-0", &[]), json!({}))
+        .await
+        .ok();
+    s.register(&t, "new", plugin_manifest("new", &[]), json!({}))
+        .await
+        .expect_err("LIMIT_EXCEEDED");
+    s.register(
+        &t,
+        "old-0",
+        plugin_manifest("old-0", &["a", "b"]),
+        json!({}),
+    )
+    .await
+    .ok();
+    s.call(Method::DELETE, "/v1/instances/old-0", Some(&t), None)
+        .await
+        .ok();
+    // old-0 is no longer declared: 32 plugin ids, at the limit, so still no new one.
+    s.register(&t, "new", plugin_manifest("new", &[]), json!({}))
+        .await
+        .expect_err("LIMIT_EXCEEDED");
+    // Deleting a plugin no instance holds drops its declaration too: now one fits.
+    s.call(Method::DELETE, "/v1/plugins/old-1", Some(&t), None)
+        .await
+        .ok();
+    s.register(&t, "new", plugin_manifest("new", &[]), json!({}))
+        .await
+        .ok();
+    s.stop().await;
+}

@@ -13,9 +13,10 @@
 //! [`Indexer::wake`] a task that compares the wanted set with `plugin_indexes` (read on a
 //! reader connection) and then creates or drops one index per writer transaction, so other
 //! users' writes interleave between steps instead of waiting behind a whole manifest's
-//! worth of `CREATE INDEX`. A query whose index is not built yet (or was cut by the ceiling)
-//! still answers correctly: the planner's SQL names no index, so SQLite reads the user's rows
-//! of that collection through the primary key instead.
+//! worth of `CREATE INDEX`; it rests as long as each step took, so it holds the writer at
+//! most about half the time however often declarations change. A query whose index is not
+//! built yet (or was cut by the ceiling) still answers correctly: the planner's SQL names no
+//! index, so SQLite reads the user's rows of that collection through the primary key.
 
 use crate::db::Db;
 use crate::error::AppResult;
@@ -32,6 +33,9 @@ use tokio::sync::Notify;
 /// How often the indexer looks again without being woken (plan changes made by another
 /// process, a step that failed).
 const RECHECK: Duration = Duration::from_secs(60);
+
+/// Longest rest between two steps (see [`pass`]).
+const MAX_REST: Duration = Duration::from_secs(5);
 
 /// One index the server wants: its name, table statement, and scope.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,11 +206,14 @@ async fn pass(db: &Db, max: usize) -> AppResult<()> {
         .await?;
     for step in steps {
         let label = format!("{step:?}");
+        let started = std::time::Instant::now();
         if let Err(e) = db.write(move |tx| apply(tx, &step)).await {
             tracing::warn!(%e, step = %label, "index step failed");
         }
-        // Let requests waiting for the writer go first.
-        tokio::task::yield_now().await;
+        // Rest as long as the step held the writer: `CREATE INDEX` reads the whole shared
+        // table, so a user who keeps changing declarations can keep the builder busy, but
+        // never for more than about half of the writer's time.
+        tokio::time::sleep(started.elapsed().min(MAX_REST)).await;
     }
     Ok(())
 }

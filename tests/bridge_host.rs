@@ -1618,24 +1618,24 @@ async fn mount_rejects_with_the_servers_per_user_limits() {
     let err = rejection(host.mount_port(ch.port1(), opts)).await;
     assert_eq!(code(&err), "PAYLOAD_TOO_LARGE");
     assert!(registered(&api).await.is_empty());
-    // A user already holding as many instances as it may: one more mount is refused.
-    let reg = monodit_core::api::InstanceRegistration {
-        kind: monodit_core::api::InstanceKind::Widget,
-        manifest: serde_json::from_str(BASIC).unwrap(),
-        config: Default::default(),
-        source: None,
-    };
-    for i in 0..monodit_core::limits::MAX_INSTANCES_PER_USER {
-        api.register_instance(&format!("held-{i}"), &reg)
-            .await
-            .expect("PUT /v1/instances");
-    }
+    // A manifest declaring more indexes than one user may: refused in one request, not
+    // registered.
+    let per = monodit_core::manifest::MAX_INDEXES;
+    let fields: Vec<String> = (0..per).map(|i| format!("\"f{i}\"")).collect();
+    let collections: Vec<String> = (0..monodit_core::limits::MAX_INDEX_DECLARATIONS_PER_USER / per
+        + 1)
+        .map(|c| format!(r#""c{c}": {{"indexes": [{}]}}"#, fields.join(",")))
+        .collect();
+    let wide = format!(
+        r#"{{"id": "wide", "storage": {{{}}}}}"#,
+        collections.join(",")
+    );
     let ch = web_sys::MessageChannel::new().unwrap();
     let opts = json(&format!(
-        r#"{{"instanceId": "one-more", "manifest": {NOTES}, "source": "https://w.example/notes.html"}}"#
+        r#"{{"instanceId": "wide-1", "manifest": {wide}, "source": "https://w.example/wide.html"}}"#
     ));
     let err = rejection(host.mount_port(ch.port1(), opts)).await;
     assert_eq!(code(&err), "LIMIT_EXCEEDED");
-    assert!(!registered(&api).await.contains(&"one-more".to_string()));
+    assert!(registered(&api).await.is_empty());
     host.close();
 }

@@ -60,8 +60,12 @@ pub enum Step {
 }
 
 /// The indexes wanted now: the definitions declared by users whose plan includes storage,
-/// most-shared first (ties by name), at most `max`.
-pub fn wanted(tx: &Transaction<'_>, max: usize) -> AppResult<Vec<Wanted>> {
+/// ranked by [`rank`], at most `max`.
+pub fn wanted(
+    tx: &Transaction<'_>,
+    max: usize,
+    built: &BTreeSet<String>,
+) -> AppResult<Vec<Wanted>> {
     let plans: Vec<&str> = [Plan::Free, Plan::Pro]
         .into_iter()
         .filter(|p| p.storage_enabled())
@@ -106,9 +110,24 @@ pub fn wanted(tx: &Transaction<'_>, max: usize) -> AppResult<Vec<Wanted>> {
                 .1 += 1;
         }
     }
-    let mut ranked: Vec<(Wanted, usize)> = by_name.into_values().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.name.cmp(&b.0.name)));
-    Ok(ranked.into_iter().take(max).map(|(w, _)| w).collect())
+    Ok(rank(by_name.into_values().collect(), built, max))
+}
+
+/// Which definitions fit under the ceiling `max`: the most-declared first (`users` is how
+/// many users declare each); among equals, those already built (so a newcomer declared as
+/// often never evicts a built index, which would only churn), then by name.
+pub fn rank(
+    mut candidates: Vec<(Wanted, usize)>,
+    built: &BTreeSet<String>,
+    max: usize,
+) -> Vec<Wanted> {
+    candidates.sort_by(|(a, a_users), (b, b_users)| {
+        b_users
+            .cmp(a_users)
+            .then_with(|| built.contains(&b.name).cmp(&built.contains(&a.name)))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    candidates.into_iter().take(max).map(|(w, _)| w).collect()
 }
 
 /// The indexes built so far (`plugin_indexes`).
@@ -202,7 +221,10 @@ async fn run(db: Db, wake: Arc<Notify>, max: usize) {
 /// logged and skipped (the next pass retries it), so one bad index never blocks the rest.
 async fn pass(db: &Db, max: usize) -> AppResult<()> {
     let steps = db
-        .read(move |tx| Ok(plan(&wanted(tx, max)?, &built(tx)?)))
+        .read(move |tx| {
+            let built = built(tx)?;
+            Ok(plan(&wanted(tx, max, &built)?, &built))
+        })
         .await?;
     for step in steps {
         let label = format!("{step:?}");
@@ -238,5 +260,23 @@ mod tests {
         assert_eq!(steps, vec![Step::Drop("old".into()), Step::Create(w("b"))]);
         let done: BTreeSet<String> = ["a", "b"].into_iter().map(String::from).collect();
         assert!(plan(&[w("a"), w("b")], &done).is_empty());
+    }
+
+    #[test]
+    fn ranks_by_users_then_keeps_what_is_built() {
+        let built: BTreeSet<String> = ["z-built"].into_iter().map(String::from).collect();
+        let candidates = vec![(w("a-new"), 1), (w("z-built"), 1), (w("m-shared"), 3)];
+        let names = |v: Vec<Wanted>| v.into_iter().map(|w| w.name).collect::<Vec<_>>();
+        // A newcomer declared as often does not evict the built one; more users do.
+        assert_eq!(
+            names(rank(candidates.clone(), &built, 2)),
+            ["m-shared", "z-built"]
+        );
+        assert_eq!(
+            names(rank(candidates.clone(), &built, 3)),
+            ["m-shared", "z-built", "a-new"]
+        );
+        let none = BTreeSet::new();
+        assert_eq!(names(rank(candidates, &none, 2)), ["m-shared", "a-new"]);
     }
 }

@@ -48,7 +48,7 @@ export interface MountOptions {
   kind?: "widget" | "theme";
   /** The widget manifest (seed 000 storage bindings, seed 003 collections). */
   manifest: Record<string, unknown>;
-  /** Instance config: `storageNamespace`, binding config keys (`assetBucketId`, ...), anything else. */
+  /** Instance config: `storageNamespace`, binding config keys (`assetBucketId`, ...), anything else; at most 16 KiB of JSON (PAYLOAD_TOO_LARGE). */
   config?: Record<string, unknown>;
   /**
    * Where the widget's code comes from. Defaults to the iframe's URL without query or
@@ -782,6 +782,9 @@ impl Mount {
                     ErrorCode::InvalidManifest
                         | ErrorCode::InvalidArgument
                         | ErrorCode::PluginIdTaken
+                        // The server's per-user bounds (core `limits`): retrying cannot help.
+                        | ErrorCode::LimitExceeded
+                        | ErrorCode::PayloadTooLarge
                 ) =>
             {
                 Err(e)

@@ -1605,3 +1605,37 @@ async fn a_widget_loaded_before_its_host_existed_still_cannot_hand_its_port_away
     .await;
     f.remove();
 }
+
+#[wasm_bindgen_test]
+async fn mount_rejects_with_the_servers_per_user_limits() {
+    let (host, api) = setup().await;
+    // A config past the server's 16 KiB (core `limits`) is refused, not registered.
+    let big = "x".repeat(monodit_core::limits::MAX_CONFIG_BYTES);
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(&format!(
+        r#"{{"instanceId": "big-config", "manifest": {NOTES}, "config": {{"k": "{big}"}}, "source": "https://w.example/notes.html"}}"#
+    ));
+    let err = rejection(host.mount_port(ch.port1(), opts)).await;
+    assert_eq!(code(&err), "PAYLOAD_TOO_LARGE");
+    assert!(registered(&api).await.is_empty());
+    // A manifest declaring more indexes than one user may: refused in one request, not
+    // registered.
+    let per = monodit_core::manifest::MAX_INDEXES;
+    let fields: Vec<String> = (0..per).map(|i| format!("\"f{i}\"")).collect();
+    let collections: Vec<String> = (0..monodit_core::limits::MAX_INDEX_DECLARATIONS_PER_USER / per
+        + 1)
+        .map(|c| format!(r#""c{c}": {{"indexes": [{}]}}"#, fields.join(",")))
+        .collect();
+    let wide = format!(
+        r#"{{"id": "wide", "storage": {{{}}}}}"#,
+        collections.join(",")
+    );
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(&format!(
+        r#"{{"instanceId": "wide-1", "manifest": {wide}, "source": "https://w.example/wide.html"}}"#
+    ));
+    let err = rejection(host.mount_port(ch.port1(), opts)).await;
+    assert_eq!(code(&err), "LIMIT_EXCEEDED");
+    assert!(registered(&api).await.is_empty());
+    host.close();
+}

@@ -204,6 +204,20 @@ fn main() {
             .await
             .expect("register");
         assert!(r.status().is_success());
+        // The server builds declared indexes in the background (store::indexes): wait
+        // (bounded) for all five before measuring an indexed query.
+        let built = || -> i64 {
+            rusqlite::Connection::open(&db_path)
+                .and_then(|c| c.query_row("SELECT COUNT(*) FROM plugin_indexes", [], |r| r.get(0)))
+                .unwrap_or(0)
+        };
+        for _ in 0..600 {
+            if built() == 5 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(built(), 5, "the forms indexes were not built within 30 s");
         for batch in 0..a.items.div_ceil(1000) {
             let items: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(a.items))
                 .map(|i| json!({"id": format!("sub_{i:07}"), "data": {"formId": format!("f{}", i % 100), "status": STATUSES[i % 3], "createdAt": format!("2024-{:07}", i), "email": "user@example.com"}}))

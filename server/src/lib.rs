@@ -53,6 +53,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Lifetime of signed download URLs, seconds.
     pub url_ttl_secs: u64,
+    /// Most distinct collection index definitions the server builds (`store::indexes`).
+    pub max_index_definitions: usize,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             body_limit: 8 * 1024 * 1024,
             max_upload_bytes: 5 * 1024 * 1024 * 1024,
             url_ttl_secs: 24 * 3600,
+            max_index_definitions: monodit_core::limits::DEFAULT_MAX_INDEX_DEFINITIONS,
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct AppState {
     pub auth_cache: http::extract::AuthCache,
     /// Dev mode: injected faults per user id (`PUT /v1/dev/faults`).
     pub faults: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Background builder of collection indexes (woken when declarations change).
+    pub indexer: store::indexes::Indexer,
 }
 
 impl AppState {
@@ -241,6 +246,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|e| StartError::Bind(addr, e))?;
     let base_url = format!("http://{addr}");
+    let indexer = store::indexes::Indexer::spawn(db.clone(), config.max_index_definitions);
     let state = Arc::new(AppState {
         db,
         objects,
@@ -258,6 +264,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         cursor_secret: Arc::new(cursor_secret),
         auth_cache: http::extract::AuthCache::default(),
         faults: Default::default(),
+        indexer,
     });
     // Keep planner statistics fresh as collections grow (hourly; aborted on stop).
     let maintenance = {

@@ -7,6 +7,7 @@
 //! - [`query`]: the collection query model, validation against declared indexes, and the
 //!   SQL planner for SQLite / libSQL / D1 (seed 003).
 //! - [`cursor`]: opaque, tamper-evident keyset cursors.
+//! - [`limits`]: what one user may create on the server (instances, plugin ids, indexes).
 //! - [`kv`]: plugin key-value storage (`ctx.kv`, seed 003): wire types and limits.
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
 //! - [`api`]: HTTP wire types and the route table.
@@ -18,6 +19,7 @@ pub mod buckets;
 pub mod cursor;
 pub mod errors;
 pub mod kv;
+pub mod limits;
 pub mod manifest;
 pub mod plugins;
 pub mod query;

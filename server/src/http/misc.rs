@@ -75,11 +75,13 @@ pub async fn put_instance(
     PathParams(instance_id): PathParams<String>,
     JsonBody(body): JsonBody<InstanceRegistration>,
 ) -> AppResult<Json<InstanceInfo>> {
-    Ok(Json(
-        st.db
-            .write(move |tx| instances::register(tx, &user.id, &instance_id, body))
-            .await?,
-    ))
+    let info = st
+        .db
+        .write(move |tx| instances::register(tx, &user.id, &instance_id, body))
+        .await?;
+    // Indexes follow the new declarations in the background (`store::indexes`).
+    st.indexer.wake();
+    Ok(Json(info))
 }
 
 /// `GET /v1/instances`.
@@ -101,6 +103,7 @@ pub async fn delete_instance(
     st.db
         .write(move |tx| instances::delete(tx, &user.id, &instance_id))
         .await?;
+    st.indexer.wake();
     Ok(Json(json!({"deleted": true})))
 }
 
@@ -120,11 +123,12 @@ pub async fn delete_plugin(
     Authed(user): Authed,
     PathParams(plugin_id): PathParams<String>,
 ) -> AppResult<Json<DeletedPlugin>> {
-    Ok(Json(
-        st.db
-            .write(move |tx| plugins::delete(tx, &user.id, &plugin_id))
-            .await?,
-    ))
+    let deleted = st
+        .db
+        .write(move |tx| plugins::delete(tx, &user.id, &plugin_id))
+        .await?;
+    st.indexer.wake();
+    Ok(Json(deleted))
 }
 
 /// `POST /v1/dev/users` (dev mode): a fresh user per test.

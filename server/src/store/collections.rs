@@ -2,17 +2,17 @@
 //! rows, and expression indexes kept in step with what manifests declare.
 //!
 //! Declarations are per user: a user's manifest decides what that user's widgets may touch
-//! and which queries are valid for them (UNDECLARED_COLLECTION, NOT_INDEXED). The physical
-//! indexes (core's `index_ddl`, led by `user_id`) are shared by everyone's rows, so the set
-//! that exists is the union of every user's declaration of that plugin: created when first
-//! declared, dropped when no declaration names them any more.
+//! and which queries are valid for them (UNDECLARED_COLLECTION, NOT_INDEXED), within core's
+//! per-user `limits` (plugin ids with collections, index declarations). The physical indexes
+//! (core's `index_ddl`, led by `user_id`) are shared by everyone's rows and are built in the
+//! background by `store::indexes`, never inside a registration.
 
 use crate::error::{AppError, AppResult};
 use crate::store::{quota, users::UserRow};
 use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
 use monodit_core::manifest::{CollectionDecl, Index, Manifest};
 use monodit_core::query::{self, PlanRow, SqlValue};
-use monodit_core::ErrorCode;
+use monodit_core::{limits, ErrorCode};
 use rusqlite::types::{Value as DbValue, ValueRef};
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
@@ -24,7 +24,8 @@ pub const MAX_ITEM_ID_BYTES: usize = 256;
 /// ISO-8601 UTC timestamp in SQL, evaluated by the database (portable to D1 / libSQL).
 const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
-fn decl_from_json(text: &str) -> CollectionDecl {
+/// A stored declaration (`plugin_collections.indexes`, JSON); unreadable entries are skipped.
+pub(crate) fn decl_from_json(text: &str) -> CollectionDecl {
     let raw: Vec<Value> = serde_json::from_str(text).unwrap_or_default();
     let indexes = raw
         .into_iter()
@@ -52,8 +53,8 @@ pub fn register(tx: &Transaction<'_>, user_id: &str, manifest: &Manifest) -> App
 }
 
 /// Makes this user's declaration of `plugin_id` the union of what every registered instance
-/// of the plugin declares (collections, and each collection's indexes), then creates and drops
-/// physical indexes to match all users' declarations.
+/// of the plugin declares (collections, and each collection's indexes). The physical indexes
+/// follow later, off the request path (`store::indexes`): the caller wakes the indexer.
 ///
 /// A union, not the last manifest registered: one manifest can add collections or indexes but
 /// never take them away while another instance still declares them. So a manifest that claims
@@ -93,46 +94,57 @@ pub fn redeclare(tx: &Transaction<'_>, user_id: &str, plugin_id: &str) -> AppRes
             params![user_id, plugin_id, name, serde_json::to_string(indexes)?],
         )?;
     }
-    sync_indexes(tx, plugin_id)
+    Ok(())
 }
 
-/// Makes the physical indexes of `plugin_id` equal the union of every user's declaration.
-pub fn sync_indexes(tx: &Transaction<'_>, plugin_id: &str) -> AppResult<()> {
-    let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
-    {
-        let mut stmt = tx.prepare(
-            "SELECT DISTINCT collection, indexes FROM plugin_collections WHERE plugin_id = ?1",
+/// How much a user has declared: plugin ids with collections, and index declarations
+/// summed over all of them (what core `limits` bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    /// Plugin ids with at least one declared collection.
+    pub plugins: usize,
+    /// Index declarations over all plugin ids and collections.
+    pub indexes: usize,
+}
+
+/// The user's [`Declared`] totals as they are in this transaction.
+pub fn declared(tx: &Transaction<'_>, user_id: &str) -> AppResult<Declared> {
+    let mut out = Declared {
+        plugins: 0,
+        indexes: 0,
+    };
+    let mut plugins = BTreeSet::new();
+    let mut stmt =
+        tx.prepare("SELECT plugin_id, indexes FROM plugin_collections WHERE user_id = ?1")?;
+    for row in stmt.query_map(params![user_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (plugin_id, indexes) = row?;
+        plugins.insert(plugin_id);
+        out.indexes += decl_from_json(&indexes).indexes.len();
+    }
+    out.plugins = plugins.len();
+    Ok(out)
+}
+
+/// After a registration changed the user's declarations from `before` to `after`: refuses
+/// growth past core's per-user limits (LIMIT_EXCEEDED; the caller's transaction then rolls
+/// the registration back). A total already past a limit (a limit lowered by an upgrade) may
+/// stay or shrink, so nobody is locked out of re-registering what they have.
+pub fn check_declared(before: Declared, after: Declared) -> AppResult<()> {
+    if after.plugins > before.plugins {
+        limits::check_count(
+            "plugin ids with collections",
+            after.plugins,
+            limits::MAX_DECLARED_PLUGINS_PER_USER,
         )?;
-        for row in stmt.query_map(params![plugin_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })? {
-            let (collection, indexes) = row?;
-            for index in decl_from_json(&indexes).indexes {
-                let (name, sql) = query::index_ddl(plugin_id, &collection, &index)?;
-                wanted.insert(name, (collection.clone(), sql));
-            }
-        }
     }
-    let existing: BTreeSet<String> = tx
-        .prepare("SELECT name FROM plugin_indexes WHERE plugin_id = ?1")?
-        .query_map(params![plugin_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for (name, (collection, sql)) in &wanted {
-        if !existing.contains(name) {
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO plugin_indexes (name, plugin_id, collection) VALUES (?1, ?2, ?3)",
-                params![name, plugin_id, collection],
-            )?;
-        }
-    }
-    for name in existing.difference(&wanted.keys().cloned().collect()) {
-        // Names come from core's index_ddl (grammar-checked identifiers + hex), never from input.
-        tx.execute_batch(&format!(
-            "DROP INDEX IF EXISTS \"{}\"",
-            name.replace('"', "")
-        ))?;
-        tx.execute("DELETE FROM plugin_indexes WHERE name = ?1", params![name])?;
+    if after.indexes > before.indexes {
+        limits::check_count(
+            "index declarations",
+            after.indexes,
+            limits::MAX_INDEX_DECLARATIONS_PER_USER,
+        )?;
     }
     Ok(())
 }

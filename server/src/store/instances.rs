@@ -7,6 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{buckets, collections, users::parse_backend};
 use monodit_core::api::{InstanceInfo, InstanceKind, InstanceRegistration};
 use monodit_core::buckets::{self as rules, Backend};
+use monodit_core::limits;
 use monodit_core::manifest::{Manifest, STORAGE_NAMESPACE_KEY};
 use monodit_core::plugins::{self, Holder};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -105,6 +106,12 @@ pub fn register(
     reg: InstanceRegistration,
 ) -> AppResult<InstanceInfo> {
     rules::validate_instance_id(instance_id)?;
+    // Instance rows are not charged to the quota (a Free user must still mount widgets), so
+    // what one holds is capped instead (core `limits`), before anything is parsed or stored.
+    let manifest_text = serde_json::to_string(&reg.manifest)?;
+    let config_text = serde_json::to_string(&reg.config)?;
+    limits::check_size("manifest", manifest_text.len(), limits::MAX_MANIFEST_BYTES)?;
+    limits::check_size("config", config_text.len(), limits::MAX_CONFIG_BYTES)?;
     let manifest = Manifest::parse(&reg.manifest)?;
     let resolved = resolve_all(&manifest, &reg.config, instance_id)?;
     for (r, b) in resolved.iter().zip(&manifest.bindings) {
@@ -125,6 +132,18 @@ pub fn register(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    if previous.is_none() {
+        let held: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM instances WHERE user_id = ?1",
+            params![user_id],
+            |r| r.get(0),
+        )?;
+        limits::check_count(
+            "registered instances",
+            held as usize + 1,
+            limits::MAX_INSTANCES_PER_USER,
+        )?;
+    }
     let (previous_plugin, previous_source) = previous.unzip();
     // A registration that names no source (an older host) keeps, and is checked as, the
     // source the instance already has.
@@ -159,19 +178,22 @@ pub fn register(
             instance_id,
             kind_str(reg.kind),
             manifest.id.as_deref().unwrap_or(""),
-            serde_json::to_string(&reg.manifest)?,
-            serde_json::to_string(&reg.config)?,
+            manifest_text,
+            config_text,
             now_ms(),
             source
         ],
     )?;
     write_bindings(tx, user_id, instance_id, &resolved)?;
+    let declared_before = collections::declared(tx, user_id)?;
     collections::register(tx, user_id, &manifest)?;
     if let Some(old) = previous_plugin.filter(|p| !p.is_empty() && Some(p) != manifest.id.as_ref())
     {
         // The instance now claims another plugin id: its old plugin loses its declaration.
         collections::redeclare(tx, user_id, &old)?;
+        crate::store::plugins::release_if_unused(tx, user_id, &old)?;
     }
+    collections::check_declared(declared_before, collections::declared(tx, user_id)?)?;
     Ok(InstanceInfo {
         instance_id: instance_id.to_string(),
         kind: reg.kind,
@@ -281,6 +303,7 @@ pub fn delete(tx: &Transaction<'_>, user_id: &str, instance_id: &str) -> AppResu
     if let Some(plugin_id) = plugin_id.filter(|p| !p.is_empty()) {
         // What the remaining instances of the plugin declare is all that stays declared.
         collections::redeclare(tx, user_id, &plugin_id)?;
+        crate::store::plugins::release_if_unused(tx, user_id, &plugin_id)?;
     }
     tx.execute(
         "DELETE FROM instance_bindings WHERE user_id = ?1 AND instance_id = ?2",

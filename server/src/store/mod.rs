@@ -10,6 +10,7 @@ pub mod assets;
 pub mod buckets;
 pub mod collections;
 pub mod documents;
+pub mod indexes;
 pub mod instances;
 pub mod kv;
 pub mod plugins;

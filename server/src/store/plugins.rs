@@ -37,6 +37,25 @@ pub fn pin(tx: &Transaction<'_>, user_id: &str, plugin_id: &str, source: &str) -
     Ok(())
 }
 
+/// After an instance stopped holding `plugin_id`: forgets its pin when no instance holds the
+/// id and the plugin has no data. Such a pin decides nothing ([`retained_pin`] ignores it),
+/// and keeping it would let a user grow `plugin_pins` without bound by registering and
+/// removing instances under ever new ids, none of it charged.
+pub fn release_if_unused(tx: &Transaction<'_>, user_id: &str, plugin_id: &str) -> AppResult<()> {
+    let held: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM instances WHERE user_id = ?1 AND widget_id = ?2)",
+        params![user_id, plugin_id],
+        |r| r.get(0),
+    )?;
+    if !held && !has_data(tx, user_id, plugin_id)? {
+        tx.execute(
+            "DELETE FROM plugin_pins WHERE user_id = ?1 AND plugin_id = ?2",
+            params![user_id, plugin_id],
+        )?;
+    }
+    Ok(())
+}
+
 fn has_data(tx: &Transaction<'_>, user_id: &str, plugin_id: &str) -> AppResult<bool> {
     Ok(tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM _plugin_storage WHERE user_id = ?1 AND plugin_id = ?2) \

@@ -1,6 +1,7 @@
 //! Plugin collections (seed 003) over HTTP.
 
 use crate::common::*;
+use crate::limits::{index_count, wait_for_indexes};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -10,6 +11,8 @@ async fn with_forms() -> (Srv, String) {
     s.register(&t, "forms-1", forms_manifest(), json!({}))
         .await
         .ok();
+    // Indexes are built in the background; the planner tests below need them.
+    wait_for_indexes(&s, "idx_forms_%", 6).await;
     (s, t)
 }
 
@@ -171,22 +174,13 @@ async fn undeclared_unindexed_and_removed_indexes_fail_clearly() {
     .await
     .ok();
 
-    let index_count = |s: &Srv| -> i64 {
-        s.sql()
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = '_plugin_storage' AND name LIKE 'idx_forms_%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
-    };
-    assert_eq!(index_count(&s), 6);
+    assert_eq!(index_count(&s, "idx_forms_%"), 6);
     // A plugin update drops "status" (and the composite led by status).
     let mut m = forms_manifest();
     m["storage"]["submissions"]["indexes"] =
         json!(["formId", "createdAt", ["formId", "createdAt"]]);
     s.register(&t, "forms-1", m, json!({})).await.ok();
-    assert_eq!(index_count(&s), 4);
+    wait_for_indexes(&s, "idx_forms_%", 4).await;
     s.coll(
         &t,
         "forms",

@@ -12,6 +12,7 @@ mod cors;
 mod documents;
 mod hostile;
 mod kv;
+mod limits;
 mod openapi;
 mod plugins;
 mod quota;

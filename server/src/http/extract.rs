@@ -53,6 +53,8 @@ where
             .map_err(|r: BytesRejection| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::new(ErrorCode::PayloadTooLarge, "request body too large")
+                } else if is_body_timeout(&r) {
+                    AppError::new(ErrorCode::Timeout, "the request body stopped arriving")
                 } else {
                     AppError::invalid(format!("could not read the body: {}", r.body_text()))
                 }
@@ -61,6 +63,19 @@ where
             .map(JsonBody)
             .map_err(|e| AppError::invalid(format!("invalid JSON body: {e}")))
     }
+}
+
+/// Whether a body read failed because the client stopped sending (the body timeout of
+/// [`crate::serve`]).
+fn is_body_timeout(r: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The authenticated user (any plan).

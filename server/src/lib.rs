@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod objects;
+pub mod parse_errors;
 pub mod serve;
 pub mod store;
 

@@ -15,6 +15,8 @@
 //!   listener is not polled, so further clients wait in the kernel's backlog instead of
 //!   taking descriptors from SQLite and object files.
 //!
+//! Requests hyper cannot parse get the coded JSON body too ([`crate::parse_errors`]).
+//!
 //! Plain HTTP/1.1 only: browsers never speak cleartext HTTP/2, and one protocol keeps one set
 //! of timers.
 
@@ -114,7 +116,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let conn = builder.serve_connection(
-            TokioIo::new(stream),
+            TokioIo::new(crate::parse_errors::CodedParseErrors::new(stream)),
             TowerToHyperService::new(service.clone()),
         );
         let conn = graceful.watch(conn);

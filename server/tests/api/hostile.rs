@@ -215,3 +215,74 @@ async fn unrouted_methods_on_known_paths_are_405_with_allow() {
         .expect_err("NOT_FOUND");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn json_bodies_are_read_as_the_openapi_spec_describes_them() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    // Bodies are objects: serde alone would read `[]` as an empty batch.
+    for (method, path) in [
+        (Method::POST, "/v1/meta"),
+        (Method::PUT, "/v1/kv/forms/settings%3Ax"),
+        (Method::PUT, "/v1/documents/d"),
+    ] {
+        s.send_raw_json(method.clone(), path, &t, " []")
+            .await
+            .expect_err("INVALID_ARGUMENT");
+        s.send_raw_json(method, path, &t, "[{\"value\": 1}]")
+            .await
+            .expect_err("INVALID_ARGUMENT");
+    }
+    // `2.0` is an integer in JSON Schema; null is "omitted" for optional fields.
+    let r = s
+        .send_raw_json(
+            Method::POST,
+            "/v1/dev/users",
+            "",
+            r#"{"plan": "pro", "addons": 1.0, "limitBytes": 1000.0}"#,
+        )
+        .await;
+    let u = r.ok()["token"].as_str().unwrap().to_string();
+    let me = s.get("/v1/me", &u).await;
+    assert_eq!(me.ok()["limitBytes"], 1000);
+    assert_eq!(me.ok()["addons"], 1);
+    s.send_raw_json(
+        Method::PUT,
+        "/v1/documents/d",
+        &t,
+        r#"{"value": 2.5, "schemaId": "a", "schemaVersion": 1.0, "mutationId": null, "expectedVersion": null}"#,
+    )
+    .await
+    .ok();
+    let doc = s.get("/v1/documents/d", &t).await;
+    assert_eq!(doc.ok()["value"], 2.5);
+    s.send_raw_json(
+        Method::PUT,
+        "/v1/documents/d2",
+        &t,
+        r#"{"value": 1, "schemaId": "a", "schemaVersion": 1.5}"#,
+    )
+    .await
+    .expect_err("INVALID_ARGUMENT");
+    let r = s
+        .send_raw_json(
+            Method::POST,
+            "/v1/dev/users",
+            "",
+            r#"{"plan": "pro", "limitBytes": null}"#,
+        )
+        .await;
+    assert!(r.ok()["token"].is_string());
+    // The largest add-on count the spec allows is not an overflow.
+    let r = s
+        .send_raw_json(
+            Method::POST,
+            "/v1/dev/users",
+            "",
+            r#"{"plan": "pro", "addons": 4294967295}"#,
+        )
+        .await;
+    let big = r.ok()["token"].as_str().unwrap().to_string();
+    assert_eq!(s.get("/v1/me", &big).await.ok()["limitBytes"], u64::MAX);
+    s.stop().await;
+}

@@ -204,3 +204,46 @@ fn bad_arguments_fail_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
 }
+
+/// The edge flags reach the server: with `--header-timeout-secs 1` an idle connection is
+/// closed, and a zero timeout is refused at start.
+#[tokio::test]
+async fn serve_takes_the_timeout_and_connection_flags() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = spawn_server(
+        dir.path(),
+        &[
+            "--header-timeout-secs",
+            "1",
+            "--body-timeout-secs",
+            "1",
+            "--max-connections",
+            "8",
+        ],
+    );
+    let mut idle = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(15), idle.read_to_end(&mut buf)).await;
+    let health = reqwest::get(format!("{base}/v1/health"))
+        .await
+        .map(|r| r.status());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        closed.is_ok(),
+        "an idle connection outlived --header-timeout-secs"
+    );
+    assert_eq!(health.unwrap(), 200);
+    let out = Command::new(BIN)
+        .args(["serve", "--port", "0", "--header-timeout-secs", "0", "--db"])
+        .arg(dir.path().join("m2.sqlite"))
+        .arg("--objects")
+        .arg(dir.path().join("o2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("header-timeout-secs"));
+}

@@ -6,7 +6,7 @@
 //!
 //! Layout: [`store`] holds the business rules over portable SQL (no axum in it), [`http`]
 //! maps requests to them, [`db`] runs SQL off the async threads, [`objects`] owns the object
-//! store and signed URLs.
+//! store and signed URLs, [`serve`] accepts connections and bounds what one client can hold.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

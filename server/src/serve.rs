@@ -58,13 +58,15 @@ pub fn effective_max_connections(configured: usize) -> usize {
     configured.clamp(1, by_fds.max(1))
 }
 
+/// The process's soft `RLIMIT_NOFILE` (`None`: unlimited or unknown).
 #[cfg(unix)]
-fn fd_limit() -> Option<u64> {
+pub fn fd_limit() -> Option<u64> {
     rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
+/// The process's descriptor limit: unknown off Unix.
 #[cfg(not(unix))]
-fn fd_limit() -> Option<u64> {
+pub fn fd_limit() -> Option<u64> {
     None
 }
 

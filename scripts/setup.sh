@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what monodit-bridge needs and skips what is present (safe to run again).
-# Sources: rustup, crates.io, Debian packages and the npm registry only; nothing from GitHub.
+# Sources: rustup, crates.io, Debian packages, the npm registry and PyPI only; nothing from GitHub.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,4 +58,15 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ]
   else npm install --no-audit --no-fund --loglevel=error; fi
 fi
 
-say "ready: $(rustc --version | cut -d' ' -f1-2), wasm-bindgen $want, $(wasm-pack --version), $(/usr/bin/chromium --version 2>/dev/null | head -n1), node $(node --version)"
+# 6. schemathesis (PyPI, pinned) in a project-local virtualenv, for scripts/schemathesis.sh
+#    (property-based and stateful checks of server/openapi.yaml against a running server).
+SCHEMATHESIS_VERSION=4.32.5
+venv=.tools/schemathesis-venv
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)" != "$SCHEMATHESIS_VERSION" ]; then
+  command -v python3 >/dev/null 2>&1 || die "Python 3 is missing: install python3 with venv (e.g. apt-get install python3 python3-venv), then run this again."
+  say "installing schemathesis $SCHEMATHESIS_VERSION into $venv (PyPI)"
+  python3 -m venv "$venv" || die "python3 -m venv failed: install python3-venv, then run this again."
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+say "ready: $(rustc --version | cut -d' ' -f1-2), wasm-bindgen $want, $(wasm-pack --version), $(/usr/bin/chromium --version 2>/dev/null | head -n1), node $(node --version), schemathesis $SCHEMATHESIS_VERSION"

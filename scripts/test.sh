@@ -3,6 +3,7 @@
 #
 #   1. lint: cargo fmt --check, clippy (native workspace and the wasm crate) with -D warnings
 #   2. native: cargo test --workspace (core rules, server over real HTTP)
+#      then schemathesis: server/openapi.yaml checked against a real server (bounded run)
 #   3. browser: wasm-pack test --headless --chrome against a real monodit-server
 #   4. e2e: Playwright specs in e2e/ against the demo in headless Chromium (when present)
 #   5. typings: tsc --strict over tests/types (a widget and a host using the published .d.ts)
@@ -26,6 +27,9 @@ fi
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace
+
+step "OpenAPI conformance (schemathesis against a real server, scripts/schemathesis.sh)"
+bash scripts/schemathesis.sh
 
 step "browser tests (wasm-pack test --headless --chrome, real server)"
 bash scripts/with-server.sh wasm-pack test --headless --chrome --mode no-install

@@ -532,8 +532,17 @@ impl Api {
 
     /// `GET /v1/kv/{pluginId}/{key}`: the value, `None` when the key is unset.
     pub async fn kv_get(&self, plugin_id: &str, key: &str) -> Result<Option<Value>, Error> {
-        let path = format!("/v1/kv/{}/{}", enc(plugin_id), enc(key));
-        match self.get_json::<KvEntry>("kv get", &path).await {
+        // `missing=empty`: an unset key answers 204, not a 404 the browser would log as a
+        // failed request (older servers still answer 404 NOT_FOUND, handled below).
+        let path = format!("/v1/kv/{}/{}?missing=empty", enc(plugin_id), enc(key));
+        let what = "kv get";
+        let resp = self
+            .send(what, self.authed(Request::get(&self.url(&path))), None)
+            .await?;
+        if resp.status() == 204 {
+            return Ok(None);
+        }
+        match Self::parse::<KvEntry>(what, resp).await {
             Ok(e) => Ok(Some(e.value)),
             Err(e) if e.code == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e),

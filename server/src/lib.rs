@@ -6,7 +6,7 @@
 //!
 //! Layout: [`store`] holds the business rules over portable SQL (no axum in it), [`http`]
 //! maps requests to them, [`db`] runs SQL off the async threads, [`objects`] owns the object
-//! store and signed URLs.
+//! store and signed URLs, [`serve`] accepts connections and bounds what one client can hold.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -14,6 +14,8 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod objects;
+pub mod parse_errors;
+pub mod serve;
 pub mod store;
 
 use db::Db;
@@ -21,6 +23,7 @@ use object_store::ObjectStore;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The OpenAPI description, embedded at build time and served as JSON ([`openapi_json`]).
@@ -55,6 +58,15 @@ pub struct Config {
     pub url_ttl_secs: u64,
     /// Most distinct collection index definitions the server builds (`store::indexes`).
     pub max_index_definitions: usize,
+    /// Time a connection gets to send a complete request head, from when it opens or
+    /// finishes its previous response (also the keep-alive idle limit).
+    pub header_timeout: Duration,
+    /// Longest wait for the next chunk of a request body; a stalled upload then fails and
+    /// releases its quota reservation.
+    pub body_timeout: Duration,
+    /// Connections served at once (lowered to fit the file-descriptor limit, see
+    /// [`serve::effective_max_connections`]).
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -74,6 +86,9 @@ impl Config {
             max_upload_bytes: 5 * 1024 * 1024 * 1024,
             url_ttl_secs: 24 * 3600,
             max_index_definitions: monodit_core::limits::DEFAULT_MAX_INDEX_DEFINITIONS,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -288,13 +303,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let app = http::router(state, static_dir.as_deref());
     let app = http::with_cors(app, &config.allow_origins, config.dev);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = serve::EdgeLimits {
+        header_timeout: config.header_timeout,
+        body_timeout: config.body_timeout,
+        max_connections: config.max_connections,
+    };
+    let task = tokio::spawn(serve::serve(listener, app, limits, async move {
+        let _ = rx.await;
+    }));
     Ok(RunningServer {
         base_url,
         addr,

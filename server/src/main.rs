@@ -3,6 +3,7 @@
 //! ```text
 //! monodit-server serve --db data/monodit.sqlite --objects data/objects --port 8787 \
 //!     [--bind 127.0.0.1] [--allow-origin ORIGIN]... [--dev] [--static www] [--ready-file PATH]
+//!     [--header-timeout-secs 30] [--body-timeout-secs 30] [--max-connections 1024]
 //! monodit-server user add --db data/monodit.sqlite --plan pro [--addons N]
 //! ```
 
@@ -69,6 +70,17 @@ struct ServeArgs {
     /// Largest upload in bytes.
     #[arg(long, default_value_t = 5 * 1024 * 1024 * 1024)]
     max_upload_bytes: u64,
+    /// Seconds a connection gets to send a request head, from when it opens or finishes its
+    /// previous response (also closes idle keep-alive connections).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout_secs: u64,
+    /// Seconds to wait for the next chunk of a request body (a stalled upload then fails and
+    /// releases its quota reservation).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout_secs: u64,
+    /// Connections served at once (lowered to fit the file-descriptor limit).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +130,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.demo_token = args.demo_token;
     config.public_url = args.public_url;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.header_timeout = std::time::Duration::from_secs(args.header_timeout_secs);
+    config.body_timeout = std::time::Duration::from_secs(args.body_timeout_secs);
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let server = start(config).await.map_err(|e| e.to_string())?;
     println!("monodit-server listening on {}", server.base_url);
     if let Some(token) = &server.demo_token {

@@ -71,7 +71,8 @@ impl Plan {
     pub fn limit_bytes(self, addons: u32) -> u64 {
         match self {
             Plan::Free => 100 * MB,
-            Plan::Pro => 5 * GB + 5 * GB * u64::from(addons),
+            // Saturating: an absurd add-on count (a dev route takes any u32) must not overflow.
+            Plan::Pro => (5 * GB).saturating_mul(1 + u64::from(addons)),
         }
     }
 

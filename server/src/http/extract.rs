@@ -53,14 +53,63 @@ where
             .map_err(|r: BytesRejection| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::new(ErrorCode::PayloadTooLarge, "request body too large")
+                } else if is_body_timeout(&r) {
+                    AppError::new(ErrorCode::Timeout, "the request body stopped arriving")
                 } else {
                     AppError::invalid(format!("could not read the body: {}", r.body_text()))
                 }
             })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| AppError::invalid(format!("invalid JSON body: {e}")))
+        // Every body is a JSON object; serde would also read a struct from an array of its
+        // fields (`[]` as an empty request), which no client means and the spec forbids.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(AppError::invalid("the body must be a JSON object"));
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Ok(JsonBody(v)),
+            Err(e) if e.to_string().starts_with("invalid type: floating point") => {
+                // `2.0` is an integer to JSON (and JSON Schema), not to serde: read integral
+                // floats as integers. Only bodies refused otherwise take this path, so a value
+                // a client stores is never rewritten when its envelope was well formed.
+                let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| AppError::invalid(format!("invalid JSON body: {e}")))?;
+                integral_floats_to_integers(&mut value);
+                serde_json::from_value(value)
+                    .map(JsonBody)
+                    .map_err(|e| AppError::invalid(format!("invalid JSON body: {e}")))
+            }
+            Err(e) => Err(AppError::invalid(format!("invalid JSON body: {e}"))),
+        }
     }
+}
+
+/// Rewrites numbers such as `557.0` as `557` (within ±2^53, where a float is exact).
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                // In range and integral, so the cast is exact.
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
+/// Whether a body read failed because the client stopped sending (the body timeout of
+/// [`crate::serve`]).
+fn is_body_timeout(r: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The authenticated user (any plan).

@@ -4,13 +4,16 @@
 //! INVALID_ARGUMENT. Same gate as collections: bearer token, then the Pro plan
 //! (PLAN_REQUIRED on Free, reads included).
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::http::extract::{JsonBody, PathParams, QueryParams, Storage};
 use crate::store::kv;
 use crate::AppState;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use monodit_core::kv::{KvEntry, KvList, PutKv};
+use monodit_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -40,17 +43,38 @@ pub async fn list(
     ))
 }
 
-/// `GET /v1/kv/{pluginId}/{key}`.
+/// Query of the key read route.
+#[derive(Debug, Deserialize)]
+pub struct GetQuery {
+    /// `empty`: an unset key answers 204 (no body) instead of 404 NOT_FOUND, so a browser
+    /// client reading a key not yet written does not log a failed request (as documents do).
+    #[serde(default)]
+    pub missing: Option<String>,
+}
+
+/// `GET /v1/kv/{pluginId}/{key}?missing=empty`.
 pub async fn get(
     State(st): State<Arc<AppState>>,
     Storage(user): Storage,
     PathParams((plugin_id, key)): PathParams<(String, String)>,
-) -> AppResult<Json<KvEntry>> {
-    Ok(Json(
-        st.db
-            .read(move |tx| kv::get(tx, &user.id, &plugin_id, &key))
-            .await?,
-    ))
+    QueryParams(q): QueryParams<GetQuery>,
+) -> AppResult<Response> {
+    let empty = match q.missing.as_deref() {
+        None => false,
+        Some("empty") => true,
+        Some(_) => return Err(AppError::invalid("missing must be \"empty\" when given")),
+    };
+    let found = st
+        .db
+        .read(move |tx| kv::get(tx, &user.id, &plugin_id, &key))
+        .await;
+    match found {
+        Ok(entry) => Ok(Json::<KvEntry>(entry).into_response()),
+        Err(e) if empty && e.code() == ErrorCode::NotFound => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `PUT /v1/kv/{pluginId}/{key}`: body [`PutKv`], answers the stored entry.

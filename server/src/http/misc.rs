@@ -196,7 +196,13 @@ pub async fn not_found(uri: axum::http::Uri) -> AppError {
     AppError::not_found("no such route")
 }
 
-/// Known path, wrong method.
-pub async fn wrong_method() -> AppError {
-    AppError::not_found("no such route for this method")
+/// Known path, wrong method: 405 with the coded body (`INVALID_ARGUMENT`); axum adds the
+/// `Allow` header listing the path's methods.
+pub async fn wrong_method(method: axum::http::Method) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let error = monodit_core::Error::new(
+        monodit_core::ErrorCode::InvalidArgument,
+        format!("{method} is not allowed on this path (see the Allow header)"),
+    );
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, Json(error)).into_response()
 }

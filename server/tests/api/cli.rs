@@ -204,3 +204,114 @@ fn bad_arguments_fail_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
 }
+
+/// The edge flags reach the server: with `--header-timeout-secs 1` an idle connection is
+/// closed, and a zero timeout is refused at start.
+#[tokio::test]
+async fn serve_takes_the_timeout_and_connection_flags() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = spawn_server(
+        dir.path(),
+        &[
+            "--header-timeout-secs",
+            "1",
+            "--body-timeout-secs",
+            "1",
+            "--max-connections",
+            "8",
+        ],
+    );
+    let mut idle = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(15), idle.read_to_end(&mut buf)).await;
+    let health = reqwest::get(format!("{base}/v1/health"))
+        .await
+        .map(|r| r.status());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        closed.is_ok(),
+        "an idle connection outlived --header-timeout-secs"
+    );
+    assert_eq!(health.unwrap(), 200);
+    let out = Command::new(BIN)
+        .args(["serve", "--port", "0", "--header-timeout-secs", "0", "--db"])
+        .arg(dir.path().join("m2.sqlite"))
+        .arg("--objects")
+        .arg(dir.path().join("o2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("header-timeout-secs"));
+}
+
+/// The campaign's case: a server limited to 256 file descriptors, 300 idle sockets from one
+/// client. The cap keeps descriptors for SQLite and the header timeout frees slots, so
+/// `/v1/health` still answers and the idle sockets are closed.
+#[cfg(unix)]
+#[tokio::test]
+async fn idle_sockets_past_the_descriptor_limit_do_not_take_the_server_down() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args(["serve", "--dev", "--port", "0", "--bind", "127.0.0.1"])
+        .args(["--header-timeout-secs", "1", "--db"])
+        .arg(dir.path().join("m.sqlite"))
+        .arg("--objects")
+        .arg(dir.path().join("objects"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(&ready).map_or(true, |s| s.is_empty()) {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("server did not become ready");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        // Connections past the cap complete in the kernel's backlog (or are refused when
+        // it is full); either way the client holds no server descriptor.
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(&addr),
+        )
+        .await
+        {
+            idle.push(s);
+        }
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let health = client.get(format!("{base}/v1/health")).send().await;
+    let mut closed = 0;
+    for s in idle.iter_mut().take(20) {
+        let mut buf = Vec::new();
+        if tokio::time::timeout(Duration::from_secs(15), s.read_to_end(&mut buf))
+            .await
+            .is_ok()
+        {
+            closed += 1;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(health.expect("/v1/health answers").status(), 200);
+    assert_eq!(closed, 20, "idle sockets were kept open");
+}

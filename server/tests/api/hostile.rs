@@ -95,9 +95,6 @@ async fn bad_ids_unknown_routes_and_bad_tokens() {
         .expect_err("INVALID_ARGUMENT");
     s.get("/v1/nothing-here", &t).await.expect_err("NOT_FOUND");
     s.get("/definitely/not", &t).await.expect_err("NOT_FOUND");
-    s.call(Method::PATCH, "/v1/me", Some(&t), None)
-        .await
-        .expect_err("NOT_FOUND");
     s.call(Method::GET, "/v1/me", None, None)
         .await
         .expect_err("UNAUTHENTICATED");
@@ -126,5 +123,166 @@ async fn dev_routes_are_absent_outside_dev_mode() {
     )
     .await
     .expect_err("NOT_FOUND");
+    s.stop().await;
+}
+
+/// Sends raw bytes on a fresh connection and reads the answer until the server closes it.
+async fn raw_exchange(s: &Srv, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    sock.write_all(request).await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sock.read_to_end(&mut got),
+    )
+    .await
+    .expect("the server closes a connection it cannot parse");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn unparsable_requests_get_the_coded_body() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    for (request, status, code) in [
+        (
+            format!("PUT /v1/documents/d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Length: abc\r\n\r\n"),
+            "400",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "PUT /v1/documents/d HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n".to_string(),
+            "400",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "GET /v1/health HTTP/1.1\r\nHo st: x\r\n\r\n".to_string(),
+            "400",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            format!("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(600_000)),
+            "431",
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ] {
+        let answer = raw_exchange(&s, request.as_bytes()).await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a full answer");
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["message"].is_string());
+    }
+    // The connection-level answers do not disturb the next request.
+    s.get("/v1/health", &t).await.ok();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unrouted_methods_on_known_paths_are_405_with_allow() {
+    // (OPTIONS belongs to the CORS layer, which answers preflights for every path.)
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    for (method, path, allow) in [
+        ("TRACE", "/v1/health", "GET"),
+        ("PATCH", "/v1/me", "GET"),
+        ("POST", "/v1/kv/forms/settings%3Atheme", "GET"),
+        ("DELETE", "/v1/usage", "GET"),
+    ] {
+        let r = s
+            .send(s.req(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                path,
+                Some(&t),
+            ))
+            .await;
+        assert_eq!(r.status.as_u16(), 405, "{method} {path}: {}", r.body);
+        assert_eq!(r.body["code"], "INVALID_ARGUMENT", "{}", r.body);
+        assert!(r.body["message"].is_string());
+        let allowed = r.header("allow").unwrap_or_default();
+        assert!(
+            allowed.split(',').any(|m| m.trim() == allow),
+            "{method} {path}: Allow {allowed:?}"
+        );
+    }
+    // Unknown paths stay 404, whatever the method.
+    s.call(Method::TRACE, "/v1/nothing-here", Some(&t), None)
+        .await
+        .expect_err("NOT_FOUND");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn json_bodies_are_read_as_the_openapi_spec_describes_them() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    // Bodies are objects: serde alone would read `[]` as an empty batch.
+    for (method, path) in [
+        (Method::POST, "/v1/meta"),
+        (Method::PUT, "/v1/kv/forms/settings%3Ax"),
+        (Method::PUT, "/v1/documents/d"),
+    ] {
+        s.send_raw_json(method.clone(), path, &t, " []")
+            .await
+            .expect_err("INVALID_ARGUMENT");
+        s.send_raw_json(method, path, &t, "[{\"value\": 1}]")
+            .await
+            .expect_err("INVALID_ARGUMENT");
+    }
+    // `2.0` is an integer in JSON Schema; null is "omitted" for optional fields.
+    let r = s
+        .send_raw_json(
+            Method::POST,
+            "/v1/dev/users",
+            "",
+            r#"{"plan": "pro", "addons": 1.0, "limitBytes": 1000.0}"#,
+        )
+        .await;
+    let u = r.ok()["token"].as_str().unwrap().to_string();
+    let me = s.get("/v1/me", &u).await;
+    assert_eq!(me.ok()["limitBytes"], 1000);
+    assert_eq!(me.ok()["addons"], 1);
+    s.send_raw_json(
+        Method::PUT,
+        "/v1/documents/d",
+        &t,
+        r#"{"value": 2.5, "schemaId": "a", "schemaVersion": 1.0, "mutationId": null, "expectedVersion": null}"#,
+    )
+    .await
+    .ok();
+    let doc = s.get("/v1/documents/d", &t).await;
+    assert_eq!(doc.ok()["value"], 2.5);
+    s.send_raw_json(
+        Method::PUT,
+        "/v1/documents/d2",
+        &t,
+        r#"{"value": 1, "schemaId": "a", "schemaVersion": 1.5}"#,
+    )
+    .await
+    .expect_err("INVALID_ARGUMENT");
+    let r = s
+        .send_raw_json(
+            Method::POST,
+            "/v1/dev/users",
+            "",
+            r#"{"plan": "pro", "limitBytes": null}"#,
+        )
+        .await;
+    assert!(r.ok()["token"].is_string());
+    // The largest add-on count the spec allows is not an overflow.
+    let r = s
+        .send_raw_json(
+            Method::POST,
+            "/v1/dev/users",
+            "",
+            r#"{"plan": "pro", "addons": 4294967295}"#,
+        )
+        .await;
+    let big = r.ok()["token"].as_str().unwrap().to_string();
+    assert_eq!(s.get("/v1/me", &big).await.ok()["limitBytes"], u64::MAX);
     s.stop().await;
 }

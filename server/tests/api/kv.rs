@@ -560,3 +560,36 @@ async fn a_database_from_before_kv_upgrades_in_place() {
     assert_eq!(s.used(&t).await, used + 3);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn missing_empty_answers_204_for_an_unset_key() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let path = "/v1/kv/forms/settings%3Afilter?missing=empty";
+    let r = s.get(path, &t).await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.body);
+    assert!(r.bytes.is_empty());
+    // Without the parameter an unset key is still 404 (older clients rely on it).
+    s.get("/v1/kv/forms/settings%3Afilter", &t)
+        .await
+        .expect_err("NOT_FOUND");
+    kput(&s, &t, "forms", "settings:filter", json!({"q": "x"}))
+        .await
+        .ok();
+    let r = s.get(path, &t).await;
+    assert_eq!(
+        r.ok(),
+        &json!({"key": "settings:filter", "value": {"q": "x"}})
+    );
+    // Only "empty" is a value of `missing`; bad keys are still refused.
+    s.get("/v1/kv/forms/settings%3Afilter?missing=yes", &t)
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    s.get("/v1/kv/forms/settings%3A%01?missing=empty", &t)
+        .await
+        .expect_err("INVALID_ARGUMENT");
+    // The plan gate comes first.
+    let free = s.user("free", 0).await;
+    s.get(path, &free).await.expect_err("PLAN_REQUIRED");
+    s.stop().await;
+}

@@ -10,6 +10,7 @@ mod cli;
 mod collections;
 mod cors;
 mod documents;
+mod edge;
 mod hostile;
 mod kv;
 mod limits;

@@ -15,3 +15,4 @@ mod kv;
 mod openapi;
 mod plugins;
 mod quota;
+mod uploads;

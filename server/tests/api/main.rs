@@ -9,6 +9,7 @@ mod buckets;
 mod cli;
 mod collections;
 mod cors;
+mod crash;
 mod documents;
 mod hostile;
 mod kv;

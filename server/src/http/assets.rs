@@ -245,6 +245,12 @@ pub async fn upload(
             .await?
     };
     if let store::Reservation::Replay(row) = reservation {
+        // Read the repeated body to its end first: a browser still sending it could report
+        // an answer that arrives mid-upload as a network failure.
+        let mut rest = body_stream(body);
+        while let Some(chunk) = rest.next().await {
+            chunk?;
+        }
         let answer = Json(info(&st, row)).into_response();
         return Ok(answer_or_lose(&st, &user.id, answer));
     }

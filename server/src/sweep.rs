@@ -135,7 +135,10 @@ async fn sweep_objects(st: &AppState) -> AppResult<usize> {
 }
 
 async fn sweep_staging(st: &AppState) -> AppResult<usize> {
-    let listing = st.staging.list();
+    let dir = st.staging.dir().to_path_buf();
+    let listing = tokio::task::spawn_blocking(move || crate::staging::Staging::list(&dir))
+        .await
+        .map_err(|e| AppError::internal("staging listing", e))?;
     let active = st.staging.active();
     let open = st.db.read(uploads::open_parts).await?;
     let mut doomed: Vec<PathBuf> = listing.strays;

@@ -78,3 +78,69 @@ async fn the_sweep_takes_orphans_but_not_writes_in_flight() {
     assert!(dl.bytes == vec![6u8; 640 * 1024]);
     s.stop().await;
 }
+
+async fn keyed(s: &Srv, t: &str, key: &str) -> Resp {
+    s.send(
+        s.req(Method::POST, "/v1/assets/keys", Some(t))
+            .query(&[("schemaId", "gallery.assets"), ("schemaVersion", "1")])
+            .header("idempotency-key", key)
+            .body(vec![1u8; 100]),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn idempotency_keys_outlive_a_day_only_with_their_asset() {
+    let s = Srv::start_with(|c| c.sweep_interval_secs = 1).await;
+    let t = s.pro().await;
+    let kept = keyed(&s, &t, "kept").await.ok().clone();
+    let old = keyed(&s, &t, "old").await.ok().clone();
+    let recent = keyed(&s, &t, "recent").await.ok().clone();
+    for a in [&old, &recent] {
+        let key = a["objectKey"].as_str().unwrap();
+        s.call(
+            Method::DELETE,
+            &format!("/v1/assets/keys/{key}"),
+            Some(&t),
+            None,
+        )
+        .await
+        .ok();
+    }
+    let day_ago = monodit_server::db::now_ms() - 25 * 3600 * 1000;
+    s.sql()
+        .execute(
+            "UPDATE asset_upload_keys SET created_at = ?1 WHERE idem_key IN ('kept', 'old')",
+            [day_ago],
+        )
+        .unwrap();
+    let remembered = |k: &str| -> i64 {
+        s.sql()
+            .query_row(
+                "SELECT COUNT(*) FROM asset_upload_keys WHERE idem_key = ?1",
+                [k],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    for _ in 0..100 {
+        if remembered("old") == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        remembered("old"),
+        0,
+        "a day old and its asset gone: forgotten"
+    );
+    // Older than a day but its asset exists: a retry still finds it.
+    assert_eq!(keyed(&s, &t, "kept").await.ok(), &kept);
+    // Its asset is gone but it is less than a day old: the retry gets the same answer.
+    assert_eq!(keyed(&s, &t, "recent").await.ok(), &recent);
+    // A forgotten key uploads anew.
+    let again = keyed(&s, &t, "old").await;
+    assert_ne!(again.ok()["objectKey"], old["objectKey"]);
+    assert_eq!(s.used(&t).await, 200);
+    s.stop().await;
+}

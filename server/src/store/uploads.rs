@@ -398,11 +398,11 @@ pub fn finish_complete(
     Ok(())
 }
 
-/// A completion that failed before [`finish_complete`]: ends its pending record (the caller
-/// deletes the object; the session stays open for another try).
+/// A completion that failed before [`finish_complete`]: its pending record becomes a
+/// deletion record (the caller deletes the object; the session stays open for another try).
 pub fn abandon_complete(tx: &Transaction<'_>, object_key: &str) -> AppResult<()> {
     assets::take_pending(tx, object_key)?;
-    Ok(())
+    assets::doom(tx, object_key)
 }
 
 /// Removes an open session and releases its reservation (the caller deletes its staging).

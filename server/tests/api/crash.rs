@@ -146,6 +146,12 @@ async fn check(dir: &Path, http: &reqwest::Client, base: &str) -> usize {
         .unwrap()
         .map(Result::unwrap)
         .collect();
+    for table in ["pending_objects", "doomed_objects"] {
+        let n: i64 = db
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table} is settled after the start-up sweep");
+    }
     let staging = dir.join("staging");
     for f in files_under(&staging) {
         let rel = f

@@ -335,6 +335,63 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
             listed = check(dir.path(), &http, &server.base).await;
         }
     }
+    // Sessions the kills interrupted resume: asking again with their key finds them (with
+    // the parts that made it), the rest is sent, and they complete into the right bytes.
+    let size = PART + 1000;
+    let data = bytes_of(size, 2);
+    let mut resumed = 0;
+    for i in 0..delays.len() {
+        let r = http
+            .post(format!("{}/v1/uploads", server.base))
+            .bearer_auth(TOKEN)
+            .json(
+                &serde_json::json!({"bucketId": "crash", "size": size, "schemaId": "s",
+                   "schemaVersion": 1, "idempotencyKey": format!("p2-{i}")}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let session: serde_json::Value = r.json().await.unwrap();
+        let Some(id) = session["uploadId"].as_str() else {
+            panic!("{session}");
+        };
+        if session["parts"].as_array().unwrap().len() < 2 {
+            resumed += 1;
+        }
+        for (n, range) in [(1u32, 0..PART), (2, PART..size)] {
+            let stored = session["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["partNumber"] == n);
+            if !stored {
+                put_part(&http, &server.base, id, n, data[range].to_vec(), false).await;
+            }
+        }
+        let asset: serde_json::Value = http
+            .post(format!("{}/v1/uploads/{id}/complete", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got = http
+            .get(asset["url"].as_str().expect("an asset"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            got.as_ref() == data.as_slice(),
+            "a resumed upload is intact"
+        );
+    }
+    assert!(resumed > 0, "some sessions were cut short and resumed");
+    check(dir.path(), &http, &server.base).await;
     drop(server);
     let swept = (0..=run)
         .filter(|r| {

@@ -81,6 +81,15 @@ struct ServeArgs {
     /// Connections served at once (lowered to fit the file-descriptor limit).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// A resumable upload untouched this many seconds expires (its reservation is released).
+    #[arg(long, default_value_t = 24 * 3600)]
+    upload_ttl_secs: u64,
+    /// Seconds between sweeps of expired uploads and unreferenced objects (also at start).
+    #[arg(long, default_value_t = 600)]
+    sweep_interval_secs: u64,
+    /// Directory for resumable upload parts (default: the database path with `.staging`).
+    #[arg(long)]
+    staging: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -133,6 +142,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.header_timeout = std::time::Duration::from_secs(args.header_timeout_secs);
     config.body_timeout = std::time::Duration::from_secs(args.body_timeout_secs);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    config.upload_ttl_secs = args.upload_ttl_secs;
+    config.sweep_interval_secs = args.sweep_interval_secs;
+    config.staging_dir = args.staging;
     let server = start(config).await.map_err(|e| e.to_string())?;
     println!("monodit-server listening on {}", server.base_url);
     if let Some(token) = &server.demo_token {

@@ -96,6 +96,39 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
+/// Parses a 2xx answer's JSON; a body of the wrong shape is INTERNAL (never a panic).
+fn parse_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("{what}: unexpected answer from the backend ({e})"),
+        )
+    })
+}
+
+/// Keeps an upload's handlers alive while it runs; on drop detaches them and, unless the
+/// request already settled, aborts it.
+struct XhrGuard<C> {
+    xhr: web_sys::XmlHttpRequest,
+    settled: bool,
+    _closures: C,
+}
+
+impl<C> Drop for XhrGuard<C> {
+    fn drop(&mut self) {
+        if let Ok(upload) = self.xhr.upload() {
+            upload.set_onprogress(None);
+        }
+        self.xhr.set_onload(None);
+        self.xhr.set_onerror(None);
+        self.xhr.set_onabort(None);
+        self.xhr.set_ontimeout(None);
+        if !self.settled {
+            let _ = self.xhr.abort();
+        }
+    }
+}
+
 /// Aborts a fetch when dropped or after the timeout, whichever comes first.
 struct Deadline {
     controller: Option<web_sys::AbortController>,
@@ -368,7 +401,8 @@ impl Api {
     }
 
     /// `POST /v1/assets/{bucketId}?name=&schemaId=&schemaVersion=` with the Blob as the body,
-    /// reporting `(loaded, total)` bytes as the upload progresses.
+    /// reporting `(loaded, total)` bytes as the upload progresses. One attempt, without an
+    /// idempotency key: [`crate::uploads`] is what retries safely.
     pub async fn upload_asset(
         &self,
         bucket_id: &str,
@@ -377,7 +411,22 @@ impl Api {
         name: &str,
         on_progress: impl Fn(f64, f64) + 'static,
     ) -> Result<AssetInfo, Error> {
-        let what = "upload asset";
+        self.upload_asset_keyed(bucket_id, contract, blob, name, None, on_progress)
+            .await
+    }
+
+    /// [`Api::upload_asset`] with an `Idempotency-Key`: a repeat of a key that already
+    /// produced an asset answers that asset and stores nothing; while the first attempt is
+    /// still streaming the server answers CONFLICT (retry later).
+    pub async fn upload_asset_keyed(
+        &self,
+        bucket_id: &str,
+        contract: &Contract,
+        blob: &web_sys::Blob,
+        name: &str,
+        idempotency_key: Option<&str>,
+        on_progress: impl Fn(f64, f64) + 'static,
+    ) -> Result<AssetInfo, Error> {
         let url = self.url(&format!(
             "/v1/assets/{}?name={}&schemaId={}&schemaVersion={}",
             enc(bucket_id),
@@ -385,20 +434,55 @@ impl Api {
             enc(&contract.schema_id),
             contract.schema_version
         ));
+        let text = self
+            .send_blob(
+                "upload asset",
+                "POST",
+                &url,
+                idempotency_key,
+                blob,
+                on_progress,
+            )
+            .await?;
+        parse_text("upload asset", &text)
+    }
+
+    /// Sends `blob` as the raw body of one request through `XMLHttpRequest` (the only browser
+    /// API that reports upload progress) and returns the 2xx answer's text.
+    ///
+    /// The body is always a slice of `blob`, never the object itself: Chromium refuses
+    /// (`net::ERR_ACCESS_DENIED`) to send a `File` that was picked in another process, such
+    /// as a sandboxed widget iframe, while a slice of it goes through. The request is aborted
+    /// when the returned future is dropped, so an abandoned upload stops sending.
+    async fn send_blob(
+        &self,
+        what: &str,
+        method: &str,
+        url: &str,
+        idempotency_key: Option<&str>,
+        blob: &web_sys::Blob,
+        on_progress: impl Fn(f64, f64) + 'static,
+    ) -> Result<String, Error> {
         let internal = |e: JsValue| Error::new(ErrorCode::Internal, format!("{what}: {e:?}"));
-        let xhr = web_sys::XmlHttpRequest::new().map_err(internal)?;
-        xhr.open("POST", &url).map_err(internal)?;
-        xhr.set_request_header("Authorization", &format!("Bearer {}", self.token))
-            .map_err(internal)?;
         let content_type = blob.type_();
         let content_type = if content_type.is_empty() {
             "application/octet-stream".to_string()
         } else {
             content_type
         };
+        let body = blob
+            .slice_with_f64_and_f64_and_content_type(0.0, blob.size(), &content_type)
+            .map_err(internal)?;
+        let xhr = web_sys::XmlHttpRequest::new().map_err(internal)?;
+        xhr.open(method, url).map_err(internal)?;
+        xhr.set_request_header("Authorization", &format!("Bearer {}", self.token))
+            .map_err(internal)?;
         xhr.set_request_header("Content-Type", &content_type)
             .map_err(internal)?;
-
+        if let Some(key) = idempotency_key {
+            xhr.set_request_header("Idempotency-Key", key)
+                .map_err(internal)?;
+        }
         let progress =
             Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
                 let total = if e.length_computable() {
@@ -428,19 +512,20 @@ impl Api {
         xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         xhr.set_onabort(Some(on_error.as_ref().unchecked_ref()));
         xhr.set_ontimeout(Some(on_timeout.as_ref().unchecked_ref()));
+        // From here on, dropping this future aborts the request and detaches the handlers
+        // before the closures are freed, so a late event cannot call freed code.
+        let guard = XhrGuard {
+            xhr: xhr.clone(),
+            settled: false,
+            _closures: (progress, on_load, on_error, on_timeout),
+        };
         self.counters.total.set(self.counters.total.get() + 1);
-        xhr.send_with_opt_blob(Some(blob))
+        xhr.send_with_opt_blob(Some(&body))
             .map_err(|e| network_error(what, format!("{e:?}")))?;
         let outcome = rx.await.unwrap_or(Err(ErrorCode::Network));
-        // Detach handlers before the closures drop, so a late event cannot call freed code.
-        if let Ok(upload) = xhr.upload() {
-            upload.set_onprogress(None);
-        }
-        xhr.set_onload(None);
-        xhr.set_onerror(None);
-        xhr.set_onabort(None);
-        xhr.set_ontimeout(None);
-        drop((progress, on_load, on_error, on_timeout));
+        let mut guard = guard;
+        guard.settled = true;
+        drop(guard);
         match outcome {
             Err(code) => Err(Error::new(
                 code,
@@ -455,12 +540,7 @@ impl Api {
                 if !(200..300).contains(&status) {
                     return Err(error_from_body(status, &text));
                 }
-                serde_json::from_str(&text).map_err(|e| {
-                    Error::new(
-                        ErrorCode::Internal,
-                        format!("{what}: unexpected answer ({e})"),
-                    )
-                })
+                Ok(text)
             }
         }
     }

@@ -166,6 +166,59 @@ CREATE TABLE IF NOT EXISTS plugin_indexes (
   plugin_id TEXT NOT NULL,
   collection TEXT NOT NULL
 );
+-- Objects being written (a single-shot upload streaming, a resumable upload completing):
+-- recorded before the first byte reaches the store, removed in the transaction that settles
+-- the asset. The sweep deletes every stored object that neither `assets` nor this table
+-- names, so a crash leaves only garbage it can find. `upload_id` marks a completion.
+CREATE TABLE IF NOT EXISTS pending_objects (
+  object_key TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  upload_id TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pending_objects_by_upload ON pending_objects (upload_id);
+-- Idempotency-Key of single-shot uploads, per user: `done = 0` while the first request
+-- streams, then the asset it produced (a copy, so a retry answers the same AssetInfo).
+CREATE TABLE IF NOT EXISTS asset_upload_keys (
+  user_id TEXT NOT NULL,
+  idem_key TEXT NOT NULL,
+  object_key TEXT NOT NULL,
+  done INTEGER NOT NULL,
+  bucket_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  content_type TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, idem_key)
+);
+-- Resumable uploads: `state` is 'open' (parts arriving; `size` reserved) or 'done'
+-- (`object_key` is the asset it produced). Parts are staged on disk, one row per stored part.
+CREATE TABLE IF NOT EXISTS uploads (
+  upload_id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  idem_key TEXT NOT NULL,
+  bucket_id TEXT NOT NULL,
+  schema_id TEXT NOT NULL,
+  schema_version INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  part_size INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  object_key TEXT,
+  uploaded_at INTEGER,
+  touched_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (user_id, idem_key)
+);
+CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (state, touched_at);
+CREATE TABLE IF NOT EXISTS upload_parts (
+  upload_id TEXT NOT NULL,
+  part_number INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+);
 "#;
 
 /// Handle to the database, cheap to clone.
@@ -184,8 +237,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 impl Db {
     /// Opens (creating if needed) the database at `path`, switches it to WAL and applies the
-    /// schema. In-flight upload reservations from a previous run are released: no upload can
-    /// survive a restart.
+    /// schema. It changes no rows: the server calls [`Db::recover`] once it owns the database
+    /// (`user add` may open the database of a running server).
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
@@ -194,15 +247,28 @@ impl Db {
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
         conn.execute_batch(monodit_core::query::CREATE_TABLE_SQL)?;
-        conn.execute(
-            "UPDATE users SET reserved_bytes = 0 WHERE reserved_bytes <> 0",
-            [],
-        )?;
         Ok(Db {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Mutex::new(Vec::new())),
         })
+    }
+
+    /// At server start: forgets what a previous run left in flight. No single-shot upload or
+    /// completion survives a restart, so their pending objects become garbage for the sweep
+    /// and their idempotency keys are freed; reservations are recomputed from the resumable
+    /// uploads still open (which do survive).
+    pub async fn recover(&self) -> AppResult<()> {
+        self.write(|tx| {
+            tx.execute_batch(
+                "DELETE FROM pending_objects; \
+                 DELETE FROM asset_upload_keys WHERE done = 0; \
+                 UPDATE users SET reserved_bytes = COALESCE((SELECT SUM(size) FROM uploads \
+                   WHERE uploads.user_id = users.id AND uploads.state = 'open'), 0);",
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// The database file.

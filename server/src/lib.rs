@@ -14,7 +14,9 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod objects;
+pub mod staging;
 pub mod store;
+pub mod sweep;
 
 use db::Db;
 use object_store::ObjectStore;
@@ -53,6 +55,13 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Lifetime of signed download URLs, seconds.
     pub url_ttl_secs: u64,
+    /// A resumable upload untouched this long expires (`--upload-ttl-secs`), seconds.
+    pub upload_ttl_secs: u64,
+    /// How often the sweep runs (it also runs at start-up), seconds.
+    pub sweep_interval_secs: u64,
+    /// Where resumable upload parts are staged on disk (default: next to the database,
+    /// `<db>.staging`).
+    pub staging_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -71,6 +80,9 @@ impl Config {
             body_limit: 8 * 1024 * 1024,
             max_upload_bytes: 5 * 1024 * 1024 * 1024,
             url_ttl_secs: 24 * 3600,
+            upload_ttl_secs: 24 * 3600,
+            sweep_interval_secs: 600,
+            staging_dir: None,
         }
     }
 }
@@ -101,6 +113,14 @@ pub struct AppState {
     pub auth_cache: http::extract::AuthCache,
     /// Dev mode: injected faults per user id (`PUT /v1/dev/faults`).
     pub faults: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Dev mode: upload answers still to be lost per user id (`PUT /v1/dev/faults`).
+    pub upload_faults: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Resumable upload parts on disk.
+    pub staging: staging::Staging,
+    /// The local object directory (`None` for S3), for the sweep.
+    pub objects_root: Option<PathBuf>,
+    /// Resumable upload TTL, seconds.
+    pub upload_ttl_secs: u64,
 }
 
 impl AppState {
@@ -118,6 +138,27 @@ impl AppState {
             }
             _ => false,
         }
+    }
+
+    /// Dev mode: whether this upload request of `user_id` must lose its answer (counts it
+    /// down). Always false outside dev mode.
+    pub fn take_upload_fault(&self, user_id: &str) -> bool {
+        if !self.dev {
+            return false;
+        }
+        let mut faults = self.upload_faults.lock().unwrap_or_else(|p| p.into_inner());
+        match faults.get_mut(user_id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Resumable upload TTL in milliseconds.
+    pub fn upload_ttl_ms(&self) -> i64 {
+        i64::try_from(self.upload_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 }
 
@@ -149,6 +190,7 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -158,6 +200,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         self.maintenance.abort();
+        self.sweeper.abort();
         self.task
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
@@ -218,6 +261,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
     }
     let db = Db::open(&config.db_path).map_err(|e| StartError::Db(config.db_path.clone(), e))?;
+    db.recover()
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let staging_dir = config
+        .staging_dir
+        .clone()
+        .unwrap_or_else(|| config.db_path.with_extension("staging"));
+    let staging = staging::Staging::new(staging_dir.clone())
+        .map_err(|e| StartError::Other(format!("staging {}: {e}", staging_dir.display())))?;
     let objects = objects::open(&config.objects)
         .map_err(|e| StartError::Objects(config.objects.clone(), e))?;
     let secret = load_or_create_secret(&db, "url_secret")?;
@@ -258,7 +310,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         cursor_secret: Arc::new(cursor_secret),
         auth_cache: http::extract::AuthCache::default(),
         faults: Default::default(),
+        upload_faults: Default::default(),
+        staging,
+        objects_root: objects::local_root(&config.objects),
+        upload_ttl_secs: config.upload_ttl_secs,
     });
+    // Before the first request: what a previous run left half done goes now.
+    sweep::run(&state)
+        .await
+        .map_err(|e| StartError::Other(format!("start-up sweep: {e}")))?;
+    let sweeper = sweep::spawn(state.clone(), config.sweep_interval_secs);
     // Keep planner statistics fresh as collections grow (hourly; aborted on stop).
     let maintenance = {
         let db = state.db.clone();
@@ -295,5 +356,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown: Some(tx),
         task,
         maintenance,
+        sweeper,
     })
 }

@@ -69,6 +69,15 @@ struct ServeArgs {
     /// Largest upload in bytes.
     #[arg(long, default_value_t = 5 * 1024 * 1024 * 1024)]
     max_upload_bytes: u64,
+    /// A resumable upload untouched this many seconds expires (its reservation is released).
+    #[arg(long, default_value_t = 24 * 3600)]
+    upload_ttl_secs: u64,
+    /// Seconds between sweeps of expired uploads and unreferenced objects (also at start).
+    #[arg(long, default_value_t = 600)]
+    sweep_interval_secs: u64,
+    /// Directory for resumable upload parts (default: the database path with `.staging`).
+    #[arg(long)]
+    staging: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +127,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.demo_token = args.demo_token;
     config.public_url = args.public_url;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.upload_ttl_secs = args.upload_ttl_secs;
+    config.sweep_interval_secs = args.sweep_interval_secs;
+    config.staging_dir = args.staging;
     let server = start(config).await.map_err(|e| e.to_string())?;
     println!("monodit-server listening on {}", server.base_url);
     if let Some(token) = &server.demo_token {

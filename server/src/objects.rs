@@ -47,9 +47,18 @@ fn open_s3(_rest: &str) -> Result<Arc<dyn ObjectStore>, String> {
     Err("this build has no S3 support: rebuild monodit-server with the `s3` feature".into())
 }
 
+/// The prefix every asset object lives under.
+pub const ASSETS_PREFIX: &str = "assets";
+
 /// Where an object key lives in the store.
 pub fn path_of(object_key: &str) -> ObjectPath {
-    ObjectPath::from(format!("assets/{object_key}"))
+    ObjectPath::from(format!("{ASSETS_PREFIX}/{object_key}"))
+}
+
+/// The directory of a local object store (`None` for `s3://`). The sweep reads it directly:
+/// `object_store` hides the `key#n` staging files an interrupted write leaves there.
+pub fn local_root(spec: &str) -> Option<std::path::PathBuf> {
+    (!spec.starts_with("s3://")).then(|| std::path::PathBuf::from(spec))
 }
 
 /// Signs and checks download URLs: `sig = HMAC-SHA256(secret, "{key}\n{exp}")`, hex.
@@ -109,15 +118,28 @@ impl Signer {
     }
 }
 
+/// The type a file is stored and served as: the `type/subtype` of `Content-Type`, lowercase,
+/// parameters dropped, parsed by the `mime` crate. Anything it cannot parse (several types
+/// joined with commas, stray characters, not ASCII) is `application/octet-stream`, so no
+/// header trick can smuggle a second type past [`inline_allowed`].
+pub fn normalize_content_type(raw: &str) -> String {
+    const FALLBACK: &str = "application/octet-stream";
+    let raw = raw.trim();
+    if raw.len() > 255 || raw.contains(',') {
+        return FALLBACK.to_string();
+    }
+    match raw.parse::<mime::Mime>() {
+        // The essence keeps a `+xml` suffix (`image/svg+xml`), which must decide too.
+        Ok(m) => m.essence_str().to_ascii_lowercase(),
+        Err(_) => FALLBACK.to_string(),
+    }
+}
+
 /// Content types a browser may render inline from our origin: images (no SVG: it can carry
-/// script), audio, video and PDF. Everything else is served as an attachment.
+/// script), audio, video and PDF. Everything else is served as an attachment. It decides on
+/// the normalised type alone ([`normalize_content_type`]).
 pub fn inline_allowed(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = normalize_content_type(content_type);
     matches!(
         essence.as_str(),
         "image/png"
@@ -175,5 +197,40 @@ mod tests {
         assert!(!inline_allowed("image/svg+xml"));
         assert!(!inline_allowed("text/html"));
         assert!(!inline_allowed("application/xhtml+xml"));
+    }
+
+    #[test]
+    fn content_types_are_reduced_to_their_essence() {
+        for (raw, want) in [
+            ("image/png", "image/png"),
+            ("Image/PNG", "image/png"),
+            ("  image/png  ", "image/png"),
+            ("image/png; charset=utf-8", "image/png"),
+            ("text/html;charset=utf-8", "text/html"),
+            ("image/png;,text/html", "application/octet-stream"),
+            ("image/png,text/html", "application/octet-stream"),
+            ("text/html, image/png", "application/octet-stream"),
+            ("image/png;x=\"a,b\"", "application/octet-stream"),
+            ("image/png text/html", "application/octet-stream"),
+            ("nonsense", "application/octet-stream"),
+            ("", "application/octet-stream"),
+            ("image/svg+xml", "image/svg+xml"),
+        ] {
+            assert_eq!(normalize_content_type(raw), want, "{raw:?}");
+        }
+        for hostile in [
+            "image/png;,text/html",
+            "image/png, text/html",
+            "IMAGE/PNG;;,text/html",
+            "video/mp4;,text/html",
+            "text/html;image/png",
+            "image/png\ttext/html",
+        ] {
+            assert!(
+                !inline_allowed(hostile) || normalize_content_type(hostile) == "image/png",
+                "{hostile:?}"
+            );
+        }
+        assert!(!inline_allowed("text/html;image/png"));
     }
 }

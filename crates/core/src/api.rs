@@ -16,10 +16,15 @@
 //! | GET | `/v1/documents/{bucketId}/meta` | → [`DocumentMeta`] |
 //! | PUT | `/v1/documents/{bucketId}` | [`PutDocument`] (`If-Match` optional) → [`DocumentMeta`] |
 //! | POST | `/v1/meta` | [`BatchMetaRequest`] → [`BatchMetaResponse`] |
-//! | POST | `/v1/assets/{bucketId}?name=&schemaId=&schemaVersion=` | raw bytes, `Content-Type`, `Content-Length` required → [`AssetInfo`] |
+//! | POST | `/v1/assets/{bucketId}?name=&schemaId=&schemaVersion=` | raw bytes, `Content-Type`, `Content-Length` required, `Idempotency-Key` optional → [`AssetInfo`] |
 //! | GET | `/v1/assets/{bucketId}` | → [`AssetList`] |
 //! | DELETE | `/v1/assets/{bucketId}/{objectKey}` | → `{deleted:true}` |
 //! | GET | `/v1/objects/{objectKey}?exp=&sig=` | signed download, no auth header |
+//! | POST | `/v1/uploads` | [`NewUpload`] → [`UploadSession`] (same `idempotencyKey`: the same session, `completed` once done) |
+//! | GET | `/v1/uploads/{uploadId}` | → [`UploadSession`] |
+//! | PUT | `/v1/uploads/{uploadId}/parts/{partNumber}` | raw bytes, `Content-Length` = the part's size → [`UploadPart`] |
+//! | POST | `/v1/uploads/{uploadId}/complete` | → [`AssetInfo`] (409 CONFLICT with `detail.missing` until every part is stored) |
+//! | DELETE | `/v1/uploads/{uploadId}` | → `{deleted:true}` |
 //! | PUT | `/v1/instances/{instanceId}` | [`InstanceRegistration`] → [`InstanceInfo`] |
 //! | GET | `/v1/instances` | → `[InstanceInfo]` |
 //! | DELETE | `/v1/instances/{instanceId}` | → `{deleted:true}` |
@@ -32,7 +37,7 @@
 //! | DELETE | `/v1/plugins/{pluginId}` | → [`DeletedPlugin`]: its collection items and kv entries |
 //! | PUT | `/v1/dev/plan` | [`SetPlan`] (only with `--dev`) → [`Me`] |
 //! | POST | `/v1/dev/users` | [`SetPlan`] (only with `--dev`) → [`NewUser`]: a fresh user per test |
-//! | PUT | `/v1/dev/faults` | [`SetFaults`] (only with `--dev`) → [`SetFaults`]: injected 500s |
+//! | PUT | `/v1/dev/faults` | [`SetFaults`] or [`DevFaults`] (only with `--dev`) → [`DevFaults`]: injected 500s, lost upload answers |
 //!
 //! Every error answers with the status of its code and an [`crate::errors::Error`] body
 //! `{code, message, detail?}`.
@@ -490,4 +495,99 @@ pub struct QueryResult {
     pub cursor: Option<String>,
     /// Whether more results exist.
     pub has_more: bool,
+}
+
+/// Part size of resumable uploads (`POST /v1/uploads`), chosen by the server and echoed in
+/// [`UploadSession::part_size`]: R2/S3 multipart uploads need parts of at least 5 MiB except
+/// the last.
+pub const UPLOAD_PART_SIZE: u64 = 8 * 1024 * 1024;
+
+/// `POST /v1/uploads`: start a resumable upload, or find it again with the same
+/// `idempotencyKey` (1-128 characters of `[A-Za-z0-9_-]`). The full `size` is reserved at
+/// once, with the same checks as a single-shot upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUpload {
+    /// The r2-assets bucket the file goes to.
+    pub bucket_id: String,
+    /// The file name (metadata only, sanitised like single-shot names).
+    #[serde(default)]
+    pub name: String,
+    /// MIME type; stored as its normalised `type/subtype`.
+    #[serde(default)]
+    pub content_type: String,
+    /// Total bytes.
+    pub size: u64,
+    /// Contract schema id.
+    pub schema_id: String,
+    /// Contract schema version.
+    pub schema_version: u32,
+    /// Names this upload for retries: the same key answers the same session.
+    pub idempotency_key: String,
+}
+
+/// One stored part of a resumable upload (also the answer of
+/// `PUT /v1/uploads/{uploadId}/parts/{partNumber}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadPart {
+    /// From 1.
+    pub part_number: u32,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A resumable upload as `POST /v1/uploads` and `GET /v1/uploads/{uploadId}` answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadSession {
+    /// Server-generated id.
+    pub upload_id: String,
+    /// The target bucket.
+    pub bucket_id: String,
+    /// Total bytes.
+    pub size: u64,
+    /// Bytes per part (the last may be shorter): part n covers
+    /// `[(n-1)*partSize, min(n*partSize, size))`.
+    pub part_size: u64,
+    /// The parts stored so far, by part number.
+    pub parts: Vec<UploadPart>,
+    /// When the session expires unless touched again (epoch ms).
+    pub expires_at: i64,
+    /// Present once completed: the asset the upload produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<AssetInfo>,
+}
+
+/// How many parts an upload of `size` bytes has with `part_size` bytes per part.
+pub fn upload_part_count(size: u64, part_size: u64) -> u32 {
+    if part_size == 0 {
+        return 0;
+    }
+    u32::try_from(size.div_ceil(part_size)).unwrap_or(u32::MAX)
+}
+
+/// The byte length of part `part_number` (from 1), or `None` outside the upload.
+pub fn upload_part_len(size: u64, part_size: u64, part_number: u32) -> Option<u64> {
+    if part_number == 0 || part_number > upload_part_count(size, part_size) {
+        return None;
+    }
+    let start = u64::from(part_number - 1) * part_size;
+    Some(part_size.min(size - start))
+}
+
+/// `PUT /v1/dev/faults` (dev mode only) as the server reads and answers it: [`SetFaults`]
+/// (whose JSON is a subset, so either type can be sent) plus lost upload answers. Each PUT
+/// replaces the caller's faults; the answer is what is still to come.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevFaults {
+    /// As [`SetFaults::document_put_errors`].
+    #[serde(default)]
+    pub document_put_errors: u32,
+    /// How many of the caller's next upload requests (single-shot `POST /v1/assets/…`, part
+    /// `PUT`, `complete`) do all their work and commit, then drop the connection without an
+    /// answer, as a lost response would. 0 clears.
+    #[serde(default)]
+    pub upload_response_lost: u32,
 }

@@ -68,7 +68,8 @@ pub fn signed_url(st: &AppState, key: &str) -> String {
     )
 }
 
-fn info(st: &AppState, row: AssetRow) -> AssetInfo {
+/// The wire form of an asset row, with its signed URL.
+pub fn info(st: &AppState, row: AssetRow) -> AssetInfo {
     AssetInfo {
         url: signed_url(st, &row.object_key),
         object_key: row.object_key,
@@ -79,11 +80,20 @@ fn info(st: &AppState, row: AssetRow) -> AssetInfo {
     }
 }
 
-/// Streams the body into the object store; returns the byte count. Fails if the body is not
-/// exactly `declared` bytes long.
-async fn stream_to_store(st: &AppState, key: &str, body: Body, declared: u64) -> AppResult<u64> {
+/// Streams `stream` into the object store as `key`; returns the byte count. Fails if it is
+/// not exactly `declared` bytes long. The key must be recorded as pending first
+/// ([`store::add_pending`]), or the sweep may take the object.
+pub async fn stream_to_store<S>(
+    st: &AppState,
+    key: &str,
+    stream: S,
+    declared: u64,
+) -> AppResult<u64>
+where
+    S: futures::Stream<Item = AppResult<bytes::Bytes>> + Unpin,
+{
     let path = objects::path_of(key);
-    let mut stream = body.into_data_stream();
+    let mut stream = stream;
     let mut total: u64 = 0;
     let too_long = || {
         AppError::new(
@@ -91,11 +101,10 @@ async fn stream_to_store(st: &AppState, key: &str, body: Body, declared: u64) ->
             "body longer than Content-Length",
         )
     };
-    let broken = |e: axum::Error| AppError::invalid(format!("upload interrupted: {e}"));
     if declared <= SMALL_UPLOAD {
         let mut buf = Vec::with_capacity(declared as usize);
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(broken)?;
+            let chunk = chunk?;
             total += chunk.len() as u64;
             if total > declared {
                 return Err(too_long());
@@ -112,7 +121,7 @@ async fn stream_to_store(st: &AppState, key: &str, body: Body, declared: u64) ->
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let outcome: AppResult<()> = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(broken)?;
+            let chunk = chunk?;
             total += chunk.len() as u64;
             if total > declared {
                 return Err(too_long());
@@ -141,8 +150,59 @@ async fn stream_to_store(st: &AppState, key: &str, body: Body, declared: u64) ->
     }
 }
 
+/// A request body as a stream of coded results.
+pub fn body_stream(body: Body) -> impl futures::Stream<Item = AppResult<bytes::Bytes>> + Unpin {
+    body.into_data_stream()
+        .map(|chunk| chunk.map_err(|e| AppError::invalid(format!("upload interrupted: {e}"))))
+}
+
+/// The answer of an upload request, or (dev fault `uploadResponseLost`) none at all: the
+/// work is done and committed, then the connection drops before a byte of the answer is
+/// written, as when a proxy or the network loses it.
+pub fn answer_or_lose(st: &AppState, user_id: &str, answer: Response) -> Response {
+    if !st.take_upload_fault(user_id) {
+        return answer;
+    }
+    // A body that fails before its first frame makes hyper close the connection without
+    // writing the status line it had only buffered.
+    let lost = futures::stream::once(async {
+        Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(
+            "answer dropped (PUT /v1/dev/faults uploadResponseLost)",
+        ))
+    });
+    Response::new(Body::from_stream(lost))
+}
+
+/// The `Idempotency-Key` header, checked ([`crate::store::uploads::validate_idempotency_key`]).
+fn idempotency_key(headers: &HeaderMap) -> AppResult<Option<String>> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AppError::invalid("send one Idempotency-Key"));
+    }
+    let key = value
+        .to_str()
+        .map_err(|_| AppError::invalid("Idempotency-Key must be ASCII"))?;
+    crate::store::uploads::validate_idempotency_key(key)?;
+    Ok(Some(key.to_string()))
+}
+
+/// The stored type of an upload: the normalised `Content-Type`, `application/octet-stream`
+/// when absent or unparsable ([`objects::normalize_content_type`]).
+fn content_type_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(objects::normalize_content_type)
+        .unwrap_or_else(|| "application/octet-stream".to_string())
+}
+
 /// `POST /v1/assets/{bucketId}?name=&schemaId=&schemaVersion=`: raw bytes with
-/// `Content-Length` (quota is reserved from it before a byte is stored) and `Content-Type`.
+/// `Content-Length` (quota is reserved from it before a byte is stored), `Content-Type` and
+/// an optional `Idempotency-Key`: a key that already produced an asset answers that asset
+/// again and stores nothing; one whose first request still streams is CONFLICT.
 pub async fn upload(
     State(st): State<Arc<AppState>>,
     Storage(user): Storage,
@@ -150,60 +210,76 @@ pub async fn upload(
     QueryParams(q): QueryParams<UploadQuery>,
     headers: HeaderMap,
     body: Body,
-) -> AppResult<Json<AssetInfo>> {
+) -> AppResult<Response> {
     validate::bucket_id(&bucket_id)?;
     validate::schema_id(&q.schema_id)?;
     validate::schema_version(q.schema_version)?;
+    let idem = idempotency_key(&headers)?;
     let declared: u64 = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| AppError::invalid("Content-Length is required for uploads"))?;
-    let content_type = match headers.get(header::CONTENT_TYPE) {
-        None => "application/octet-stream".to_string(),
-        Some(v) => store::validate_content_type(
-            v.to_str()
-                .map_err(|_| AppError::invalid("Content-Type must be ASCII"))?,
-        )?,
-    };
+    let content_type = content_type_of(&headers);
     let name = store::sanitize_name(q.name.as_deref().unwrap_or(""));
     let contract = Contract {
         backend: Backend::R2Assets,
         schema_id: q.schema_id,
         schema_version: q.schema_version,
     };
-    {
+    let key = store::new_object_key();
+    let reservation = {
         let (user, bucket_id, contract) = (user.clone(), bucket_id.clone(), contract.clone());
+        let (key, name, content_type) = (key.clone(), name.clone(), content_type.clone());
         let max = st.max_upload_bytes;
         st.db
-            .write(move |tx| store::reserve(tx, &user, &bucket_id, &contract, declared, max))
-            .await?;
+            .write(move |tx| {
+                let intent = store::UploadIntent {
+                    object_key: &key,
+                    idempotency_key: idem.as_deref(),
+                    name: &name,
+                    content_type: &content_type,
+                };
+                store::reserve(tx, &user, &bucket_id, &contract, declared, max, &intent)
+            })
+            .await?
+    };
+    if let store::Reservation::Replay(row) = reservation {
+        let answer = Json(info(&st, row)).into_response();
+        return Ok(answer_or_lose(&st, &user.id, answer));
     }
     // From here on the reservation must be settled or released whatever happens to this
     // request: if the client disconnects, hyper drops the handler future, so the rest runs as
     // its own task (the body then fails and the failure path releases the bytes).
+    let user_id = user.id.clone();
     let pending = PendingUpload {
         st: st.clone(),
         user,
         bucket_id,
         contract,
         declared,
+        key,
         name,
         content_type,
     };
     let row = tokio::spawn(pending.finish(body))
         .await
         .map_err(|e| AppError::internal("upload task", e))??;
-    Ok(Json(info(&st, row)))
+    Ok(answer_or_lose(
+        &st,
+        &user_id,
+        Json(info(&st, row)).into_response(),
+    ))
 }
 
-/// An upload whose quota is reserved.
+/// An upload whose quota is reserved and whose object is recorded as pending.
 struct PendingUpload {
     st: Arc<AppState>,
     user: crate::store::users::UserRow,
     bucket_id: String,
     contract: Contract,
     declared: u64,
+    key: String,
     name: String,
     content_type: String,
 }
@@ -212,9 +288,9 @@ impl PendingUpload {
     /// Streams, then settles; on any failure releases the reservation and the object.
     async fn finish(self, body: Body) -> AppResult<AssetRow> {
         let st = self.st.clone();
-        let key = store::new_object_key();
+        let key = self.key.clone();
         let declared = self.declared;
-        let settled = match stream_to_store(&st, &key, body, declared).await {
+        let settled = match stream_to_store(&st, &key, body_stream(body), declared).await {
             Ok(size) => {
                 let row = AssetRow {
                     object_key: key.clone(),
@@ -237,10 +313,10 @@ impl PendingUpload {
             Err(e) => Err(e),
         };
         if settled.is_err() {
-            let user_id = self.user.id.clone();
+            let (user_id, k) = (self.user.id.clone(), key.clone());
             if let Err(release) = st
                 .db
-                .write(move |tx| store::abandon(tx, &user_id, declared))
+                .write(move |tx| store::abandon(tx, &user_id, declared, &k))
                 .await
             {
                 tracing::error!(%release, "could not release an upload reservation");
@@ -359,9 +435,11 @@ pub async fn download(
         ..Default::default()
     };
     let got = st.objects.get_opts(&objects::path_of(&key), opts).await?;
-    let inline = inline_allowed(&row.content_type);
+    // Normalised again: rows written before types were normalised may hold anything.
+    let stored_type = objects::normalize_content_type(&row.content_type);
+    let inline = inline_allowed(&stored_type);
     let content_type = if inline {
-        HeaderValue::from_str(&row.content_type)
+        HeaderValue::from_str(&stored_type)
             .unwrap_or(HeaderValue::from_static("application/octet-stream"))
     } else {
         HeaderValue::from_static("application/octet-stream")

@@ -7,8 +7,8 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use monodit_core::api::{
-    BucketInfo, DeletedBucket, DeletedPlugin, InstanceInfo, InstanceRegistration, Me, NewUser,
-    PluginInfo, SetFaults, SetPlan, Usage,
+    BucketInfo, DeletedBucket, DeletedPlugin, DevFaults, InstanceInfo, InstanceRegistration, Me,
+    NewUser, PluginInfo, SetPlan, Usage,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -162,17 +162,23 @@ pub async fn dev_set_plan(
     Ok(Json(me))
 }
 
-/// `PUT /v1/dev/faults` (dev mode): the caller's next document writes answer 500 INTERNAL.
+/// `PUT /v1/dev/faults` (dev mode): the caller's next document writes answer 500 INTERNAL,
+/// and its next upload requests lose their answers ([`DevFaults`]).
 pub async fn dev_set_faults(
     State(st): State<Arc<AppState>>,
     Authed(user): Authed,
-    JsonBody(body): JsonBody<SetFaults>,
-) -> Json<SetFaults> {
-    let mut faults = st.faults.lock().unwrap_or_else(|p| p.into_inner());
-    if body.document_put_errors == 0 {
-        faults.remove(&user.id);
-    } else {
-        faults.insert(user.id.clone(), body.document_put_errors);
+    JsonBody(body): JsonBody<DevFaults>,
+) -> Json<DevFaults> {
+    for (map, n) in [
+        (&st.faults, body.document_put_errors),
+        (&st.upload_faults, body.upload_response_lost),
+    ] {
+        let mut faults = map.lock().unwrap_or_else(|p| p.into_inner());
+        if n == 0 {
+            faults.remove(&user.id);
+        } else {
+            faults.insert(user.id.clone(), n);
+        }
     }
     Json(body)
 }

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod extract;
 pub mod kv;
 pub mod misc;
+pub mod uploads;
 
 use crate::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -65,6 +66,19 @@ fn routes(dev: bool) -> Vec<Route> {
             delete(assets::delete),
         ),
         ("GET", "/v1/objects/{objectKey}", get(assets::download)),
+        ("POST", "/v1/uploads", post(uploads::create)),
+        ("GET", "/v1/uploads/{uploadId}", get(uploads::get)),
+        ("DELETE", "/v1/uploads/{uploadId}", delete(uploads::abort)),
+        (
+            "PUT",
+            "/v1/uploads/{uploadId}/parts/{partNumber}",
+            put(uploads::put_part),
+        ),
+        (
+            "POST",
+            "/v1/uploads/{uploadId}/complete",
+            post(uploads::complete),
+        ),
         ("GET", "/v1/instances", get(misc::list_instances)),
         ("PUT", "/v1/instances/{instanceId}", put(misc::put_instance)),
         (
@@ -128,6 +142,7 @@ fn cors(origins: &[String], dev: bool) -> CorsLayer {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([header::ETAG])
         .max_age(Duration::from_secs(600))

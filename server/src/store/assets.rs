@@ -6,6 +6,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{buckets, quota, rules, users::UserRow, validate};
 use monodit_core::api::Contract;
 use monodit_core::buckets::Backend;
+use monodit_core::ErrorCode;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Longest stored file name, in characters.
@@ -20,7 +21,7 @@ pub struct AssetRow {
     pub name: String,
     /// Bytes.
     pub size: u64,
-    /// MIME type as uploaded.
+    /// Normalised MIME type (`type/subtype`).
     pub content_type: String,
     /// Epoch ms.
     pub uploaded_at: i64,
@@ -59,31 +60,57 @@ pub fn sanitize_name(raw: &str) -> String {
     }
 }
 
-/// Checks an uploaded `Content-Type`: `type/subtype` of token characters, parameters allowed.
-pub fn validate_content_type(ct: &str) -> AppResult<String> {
-    let ct = ct.trim();
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    let ok = ct.len() <= 255
-        && ct.is_ascii()
-        && !ct.bytes().any(|b| b.is_ascii_control())
-        && matches!(essence.split_once('/'), Some((t, s)) if token(t) && token(s));
-    if ok {
-        Ok(ct.to_ascii_lowercase())
-    } else {
-        Err(AppError::invalid(
-            "Content-Type must be a MIME type such as image/png",
-        ))
-    }
+/// What a single-shot upload is about to write: recorded with its reservation, before the
+/// first byte reaches the store.
+pub struct UploadIntent<'a> {
+    /// The new object's key ([`new_object_key`]).
+    pub object_key: &'a str,
+    /// The request's `Idempotency-Key`, if any ([`crate::store::uploads::validate_idempotency_key`]).
+    pub idempotency_key: Option<&'a str>,
+    /// Sanitised name.
+    pub name: &'a str,
+    /// Normalised content type.
+    pub content_type: &'a str,
 }
 
-/// Before streaming: asks [`rules::decide_upload`] (size, contract, quota with other
-/// reservations) and reserves the declared bytes. The bucket itself is created only when the
-/// upload settles.
+/// What [`reserve`] decided.
+#[derive(Debug)]
+pub enum Reservation {
+    /// Bytes reserved and the object recorded as pending: stream it, then [`settle`].
+    Fresh,
+    /// The idempotency key already produced this asset: answer it, store nothing.
+    Replay(AssetRow),
+}
+
+/// Records that `object_key` is about to be written (a single-shot upload, or the completion
+/// of resumable `upload_id`): the sweep leaves it alone until [`take_pending`].
+pub fn add_pending(
+    tx: &Transaction<'_>,
+    object_key: &str,
+    user_id: &str,
+    upload_id: Option<&str>,
+) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![object_key, user_id, upload_id, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Ends a pending record; false when there was none (a restart forgot it, so the sweep may
+/// already have taken the object: the caller must not record an asset for it).
+pub fn take_pending(tx: &Transaction<'_>, object_key: &str) -> AppResult<bool> {
+    Ok(tx.execute(
+        "DELETE FROM pending_objects WHERE object_key = ?1",
+        params![object_key],
+    )? == 1)
+}
+
+/// Before streaming: replays an idempotency key that already produced an asset (CONFLICT
+/// while its first request still streams), else asks [`rules::decide_upload`] (size,
+/// contract, quota with other reservations), reserves the declared bytes and records the
+/// object as pending. The bucket itself is created only when the upload settles.
 pub fn reserve(
     tx: &Transaction<'_>,
     user: &UserRow,
@@ -91,8 +118,40 @@ pub fn reserve(
     contract: &Contract,
     bytes: u64,
     max_upload: u64,
-) -> AppResult<()> {
+    intent: &UploadIntent<'_>,
+) -> AppResult<Reservation> {
     validate::bucket_id(bucket_id)?;
+    if let Some(key) = intent.idempotency_key {
+        let known = tx
+            .query_row(
+                "SELECT done, object_key, name, size, content_type, uploaded_at \
+                 FROM asset_upload_keys WHERE user_id = ?1 AND idem_key = ?2",
+                params![user.id, key],
+                |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        AssetRow {
+                            object_key: r.get(1)?,
+                            name: r.get(2)?,
+                            size: r.get::<_, i64>(3)?.max(0) as u64,
+                            content_type: r.get(4)?,
+                            uploaded_at: r.get(5)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        match known {
+            Some((true, row)) => return Ok(Reservation::Replay(row)),
+            Some((false, _)) => {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "an upload with this Idempotency-Key is still in progress; retry later",
+                ))
+            }
+            None => {}
+        }
+    }
     let existing = buckets::get(tx, &user.id, Backend::R2Assets, bucket_id)?;
     let (used, reserved) = quota::usage(tx, &user.id)?;
     rules::decide_upload(
@@ -107,12 +166,30 @@ pub fn reserve(
             limit: user.limit_bytes(),
         },
     )?;
-    quota::add_reservation(tx, &user.id, bytes)
+    quota::add_reservation(tx, &user.id, bytes)?;
+    add_pending(tx, intent.object_key, &user.id, None)?;
+    if let Some(key) = intent.idempotency_key {
+        tx.execute(
+            "INSERT INTO asset_upload_keys (user_id, idem_key, object_key, done, bucket_id, name, \
+             size, content_type, uploaded_at, created_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6, 0, ?7)",
+            params![
+                user.id,
+                key,
+                intent.object_key,
+                bucket_id,
+                intent.name,
+                intent.content_type,
+                now_ms()
+            ],
+        )?;
+    }
+    Ok(Reservation::Fresh)
 }
 
-/// After a successful stream: releases the reservation, counts the bytes, records the asset
-/// and moves the bucket's change counter. If the bucket changed contract or was deleted while
-/// the upload streamed, it is (re)created or the upload is refused like any other.
+/// After a successful stream: ends the pending record, releases the reservation, counts the
+/// bytes, records the asset, moves the bucket's change counter and completes the request's
+/// idempotency key. If the bucket changed contract or was deleted while the upload streamed,
+/// it is (re)created or the upload is refused like any other.
 pub fn settle(
     tx: &Transaction<'_>,
     user: &UserRow,
@@ -121,6 +198,12 @@ pub fn settle(
     reserved: u64,
     row: &AssetRow,
 ) -> AppResult<u64> {
+    if !take_pending(tx, &row.object_key)? {
+        return Err(AppError::internal(
+            "upload settlement",
+            "the pending object was forgotten (server restarted?)",
+        ));
+    }
     quota::release(tx, &user.id, reserved)?;
     let bucket = buckets::ensure(tx, &user.id, bucket_id, contract)?;
     tx.execute(
@@ -146,12 +229,30 @@ pub fn settle(
         version,
     )?;
     quota::adjust_used(tx, &user.id, row.size as i64, false)?;
+    tx.execute(
+        "UPDATE asset_upload_keys SET done = 1, size = ?3, uploaded_at = ?4 \
+         WHERE user_id = ?1 AND object_key = ?2 AND done = 0",
+        params![user.id, row.object_key, row.size as i64, row.uploaded_at],
+    )?;
     Ok(version)
 }
 
-/// After a failed stream: gives the reservation back.
-pub fn abandon(tx: &Transaction<'_>, user_id: &str, reserved: u64) -> AppResult<()> {
-    quota::release(tx, user_id, reserved)
+/// After a failed stream: gives the reservation back, ends the pending record and frees the
+/// idempotency key (a retry may upload again). The caller deletes the object afterwards; a
+/// crash in between leaves an object no row names, which the sweep removes.
+pub fn abandon(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    reserved: u64,
+    object_key: &str,
+) -> AppResult<()> {
+    quota::release(tx, user_id, reserved)?;
+    take_pending(tx, object_key)?;
+    tx.execute(
+        "DELETE FROM asset_upload_keys WHERE user_id = ?1 AND object_key = ?2 AND done = 0",
+        params![user_id, object_key],
+    )?;
+    Ok(())
 }
 
 /// Assets of a bucket, oldest first, with the bucket's change counter (0 if it does not exist).
@@ -259,13 +360,5 @@ mod tests {
         assert_eq!(sanitize_name(".htaccess"), "htaccess");
         assert_eq!(sanitize_name("a\u{0}b\u{202e}c.png"), "abc.png");
         assert_eq!(sanitize_name(&"x".repeat(400)).len(), MAX_NAME_CHARS);
-    }
-
-    #[test]
-    fn content_types_are_checked() {
-        assert_eq!(validate_content_type("Image/PNG").unwrap(), "image/png");
-        assert!(validate_content_type("text/html; charset=utf-8").is_ok());
-        assert!(validate_content_type("nonsense").is_err());
-        assert!(validate_content_type("a/b\r\nx: y").is_err());
     }
 }

@@ -15,5 +15,6 @@ pub mod kv;
 pub mod plugins;
 pub mod quota;
 pub mod rules;
+pub mod uploads;
 pub mod users;
 pub mod validate;

@@ -7,13 +7,14 @@
 //!   [`ErrorCode::from_http_status`] when the body is not one;
 //! - the answer does not parse → `INTERNAL` (never a panic).
 //!
-//! Uploads go through `XMLHttpRequest`, because `fetch` reports no upload progress.
+//! Uploads go through `XMLHttpRequest`, because `fetch` reports no upload progress; how they
+//! are retried and resumed is [`crate::uploads`]'s business.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use monodit_core::api::{
     AssetInfo, AssetList, BatchMetaRequest, BatchMetaResponse, BucketInfo, CollectionOp, Contract,
-    DeletedBucket, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me, NewUser, Plan,
-    PutDocument, SetFaults, SetPlan, Usage,
+    DeletedBucket, DevFaults, Document, DocumentMeta, InstanceInfo, InstanceRegistration, Me,
+    NewUpload, NewUser, Plan, PutDocument, SetFaults, SetPlan, UploadPart, UploadSession, Usage,
 };
 use monodit_core::buckets::Backend;
 use monodit_core::kv::{KvEntry, KvList, PutKv};
@@ -44,6 +45,8 @@ pub struct RequestCounters {
     pub document_gets: Cell<u64>,
     /// `PUT /v1/documents/{id}` requests sent.
     pub document_puts: Cell<u64>,
+    /// `PUT /v1/uploads/{id}/parts/{n}` requests sent.
+    pub upload_parts: Cell<u64>,
 }
 
 /// An authenticated client of one backend. Cheap to clone (clones share counters).
@@ -52,6 +55,7 @@ pub struct Api {
     base_url: Rc<str>,
     token: Rc<str>,
     counters: Rc<RequestCounters>,
+    resumable_upload_bytes: f64,
 }
 
 /// A conditional document read: the server had nothing newer than the given version.
@@ -182,7 +186,21 @@ impl Api {
             base_url: Rc::from(base_url.trim_end_matches('/')),
             token: Rc::from(token),
             counters: Rc::new(RequestCounters::default()),
+            resumable_upload_bytes: crate::uploads::DEFAULT_RESUMABLE_UPLOAD_BYTES,
         }
+    }
+
+    /// This client with another resumable-upload threshold: uploads of more than `bytes`
+    /// use the resumable protocol (see [`crate::uploads`]), smaller ones one request.
+    pub fn with_resumable_upload_bytes(mut self, bytes: f64) -> Api {
+        self.resumable_upload_bytes = bytes;
+        self
+    }
+
+    /// Uploads larger than this many bytes are resumable
+    /// ([`crate::uploads::DEFAULT_RESUMABLE_UPLOAD_BYTES`] unless set).
+    pub fn resumable_upload_bytes(&self) -> f64 {
+        self.resumable_upload_bytes
     }
 
     /// The backend's base URL, without a trailing slash.
@@ -447,6 +465,60 @@ impl Api {
         parse_text("upload asset", &text)
     }
 
+    /// `POST /v1/uploads`: starts a resumable upload, or answers the session that
+    /// `idempotencyKey` already started (with `completed` once it is done).
+    pub async fn create_upload(&self, req: &NewUpload) -> Result<UploadSession, Error> {
+        self.send_json("start upload", Request::post(&self.url("/v1/uploads")), req)
+            .await
+    }
+
+    /// `GET /v1/uploads/{uploadId}`: the session and the parts stored so far.
+    pub async fn upload_session(&self, upload_id: &str) -> Result<UploadSession, Error> {
+        self.get_json("upload session", &format!("/v1/uploads/{}", enc(upload_id)))
+            .await
+    }
+
+    /// `PUT /v1/uploads/{uploadId}/parts/{partNumber}` with `part` (exactly that part's bytes)
+    /// as the body, reporting `(loaded, total)` bytes of the part as it goes.
+    pub async fn put_upload_part(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        part: &web_sys::Blob,
+        on_progress: impl Fn(f64, f64) + 'static,
+    ) -> Result<UploadPart, Error> {
+        self.counters
+            .upload_parts
+            .set(self.counters.upload_parts.get() + 1);
+        let url = self.url(&format!(
+            "/v1/uploads/{}/parts/{part_number}",
+            enc(upload_id)
+        ));
+        let text = self
+            .send_blob("upload part", "PUT", &url, None, part, on_progress)
+            .await?;
+        parse_text("upload part", &text)
+    }
+
+    /// `POST /v1/uploads/{uploadId}/complete`: the asset (CONFLICT with `detail.missing` while
+    /// parts are missing; a repeat answers the same asset).
+    pub async fn complete_upload(&self, upload_id: &str) -> Result<AssetInfo, Error> {
+        let url = self.url(&format!("/v1/uploads/{}/complete", enc(upload_id)));
+        self.send_json(
+            "complete upload",
+            Request::post(&url),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/uploads/{uploadId}`: aborts the upload and releases its reservation.
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<(), Error> {
+        let path = format!("/v1/uploads/{}", enc(upload_id));
+        let _: Value = self.delete_json("abort upload", &path).await?;
+        Ok(())
+    }
+
     /// Sends `blob` as the raw body of one request through `XMLHttpRequest` (the only browser
     /// API that reports upload progress) and returns the 2xx answer's text.
     ///
@@ -659,6 +731,24 @@ impl Api {
             Request::put(&self.url("/v1/dev/faults")),
             &SetFaults {
                 document_put_errors,
+            },
+        )
+        .await
+    }
+
+    /// `PUT /v1/dev/faults` (dev and tests only) with lost upload answers: the caller's next
+    /// `upload_response_lost` upload requests (single-shot, part, complete) do their work and
+    /// commit, then the server drops the connection without answering.
+    pub async fn dev_set_upload_faults(
+        &self,
+        upload_response_lost: u32,
+    ) -> Result<DevFaults, Error> {
+        self.send_json(
+            "set faults",
+            Request::put(&self.url("/v1/dev/faults")),
+            &DevFaults {
+                document_put_errors: 0,
+                upload_response_lost,
             },
         )
         .await

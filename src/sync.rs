@@ -1870,15 +1870,13 @@ impl Engine {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
-        let info = crate::uploads::upload(
-            &self.api,
-            &b.bucket_id,
-            &b.contract,
-            &blob,
-            &name,
-            on_progress,
-        )
-        .await?;
+        let target = crate::uploads::UploadTarget {
+            bucket_id: &b.bucket_id,
+            contract: &b.contract,
+            blob: &blob,
+            name: &name,
+        };
+        let info = crate::uploads::upload(&self.api, &self.mirror, &target, on_progress).await?;
         self.refresh_assets(b.bucket_id.clone()).await;
         Ok(info)
     }

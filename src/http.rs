@@ -28,8 +28,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// How long one request may take before it is aborted with `TIMEOUT`.
-/// Uploads are exempt: their duration grows with the file and they report progress.
+/// Upload bodies are exempt: their duration grows with the file and they report progress
+/// (they time out after [`crate::protocol::UPLOAD_IDLE_TIMEOUT_MS`] without any).
 pub const REQUEST_TIMEOUT_MS: i32 = 30_000;
+
+/// How often an upload body's request is checked for a stall (ms).
+const STALL_CHECK_MS: i32 = 5_000;
 
 /// Counters of requests actually sent (shared by every clone of an [`Api`]).
 ///
@@ -115,11 +119,16 @@ fn parse_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
 struct XhrGuard<C> {
     xhr: web_sys::XmlHttpRequest,
     settled: bool,
+    /// The stall check's timer.
+    interval: Option<i32>,
     _closures: C,
 }
 
 impl<C> Drop for XhrGuard<C> {
     fn drop(&mut self) {
+        if let (Some(h), Some(win)) = (self.interval, web_sys::window()) {
+            win.clear_interval_with_handle(h);
+        }
         if let Ok(upload) = self.xhr.upload() {
             upload.set_onprogress(None);
         }
@@ -246,7 +255,19 @@ impl Api {
         builder: RequestBuilder,
         body: Option<String>,
     ) -> Result<Response, Error> {
-        let deadline = Deadline::new(REQUEST_TIMEOUT_MS);
+        self.send_within(what, builder, body, REQUEST_TIMEOUT_MS)
+            .await
+    }
+
+    /// [`Api::send`] with another timeout (ms).
+    async fn send_within(
+        &self,
+        what: &str,
+        builder: RequestBuilder,
+        body: Option<String>,
+        timeout_ms: i32,
+    ) -> Result<Response, Error> {
+        let deadline = Deadline::new(timeout_ms);
         let signal = deadline.signal();
         let builder = builder.abort_signal(signal.as_ref());
         let request = match body {
@@ -263,7 +284,7 @@ impl Api {
             Ok(resp) => Ok(resp),
             Err(_) if deadline.expired() => Err(Error::new(
                 ErrorCode::Timeout,
-                format!("{what}: no answer within {REQUEST_TIMEOUT_MS} ms"),
+                format!("{what}: no answer within {timeout_ms} ms"),
             )),
             Err(e) => Err(network_error(what, e)),
         }
@@ -500,16 +521,18 @@ impl Api {
         parse_text("upload part", &text)
     }
 
-    /// `POST /v1/uploads/{uploadId}/complete`: the asset (CONFLICT with `detail.missing` while
-    /// parts are missing; a repeat answers the same asset).
-    pub async fn complete_upload(&self, upload_id: &str) -> Result<AssetInfo, Error> {
+    /// `POST /v1/uploads/{uploadId}/complete` of an upload of `size` bytes: the asset
+    /// (CONFLICT with `detail.missing` while parts are missing; a repeat answers the same
+    /// asset). The server joins the parts before it answers, so the wait grows with `size`
+    /// (20 MB/s assumed on top of [`REQUEST_TIMEOUT_MS`]).
+    pub async fn complete_upload(&self, upload_id: &str, size: u64) -> Result<AssetInfo, Error> {
+        let what = "complete upload";
         let url = self.url(&format!("/v1/uploads/{}/complete", enc(upload_id)));
-        self.send_json(
-            "complete upload",
-            Request::post(&url),
-            &serde_json::json!({}),
-        )
-        .await
+        let timeout_ms = (i64::from(REQUEST_TIMEOUT_MS) + (size / 20_000) as i64)
+            .min(i64::from(i32::MAX)) as i32;
+        let builder = self.authed(Request::post(&url));
+        let resp = self.send_within(what, builder, None, timeout_ms).await?;
+        Self::parse(what, resp).await
     }
 
     /// `DELETE /v1/uploads/{uploadId}`: aborts the upload and releases its reservation.
@@ -555,8 +578,11 @@ impl Api {
             xhr.set_request_header("Idempotency-Key", key)
                 .map_err(internal)?;
         }
+        let last_activity = Rc::new(Cell::new(js_sys::Date::now()));
+        let activity = last_activity.clone();
         let progress =
             Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+                activity.set(js_sys::Date::now());
                 let total = if e.length_computable() {
                     e.total()
                 } else {
@@ -579,7 +605,29 @@ impl Api {
         };
         let on_load = settle(tx.clone(), Ok(()));
         let on_error = settle(tx.clone(), Err(ErrorCode::Network));
-        let on_timeout = settle(tx, Err(ErrorCode::Timeout));
+        let on_timeout = settle(tx.clone(), Err(ErrorCode::Timeout));
+        // A request that makes no progress for UPLOAD_IDLE_TIMEOUT_MS is given up as TIMEOUT
+        // (its outcome is unknown: the caller may repeat it with the same key). No total
+        // timeout: a large body on a slow link legitimately takes long.
+        let stalled = {
+            let xhr = xhr.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                let idle = js_sys::Date::now() - last_activity.get();
+                if idle > f64::from(crate::protocol::UPLOAD_IDLE_TIMEOUT_MS) {
+                    if let Some(tx) = tx.borrow_mut().take() {
+                        let _ = tx.send(Err(ErrorCode::Timeout));
+                    }
+                    let _ = xhr.abort();
+                }
+            })
+        };
+        let interval = web_sys::window().and_then(|w| {
+            w.set_interval_with_callback_and_timeout_and_arguments_0(
+                stalled.as_ref().unchecked_ref(),
+                STALL_CHECK_MS,
+            )
+            .ok()
+        });
         xhr.set_onload(Some(on_load.as_ref().unchecked_ref()));
         xhr.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         xhr.set_onabort(Some(on_error.as_ref().unchecked_ref()));
@@ -589,7 +637,8 @@ impl Api {
         let guard = XhrGuard {
             xhr: xhr.clone(),
             settled: false,
-            _closures: (progress, on_load, on_error, on_timeout),
+            interval,
+            _closures: (progress, on_load, on_error, on_timeout, stalled),
         };
         self.counters.total.set(self.counters.total.get() + 1);
         xhr.send_with_opt_blob(Some(&body))

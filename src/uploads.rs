@@ -406,7 +406,7 @@ async fn run_session(
         }
         let outcome = match failed {
             Some(e) => Err(e),
-            None => api.complete_upload(id).await,
+            None => api.complete_upload(id, size).await,
         };
         match outcome {
             Ok(info) => return Ok(SessionEnd::Done(info)),

@@ -9,7 +9,7 @@ mod data_support;
 
 use data_support::*;
 use monodit_bridge::http::Api;
-use monodit_bridge::mirror::{Mirror, UploadRecord};
+use monodit_bridge::mirror::{db_name, Mirror, UploadRecord, STORE_UPLOADS};
 use monodit_bridge::sync::{BucketRef, Engine};
 use monodit_core::api::{Plan, UPLOAD_PART_SIZE};
 use monodit_core::ErrorCode;
@@ -278,6 +278,74 @@ async fn an_upload_interrupted_by_a_reload_resumes_at_the_first_missing_part() {
     second.close();
     let mirror = Mirror::open(&user).await;
     assert_eq!(mirror.get_upload(&fp).await, None);
+    mirror.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_or_corrupt_upload_record_starts_a_new_upload() {
+    let (api, user, token) = new_user_with_token(Plan::Pro).await;
+    let data = bytes(3 * 1024 * 1024, 5);
+    let fp = |b: &BucketRef, name: &str| {
+        UploadRecord::fingerprint(
+            &b.bucket_id,
+            name,
+            data.len() as f64,
+            5.0,
+            "application/octet-stream",
+        )
+    };
+    let stale = asset_bucket(&unique("stale"));
+    let corrupt = asset_bucket(&unique("corrupt"));
+    // One record names a session the server never had (expired and swept, say); the other
+    // is not a record at all.
+    let mirror = Mirror::open(&user).await;
+    mirror
+        .put_upload(&UploadRecord {
+            fingerprint: fp(&stale, "s.bin"),
+            idempotency_key: "stale-key".into(),
+            upload_id: Some("0123456789abcdef0123456789abcdef".into()),
+            bucket_id: stale.bucket_id.clone(),
+            name: "s.bin".into(),
+            size: data.len() as f64,
+            last_modified: 5.0,
+            content_type: "application/octet-stream".into(),
+            created_at: 0.0,
+        })
+        .await
+        .unwrap();
+    mirror.close();
+    let db = rexie::Rexie::builder(&db_name(&user))
+        .build()
+        .await
+        .unwrap();
+    let tx = db
+        .transaction(&[STORE_UPLOADS], rexie::TransactionMode::ReadWrite)
+        .unwrap();
+    let junk = js_sys::Object::new();
+    js_sys::Reflect::set(&junk, &"fingerprint".into(), &fp(&corrupt, "c.bin").into()).unwrap();
+    js_sys::Reflect::set(&junk, &"uploadId".into(), &42.into()).unwrap();
+    tx.store(STORE_UPLOADS)
+        .unwrap()
+        .put(&junk, None)
+        .await
+        .unwrap();
+    tx.done().await.unwrap();
+    db.close();
+
+    let engine = Engine::open(Api::new(server(), &token).with_resumable_upload_bytes(1e6))
+        .await
+        .unwrap();
+    for (b, name) in [(&stale, "s.bin"), (&corrupt, "c.bin")] {
+        engine
+            .assets_upload(b, file(&data, name, 5.0), name.into(), Rc::new(|_, _| {}))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_one_asset(&api, b, name, &data).await;
+    }
+    engine.close();
+    let mirror = Mirror::open(&user).await;
+    assert_eq!(mirror.get_upload(&fp(&stale, "s.bin")).await, None);
+    assert_eq!(mirror.get_upload(&fp(&corrupt, "c.bin")).await, None);
     mirror.close();
 }
 

@@ -2,7 +2,8 @@
 //! idempotency key and stored once; large files go up in parts (as slices of the File), a
 //! lost part answer resumes at the first missing part, and an upload interrupted by a
 //! "reload" (the engine dropped, a new one opened on the same IndexedDB) resumes when the
-//! same file is uploaded again; progress never goes backwards; downloaded bytes match.
+//! same file is uploaded again; progress never goes backwards; downloaded bytes match; the
+//! mirror's schema upgrade (version 2 adds the uploads store) keeps a version 1 outbox.
 #![cfg(target_arch = "wasm32")]
 
 mod data_support;
@@ -373,6 +374,67 @@ async fn a_resumable_upload_over_the_quota_is_refused_before_any_part_is_sent() 
     assert_eq!(engine.api().counters().upload_parts.get(), 0);
     assert!(api.assets(&b.bucket_id).await.unwrap().assets.is_empty());
     assert_eq!(api.usage().await.unwrap().used_bytes, 0, "nothing reserved");
+    engine.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_version_1_mirror_is_upgraded_in_place_and_its_queued_write_still_goes_out() {
+    use monodit_bridge::mirror::{OutboxRecord, STORE_ASSETS, STORE_CACHE, STORE_DOCUMENTS};
+    use monodit_bridge::mirror::{DB_VERSION, STORE_OUTBOX};
+    use rexie::{Index, ObjectStore, Rexie, TransactionMode};
+    assert_eq!(DB_VERSION, 2);
+    let (api, user) = new_user(Plan::Pro).await;
+    let bucket = unique("v1");
+    // The schema as version 1 created it, with a write still queued (a tab closed offline).
+    let db = Rexie::builder(&db_name(&user))
+        .version(1)
+        .add_object_store(ObjectStore::new(STORE_DOCUMENTS).key_path("bucketId"))
+        .add_object_store(ObjectStore::new(STORE_OUTBOX).key_path("mutationId"))
+        .add_object_store(ObjectStore::new(STORE_ASSETS).key_path("bucketId"))
+        .add_object_store(
+            ObjectStore::new(STORE_CACHE)
+                .key_path_array(["instanceId", "key"])
+                .add_index(Index::new("byInstance", "instanceId")),
+        )
+        .build()
+        .await
+        .unwrap();
+    let queued = OutboxRecord {
+        mutation_id: unique("m"),
+        bucket_id: bucket.clone(),
+        seq: 1.0,
+        value: serde_json::json!({"text": "written before the upgrade"}),
+        contract: notes(),
+        created_at: 1.0,
+    };
+    let tx = db
+        .transaction(&[STORE_OUTBOX], TransactionMode::ReadWrite)
+        .unwrap();
+    let rec =
+        serde::Serialize::serialize(&queued, &serde_wasm_bindgen::Serializer::json_compatible())
+            .unwrap();
+    tx.store(STORE_OUTBOX)
+        .unwrap()
+        .put(&rec, None)
+        .await
+        .unwrap();
+    tx.done().await.unwrap();
+    db.close();
+
+    let engine = Engine::open(api.clone()).await.unwrap();
+    assert!(engine.is_persistent(), "the upgrade opened IndexedDB");
+    let mut meta = None;
+    for _ in 0..100 {
+        if let Ok(m) = api.document_meta(&bucket).await {
+            meta = Some(m);
+            break;
+        }
+        sleep(100).await;
+    }
+    assert_eq!(
+        meta.expect("the queued write reached the server").version,
+        1
+    );
     engine.close();
 }
 

@@ -177,6 +177,13 @@ CREATE TABLE IF NOT EXISTS pending_objects (
   created_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pending_objects_by_upload ON pending_objects (upload_id);
+-- Objects to delete: a deleted asset's, a failed write's, one a restart cut short. Recorded
+-- in the transaction that hides and refunds them, removed once the object is gone, so the
+-- sweep finishes any deletion a crash interrupted without listing the store.
+CREATE TABLE IF NOT EXISTS doomed_objects (
+  object_key TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL
+);
 -- Idempotency-Key of single-shot uploads, per user: `done = 0` while the first request
 -- streams, then the asset it produced (a copy, so a retry answers the same AssetInfo).
 CREATE TABLE IF NOT EXISTS asset_upload_keys (
@@ -254,12 +261,17 @@ impl Db {
         })
     }
 
-    /// At server start: forgets what a previous run left in flight. No single-shot upload or
-    /// completion survives a restart, so their pending objects become garbage for the sweep
-    /// and their idempotency keys are freed; reservations are recomputed from the resumable
-    /// uploads still open (which do survive).
+    /// At server start: settles what a previous run left in flight. No single-shot upload
+    /// or completion survives a restart, so their pending objects are doomed (the sweep
+    /// deletes them) and their idempotency keys are freed; reservations are recomputed from
+    /// the resumable uploads still open (which do survive).
     pub async fn recover(&self) -> AppResult<()> {
         self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO doomed_objects (object_key, created_at) \
+                 SELECT object_key, ?1 FROM pending_objects",
+                [now_ms()],
+            )?;
             tx.execute_batch(
                 "DELETE FROM pending_objects; \
                  DELETE FROM asset_upload_keys WHERE done = 0; \

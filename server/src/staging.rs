@@ -94,12 +94,12 @@ impl Staging {
         }
     }
 
-    /// Every file under the staging directory, as (upload directory name, file name), and
-    /// every stray entry at the top level. Read before the database, so anything listed
-    /// here was created after the row that names it.
-    pub fn list(&self) -> StagingListing {
+    /// Every file under the staging directory `dir`, by upload directory, and every stray
+    /// entry at the top level (blocking: run it off the async threads). Read before the
+    /// database, so anything listed here was created after the row that names it.
+    pub fn list(dir: &Path) -> StagingListing {
         let mut listing = StagingListing::default();
-        let Ok(top) = std::fs::read_dir(&self.dir) else {
+        let Ok(top) = std::fs::read_dir(dir) else {
             return listing;
         };
         for entry in top.flatten() {

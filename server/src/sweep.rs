@@ -7,15 +7,17 @@
 //! So anything it lists was created after the row that protects it, and it deletes only
 //! what is unreferenced: expired sessions (their reservation released), stored objects named
 //! by neither `assets` nor `pending_objects` (including the `key#n` staging files a killed
-//! local write leaves), and staged parts of no open session. It runs at start-up, before the
-//! server accepts requests, and every `Config::sweep_interval_secs`.
+//! local write leaves), and staged parts of no open session. Deletions are recorded too
+//! (`doomed_objects`, written with the refund): the sweep finishes those first, by key,
+//! without listing. It runs at start-up, before the server accepts requests, and every
+//! `Config::sweep_interval_secs`.
 //!
 //! On S3/R2 an interrupted multipart upload is invisible to listings: the bucket's lifecycle
 //! rule "abort incomplete multipart uploads" removes those (R2 applies one by default).
 
 use crate::error::{AppError, AppResult};
 use crate::objects;
-use crate::store::uploads;
+use crate::store::{assets as store_assets, uploads};
 use crate::AppState;
 use futures::TryStreamExt;
 use rusqlite::{params, OptionalExtension};
@@ -26,6 +28,9 @@ use std::sync::Arc;
 /// What one sweep removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
+    /// Objects whose recorded deletion (asset deleted, write failed or cut by a restart)
+    /// had not finished.
+    pub doomed_objects: u64,
     /// Open sessions past their TTL (reservation released).
     pub expired_uploads: usize,
     /// Stored objects (or their interrupted-write files) no row references.
@@ -135,7 +140,10 @@ async fn sweep_objects(st: &AppState) -> AppResult<usize> {
 }
 
 async fn sweep_staging(st: &AppState) -> AppResult<usize> {
-    let listing = st.staging.list();
+    let dir = st.staging.dir().to_path_buf();
+    let listing = tokio::task::spawn_blocking(move || crate::staging::Staging::list(&dir))
+        .await
+        .map_err(|e| AppError::internal("staging listing", e))?;
     let active = st.staging.active();
     let open = st.db.read(uploads::open_parts).await?;
     let mut doomed: Vec<PathBuf> = listing.strays;
@@ -196,9 +204,23 @@ pub async fn run(st: &AppState) -> AppResult<SweepReport> {
     for id in &expired {
         st.staging.remove_upload(id).await;
     }
+    // Recorded deletions first: they need no listing (cheap on S3/R2), in bounded batches.
+    let mut doomed_objects = 0;
+    for _ in 0..100 {
+        let batch = st.db.read(|tx| store_assets::doomed(tx, 1000)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let gone = crate::http::assets::delete_objects(st, &batch).await;
+        doomed_objects += gone;
+        if gone < batch.len() as u64 {
+            break; // the store refuses some deletes: retry at the next sweep
+        }
+    }
     let orphan_objects = sweep_objects(st).await?;
     let staging_files = sweep_staging(st).await?;
     let report = SweepReport {
+        doomed_objects,
         expired_uploads: expired.len(),
         orphan_objects,
         staging_files,

@@ -591,3 +591,50 @@ pub struct DevFaults {
     #[serde(default)]
     pub upload_response_lost: u32,
 }
+
+#[cfg(test)]
+mod upload_part_tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_the_file_exactly() {
+        const P: u64 = UPLOAD_PART_SIZE;
+        assert_eq!(upload_part_count(0, P), 0);
+        assert_eq!(upload_part_count(1, P), 1);
+        assert_eq!(upload_part_count(P, P), 1);
+        assert_eq!(upload_part_count(P + 1, P), 2);
+        assert_eq!(upload_part_len(2 * P + 5, P, 1), Some(P));
+        assert_eq!(upload_part_len(2 * P + 5, P, 3), Some(5));
+        assert_eq!(upload_part_len(2 * P + 5, P, 0), None);
+        assert_eq!(upload_part_len(2 * P + 5, P, 4), None);
+        assert_eq!(upload_part_len(0, P, 1), None);
+        let total: u64 = (1..=upload_part_count(5 * P + 3, P))
+            .map(|n| upload_part_len(5 * P + 3, P, n).unwrap())
+            .sum();
+        assert_eq!(total, 5 * P + 3);
+    }
+
+    #[test]
+    fn sessions_serialize_in_camel_case_without_an_empty_completion() {
+        let s = UploadSession {
+            upload_id: "u".into(),
+            bucket_id: "b".into(),
+            size: 3,
+            part_size: UPLOAD_PART_SIZE,
+            parts: vec![UploadPart {
+                part_number: 1,
+                size: 3,
+            }],
+            expires_at: 7,
+            completed: None,
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"uploadId": "u", "bucketId": "b", "size": 3, "partSize": UPLOAD_PART_SIZE,
+                "parts": [{"partNumber": 1, "size": 3}], "expiresAt": 7})
+        );
+        let f: DevFaults = serde_json::from_str(r#"{"uploadResponseLost": 2}"#).unwrap();
+        assert_eq!((f.document_put_errors, f.upload_response_lost), (0, 2));
+    }
+}

@@ -245,6 +245,12 @@ pub async fn upload(
             .await?
     };
     if let store::Reservation::Replay(row) = reservation {
+        // Read the repeated body to its end first: a browser still sending it could report
+        // an answer that arrives mid-upload as a network failure.
+        let mut rest = body_stream(body);
+        while let Some(chunk) = rest.next().await {
+            chunk?;
+        }
         let answer = Json(info(&st, row)).into_response();
         return Ok(answer_or_lose(&st, &user.id, answer));
     }
@@ -360,16 +366,21 @@ pub async fn delete(
     Ok(Json(json!({"deleted": true})))
 }
 
-/// Removes objects from the store, logging failures; returns how many are gone.
+/// Removes objects from the store, logging failures, and ends the deletion records of those
+/// gone ([`store::doom`]; failures stay recorded for the sweep); returns how many are gone.
 pub async fn delete_objects(st: &AppState, keys: &[String]) -> u64 {
-    let mut gone = 0;
+    let mut gone = Vec::new();
     for key in keys {
         match st.objects.delete(&objects::path_of(key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => gone += 1,
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => gone.push(key.clone()),
             Err(e) => tracing::warn!(%e, key, "could not delete object"),
         }
     }
-    gone
+    let count = gone.len() as u64;
+    if let Err(e) = st.db.write(move |tx| store::forget_doomed(tx, &gone)).await {
+        tracing::warn!(%e, "could not end deletion records (the sweep retries)");
+    }
+    count
 }
 
 /// `Content-Disposition` with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987).

@@ -67,10 +67,29 @@ pub async fn get(
     Ok(Json(session_json(&st, session)))
 }
 
+/// [`write_part`], answering NOT_FOUND rather than a file error when the session went away
+/// meanwhile (aborted or expired: its directory is gone).
+async fn store_part(
+    st: Arc<AppState>,
+    user_id: String,
+    upload_id: String,
+    part: UploadPart,
+    body: Body,
+) -> AppResult<()> {
+    let outcome = write_part(st.clone(), user_id.clone(), upload_id.clone(), part, body).await;
+    if matches!(&outcome, Err(e) if e.code() == ErrorCode::Internal) {
+        let ttl = st.upload_ttl_ms();
+        st.db
+            .read(move |tx| store::get(tx, &user_id, &upload_id, ttl))
+            .await?;
+    }
+    outcome
+}
+
 /// Streams one part into its staging file: a temporary file, flushed to disk, then renamed
 /// over the part, then recorded. Runs as its own task so a client hanging up cannot stop it
 /// between the rename and the row.
-async fn store_part(
+async fn write_part(
     st: Arc<AppState>,
     user_id: String,
     upload_id: String,

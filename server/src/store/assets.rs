@@ -107,6 +107,36 @@ pub fn take_pending(tx: &Transaction<'_>, object_key: &str) -> AppResult<bool> {
     )? == 1)
 }
 
+/// Marks an object for deletion, in the transaction that hides it (its row gone, its bytes
+/// refunded): [`forget_doomed`] once the object is deleted; the sweep retries until then.
+pub fn doom(tx: &Transaction<'_>, object_key: &str) -> AppResult<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO doomed_objects (object_key, created_at) VALUES (?1, ?2)",
+        params![object_key, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Objects whose deletion is still to be done (oldest first, at most `limit`).
+pub fn doomed(tx: &Transaction<'_>, limit: u32) -> AppResult<Vec<String>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT object_key FROM doomed_objects ORDER BY created_at, object_key LIMIT ?1",
+    )?;
+    let keys = stmt
+        .query_map(params![limit], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(keys)
+}
+
+/// Ends the deletion records of objects that are gone from the store.
+pub fn forget_doomed(tx: &Transaction<'_>, object_keys: &[String]) -> AppResult<()> {
+    let mut stmt = tx.prepare_cached("DELETE FROM doomed_objects WHERE object_key = ?1")?;
+    for k in object_keys {
+        stmt.execute(params![k])?;
+    }
+    Ok(())
+}
+
 /// Before streaming: replays an idempotency key that already produced an asset (CONFLICT
 /// while its first request still streams), else asks [`rules::decide_upload`] (size,
 /// contract, quota with other reservations), reserves the declared bytes and records the
@@ -237,9 +267,9 @@ pub fn settle(
     Ok(version)
 }
 
-/// After a failed stream: gives the reservation back, ends the pending record and frees the
-/// idempotency key (a retry may upload again). The caller deletes the object afterwards; a
-/// crash in between leaves an object no row names, which the sweep removes.
+/// After a failed stream: gives the reservation back, turns the pending record into a
+/// deletion record and frees the idempotency key (a retry may upload again). The caller
+/// deletes the object afterwards; if it cannot (a crash), the sweep does.
 pub fn abandon(
     tx: &Transaction<'_>,
     user_id: &str,
@@ -248,6 +278,7 @@ pub fn abandon(
 ) -> AppResult<()> {
     quota::release(tx, user_id, reserved)?;
     take_pending(tx, object_key)?;
+    doom(tx, object_key)?;
     tx.execute(
         "DELETE FROM asset_upload_keys WHERE user_id = ?1 AND object_key = ?2 AND done = 0",
         params![user_id, object_key],
@@ -283,8 +314,9 @@ pub fn list(
     Ok((version, rows))
 }
 
-/// Deletes one asset row of this user's bucket, refunds its bytes exactly and moves the change
-/// counter. NOT_FOUND when the key is not in that bucket (or belongs to someone else).
+/// Deletes one asset row of this user's bucket, refunds its bytes exactly, moves the change
+/// counter and records the object for deletion ([`doom`]): hidden and refunded first, the
+/// bytes go after. NOT_FOUND when the key is not in that bucket (or belongs to someone else).
 pub fn delete(
     tx: &Transaction<'_>,
     user_id: &str,
@@ -309,6 +341,7 @@ pub fn delete(
         "DELETE FROM assets WHERE object_key = ?1",
         params![object_key],
     )?;
+    doom(tx, object_key)?;
     if let Some(bucket) = buckets::get(tx, user_id, Backend::R2Assets, bucket_id)? {
         buckets::set_usage(
             tx,

@@ -257,6 +257,8 @@ pub fn delete(
             })? {
                 let (key, size) = row?;
                 total += size.max(0) as u64;
+                // Its deletion is recorded with the refund; the sweep finishes it after a crash.
+                crate::store::assets::doom(tx, &key)?;
                 object_keys.push(key);
             }
             tx.execute(

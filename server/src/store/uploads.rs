@@ -226,12 +226,28 @@ pub fn create(
     Ok((get(tx, &user.id, &upload_id, ttl_ms)?, expired))
 }
 
-/// Refuses anything but an open session (CONFLICT once completed).
-fn require_open(session: &Session) -> AppResult<()> {
+/// Whether a completion of `upload_id` is running (its object is pending).
+fn completing(tx: &Transaction<'_>, upload_id: &str) -> AppResult<bool> {
+    Ok(tx.query_row(
+        "SELECT COUNT(*) FROM pending_objects WHERE upload_id = ?1",
+        params![upload_id],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?)
+}
+
+/// Refuses anything but an open session that is not being completed (CONFLICT: a part
+/// stored now could miss the asset being assembled).
+fn require_open(tx: &Transaction<'_>, session: &Session) -> AppResult<()> {
     if session.row.completed.is_some() {
         return Err(AppError::new(
             ErrorCode::Conflict,
             "this upload is already completed",
+        ));
+    }
+    if completing(tx, &session.row.upload_id)? {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            "this upload is being completed; retry later",
         ));
     }
     Ok(())
@@ -247,7 +263,7 @@ pub fn part_len(
     ttl_ms: i64,
 ) -> AppResult<u64> {
     let session = get(tx, user_id, upload_id, ttl_ms)?;
-    require_open(&session)?;
+    require_open(tx, &session)?;
     upload_part_len(session.row.size, session.row.part_size, part_number).ok_or_else(|| {
         AppError::invalid(format!(
             "part numbers of this upload run from 1 to {}",
@@ -266,7 +282,7 @@ pub fn record_part(
     ttl_ms: i64,
 ) -> AppResult<()> {
     let session = get(tx, user_id, upload_id, ttl_ms)?;
-    require_open(&session)?;
+    require_open(tx, &session)?;
     tx.execute(
         "INSERT INTO upload_parts (upload_id, part_number, size) VALUES (?1, ?2, ?3) \
          ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size",
@@ -321,12 +337,7 @@ pub fn begin_complete(
         )
         .with_detail(serde_json::json!({ "missing": missing })));
     }
-    let completing: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pending_objects WHERE upload_id = ?1",
-        params![upload_id],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if completing {
+    if completing(tx, upload_id)? {
         return Err(AppError::new(
             ErrorCode::Conflict,
             "this upload is being completed; retry later",
@@ -387,11 +398,11 @@ pub fn finish_complete(
     Ok(())
 }
 
-/// A completion that failed before [`finish_complete`]: ends its pending record (the caller
-/// deletes the object; the session stays open for another try).
+/// A completion that failed before [`finish_complete`]: its pending record becomes a
+/// deletion record (the caller deletes the object; the session stays open for another try).
 pub fn abandon_complete(tx: &Transaction<'_>, object_key: &str) -> AppResult<()> {
     assets::take_pending(tx, object_key)?;
-    Ok(())
+    assets::doom(tx, object_key)
 }
 
 /// Removes an open session and releases its reservation (the caller deletes its staging).
@@ -419,12 +430,7 @@ pub fn abort(tx: &Transaction<'_>, user_id: &str, upload_id: &str, ttl_ms: i64) 
             "this upload is completed: delete its asset instead",
         ));
     }
-    let completing: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pending_objects WHERE upload_id = ?1",
-        params![upload_id],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if completing {
+    if completing(tx, upload_id)? {
         return Err(AppError::new(
             ErrorCode::Conflict,
             "this upload is being completed; retry later",

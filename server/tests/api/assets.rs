@@ -520,6 +520,33 @@ async fn a_lost_upload_answer_is_retried_without_a_second_asset() {
     assert_eq!(s.used(&t).await, 1234, "charged once");
     // The fault counted down: the next upload answers normally.
     upload_keyed(&s, &t, "g", "lost-2", vec![1]).await.ok();
+    // On the wire, a lost answer is a closed connection with not one byte sent back.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.call(
+        Method::PUT,
+        "/v1/dev/faults",
+        Some(&t),
+        Some(json!({"uploadResponseLost": 1})),
+    )
+    .await
+    .ok();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/assets/g?schemaId=gallery.assets&schemaVersion=1 HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {t}\r\nContent-Length: 3\r\n\r\nabc"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        sock.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes the connection")
+    .ok();
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    assert_eq!(asset_count(&s), 3, "and still stored the upload");
     s.stop().await;
 }
 

@@ -146,6 +146,12 @@ async fn check(dir: &Path, http: &reqwest::Client, base: &str) -> usize {
         .unwrap()
         .map(Result::unwrap)
         .collect();
+    for table in ["pending_objects", "doomed_objects"] {
+        let n: i64 = db
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table} is settled after the start-up sweep");
+    }
     let staging = dir.join("staging");
     for f in files_under(&staging) {
         let rel = f
@@ -172,18 +178,28 @@ async fn check(dir: &Path, http: &reqwest::Client, base: &str) -> usize {
         assert_eq!(used, assets, "used bytes equal the listed assets");
         assert_eq!(reserved, open, "reserved bytes equal the open uploads");
     }
-    let listed: serde_json::Value = http
-        .get(format!("{base}/v1/assets/crash"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
+    let buckets: Vec<String> = db
+        .prepare("SELECT DISTINCT bucket_id FROM assets")
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let assets = listed["assets"].as_array().unwrap();
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut assets = Vec::new();
+    for b in buckets {
+        let listed: serde_json::Value = http
+            .get(format!("{base}/v1/assets/{b}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assets.extend(listed["assets"].as_array().unwrap().iter().cloned());
+    }
     assert_eq!(assets.len(), keys.len());
-    for a in assets {
+    for a in &assets {
         let got = http.get(a["url"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(got.status(), 200, "{a}");
         let body = got.bytes().await.unwrap();
@@ -198,22 +214,21 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let mut server = spawn(dir.path(), 0);
-    // Kill points: after these delays into each operation (bounded: 5 operations x 3).
+    // Kill points: after these delays into each operation (bounded: 6 operations x 3).
     let delays = [15u64, 60, 140];
     let mut run = 0;
     let mut listed = 0;
-    for op in 0..5 {
+    for op in 0..6 {
         for (i, delay) in delays.iter().enumerate() {
             let base = server.base.clone();
             let tag = format!("{op}-{i}");
             // Set-up that must be answered before the kill.
             let prepared = match op {
                 3 => {
-                    let size = PART + 4096;
+                    // One 3 MiB part: assembled into the store as a multipart write.
+                    let size = 3 * 1024 * 1024;
                     let id = create_upload(&http, &base, &format!("c{tag}"), size).await;
-                    let data = bytes_of(size, op as u8);
-                    put_part(&http, &base, &id, 1, data[..PART].to_vec(), false).await;
-                    put_part(&http, &base, &id, 2, data[PART..].to_vec(), false).await;
+                    put_part(&http, &base, &id, 1, bytes_of(size, op as u8), false).await;
                     id
                 }
                 4 => {
@@ -230,6 +245,21 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
                         .await
                         .unwrap();
                     r["objectKey"].as_str().unwrap().to_string()
+                }
+                5 => {
+                    for k in 0..3 {
+                        let r = http
+                            .post(format!(
+                                "{base}/v1/assets/crash-b?name=d&schemaId=s&schemaVersion=1"
+                            ))
+                            .bearer_auth(TOKEN)
+                            .body(bytes_of(300_000, k))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status(), 200);
+                    }
+                    String::new()
                 }
                 _ => String::new(),
             };
@@ -252,7 +282,7 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
                     }
                     // Small single-shot uploads, one after another.
                     1 => {
-                        for k in 0..20 {
+                        for k in 0..8 {
                             let _ = h
                                 .post(format!(
                                     "{b}/v1/assets/crash?name=s&schemaId=s&schemaVersion=1"
@@ -271,10 +301,18 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
                         put_part(&h, &b, &id, 2, data[PART..].to_vec(), true).await;
                         put_part(&h, &b, &id, 1, data[..PART].to_vec(), true).await;
                     }
-                    // A completion (assembling 8 MiB into the store).
+                    // A completion (assembling the part into the store).
                     3 => {
                         let _ = h
                             .post(format!("{b}/v1/uploads/{prepared}/complete"))
+                            .bearer_auth(TOKEN)
+                            .send()
+                            .await;
+                    }
+                    // A bucket deletion (rows, then three objects).
+                    5 => {
+                        let _ = h
+                            .request(Method::DELETE, format!("{b}/v1/buckets/r2-assets/crash-b"))
                             .bearer_auth(TOKEN)
                             .send()
                             .await;
@@ -297,6 +335,63 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
             listed = check(dir.path(), &http, &server.base).await;
         }
     }
+    // Sessions the kills interrupted resume: asking again with their key finds them (with
+    // the parts that made it), the rest is sent, and they complete into the right bytes.
+    let size = PART + 1000;
+    let data = bytes_of(size, 2);
+    let mut resumed = 0;
+    for i in 0..delays.len() {
+        let r = http
+            .post(format!("{}/v1/uploads", server.base))
+            .bearer_auth(TOKEN)
+            .json(
+                &serde_json::json!({"bucketId": "crash", "size": size, "schemaId": "s",
+                   "schemaVersion": 1, "idempotencyKey": format!("p2-{i}")}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let session: serde_json::Value = r.json().await.unwrap();
+        let Some(id) = session["uploadId"].as_str() else {
+            panic!("{session}");
+        };
+        if session["parts"].as_array().unwrap().len() < 2 {
+            resumed += 1;
+        }
+        for (n, range) in [(1u32, 0..PART), (2, PART..size)] {
+            let stored = session["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["partNumber"] == n);
+            if !stored {
+                put_part(&http, &server.base, id, n, data[range].to_vec(), false).await;
+            }
+        }
+        let asset: serde_json::Value = http
+            .post(format!("{}/v1/uploads/{id}/complete", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got = http
+            .get(asset["url"].as_str().expect("an asset"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            got.as_ref() == data.as_slice(),
+            "a resumed upload is intact"
+        );
+    }
+    assert!(resumed > 0, "some sessions were cut short and resumed");
+    check(dir.path(), &http, &server.base).await;
     drop(server);
     let swept = (0..=run)
         .filter(|r| {

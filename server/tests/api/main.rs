@@ -16,4 +16,5 @@ mod kv;
 mod openapi;
 mod plugins;
 mod quota;
+mod sweep;
 mod uploads;

@@ -503,3 +503,75 @@ async fn concurrent_repeats_of_one_key_store_once() {
     assert_eq!(reserved(&s), 10, "the one session's reservation");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn nothing_changes_an_upload_while_it_is_being_completed() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let session = create(&s, &t, "b", "k", 10).await.ok().clone();
+    let id = session["uploadId"].as_str().unwrap().to_string();
+    put_part(&s, &t, &id, 1, vec![1; 10]).await.ok();
+    // What a running completion records (its object is pending).
+    s.sql()
+        .execute(
+            "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at) \
+             SELECT ?1, user_id, upload_id, 0 FROM uploads WHERE upload_id = ?2",
+            ["0".repeat(32), id.clone()],
+        )
+        .unwrap();
+    put_part(&s, &t, &id, 1, vec![2; 10])
+        .await
+        .expect_err("CONFLICT");
+    complete(&s, &t, &id).await.expect_err("CONFLICT");
+    s.call(Method::DELETE, &format!("/v1/uploads/{id}"), Some(&t), None)
+        .await
+        .expect_err("CONFLICT");
+    s.sql().execute("DELETE FROM pending_objects", []).unwrap();
+    let asset = complete(&s, &t, &id).await.ok().clone();
+    let dl = s.send(s.http.get(asset["url"].as_str().unwrap())).await;
+    assert_eq!(dl.bytes, vec![1; 10]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_part_still_streaming_when_its_upload_is_aborted_is_not_found() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let session = create(&s, &t, "b", "k", 1_000_000).await.ok().clone();
+    let id = session["uploadId"].as_str().unwrap().to_string();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/uploads/{id}/parts/1 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {t}\r\n\
+         Connection: close\r\nContent-Length: 1000000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(&vec![7u8; 400_000]).await.unwrap();
+    sock.flush().await.unwrap();
+    // Wait (bounded) until the part's temporary file exists, then abort.
+    for _ in 0..200 {
+        if !staged_files(&s).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(staged_files(&s).len(), 1, "the part is streaming to disk");
+    s.call(Method::DELETE, &format!("/v1/uploads/{id}"), Some(&t), None)
+        .await
+        .ok();
+    let _ = sock.write_all(&vec![7u8; 600_000]).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        sock.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the part answers");
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("NOT_FOUND"), "{answer}");
+    assert!(staged_files(&s).is_empty(), "nothing is left on disk");
+    assert_eq!(reserved(&s), 0);
+    s.stop().await;
+}

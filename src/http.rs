@@ -480,7 +480,7 @@ impl Api {
                 &url,
                 idempotency_key,
                 blob,
-                on_progress,
+                Box::new(on_progress),
             )
             .await?;
         parse_text("upload asset", &text)
@@ -516,7 +516,14 @@ impl Api {
             enc(upload_id)
         ));
         let text = self
-            .send_blob("upload part", "PUT", &url, None, part, on_progress)
+            .send_blob(
+                "upload part",
+                "PUT",
+                &url,
+                None,
+                part,
+                Box::new(on_progress),
+            )
             .await?;
         parse_text("upload part", &text)
     }
@@ -543,7 +550,8 @@ impl Api {
     }
 
     /// Sends `blob` as the raw body of one request through `XMLHttpRequest` (the only browser
-    /// API that reports upload progress) and returns the 2xx answer's text.
+    /// API that reports upload progress) and returns the 2xx answer's text. (The callback is
+    /// boxed so this large function is compiled once, not once per caller.)
     ///
     /// The body is always a slice of `blob`, never the object itself: Chromium refuses
     /// (`net::ERR_ACCESS_DENIED`) to send a `File` that was picked in another process, such
@@ -556,7 +564,7 @@ impl Api {
         url: &str,
         idempotency_key: Option<&str>,
         blob: &web_sys::Blob,
-        on_progress: impl Fn(f64, f64) + 'static,
+        on_progress: Box<dyn Fn(f64, f64)>,
     ) -> Result<String, Error> {
         let internal = |e: JsValue| Error::new(ErrorCode::Internal, format!("{what}: {e:?}"));
         let content_type = blob.type_();

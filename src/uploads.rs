@@ -44,6 +44,10 @@ pub const RETRY_BASE_MS: f64 = 250.0;
 /// Longest retry delay (ms).
 pub const RETRY_MAX_MS: f64 = 8_000.0;
 
+/// While `complete` runs, the last progress figure is repeated this often (ms), well inside
+/// the widget's [`crate::protocol::UPLOAD_IDLE_TIMEOUT_MS`].
+const HEARTBEAT_MS: i32 = 15_000;
+
 /// A fresh idempotency key: 1-128 characters of `[A-Za-z0-9_-]` (a UUID's hex and dashes).
 pub fn new_key() -> String {
     let from_crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
@@ -128,6 +132,14 @@ impl Progress {
             shown: Rc::new(Cell::new(-1.0)),
             total,
             report,
+        }
+    }
+
+    /// Reports the highest figure shown again (a sign of life while the server works).
+    pub fn repeat(&self) {
+        let shown = self.shown.get();
+        if shown >= 0.0 {
+            (self.report)(shown, self.total);
         }
     }
 
@@ -406,7 +418,27 @@ async fn run_session(
         }
         let outcome = match failed {
             Some(e) => Err(e),
-            None => api.complete_upload(id, size).await,
+            None => {
+                // The server joins the parts before it answers, which for a large file takes
+                // a while without upload progress: repeat the last figure meanwhile, so the
+                // widget's call (it times out after a minute without progress) keeps waiting.
+                let complete = api.complete_upload(id, size);
+                let heartbeat = async {
+                    loop {
+                        crate::sync::sleep(HEARTBEAT_MS).await;
+                        progress.repeat();
+                    }
+                };
+                futures::pin_mut!(complete);
+                futures::pin_mut!(heartbeat);
+                match futures::future::select(complete, heartbeat).await {
+                    futures::future::Either::Left((answer, _)) => answer,
+                    futures::future::Either::Right(_) => Err(Error::new(
+                        ErrorCode::Internal,
+                        "upload: the completion wait ended early",
+                    )),
+                }
+            }
         };
         match outcome {
             Ok(info) => return Ok(SessionEnd::Done(info)),

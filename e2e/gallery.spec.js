@@ -1,14 +1,16 @@
 // Gallery (r2-assets gallery.assets v1): upload with a progress bar, thumbnails served from
 // the signed asset URLs, delete; the Free plan's gated message; the seed's QUOTA_EXCEEDED.
 import { test, expect } from "@playwright/test";
-import { openDashboard, widget, bucketCard, backend, png, screenshot } from "./helpers.js";
+import { openDashboard, widget, bucketCard, backend, png, screenshot, diskFile, sha256, downloadedSha256 } from "./helpers.js";
 
-test("gallery upload shows progress and a thumbnail, and delete removes it", async ({ page }) => {
+test("gallery upload shows progress and a thumbnail, and delete removes it", async ({ page }, testInfo) => {
   await openDashboard(page);
   const gallery = widget(page, "gallery-1");
   await expect(gallery.locator("#file")).toBeEnabled();
 
-  await gallery.locator("#file").setInputFiles({ name: "noise.png", mimeType: "image/png", buffer: png(400, undefined, { noise: true }) });
+  // A real file on disk, picked as a user would (not an in-memory buffer).
+  const bytes = png(400, undefined, { noise: true });
+  await gallery.locator("#file").setInputFiles(diskFile(testInfo, "noise.png", bytes));
   const progress = gallery.locator("#progress");
   await expect(progress).toBeVisible();
   await expect(progress).toHaveJSProperty("value", 1);
@@ -18,6 +20,8 @@ test("gallery upload shows progress and a thumbnail, and delete removes it", asy
   await expect(thumb).toBeVisible();
   // The thumbnail really loaded from the signed URL (not a broken image).
   await expect.poll(() => thumb.evaluate((img) => img.complete && img.naturalWidth)).toBe(400);
+  // Byte for byte what was on disk.
+  expect(await downloadedSha256(page, "gallery-1", "noise.png")).toBe(sha256(bytes));
 
   // The topology shows the bucket with its usage.
   await expect(bucketCard(page, "gallery-1")).toContainText("gallery.assets v1");
@@ -76,7 +80,7 @@ test("Free plan shows the gated storage message clearly; a refused write rolls b
   await expect(freeNote.locator("#note")).toBeEnabled();
 });
 
-test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", async ({ page }) => {
+test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", async ({ page }, testInfo) => {
   await openDashboard(page);
   // The dev plan route may take a limit override to make a near-full quota cheap to reach.
   const set = await backend(page, "PUT", "/v1/dev/plan", { plan: "pro", addons: 0, limitBytes: 50_000 });
@@ -88,14 +92,14 @@ test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", as
   await page.reload();
   await expect(page.locator("body")).toHaveAttribute("data-ready", "true");
   await expect(gallery.locator("#file")).toBeEnabled();
-  await gallery.locator("#file").setInputFiles({ name: "big.png", mimeType: "image/png", buffer: png(200, undefined, { noise: true }) });
+  await gallery.locator("#file").setInputFiles(diskFile(testInfo, "big.png", png(200, undefined, { noise: true })));
   await expect(gallery.locator("#status")).toHaveText("Storage quota exceeded.");
   await expect(gallery.locator("figure.thumb")).toHaveCount(0);
   await expect(page.locator("#quota")).toContainText("of 50 kB used");
   await screenshot(page, "quota-exceeded");
 
   // The refused upload reserved nothing: a small file still fits.
-  await gallery.locator("#file").setInputFiles({ name: "small.png", mimeType: "image/png", buffer: png(16) });
+  await gallery.locator("#file").setInputFiles(diskFile(testInfo, "small.png", png(16)));
   await expect(gallery.locator("#status")).toHaveText("Uploaded small.png");
   await expect(gallery.locator("figure.thumb")).toHaveCount(1);
 });

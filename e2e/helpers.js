@@ -2,8 +2,9 @@
 // a real monodit-server, with real widget iframes (sandbox="allow-scripts").
 import { expect } from "@playwright/test";
 import { deflateSync } from "node:zlib";
-import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 
 export const TOKEN_KEY = "monodit-demo:token";
 
@@ -116,4 +117,35 @@ export function png(size = 64, [r, g, b] = [54, 87, 214], { noise = false } = {}
     chunk("IDAT", deflateSync(raw)),
     chunk("IEND", Buffer.alloc(0)),
   ]);
+}
+
+/**
+ * Writes `bytes` to a real file in the test's own output directory and returns its path, for
+ * `setInputFiles(path)`: a file picked from disk is what users upload, and Chromium treats
+ * it differently from an in-memory buffer (it is read from disk when sent).
+ */
+export function diskFile(testInfo, name, bytes) {
+  const path = testInfo.outputPath(name);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** SHA-256 of some bytes, hex. */
+export function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * SHA-256 of what the backend serves for the asset `name` of `bucketId`: listed as the page's
+ * user, then downloaded from its signed URL with no credentials, as an `<img>` would.
+ */
+export async function downloadedSha256(page, bucketId, name) {
+  const list = await backend(page, "GET", `/v1/assets/${encodeURIComponent(bucketId)}`);
+  expect(list.status).toBe(200);
+  const asset = list.body.assets.find((a) => a.name === name);
+  expect(asset, `asset ${name} in ${bucketId}`).toBeTruthy();
+  const res = await page.request.get(asset.url);
+  expect(res.status()).toBe(200);
+  return sha256(await res.body());
 }

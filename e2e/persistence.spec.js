@@ -1,9 +1,9 @@
 // A reload keeps all data: documents, asset files, collection items, and the dashboard's
 // layout and bucket links.
 import { test, expect } from "@playwright/test";
-import { openDashboard, widget, noteField, writeNote, moveTo, png } from "./helpers.js";
+import { openDashboard, widget, noteField, writeNote, moveTo, png, diskFile } from "./helpers.js";
 
-test("a reload keeps all data and the bucket links", async ({ page }) => {
+test("a reload keeps all data and the bucket links", async ({ page }, testInfo) => {
   await openDashboard(page);
   await writeNote(page, "notes-a", "survives a reload");
   await moveTo(page, "notes-b", "primary", "notes-a");
@@ -17,7 +17,7 @@ test("a reload keeps all data and the bucket links", async ({ page }) => {
 
   const gallery = widget(page, "gallery-1");
   await expect(gallery.locator("#file")).toBeEnabled();
-  await gallery.locator("#file").setInputFiles({ name: "kept.png", mimeType: "image/png", buffer: png(32) });
+  await gallery.locator("#file").setInputFiles(diskFile(testInfo, "kept.png", png(32)));
   await expect(gallery.locator("#status")).toHaveText("Uploaded kept.png");
 
   const mixed = widget(page, "mixed-1");

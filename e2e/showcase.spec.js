@@ -1,9 +1,9 @@
 // Fills every example widget and takes the dashboard screenshot the README shows
 // (e2e/screenshots/dashboard.png; copied by hand to docs/dashboard.png).
 import { test, expect } from "@playwright/test";
-import { openDashboard, widget, writeNote, moveTo, noteField, bucketCard, png } from "./helpers.js";
+import { openDashboard, widget, writeNote, moveTo, noteField, bucketCard, png, diskFile } from "./helpers.js";
 
-test("showcase: every example widget with data, for the README screenshot", async ({ page }) => {
+test("showcase: every example widget with data, for the README screenshot", async ({ page }, testInfo) => {
   await page.setViewportSize({ width: 1440, height: 1240 });
   await openDashboard(page);
   await writeNote(page, "notes-a", "Team standup notes\n- ship the topology panel\n- review quotas");
@@ -13,9 +13,9 @@ test("showcase: every example widget with data, for the README screenshot", asyn
   const gallery = widget(page, "gallery-1");
   await expect(gallery.locator("#file")).toBeEnabled();
   await gallery.locator("#file").setInputFiles([
-    { name: "indigo.png", mimeType: "image/png", buffer: png(96, [54, 87, 214]) },
-    { name: "teal.png", mimeType: "image/png", buffer: png(96, [15, 139, 141]) },
-    { name: "noise.png", mimeType: "image/png", buffer: png(96, undefined, { noise: true }) },
+    diskFile(testInfo, "indigo.png", png(96, [54, 87, 214])),
+    diskFile(testInfo, "teal.png", png(96, [15, 139, 141])),
+    diskFile(testInfo, "noise.png", png(96, undefined, { noise: true })),
   ]);
   await expect(gallery.locator("figure.thumb")).toHaveCount(3);
   // The Mixed widget shares the Gallery's image bucket (same gallery.assets v1 contract).

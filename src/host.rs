@@ -40,7 +40,14 @@ use web_sys::{HtmlIFrameElement, MessageEvent, MessagePort};
 #[wasm_bindgen(typescript_custom_section)]
 const HOST_TS: &'static str = r#"
 /** Options of `Host.create`. */
-export interface HostOptions { backendUrl: string; token: string; }
+export interface HostOptions {
+  backendUrl: string; token: string;
+  /** Files larger than this many bytes are uploaded with the resumable protocol: in 8 MiB
+   *  parts, resumed at the first missing part after a network failure, and after a reload of
+   *  this page when the same file is uploaded to the same bucket again. Default 16 MiB
+   *  (16777216); 0 makes every non-empty upload resumable. */
+  resumableUploadBytes?: number;
+}
 /** Options of `host.mount`. */
 export interface MountOptions {
   instanceId: string;
@@ -220,8 +227,8 @@ pub struct Host {
 
 #[wasm_bindgen]
 impl Host {
-    /// Opens the host for a user: `{backendUrl, token}`. Opens the local mirror (IndexedDB,
-    /// memory when unavailable) and resumes the outbox.
+    /// Opens the host for a user: `{backendUrl, token, resumableUploadBytes?}`. Opens the
+    /// local mirror (IndexedDB, memory when unavailable) and resumes the outbox.
     #[wasm_bindgen(unchecked_return_type = "Promise<Host>")]
     pub fn create(
         #[wasm_bindgen(unchecked_param_type = "HostOptions")] options: JsValue,
@@ -234,7 +241,20 @@ impl Host {
             let token = field(&options, "token")
                 .as_string()
                 .ok_or_else(|| js_err(Error::invalid("token is required")))?;
-            let engine = Engine::open(Api::new(&url, &token)).await.map_err(js_err)?;
+            let mut api = Api::new(&url, &token);
+            let resumable = field(&options, "resumableUploadBytes");
+            if !resumable.is_undefined() {
+                let bytes = resumable
+                    .as_f64()
+                    .filter(|b| b.is_finite() && *b >= 0.0)
+                    .ok_or_else(|| {
+                        js_err(Error::invalid(
+                            "resumableUploadBytes must be a number of bytes (0 or more)",
+                        ))
+                    })?;
+                api = api.with_resumable_upload_bytes(bytes);
+            }
+            let engine = Engine::open(api).await.map_err(js_err)?;
             Ok(Host::from_engine(engine).into())
         })
     }

@@ -29,3 +29,5 @@ pub mod http;
 pub mod mirror;
 #[cfg(feature = "host")]
 pub mod sync;
+#[cfg(feature = "host")]
+pub mod uploads;

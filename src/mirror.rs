@@ -11,6 +11,8 @@
 //! - [`STORE_ASSETS`] (key `bucketId`): [`AssetRecord`], asset-list snapshots.
 //! - [`STORE_CACHE`] (key `[instanceId, key]`, index `instanceId`): `ctx.cache` entries
 //!   (see [`crate::cache`]); values are stored by structured clone, Blobs included.
+//! - [`STORE_UPLOADS`] (key `fingerprint`, since schema version 2): [`UploadRecord`],
+//!   resumable uploads not yet completed (see [`crate::uploads`]).
 //!
 //! Rules: a record that does not have the expected shape is a cache miss, never a panic; a
 //! write that touches several stores (a `set`: document + outbox) is one transaction; nothing
@@ -27,8 +29,9 @@ use wasm_bindgen::prelude::*;
 
 /// Prefix of every mirror database name; the schema generation is part of it.
 pub const DB_PREFIX: &str = "monodit-bridge:v1:";
-/// IndexedDB schema version of the mirror.
-pub const DB_VERSION: u32 = 1;
+/// IndexedDB schema version of the mirror: 2 added [`STORE_UPLOADS`] (an upgrade from 1 keeps
+/// every other store as it is).
+pub const DB_VERSION: u32 = 2;
 /// Documents store.
 pub const STORE_DOCUMENTS: &str = "documents";
 /// Outbox store.
@@ -37,6 +40,8 @@ pub const STORE_OUTBOX: &str = "outbox";
 pub const STORE_ASSETS: &str = "assets";
 /// `ctx.cache` store.
 pub const STORE_CACHE: &str = "cache";
+/// Pending resumable uploads store.
+pub const STORE_UPLOADS: &str = "uploads";
 /// Index of [`STORE_CACHE`] on `instanceId`.
 pub const CACHE_BY_INSTANCE: &str = "byInstance";
 /// How long opening IndexedDB may take before the mirror falls back to memory (an open can
@@ -104,6 +109,47 @@ pub struct AssetRecord {
     pub version: u64,
     /// The assets.
     pub assets: Vec<AssetInfo>,
+}
+
+/// A resumable upload in progress (see [`crate::uploads`]): enough to find it again when the
+/// same file is uploaded to the same bucket after a reload of the host page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadRecord {
+    /// Bucket, name, size, last-modified time and type of the file (key; see
+    /// [`UploadRecord::fingerprint`]).
+    pub fingerprint: String,
+    /// The idempotency key the upload session was created with.
+    pub idempotency_key: String,
+    /// The server's upload id, once the session exists.
+    #[serde(default)]
+    pub upload_id: Option<String>,
+    /// The asset bucket.
+    pub bucket_id: String,
+    /// The file's name.
+    pub name: String,
+    /// The file's size in bytes.
+    pub size: f64,
+    /// The file's `lastModified` (epoch ms).
+    pub last_modified: f64,
+    /// The file's MIME type (may be empty).
+    pub content_type: String,
+    /// Epoch ms when the upload started.
+    pub created_at: f64,
+}
+
+impl UploadRecord {
+    /// The key of a file's pending upload to a bucket: the same file picked again (same
+    /// name, size, modification time and type) to the same bucket finds the same record.
+    pub fn fingerprint(
+        bucket_id: &str,
+        name: &str,
+        size: f64,
+        last_modified: f64,
+        content_type: &str,
+    ) -> String {
+        serde_json::json!([bucket_id, name, size, last_modified, content_type]).to_string()
+    }
 }
 
 /// One `ctx.cache` entry, with its value as a structured-cloneable JS value.
@@ -177,6 +223,7 @@ struct Memory {
     outbox: BTreeMap<String, OutboxRecord>,
     assets: HashMap<String, AssetRecord>,
     cache: HashMap<(String, String), CacheRecord>,
+    uploads: HashMap<String, UploadRecord>,
 }
 
 /// The per-user mirror.
@@ -223,6 +270,7 @@ impl Mirror {
                     .key_path_array(["instanceId", "key"])
                     .add_index(Index::new(CACHE_BY_INSTANCE, "instanceId")),
             )
+            .add_object_store(ObjectStore::new(STORE_UPLOADS).key_path("fingerprint"))
             .build();
         let timeout = crate::sync::sleep(OPEN_TIMEOUT_MS);
         futures::pin_mut!(build);
@@ -473,6 +521,50 @@ impl Mirror {
             return Ok(());
         }
         self.put_one(STORE_ASSETS, to_js(rec)?).await
+    }
+
+    /// The pending upload recorded under `fingerprint`; a missing or corrupt record is None.
+    pub async fn get_upload(&self, fingerprint: &str) -> Option<UploadRecord> {
+        if !self.persistent {
+            return self.memory.borrow().uploads.get(fingerprint).cloned();
+        }
+        let rec: UploadRecord = self
+            .get_one(STORE_UPLOADS, JsValue::from_str(fingerprint))
+            .await?;
+        (rec.fingerprint == fingerprint).then_some(rec)
+    }
+
+    /// Stores a pending upload (replacing the record of the same fingerprint).
+    pub async fn put_upload(&self, rec: &UploadRecord) -> Result<(), Error> {
+        if !self.persistent {
+            self.memory
+                .borrow_mut()
+                .uploads
+                .insert(rec.fingerprint.clone(), rec.clone());
+            return Ok(());
+        }
+        self.put_one(STORE_UPLOADS, to_js(rec)?).await
+    }
+
+    /// Removes a pending upload's record (completed or given up).
+    pub async fn delete_upload(&self, fingerprint: &str) -> Result<(), Error> {
+        if !self.persistent {
+            self.memory.borrow_mut().uploads.remove(fingerprint);
+            return Ok(());
+        }
+        let Some(tx) =
+            self.with_db(|db| db.transaction(&[STORE_UPLOADS], TransactionMode::ReadWrite))
+        else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("upload record", e))?;
+        let st = tx
+            .store(STORE_UPLOADS)
+            .map_err(|e| idb_err("upload record", e))?;
+        st.delete(JsValue::from_str(fingerprint))
+            .await
+            .map_err(|e| idb_err("upload record", e))?;
+        finish(tx).await
     }
 
     /// One cache entry; a missing or corrupt entry is None.

@@ -1857,8 +1857,9 @@ impl Engine {
         }
     }
 
-    /// Uploads a file (progress as `(loaded, total)` bytes), then refreshes the list and
-    /// notifies the bucket's subscribers. Quota failures reject with QUOTA_EXCEEDED.
+    /// Uploads a file (progress as `(loaded, total)` bytes; see [`crate::uploads`] for
+    /// retries, FILE_UNREADABLE and resuming), then refreshes the list and notifies the
+    /// bucket's subscribers. Quota failures reject with QUOTA_EXCEEDED.
     pub async fn assets_upload(
         &self,
         b: &BucketRef,
@@ -1869,12 +1870,13 @@ impl Engine {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
-        let info = self
-            .api
-            .upload_asset(&b.bucket_id, &b.contract, &blob, &name, move |l, t| {
-                on_progress(l, t)
-            })
-            .await?;
+        let target = crate::uploads::UploadTarget {
+            bucket_id: &b.bucket_id,
+            contract: &b.contract,
+            blob: &blob,
+            name: &name,
+        };
+        let info = crate::uploads::upload(&self.api, &self.mirror, &target, on_progress).await?;
         self.refresh_assets(b.bucket_id.clone()).await;
         Ok(info)
     }

@@ -81,7 +81,9 @@ export interface AssetInfo {
 export interface AssetMeta { kind: "changed"; version: number; bucket: string; }
 /** Options of `ctx.assets.upload`. */
 export interface UploadOptions {
-  /** Called with (loadedBytes, totalBytes) while the file is sent to the backend. */
+  /** Called with (loadedBytes, totalBytes) while the file is sent to the backend. `loaded`
+   *  never goes backwards: a retried or resumed upload reports from the bytes already
+   *  stored, and the last call has `loaded === total`. */
   onProgress?: (loaded: number, total: number) => void;
   /** File name to record (defaults to `File.name`, else "file"). */
   name?: string;
@@ -645,7 +647,9 @@ impl Assets {
     }
 
     /// Uploads a `File`/`Blob` (it crosses the port as a Blob, never base64) and resolves
-    /// with its download URL. QUOTA_EXCEEDED rejects with `err.message === "QUOTA_EXCEEDED"`.
+    /// with its download URL, stored exactly once however often the host had to retry.
+    /// QUOTA_EXCEEDED rejects with `err.message === "QUOTA_EXCEEDED"`; a file the browser can
+    /// no longer read (deleted or changed on disk since it was picked) with FILE_UNREADABLE.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn upload(
         &self,

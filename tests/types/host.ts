@@ -3,6 +3,9 @@ import init, { Host, type HostEvent } from "../../pkg/host/monodit_bridge.js";
 
 await init();
 const host = await Host.create({ backendUrl: "https://storage.example.com", token: "t" });
+await Host.create({ backendUrl: "https://storage.example.com", token: "t", resumableUploadBytes: 64 * 1024 * 1024 });
+// @ts-expect-error the resumable threshold is a number of bytes
+await Host.create({ backendUrl: "https://storage.example.com", token: "t", resumableUploadBytes: "64MB" });
 const iframe = document.createElement("iframe");
 iframe.setAttribute("sandbox", "allow-scripts");
 const manifest = { widgetType: "dynamic", storage: { bindings: [{ key: "primary", backend: "d1-json", schemaId: "notes.plaintext", schemaVersion: 1 }] } };

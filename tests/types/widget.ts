@@ -29,6 +29,7 @@ try {
   console.log(url);
 } catch (err) {
   if ((err as Error).message === "QUOTA_EXCEEDED") console.log("Storage full");
+  if ((err as MonoditError).code === "FILE_UNREADABLE") console.log("Pick the file again");
   const code = (err as MonoditError).code;
   // @ts-expect-error codes are a closed union
   const bad: typeof code = "NOT_A_CODE";

@@ -41,6 +41,7 @@ async function remove(asset) {
 async function upload(file) {
   progress.hidden = false;
   progress.value = 0;
+  delete statusEl.dataset.errorCode;
   status(statusEl, `Uploading ${file.name}…`);
   try {
     await ctx.assets.upload(file, {
@@ -53,8 +54,13 @@ async function upload(file) {
   } catch (err) {
     // Nothing was stored: a full bar would say otherwise.
     progress.hidden = true;
+    statusEl.dataset.errorCode = err.message;
     if (err.message === "QUOTA_EXCEEDED") {
       status(statusEl, "Storage quota exceeded.", "error");
+    } else if (err.message === "FILE_UNREADABLE") {
+      // The browser cannot read the file any more (deleted or changed on disk since it was
+      // picked): retrying will not help, picking it again will.
+      status(statusEl, `Could not read ${file.name}: pick the file again.`, "error");
     } else {
       status(statusEl, explain(err), "error");
     }

@@ -9,6 +9,7 @@
 //! - [`cursor`]: opaque, tamper-evident keyset cursors.
 //! - [`kv`]: plugin key-value storage (`ctx.kv`, seed 003): wire types and limits.
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
+//! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod cursor;
 pub mod errors;
 pub mod kv;
 pub mod manifest;
+pub mod outbox;
 pub mod plugins;
 pub mod query;
 

@@ -799,6 +799,49 @@ impl Mount {
         }
     }
 
+    /// Registers a new config: every refusal of the backend (INCOMPATIBLE_BUCKET, ...) is the
+    /// caller's error, so a config the widget could not use is never applied. Only when the
+    /// backend is unreachable does the config apply unregistered (the contracts this browser
+    /// knows were checked already, see [`Mount::check_known_contracts`]); the next config
+    /// change, mount or plugin call registers again.
+    async fn register_config(&self) -> Result<(), Error> {
+        match self.try_register().await {
+            Err(e) if e.code.is_transient() => {
+                web_sys::console::warn_1(
+                    &format!(
+                        "monodit-bridge: registering {} failed: {e}; the config applies offline",
+                        self.instance_id
+                    )
+                    .into(),
+                );
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Refuses (INCOMPATIBLE_BUCKET) a config that moves a document binding onto a bucket this
+    /// browser knows was created with another contract, as the backend's registration would:
+    /// it answers that too, but offline it cannot. A binding's own isolated bucket is not
+    /// checked (the backend does not check it either: a schema upgrade never blocks it).
+    async fn check_known_contracts(&self, config: &Map<String, Value>) -> Result<(), Error> {
+        let engine = self.engine()?;
+        let isolated = Map::new();
+        for b in self.manifest.bindings_for(Backend::D1Json) {
+            let bucket =
+                buckets::resolve_bucket(&self.manifest, b, None, config, &self.instance_id)?;
+            let own =
+                buckets::resolve_bucket(&self.manifest, b, None, &isolated, &self.instance_id)?;
+            if bucket == own {
+                continue;
+            }
+            if let Some(have) = engine.known_contract(&bucket).await {
+                buckets::check_compatible(&have, &b.contract())?;
+            }
+        }
+        Ok(())
+    }
+
     async fn try_register(&self) -> Result<(), Error> {
         let reg = InstanceRegistration {
             kind: self.kind,
@@ -1239,13 +1282,25 @@ impl Mount {
                 value,
                 namespace,
                 binding,
+                if_version,
             } => {
                 let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
                 if namespace.is_some() {
                     self.check_explicit(&b).await?;
                 }
                 self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
-                let snap = engine.doc_set(&b, value).await?;
+                // Once the write is queued it is going to be sent, however long the server
+                // stays away: the widget stops timing the call (see transport's "queued").
+                let id = req.id;
+                let queued = move || {
+                    sender.post(&protocol::event(
+                        "queued",
+                        None,
+                        &[("id", JsValue::from_f64(id))],
+                    ));
+                };
+                let opts = crate::sync::WriteOptions { if_version };
+                let snap = engine.doc_write(&b, value, opts, queued).await?;
                 snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
             }
             Call::StoreSubscribe {
@@ -1488,8 +1543,9 @@ impl Mount {
 
     async fn set_config(self: &Rc<Self>, config: Map<String, Value>) -> Result<(), Error> {
         check_config(&self.manifest, &config, &self.instance_id)?;
+        self.check_known_contracts(&config).await?;
         let previous = std::mem::replace(&mut *self.config.borrow_mut(), config);
-        if let Err(e) = self.register().await {
+        if let Err(e) = self.register_config().await {
             // The backend refused the config: keep serving the old one.
             *self.config.borrow_mut() = previous;
             return Err(e);

@@ -551,8 +551,12 @@ impl MountHandle {
         to_js(&*self.mount.config.borrow()).unwrap_or(JsValue::UNDEFINED)
     }
 
-    /// Replaces the config: re-registers the instance, re-binds the widget's subscriptions
-    /// to the buckets the new config selects, then tells the widget (`onConfigChange`).
+    /// Replaces the WHOLE config (keys left out are removed: to re-link one binding pass the
+    /// current config with that key changed, or use `host.relink`): re-registers the
+    /// instance, re-binds the widget's subscriptions to the buckets the new config selects,
+    /// then tells the widget (`onConfigChange`). Rejects, keeping the old config and binding,
+    /// when the backend refuses it (INCOMPATIBLE_BUCKET for a bucket of another contract,
+    /// also offline for buckets this browser knows, INVALID_ARGUMENT, ...).
     #[wasm_bindgen(js_name = setConfig, unchecked_return_type = "Promise<void>")]
     pub fn set_config(
         &self,

@@ -35,12 +35,19 @@
 //!   [`MAX_SERVER_ERRORS`] such answers the write is rolled back with INTERNAL like a
 //!   permanent failure (the count starts over when the page reloads).
 //!
-//! **Offline semantics:** the `doc_set` future stays pending until the server confirms the
+//! **Offline semantics:** the `doc_write` future stays pending until the server confirms the
 //! write (then resolves with the confirmed snapshot) or rejects it permanently (then rejects
 //! with the code). The `optimistic` event has already been delivered, so UIs never wait for the
-//! network. If the engine is closed (page unload, `close()`) first, the future rejects with
-//! CLOSED, but the write stays in the durable outbox and the next `Engine::open` for the same
-//! user sends it (once: the server dedupes the mutation id) and emits `confirmed`.
+//! network, and the caller's `queued` callback runs once the write is queued (the host then
+//! tells the widget to stop timing the call). If the engine is closed (page unload, `close()`)
+//! first, the future rejects with CLOSED, but the write stays in the durable outbox and any
+//! open tab, or the next `Engine::open` for the same user, sends it (once: the server dedupes
+//! the mutation id) and emits `confirmed`.
+//!
+//! **No lost update** (`monodit_core::outbox`): each write records its base version. Replays
+//! and conditional writes (`WriteOptions::if_version`) are sent with `expectedVersion`; a
+//! CONFLICT rolls the write back with the server's document in the error (`stale`). A write
+//! older than one this browser already got confirmed is superseded: never sent.
 //!
 //! # Reads and revalidation
 //! `doc_get` answers from memory, then IndexedDB, then the server. A cached answer returns at
@@ -58,7 +65,9 @@
 //! Tabs of the same user share the IndexedDB mirror; events go to the other tabs over the
 //! BroadcastChannel [`channel_name`], and a Web Lock ([`lock_name`]) lets one tab at a time
 //! send outbox entries (without Web Locks every tab flushes; the server's mutation-id dedupe
-//! keeps that correct).
+//! keeps that correct). Every flush pass first adopts the whole shared outbox, and a tab
+//! that committed writes says so on the channel, so whichever tab is open sends every tab's
+//! writes, also those of a tab that closed since.
 
 use crate::cache::Cache;
 use crate::http::{Api, DocumentFetch};

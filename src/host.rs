@@ -1295,9 +1295,16 @@ impl Mount {
                 self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
                 // Once the write is queued it is going to be sent, however long the server
                 // stays away: the widget stops timing the call (see transport's "queued").
+                // To the widget's current port, like upload progress: a re-sent copy of this
+                // call (after a re-handshake) shares this run (see `CallLog`).
                 let id = req.id;
+                let mount = Rc::downgrade(self);
                 let queued = move || {
-                    sender.post(&protocol::event(
+                    let current = mount
+                        .upgrade()
+                        .and_then(|m| m.session.borrow().as_ref().map(|s| s.server.sender()))
+                        .unwrap_or(sender);
+                    current.post(&protocol::event(
                         "queued",
                         None,
                         &[("id", JsValue::from_f64(id))],

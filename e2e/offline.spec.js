@@ -125,3 +125,46 @@ test("two devices adding to one Todo list at the same time keep both items", asy
     await other.close();
   }
 });
+
+test("two devices adding to one Todo list while the server is down keep both items once it is back", async ({ page, browser }) => {
+  await open(page);
+  const todo1 = widget(page, "todo-1");
+  await expect(todo1.locator("#new")).toBeEnabled();
+  await todo1.locator("#new").fill("first item");
+  await todo1.locator("#new").press("Enter");
+  await expect(todo1.locator("#kind")).toHaveText("confirmed");
+  const other = await browser.newContext();
+  try {
+    const device2 = await other.newPage();
+    await open(device2, `?token=${encodeURIComponent(await token(page))}`);
+    const todo2 = widget(device2, "todo-1");
+    await expect(todo2.locator("#list")).toContainText("first item");
+    await expect(todo2.locator("#new")).toBeEnabled();
+
+    // Both edit the same version offline: each shows its own item at once.
+    await server.stop();
+    await todo1.locator("#new").fill("milk, added offline on device 1");
+    await todo1.locator("#new").press("Enter");
+    await todo2.locator("#new").fill("bread, added offline on device 2");
+    await todo2.locator("#new").press("Enter");
+    await expect(todo1.locator("#list")).toContainText("milk, added offline on device 1");
+    await expect(todo2.locator("#list")).toContainText("bread, added offline on device 2");
+    await expect(todo1.locator("#kind")).toHaveText("optimistic");
+    await expect(todo2.locator("#kind")).toHaveText("optimistic");
+
+    // Back online, both queued writes are based on the same version: the one that lands
+    // second conflicts, and its update runs again on the list the server has.
+    await server.start();
+    await expect
+      .poll(async () => (await serverDoc(page, "todo-1", "list"))?.value?.items?.map((i) => i.text).sort(), { timeout: 45_000 })
+      .toEqual(["bread, added offline on device 2", "first item", "milk, added offline on device 1"]);
+    for (const [p, w] of [[page, todo1], [device2, todo2]]) {
+      await expect(async () => {
+        await p.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+        await expect(w.locator("#list li")).toHaveCount(3, { timeout: 1000 });
+      }).toPass({ timeout: 30_000 });
+    }
+  } finally {
+    await other.close();
+  }
+});

@@ -932,6 +932,10 @@ impl Engine {
             st.seq += 1;
             let seq = now() * 1000.0 + (st.seq % 1000) as f64;
             let doc = st.doc_mut(&b.bucket_id);
+            // A write made now is newer than every write of this bucket this browser knows of,
+            // even if the clock went back: it must never count as superseded.
+            let newest_known = doc.pending.last().map_or(doc.settled.seq, |p| p.seq);
+            let seq = seq.max(newest_known.max(doc.settled.seq) + 1.0);
             let (base_version, condition) = match opts.if_version {
                 Some(v) => (v, Condition::IfVersion),
                 None => (doc.confirmed_version, Condition::Plain),

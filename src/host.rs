@@ -571,8 +571,12 @@ impl MountHandle {
         to_js(&*self.mount.config.borrow()).unwrap_or(JsValue::UNDEFINED)
     }
 
-    /// Replaces the config: re-registers the instance, re-binds the widget's subscriptions
-    /// to the buckets the new config selects, then tells the widget (`onConfigChange`).
+    /// Replaces the WHOLE config (keys left out are removed: to re-link one binding pass the
+    /// current config with that key changed, or use `host.relink`): re-registers the
+    /// instance, re-binds the widget's subscriptions to the buckets the new config selects,
+    /// then tells the widget (`onConfigChange`). Rejects, keeping the old config and binding,
+    /// when the backend refuses it (INCOMPATIBLE_BUCKET for a bucket of another contract,
+    /// also offline for buckets this browser knows, INVALID_ARGUMENT, ...).
     #[wasm_bindgen(js_name = setConfig, unchecked_return_type = "Promise<void>")]
     pub fn set_config(
         &self,
@@ -820,6 +824,49 @@ impl Mount {
                 Ok(())
             }
         }
+    }
+
+    /// Registers a new config: every refusal of the backend (INCOMPATIBLE_BUCKET, ...) is the
+    /// caller's error, so a config the widget could not use is never applied. Only when the
+    /// backend is unreachable does the config apply unregistered (the contracts this browser
+    /// knows were checked already, see [`Mount::check_known_contracts`]); the next config
+    /// change, mount or plugin call registers again.
+    async fn register_config(&self) -> Result<(), Error> {
+        match self.try_register().await {
+            Err(e) if e.code.is_transient() => {
+                web_sys::console::warn_1(
+                    &format!(
+                        "monodit-bridge: registering {} failed: {e}; the config applies offline",
+                        self.instance_id
+                    )
+                    .into(),
+                );
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Refuses (INCOMPATIBLE_BUCKET) a config that moves a document binding onto a bucket this
+    /// browser knows was created with another contract, as the backend's registration would:
+    /// it answers that too, but offline it cannot. A binding's own isolated bucket is not
+    /// checked (the backend does not check it either: a schema upgrade never blocks it).
+    async fn check_known_contracts(&self, config: &Map<String, Value>) -> Result<(), Error> {
+        let engine = self.engine()?;
+        let isolated = Map::new();
+        for b in self.manifest.bindings_for(Backend::D1Json) {
+            let bucket =
+                buckets::resolve_bucket(&self.manifest, b, None, config, &self.instance_id)?;
+            let own =
+                buckets::resolve_bucket(&self.manifest, b, None, &isolated, &self.instance_id)?;
+            if bucket == own {
+                continue;
+            }
+            if let Some(have) = engine.known_contract(&bucket).await {
+                buckets::check_compatible(&have, &b.contract())?;
+            }
+        }
+        Ok(())
     }
 
     async fn try_register(&self) -> Result<(), Error> {
@@ -1262,13 +1309,32 @@ impl Mount {
                 value,
                 namespace,
                 binding,
+                if_version,
             } => {
                 let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
                 if namespace.is_some() {
                     self.check_explicit(&b).await?;
                 }
                 self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
-                let snap = engine.doc_set(&b, value).await?;
+                // Once the write is queued it is going to be sent, however long the server
+                // stays away: the widget stops timing the call (see transport's "queued").
+                // To the widget's current port, like upload progress: a re-sent copy of this
+                // call (after a re-handshake) shares this run (see `CallLog`).
+                let id = req.id;
+                let mount = Rc::downgrade(self);
+                let queued = move || {
+                    let current = mount
+                        .upgrade()
+                        .and_then(|m| m.session.borrow().as_ref().map(|s| s.server.sender()))
+                        .unwrap_or(sender);
+                    current.post(&protocol::event(
+                        "queued",
+                        None,
+                        &[("id", JsValue::from_f64(id))],
+                    ));
+                };
+                let opts = crate::sync::WriteOptions { if_version };
+                let snap = engine.doc_write(&b, value, opts, queued).await?;
                 snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
             }
             Call::StoreSubscribe {
@@ -1511,8 +1577,9 @@ impl Mount {
 
     async fn set_config(self: &Rc<Self>, config: Map<String, Value>) -> Result<(), Error> {
         check_config(&self.manifest, &config, &self.instance_id)?;
+        self.check_known_contracts(&config).await?;
         let previous = std::mem::replace(&mut *self.config.borrow_mut(), config);
-        if let Err(e) = self.register().await {
+        if let Err(e) = self.register_config().await {
             // The backend refused the config: keep serving the old one.
             *self.config.borrow_mut() = previous;
             return Err(e);

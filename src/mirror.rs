@@ -19,6 +19,7 @@
 //! but IndexedDB requests is awaited inside a transaction (it would auto-commit otherwise).
 
 use monodit_core::api::{AssetInfo, Contract};
+use monodit_core::outbox::{Condition, Settled};
 use monodit_core::{Error, ErrorCode};
 use rexie::{Index, ObjectStore, Rexie, TransactionMode};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -75,6 +76,10 @@ pub struct DocRecord {
     /// field and were always read from the server first.
     #[serde(default = "yes")]
     pub confirmed_known: bool,
+    /// The newest write of this browser the server confirmed (which queued writes it
+    /// supersedes or rebases, see `monodit_core::outbox`). Older records lack it: none.
+    #[serde(default)]
+    pub settled: Settled,
 }
 
 fn yes() -> bool {
@@ -97,6 +102,13 @@ pub struct OutboxRecord {
     pub contract: Contract,
     /// Epoch ms when the write was made.
     pub created_at: f64,
+    /// The bucket version the write was made on (older records lack it: they are sent on
+    /// the version the mirror knows when they are loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<u64>,
+    /// Plain `set()` or conditional (`ifVersion` / `update()`).
+    #[serde(default)]
+    pub condition: Condition,
 }
 
 /// A mirrored asset list.

@@ -22,7 +22,7 @@
 //! | op | args | value |
 //! |---|---|---|
 //! | `store.get` | `{namespace?, binding?}` | `{value, version, pending, bucket}` |
-//! | `store.set` | `{value, namespace?, binding?}` | `{value, version, pending, bucket}` once confirmed |
+//! | `store.set` | `{value, namespace?, binding?, ifVersion?}` | `{value, version, pending, bucket}` once confirmed (a `{event:"queued", id}` first, once the write is in the outbox) |
 //! | `store.subscribe` | `{subscription, namespace?, binding?}` | `{bucket}` |
 //! | `assets.upload` | `{file: Blob, name?, binding?, namespace?}` | `AssetInfo` (`url`) |
 //! | `assets.list` | `{binding?, namespace?}` | `[AssetInfo]` |
@@ -311,6 +311,8 @@ mod host_side {
             namespace: Option<String>,
             /// Binding key.
             binding: BindingKey,
+            /// Apply only while the bucket is at this version (CONFLICT otherwise).
+            if_version: Option<u64>,
         },
         /// `store.subscribe`
         StoreSubscribe {
@@ -755,10 +757,28 @@ mod host_side {
                 if value.is_undefined() {
                     return Err(invalid("args.value is required (use null to clear)"));
                 }
+                let if_version = get(args, "ifVersion");
+                let if_version = if if_version.is_undefined() || if_version.is_null() {
+                    None
+                } else {
+                    match if_version.as_f64() {
+                        Some(n)
+                            if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) =>
+                        {
+                            Some(n as u64)
+                        }
+                        _ => {
+                            return Err(invalid(
+                                "args.ifVersion must be a version number (an integer ≥ 0)",
+                            ))
+                        }
+                    }
+                };
                 Call::StoreSet {
                     value: js_to_json(&value, MAX_DOCUMENT_BYTES, "document")?,
                     namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
                     binding: binding(args)?,
+                    if_version,
                 }
             }
             Op::StoreSubscribe => Call::StoreSubscribe {

@@ -35,12 +35,19 @@
 //!   [`MAX_SERVER_ERRORS`] such answers the write is rolled back with INTERNAL like a
 //!   permanent failure (the count starts over when the page reloads).
 //!
-//! **Offline semantics:** the `doc_set` future stays pending until the server confirms the
+//! **Offline semantics:** the `doc_write` future stays pending until the server confirms the
 //! write (then resolves with the confirmed snapshot) or rejects it permanently (then rejects
 //! with the code). The `optimistic` event has already been delivered, so UIs never wait for the
-//! network. If the engine is closed (page unload, `close()`) first, the future rejects with
-//! CLOSED, but the write stays in the durable outbox and the next `Engine::open` for the same
-//! user sends it (once: the server dedupes the mutation id) and emits `confirmed`.
+//! network, and the caller's `queued` callback runs once the write is queued (the host then
+//! tells the widget to stop timing the call). If the engine is closed (page unload, `close()`)
+//! first, the future rejects with CLOSED, but the write stays in the durable outbox and any
+//! open tab, or the next `Engine::open` for the same user, sends it (once: the server dedupes
+//! the mutation id) and emits `confirmed`.
+//!
+//! **No lost update** (`monodit_core::outbox`): each write records its base version. Replays
+//! and conditional writes (`WriteOptions::if_version`) are sent with `expectedVersion`; a
+//! CONFLICT rolls the write back with the server's document in the error (`stale`). A write
+//! older than one this browser already got confirmed is superseded: never sent.
 //!
 //! # Reads and revalidation
 //! `doc_get` answers from memory, then IndexedDB, then the server. A cached answer returns at
@@ -58,7 +65,9 @@
 //! Tabs of the same user share the IndexedDB mirror; events go to the other tabs over the
 //! BroadcastChannel [`channel_name`], and a Web Lock ([`lock_name`]) lets one tab at a time
 //! send outbox entries (without Web Locks every tab flushes; the server's mutation-id dedupe
-//! keeps that correct).
+//! keeps that correct). Every flush pass first adopts the whole shared outbox, and a tab
+//! that committed writes says so on the channel, so whichever tab is open sends every tab's
+//! writes, also those of a tab that closed since.
 
 use crate::cache::Cache;
 use crate::http::{Api, DocumentFetch};
@@ -70,6 +79,7 @@ use monodit_core::api::{
     PutDocument,
 };
 use monodit_core::buckets::Backend;
+use monodit_core::outbox::{self, Condition, Failure, Settled, Standing, WriteFacts};
 use monodit_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,7 +103,7 @@ pub const BACKOFF_MAX_MS: f64 = 30_000.0;
 /// Most queued writes of one bucket confirmed by one coalesced PUT (see `send_batch`).
 pub const MAX_COALESCED: usize = 500;
 /// INTERNAL (500) answers to one write after which it is rolled back instead of retried.
-pub const MAX_SERVER_ERRORS: u32 = 5;
+pub const MAX_SERVER_ERRORS: u32 = outbox::MAX_SERVER_ERRORS;
 
 /// Signed download URLs expire (`exp=`, epoch seconds); a list whose URLs expire within this
 /// margin is listed again instead of being served from the mirror.
@@ -245,6 +255,47 @@ struct Pending {
     durable: bool,
     /// INTERNAL answers so far (this page); see [`MAX_SERVER_ERRORS`].
     server_errors: u32,
+    /// The bucket version it was made on (raised when an older write of the chain confirms).
+    base_version: u64,
+    /// Plain `set()` or conditional (`ifVersion` / `update()`).
+    condition: Condition,
+    /// A send failed before, or it came from the outbox (an earlier page or another tab).
+    replay: bool,
+}
+
+impl Pending {
+    fn facts(&self) -> WriteFacts {
+        WriteFacts {
+            seq: self.seq,
+            base_version: self.base_version,
+            condition: self.condition,
+            replay: self.replay,
+        }
+    }
+
+    /// A durable write read back from the outbox; `known_version` is the mirror's confirmed
+    /// version, the base of entries written before writes recorded theirs.
+    fn from_outbox(e: OutboxRecord, known_version: u64) -> Pending {
+        Pending {
+            mutation_id: e.mutation_id,
+            value: e.value,
+            contract: e.contract,
+            seq: e.seq,
+            durable: true,
+            server_errors: 0,
+            base_version: e.base_version.unwrap_or(known_version),
+            condition: e.condition,
+            replay: true,
+        }
+    }
+}
+
+/// Options of [`Engine::doc_write`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Apply only while the bucket is at this version (with this browser's pending writes on
+    /// top); CONFLICT otherwise.
+    pub if_version: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +308,8 @@ struct Doc {
     /// Whether the confirmed part came from the mirror or the server (else it is a guess).
     known: bool,
     last_checked: f64,
+    /// The newest write of this browser the server confirmed.
+    settled: Settled,
 }
 
 impl Doc {
@@ -268,6 +321,7 @@ impl Doc {
             pending: Vec::new(),
             known: false,
             last_checked: 0.0,
+            settled: Settled::default(),
         }
     }
 
@@ -287,7 +341,27 @@ impl Doc {
             pending: Vec::new(),
             known: rec.confirmed_known,
             last_checked: 0.0,
+            settled: rec.settled,
         }
+    }
+
+    /// Applies the outbox rules after `settled` moved: writes older than it are removed
+    /// (returned: settled by the newer write), newer ones are rebased on it.
+    fn apply_settled(&mut self) -> Vec<String> {
+        let settled = self.settled;
+        let mut superseded = Vec::new();
+        self.pending
+            .retain_mut(|p| match outbox::standing(&p.facts(), settled) {
+                Standing::Superseded => {
+                    superseded.push(p.mutation_id.clone());
+                    false
+                }
+                Standing::Queued { base_version } => {
+                    p.base_version = base_version;
+                    true
+                }
+            });
+        superseded
     }
 
     fn visible(&self) -> &Value {
@@ -314,6 +388,7 @@ impl Doc {
             value: self.visible().clone(),
             pending: !self.pending.is_empty(),
             confirmed_known: self.known,
+            settled: self.settled,
         }
     }
 }
@@ -386,7 +461,14 @@ enum TabMessage {
         also_settled: Vec<String>,
         #[serde(default)]
         error: Option<Error>,
+        /// The newest write of this browser confirmed for the bucket.
+        #[serde(default)]
+        settled: Settled,
     },
+    /// Writes were committed to the shared outbox: whichever tab flushes sends them, even
+    /// after the tab that made them closed.
+    #[serde(rename_all = "camelCase")]
+    Queued { bucket_ids: Vec<String> },
     #[serde(rename_all = "camelCase")]
     Assets {
         bucket_id: String,
@@ -529,6 +611,8 @@ struct Batch {
     last: Pending,
     /// Every mutation id the send settles, oldest first.
     ids: Vec<String>,
+    /// The condition the PUT carries (`core::outbox::expected_version`).
+    expected_version: Option<u64>,
 }
 
 enum Pass {
@@ -686,6 +770,24 @@ impl Engine {
         });
     }
 
+    /// The contract a document bucket is known to have (memory, else the mirror; no request).
+    pub async fn known_contract(&self, bucket_id: &str) -> Option<Contract> {
+        let mem = self
+            .state
+            .borrow()
+            .docs
+            .get(bucket_id)
+            .and_then(|d| d.contract.clone());
+        match mem {
+            Some(c) => Some(c),
+            None => self
+                .mirror
+                .get_doc(bucket_id)
+                .await
+                .and_then(|r| r.contract),
+        }
+    }
+
     /// What memory holds for a bucket right now (no IndexedDB or network), if it is known.
     pub fn peek(&self, bucket_id: &str) -> Option<DocSnapshot> {
         self.state
@@ -766,13 +868,29 @@ impl Engine {
             doc.known = true;
         }
         doc.last_checked = doc.last_checked.max(base.last_checked);
+        doc.settled = doc.settled.newest(base.settled);
         doc.record(bucket_id)
     }
 
-    /// Writes the bucket's document. Emits `optimistic` at once, resolves with the confirmed
-    /// snapshot once the server accepted the write, or rejects with the code after a
-    /// permanent failure (`rollback` emitted). Offline it stays pending (see module docs).
+    /// Writes the bucket's document (a plain `set()`, see [`Engine::doc_write`]).
     pub async fn doc_set(&self, b: &BucketRef, value: Value) -> Result<DocSnapshot, Error> {
+        self.doc_write(b, value, WriteOptions::default(), || {})
+            .await
+    }
+
+    /// Writes the bucket's document. Emits `optimistic` at once and calls `queued` once the
+    /// write is in the outbox (from then on it is going to be sent, however long that takes);
+    /// resolves with the confirmed snapshot once the server accepted the write, or rejects
+    /// with the code after a permanent failure (`rollback` emitted). Offline it stays pending
+    /// (see module docs). With `if_version`, a bucket no longer at that version rejects
+    /// CONFLICT, with `{value, version}` of the current document as the error's detail.
+    pub async fn doc_write(
+        &self,
+        b: &BucketRef,
+        value: Value,
+        opts: WriteOptions,
+        queued: impl FnOnce(),
+    ) -> Result<DocSnapshot, Error> {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
@@ -796,12 +914,32 @@ impl Engine {
                 self.merge_base(&b.bucket_id, Doc::from_record(rec));
             }
         }
+        if let Some(v) = opts.if_version {
+            let stale = {
+                let st = self.state.borrow();
+                st.docs.get(&b.bucket_id).filter(|d| d.known).and_then(|d| {
+                    outbox::stale_at_once(v, Some(d.confirmed_version))
+                        .then(|| (d.confirmed_value.clone(), d.confirmed_version))
+                })
+            };
+            if let Some((value, version)) = stale {
+                return Err(conflict_error(v, value, version));
+            }
+        }
         let mutation_id = new_mutation_id();
         let (rec, outbox, snap) = {
             let mut st = self.state.borrow_mut();
             st.seq += 1;
             let seq = now() * 1000.0 + (st.seq % 1000) as f64;
             let doc = st.doc_mut(&b.bucket_id);
+            // A write made now is newer than every write of this bucket this browser knows of,
+            // even if the clock went back: it must never count as superseded.
+            let newest_known = doc.pending.last().map_or(doc.settled.seq, |p| p.seq);
+            let seq = seq.max(newest_known.max(doc.settled.seq) + 1.0);
+            let (base_version, condition) = match opts.if_version {
+                Some(v) => (v, Condition::IfVersion),
+                None => (doc.confirmed_version, Condition::Plain),
+            };
             doc.pending.push(Pending {
                 mutation_id: mutation_id.clone(),
                 value: value.clone(),
@@ -809,6 +947,9 @@ impl Engine {
                 seq,
                 durable: false,
                 server_errors: 0,
+                base_version,
+                condition,
+                replay: false,
             });
             let outbox = OutboxRecord {
                 mutation_id: mutation_id.clone(),
@@ -817,6 +958,8 @@ impl Engine {
                 value,
                 contract: b.contract.clone(),
                 created_at: now(),
+                base_version: Some(base_version),
+                condition,
             };
             (doc.record(&b.bucket_id), outbox, doc.snapshot())
         };
@@ -839,6 +982,7 @@ impl Engine {
         // widget) must not leave the write unsent. Sending starts only after the outbox
         // entry committed.
         self.persist(rec, outbox);
+        queued();
         rx.await.unwrap_or_else(|_| Err(Self::closed_error()))
     }
 
@@ -883,6 +1027,13 @@ impl Engine {
                                 warn(&format!("monodit-bridge: mirror write failed: {e}"));
                             }
                         }
+                        // The other tabs adopt them: if this tab closes before it could send
+                        // them, whichever tab flushes next does.
+                        let bucket_ids: BTreeSet<String> =
+                            writes.iter().map(|w| w.bucket_id.clone()).collect();
+                        me.post(&TabMessage::Queued {
+                            bucket_ids: bucket_ids.into_iter().collect(),
+                        });
                     }
                     // Still queued in memory and sent; they just would not survive a reload.
                     Err(e) => warn(&format!(
@@ -1008,8 +1159,8 @@ impl Engine {
             let confirmed = st
                 .docs
                 .get(bucket_id)
-                .map(|d| (d.confirmed_value.clone(), d.confirmed_version))
-                .unwrap_or((Value::Null, 0));
+                .map(|d| (d.confirmed_value.clone(), d.confirmed_version, d.settled))
+                .unwrap_or((Value::Null, 0, Settled::default()));
             (subs, confirmed)
         };
         if broadcast {
@@ -1023,6 +1174,7 @@ impl Engine {
                 mutation_id: mutation_ids.first().cloned(),
                 also_settled: mutation_ids.iter().skip(1).cloned().collect(),
                 error: error.cloned(),
+                settled: confirmed.2,
             });
         }
         if subs.is_empty() {
@@ -1074,32 +1226,67 @@ impl Engine {
 
     /// Loads durable writes left by an earlier page (or engine) and sends them.
     async fn resume_outbox(&self) {
+        self.adopt_outbox().await;
+        if self.pending_writes() > 0 {
+            self.kick_flush();
+        }
+    }
+
+    /// Takes every write of the shared outbox this tab does not hold yet into its queue: left
+    /// by an earlier page, or made by another tab, open or closed (so a write never waits for
+    /// the tab that made it). Entries superseded by a newer confirmed write are settled and
+    /// removed instead of sent.
+    async fn adopt_outbox(&self) {
         let entries = self.mirror.outbox().await;
-        if entries.is_empty() {
+        if entries.is_empty() || self.closed.get() {
             return;
         }
-        for e in entries {
-            let known = self.state.borrow().docs.contains_key(&e.bucket_id);
-            if !known {
-                if let Some(rec) = self.mirror.get_doc(&e.bucket_id).await {
-                    self.merge_base(&e.bucket_id, Doc::from_record(rec));
-                }
-            }
-            let mut st = self.state.borrow_mut();
-            let doc = st.doc_mut(&e.bucket_id);
-            if !doc.pending.iter().any(|p| p.mutation_id == e.mutation_id) {
-                doc.pending.push(Pending {
-                    mutation_id: e.mutation_id,
-                    value: e.value,
-                    contract: e.contract,
-                    seq: e.seq,
-                    durable: true,
-                    server_errors: 0,
-                });
-                doc.pending.sort_by(|a, b| a.seq.total_cmp(&b.seq));
+        let buckets: BTreeSet<String> = entries.iter().map(|e| e.bucket_id.clone()).collect();
+        for bucket in &buckets {
+            // The mirrored record also carries what other tabs confirmed meanwhile.
+            if let Some(rec) = self.mirror.get_doc(bucket).await {
+                self.merge_base(bucket, Doc::from_record(rec));
             }
         }
-        self.kick_flush();
+        {
+            let mut st = self.state.borrow_mut();
+            for e in entries {
+                let doc = st.doc_mut(&e.bucket_id);
+                if !doc.pending.iter().any(|p| p.mutation_id == e.mutation_id) {
+                    let known = doc.confirmed_version;
+                    doc.pending.push(Pending::from_outbox(e, known));
+                    doc.pending.sort_by(|a, b| a.seq.total_cmp(&b.seq));
+                }
+            }
+        }
+        for bucket in buckets {
+            self.settle_superseded(&bucket).await;
+        }
+    }
+
+    /// Settles the bucket's queued writes that a newer confirmed write of this browser
+    /// supersedes (sent now, they would put an older value over a newer one): removed from
+    /// the outbox unsent, their `set()`s resolve with the bucket's snapshot, and the other
+    /// tabs settle them too.
+    async fn settle_superseded(&self, bucket_id: &str) {
+        let (ids, snap, rec) = {
+            let mut st = self.state.borrow_mut();
+            let Some(doc) = st.docs.get_mut(bucket_id) else {
+                return;
+            };
+            let ids = doc.apply_settled();
+            if ids.is_empty() {
+                return;
+            }
+            (ids, doc.snapshot(), doc.record(bucket_id))
+        };
+        self.emit_doc(bucket_id, EventKind::Confirmed, &snap, &ids, None, true);
+        for mid in &ids {
+            self.resolve_waiters(mid, Ok(snap.clone()));
+        }
+        if let Err(e) = self.mirror.write_settled(&rec, &ids).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
+        }
     }
 
     /// Starts the flusher, or tells the running one to look again; wakes a backoff sleep.
@@ -1166,9 +1353,15 @@ impl Engine {
                         .iter()
                         .take(MAX_COALESCED)
                         .enumerate()
-                        .take_while(|(i, p)| *i == 0 || (p.durable && p.contract == first.contract))
+                        .take_while(|(i, p)| {
+                            *i == 0
+                                || (p.durable
+                                    && p.contract == first.contract
+                                    && outbox::coalesces(&first.facts(), &p.facts()))
+                        })
                         .count()
                 };
+                let facts: Vec<WriteFacts> = d.pending[..n].iter().map(Pending::facts).collect();
                 let batch = Batch {
                     head_id: first.mutation_id.clone(),
                     head_durable: first.durable,
@@ -1177,6 +1370,7 @@ impl Engine {
                         .iter()
                         .map(|p| p.mutation_id.clone())
                         .collect(),
+                    expected_version: outbox::expected_version(&facts),
                 };
                 (id.clone(), batch)
             })
@@ -1188,6 +1382,8 @@ impl Engine {
     /// hold the others back). A bucket whose write failed transiently sits out the rest of
     /// the pass; the pass then reports `Transient` and the loop backs off.
     async fn flush_pass(&self) -> Pass {
+        // Under the lock, so no other tab is sending (or settling) an entry meanwhile.
+        self.adopt_outbox().await;
         let mut failed: HashSet<String> = HashSet::new();
         loop {
             if self.closed.get() {
@@ -1240,30 +1436,108 @@ impl Engine {
             schema_id: last.contract.schema_id.clone(),
             schema_version: last.contract.schema_version,
             mutation_id: Some(last.mutation_id.clone()),
-            expected_version: None,
+            expected_version: batch.expected_version,
         };
-        match self.api.put_document(bucket_id, &body).await {
+        let e = match self.api.put_document(bucket_id, &body).await {
             Ok(meta) => {
                 self.settle_confirmed(bucket_id, &batch.ids, last, meta.version)
                     .await;
-                true
+                return true;
             }
-            Err(e) if batch.ids.len() > 1 && !e.code.is_transient() => {
+            Err(e) => e,
+        };
+        let server_errors = if e.code == ErrorCode::Internal {
+            self.count_server_error(bucket_id, head)
+        } else {
+            0
+        };
+        match outbox::on_failure(e.code, batch.ids.len() > 1, server_errors) {
+            Failure::Retry => {
+                self.mark_replay(bucket_id, &batch.ids);
+                false
+            }
+            Failure::Split => {
                 self.state.borrow_mut().solo.insert(bucket_id.to_string());
                 true
             }
-            Err(e) if e.code == ErrorCode::Internal => {
-                if self.count_server_error(bucket_id, head) < MAX_SERVER_ERRORS {
-                    return false;
-                }
+            Failure::Stale => {
+                self.settle_stale(bucket_id, &batch.ids, batch.expected_version)
+                    .await;
+                true
+            }
+            Failure::RollBack => {
                 self.settle_rollback(bucket_id, head, e).await;
                 true
             }
-            Err(e) if e.code.is_transient() => false,
-            Err(e) => {
-                self.settle_rollback(bucket_id, head, e).await;
-                true
+        }
+    }
+
+    /// A send failed transiently: from now on its writes are replays, sent on their base
+    /// version (a newer version may reach the server before they do).
+    fn mark_replay(&self, bucket_id: &str, ids: &[String]) {
+        let mut st = self.state.borrow_mut();
+        if let Some(doc) = st.docs.get_mut(bucket_id) {
+            for p in doc
+                .pending
+                .iter_mut()
+                .filter(|p| ids.contains(&p.mutation_id))
+            {
+                p.replay = true;
             }
+        }
+    }
+
+    /// The server holds a newer version than the batch was based on (CONFLICT): the batch is
+    /// stale. Its writes roll back with CONFLICT instead of overwriting that version; the
+    /// server's document is fetched first, so the rollback shows it and the error carries it
+    /// (`{value, version}`) for a caller that wants to merge and write again.
+    async fn settle_stale(&self, bucket_id: &str, ids: &[String], expected: Option<u64>) {
+        match self.api.document(bucket_id, None).await {
+            Ok(DocumentFetch::Fresh(doc)) => {
+                self.apply_revalidated(bucket_id, Some(doc.contract), doc.value, doc.meta.version)
+                    .await
+            }
+            Ok(DocumentFetch::Missing) => {
+                self.apply_revalidated(bucket_id, None, Value::Null, 0)
+                    .await
+            }
+            // Unknown for now: the rollback shows the last confirmed value and a forced check
+            // follows.
+            _ => self.want_check(&[bucket_id.to_string()], &[], true),
+        }
+        let (snap, rec, settled, current) = {
+            let mut st = self.state.borrow_mut();
+            st.solo.remove(bucket_id);
+            let Some(doc) = st.docs.get_mut(bucket_id) else {
+                return;
+            };
+            let settled: Vec<String> = doc
+                .pending
+                .iter()
+                .filter(|p| ids.contains(&p.mutation_id))
+                .map(|p| p.mutation_id.clone())
+                .collect();
+            if settled.is_empty() {
+                return;
+            }
+            doc.pending.retain(|p| !ids.contains(&p.mutation_id));
+            let current = (doc.confirmed_value.clone(), doc.confirmed_version);
+            (doc.snapshot(), doc.record(bucket_id), settled, current)
+        };
+        let err = conflict_error(expected.unwrap_or_default(), current.0, current.1);
+        self.emit_doc(
+            bucket_id,
+            EventKind::Rollback,
+            &snap,
+            &settled,
+            Some(&err),
+            true,
+        );
+        for mid in &settled {
+            self.resolve_waiters(mid, Err(err.clone()));
+        }
+        if let Err(e) = self.mirror.write_settled(&rec, &settled).await {
+            warn(&format!("monodit-bridge: mirror write failed: {e}"));
         }
     }
 
@@ -1357,6 +1631,13 @@ impl Engine {
                 doc.contract = Some(last.contract.clone());
                 doc.known = true;
             }
+            // The remaining (newer) writes were made on top of this one: rebase them.
+            doc.settled = doc.settled.newest(Settled {
+                seq: last.seq,
+                version,
+            });
+            let mut settled = settled;
+            settled.extend(doc.apply_settled());
             (doc.snapshot(), doc.record(bucket_id), settled)
         };
         self.emit_doc(bucket_id, EventKind::Confirmed, &snap, &settled, None, true);
@@ -1649,9 +1930,9 @@ impl Engine {
             (docs, assets)
         };
         self.want_check(&docs, &assets, true);
-        if self.pending_writes() > 0 {
-            self.kick_flush();
-        }
+        // Also with nothing pending here: another tab (maybe closed by now) may have left
+        // writes in the shared outbox, which the flusher adopts.
+        self.kick_flush();
     }
 
     /// Changes the minimum spacing of event-driven re-checks (focus, visibility, online);
@@ -2059,8 +2340,10 @@ impl Engine {
                 mutation_id,
                 also_settled,
                 error,
+                settled: newest,
             } => {
                 let mut settled: Vec<String> = Vec::new();
+                let mut superseded: Vec<String> = Vec::new();
                 let snap = {
                     let mut st = self.state.borrow_mut();
                     if !st.docs.contains_key(&bucket_id) && !st.doc_subs.contains_key(&bucket_id) {
@@ -2075,11 +2358,17 @@ impl Engine {
                     if matches!(kind, EventKind::Confirmed | EventKind::Rollback) {
                         for mid in mutation_id.iter().chain(also_settled.iter()) {
                             if doc.pending.iter().any(|p| &p.mutation_id == mid) {
-                                // A write of ours that another tab sent after a reload.
+                                // A write of ours that another tab sent (or settled).
                                 doc.pending.retain(|p| &p.mutation_id != mid);
                                 settled.push(mid.clone());
                             }
                         }
+                    }
+                    if newest.seq > doc.settled.seq {
+                        // Another tab got a newer write confirmed: ours older than it are
+                        // superseded, newer ones rebased (that tab settles the outbox).
+                        doc.settled = newest;
+                        superseded = doc.apply_settled();
                     }
                     if kind == EventKind::Optimistic {
                         // The other tab's optimistic value, over our own confirmed version.
@@ -2092,6 +2381,9 @@ impl Engine {
                         doc.snapshot()
                     }
                 };
+                for mid in superseded {
+                    self.resolve_waiters(&mid, Ok(snap.clone()));
+                }
                 for mid in settled {
                     let result = match (&kind, &error) {
                         (EventKind::Rollback, Some(e)) => Err(e.clone()),
@@ -2103,6 +2395,10 @@ impl Engine {
                     self.resolve_waiters(&mid, result);
                 }
                 self.emit_doc(&bucket_id, kind, &snap, &[], None, false);
+            }
+            TabMessage::Queued { bucket_ids } => {
+                let _ = bucket_ids; // any tab may send any bucket's writes
+                self.kick_flush();
             }
             TabMessage::Deleted { bucket_id } => {
                 // The deleting tab already rewrote the shared mirror: memory only here.
@@ -2178,6 +2474,16 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// CONFLICT for a write based on `expected`: `detail` is the current document
+/// (`{value, version}`), so the caller can merge and write again.
+fn conflict_error(expected: u64, value: Value, version: u64) -> Error {
+    Error::new(
+        ErrorCode::Conflict,
+        format!("the document is at version {version}, not {expected}: a newer write reached the server first"),
+    )
+    .with_detail(serde_json::json!({"value": value, "version": version}))
 }
 
 fn check_contract(b: &BucketRef, have: Option<&Contract>) -> Result<(), Error> {

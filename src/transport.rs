@@ -485,6 +485,16 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             state.borrow_mut().reopenable = true;
             return;
         }
+        if kind == "queued" {
+            // The host holds the write in its durable outbox: it is going to be sent however
+            // long the backend stays away, so it must not be reported as failed (TIMEOUT)
+            // while it waits. It settles with the server's answer, a rollback, or CLOSED.
+            let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
+            if let Some(p) = state.borrow_mut().pending.get_mut(&id) {
+                p.deadline = f64::INFINITY;
+            }
+            return;
+        }
         if kind == "progress" {
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
             let cb = {

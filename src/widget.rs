@@ -53,7 +53,9 @@ export interface ConnectOptions {
   /** How long to wait for the host's handshake before rejecting NOT_EMBEDDED (ms, default 5000). */
   timeoutMs?: number;
   /** How long each call waits for the host before rejecting TIMEOUT (ms, default 20000;
-   *  uploads wait at least 60000 without progress). */
+   *  uploads wait at least 60000 without progress). Only the host's answer is timed: once
+   *  the host has queued a `store.set`/`store.update` write (offline included), the call
+   *  waits for the server without a deadline and never rejects TIMEOUT. */
   callTimeoutMs?: number;
 }
 /** Why a store callback fired (a logical edit may fire several: optimistic, then confirmed). */
@@ -70,6 +72,17 @@ export interface StoreMeta {
 }
 /** What `ctx.store.set` resolves with once the server confirmed the write. */
 export interface StoreWriteResult { value: unknown; version: number; pending: boolean; bucket: string; }
+/** Options of `ctx.store.set` (a string is the same as `{ namespace }`). */
+export interface StoreSetOptions {
+  /** Explicit bucket (see `get`). */
+  namespace?: string | null;
+  /** Write only while the document is at this version (`meta.version` / `StoreWriteResult.version`,
+   *  0 = never written), with this browser's pending writes on top; else reject CONFLICT
+   *  with `err.data` = the current {@link StoreConflict}. */
+  ifVersion?: number;
+}
+/** `err.data` of a CONFLICT from `ctx.store.set(value, { ifVersion })` or a stale queued write. */
+export interface StoreConflict { value: unknown; version: number; }
 /** One asset of `ctx.assets.list()`. */
 export interface AssetInfo {
   objectKey: string; name: string; size: number; contentType: string; uploadedAt: number;
@@ -579,20 +592,46 @@ impl Store {
     }
 
     /// Writes the document: subscribers see `optimistic` at once; resolves when the server
-    /// confirmed (`confirmed` event). While offline it stays pending (the host keeps the
-    /// write in its durable outbox and retries). A permanent failure (QUOTA_EXCEEDED, ...)
-    /// rolls back (`rollback` event) and rejects with the code as `err.message`.
+    /// confirmed (`confirmed` event). While offline it stays pending, however long that takes
+    /// (the host keeps the write in its durable outbox and retries; it never rejects TIMEOUT
+    /// once queued). A permanent failure (QUOTA_EXCEEDED, ...) rolls back (`rollback` event)
+    /// and rejects with the code as `err.message`. `options` is a namespace, or
+    /// `{namespace, ifVersion}`: with `ifVersion` the write applies only while the document
+    /// is at that version, else it rejects CONFLICT with `err.data = {value, version}`.
     #[wasm_bindgen(unchecked_return_type = "Promise<StoreWriteResult>")]
     pub fn set(
         &self,
         value: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null | StoreSetOptions")]
+        options: Option<JsValue>,
+    ) -> Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
+        let (namespace, if_version) = if options.is_object() {
+            (field(&options, "namespace"), field(&options, "ifVersion"))
+        } else {
+            (options, JsValue::UNDEFINED)
+        };
+        self.write(&value, &namespace, &if_version)
+    }
+
+    /// Read-modify-write without lost updates: calls `fn(current)` with the document and
+    /// writes what it returns (a value or a promise of one) on the version it read. When
+    /// another device or tab wrote first (CONFLICT), `fn` runs again on the server's value,
+    /// up to 8 times, then the call rejects CONFLICT. Offline it applies locally at once
+    /// (`optimistic`) and stays pending like `set`; when the write reaches a server that
+    /// moved on meanwhile, `fn` re-runs on the server's value while this page is open (a
+    /// write queued by a page that is gone rolls back instead, with a `rollback` event).
+    #[wasm_bindgen(unchecked_return_type = "Promise<StoreWriteResult>")]
+    pub fn update(
+        &self,
+        #[wasm_bindgen(js_name = "fn", unchecked_param_type = "(current: any) => unknown")]
+        f: Function,
         #[wasm_bindgen(unchecked_optional_param_type = "string | null")] namespace: Option<JsValue>,
     ) -> Promise {
-        let args = obj(&[
-            ("value", &value),
-            ("namespace", &namespace.unwrap_or(JsValue::UNDEFINED)),
-        ]);
-        send(&self.client, "store.set", with_binding(args, &self.binding))
+        let namespace = namespace.unwrap_or(JsValue::UNDEFINED);
+        let args = obj(&[("namespace", &namespace)]);
+        let read = send(&self.client, "store.get", with_binding(args, &self.binding));
+        update_attempt(self.clone_store(), f, namespace, read, UPDATE_ATTEMPTS)
     }
 
     /// Calls `cb(value, meta)` on every change of the bucket (`namespace`, or the bound
@@ -623,6 +662,66 @@ impl Store {
         report_subscribe_failure(answer, on_error);
         unsubscriber(&self.client, id, "store.unsubscribe")
     }
+}
+
+/// How many times `ctx.store.update` runs its function before it gives up with CONFLICT.
+const UPDATE_ATTEMPTS: u32 = 8;
+
+impl Store {
+    fn clone_store(&self) -> Store {
+        Store {
+            client: self.client.clone(),
+            binding: self.binding.clone(),
+        }
+    }
+
+    fn write(&self, value: &JsValue, namespace: &JsValue, if_version: &JsValue) -> Promise {
+        let args = obj(&[
+            ("value", value),
+            ("namespace", namespace),
+            ("ifVersion", if_version),
+        ]);
+        send(&self.client, "store.set", with_binding(args, &self.binding))
+    }
+}
+
+/// One round of `update`: `read` gives `{value, version}` (a `store.get` answer or a
+/// CONFLICT's data); `f`'s result is written on that version; a CONFLICT starts the next
+/// round on the value it carries.
+fn update_attempt(
+    store: Store,
+    f: Function,
+    namespace: JsValue,
+    read: Promise,
+    left: u32,
+) -> Promise {
+    on_ok(&read, move |snap| {
+        let version = field(&snap, "version");
+        let next = Promise::resolve(&f.call1(&JsValue::NULL, &field(&snap, "value"))?);
+        Ok(on_ok(&next, move |next| {
+            let written = store.write(&next, &namespace, &version);
+            Ok(on_err(&written, move |err| {
+                if left <= 1 || errors::code_of(&err).as_deref() != Some("CONFLICT") {
+                    return Err(err);
+                }
+                let data = field(&err, "data");
+                let current = if data.is_object() {
+                    Promise::resolve(&data)
+                } else {
+                    // A host that sends no current document: read it again.
+                    let args = obj(&[("namespace", &namespace)]);
+                    send(
+                        &store.client,
+                        "store.get",
+                        with_binding(args, &store.binding),
+                    )
+                };
+                Ok(update_attempt(store, f, namespace, current, left - 1).into())
+            })
+            .into())
+        })
+        .into())
+    })
 }
 
 /// `ctx.assets`: a set of files per bucket (seed 000).

@@ -238,14 +238,23 @@ async fn deleting_a_bucket_drops_writes_still_waiting_for_it() {
     remote_put(&api, &id, json!("v1")).await;
 
     // Tab B is online and shows the bucket; tab A is offline with a write queued for it.
+    // Tab B adopts that write from the shared outbox, but the server answers its PUTs 500
+    // for now (fewer than the rollback bound), so the write is still waiting.
     let tab_b = Engine::open(api.clone()).await.unwrap();
     let wb = DocRecorder::on(&tab_b, &id);
     assert_eq!(tab_b.doc_get(&b).await.unwrap().value, json!("v1"));
+    api.dev_set_faults(monodit_bridge::sync::MAX_SERVER_ERRORS - 1)
+        .await
+        .unwrap();
     let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
     let tab_a = Engine::open_with_user(dead.clone(), &user).await;
     let result = spawn_set(&tab_a, &b, json!("written offline"));
     wait_until("a send attempt failed", || {
         dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    wait_until("tab B tried to send it too", || {
+        api.counters().document_puts.get() >= 1
     })
     .await;
     assert_eq!(stored_outbox(&user).await.len(), 1);
@@ -269,6 +278,7 @@ async fn deleting_a_bucket_drops_writes_still_waiting_for_it() {
     tab_a.close();
 
     // A new page for the user finds nothing to send: the bucket stays deleted.
+    api.dev_set_faults(0).await.unwrap();
     let reopened = Engine::open(api.clone()).await.unwrap();
     sleep(300).await;
     assert_eq!(reopened.pending_writes(), 0);
@@ -420,4 +430,127 @@ async fn a_write_made_just_before_its_bucket_is_deleted_never_comes_back() {
         "the bucket stays deleted"
     );
     reopened.close();
+}
+
+#[wasm_bindgen_test]
+async fn an_open_tab_sends_the_writes_a_closed_tab_left_without_a_reload() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("left-behind");
+    // Tab 2 is open (and stays open) before tab 1 writes.
+    let tab2 = Engine::open(api.clone()).await.unwrap();
+    let w2 = DocRecorder::on(&tab2, &id);
+    // Tab 1 cannot reach the backend: its write is queued, then the tab closes.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let tab1 = Engine::open_with_user(dead.clone(), &user).await;
+    let result = spawn_set(&tab1, &doc_bucket(&id), json!("from the closed tab"));
+    wait_until("tab 1 tried to send it", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    tab1.close();
+    drop(tab1);
+    wait_until("tab 1's set() settled CLOSED", || result.borrow().is_some()).await;
+
+    // Tab 2, still open and never reloaded, sends it.
+    wait_until("tab 2 confirmed tab 1's write", || {
+        w2.has(EventKind::Confirmed)
+    })
+    .await;
+    let last = w2.last().unwrap();
+    assert_eq!(
+        (last.value, last.version, last.pending),
+        (json!("from the closed tab"), 1, false)
+    );
+    assert_eq!(api.document_meta(&id).await.unwrap().version, 1);
+    assert!(stored_outbox(&user).await.is_empty());
+    tab2.close();
+}
+
+#[wasm_bindgen_test]
+async fn an_older_queued_write_never_overwrites_a_newer_saved_one() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("lost-update");
+    let b = doc_bucket(&id);
+    let tab2 = Engine::open(api.clone()).await.unwrap();
+    let w2 = DocRecorder::on(&tab2, &id);
+    // Tab 1 queues older text while its backend is unreachable, then closes.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let tab1 = Engine::open_with_user(dead.clone(), &user).await;
+    spawn_set(&tab1, &b, json!("older text from tab 1"));
+    wait_until("tab 1 tried to send it", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    tab1.close();
+    drop(tab1);
+    // Tab 2 saves newer text, then reloads.
+    let saved = tab2
+        .doc_set(&b, json!("newer text from tab 2"))
+        .await
+        .unwrap();
+    assert!(!saved.pending);
+    wait_until("tab 2 has nothing pending", || tab2.pending_writes() == 0).await;
+    assert!(w2.has(EventKind::Confirmed));
+    tab2.close();
+    drop(tab2);
+    let reloaded = Engine::open(api.clone()).await.unwrap();
+    let w = DocRecorder::on(&reloaded, &id);
+    sleep(500).await;
+    assert_eq!(reloaded.pending_writes(), 0);
+    assert!(stored_outbox(&user).await.is_empty());
+    let snap = reloaded.doc_get(&b).await.unwrap();
+    assert_eq!(snap.value, json!("newer text from tab 2"));
+    let fetched = api.document(&id, None).await.unwrap();
+    let monodit_bridge::http::DocumentFetch::Fresh(doc) = fetched else {
+        panic!("the document exists")
+    };
+    assert_eq!(doc.value, json!("newer text from tab 2"));
+    assert!(
+        !w.kinds().contains(&EventKind::Optimistic),
+        "nothing older is shown again"
+    );
+    reloaded.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_replay_rolls_back_with_conflict_instead_of_overwriting() {
+    let (api, user) = new_user(Plan::Pro).await;
+    let id = unique("stale");
+    let b = doc_bucket(&id);
+    remote_put(&api, &id, json!("v1")).await;
+    // This browser has read version 1.
+    let page = Engine::open(api.clone()).await.unwrap();
+    assert_eq!(page.doc_get(&b).await.unwrap().version, 1);
+    page.close();
+    drop(page);
+    // Offline, it edits version 1 and the page goes away.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let offline = Engine::open_with_user(dead.clone(), &user).await;
+    spawn_set(&offline, &b, json!("offline edit of v1"));
+    wait_until("a failed attempt", || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    offline.close();
+    drop(offline);
+    // Meanwhile another device saves version 2.
+    remote_put(&api, &id, json!("device 2's edit")).await;
+
+    // Back online: the replay is based on version 1, the server is at 2: it is stale.
+    let back = Engine::open(api.clone()).await.unwrap();
+    let w = DocRecorder::on(&back, &id);
+    wait_until("the stale write settled", || back.pending_writes() == 0).await;
+    wait_until("the rollback", || w.has(EventKind::Rollback)).await;
+    let last = w.last().unwrap();
+    assert_eq!(
+        (last.kind, last.value, last.version, last.pending),
+        (EventKind::Rollback, json!("device 2's edit"), 2, false)
+    );
+    assert_eq!(api.document_meta(&id).await.unwrap().version, 2);
+    assert!(stored_outbox(&user).await.is_empty());
+    assert_eq!(
+        back.doc_get(&b).await.unwrap().value,
+        json!("device 2's edit")
+    );
+    back.close();
 }

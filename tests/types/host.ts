@@ -12,6 +12,8 @@ const manifest = { widgetType: "dynamic", storage: { bindings: [{ key: "primary"
 const handle = await host.mount(iframe, { instanceId: "w-1", kind: "widget", manifest, config: {} });
 await host.mount(document.createElement("iframe"), { instanceId: "w-2", manifest, source: "acme/notes" });
 await handle.setConfig({ storageNamespace: "team-notes" });
+// setConfig replaces the whole config: re-link one binding by changing one key of it.
+await handle.setConfig({ ...handle.config, assetBucketId: "team-photos" });
 const off = host.onEvent((e: HostEvent) => {
   if (e.type === "store") console.log(e.kind, e.instanceId);
   if (e.type === "log") console.log(e.level, e.message);

@@ -1,7 +1,7 @@
 // A widget written from the product documents (seed 000 ctx.store / ctx.assets, seed 003
 // ctx.storage / ctx.kv / ctx.log), type-checked against pkg/widget's typings. The
 // `@ts-expect-error` lines fail the check if the typings ever loosen to `any`.
-import init, { connect, type PluginContext, type StoreMeta, type MonoditError } from "../../pkg/widget/monodit_bridge.js";
+import init, { connect, type PluginContext, type StoreMeta, type MonoditError, type StoreConflict } from "../../pkg/widget/monodit_bridge.js";
 
 await init();
 const ctx = await connect();
@@ -11,6 +11,25 @@ await ctx.store.set({ text: "Hello world" });
 const value = await ctx.store.get();
 const written = await ctx.store.set({ text: "again" }, "explicit-name");
 const version: number = written.version;
+// No lost update: a conditional write and a read-modify-write that retries on CONFLICT.
+try {
+  await ctx.store.set({ text: "only if unchanged" }, { ifVersion: version });
+} catch (err) {
+  const e = err as MonoditError;
+  if (e.code === "CONFLICT") {
+    const current = e.data as StoreConflict;
+    console.log(current.value, current.version);
+  }
+}
+await ctx.store.set({ text: "elsewhere" }, { namespace: "explicit-name", ifVersion: 0 });
+const updated = await ctx.store.update((current: { items?: string[] } | null) => ({
+  items: [...(current?.items ?? []), "milk"],
+}));
+const updatedVersion: number = updated.version;
+await ctx.store.update(async (current) => current, "explicit-name");
+// @ts-expect-error ifVersion is a number
+await ctx.store.set({}, { ifVersion: "3" });
+console.log(updatedVersion);
 function renderDocument(doc: unknown, meta?: StoreMeta) {
   console.log(doc, meta?.kind, meta?.version, meta?.pending, meta?.bucket);
 }

@@ -10,6 +10,7 @@
 //! - [`limits`]: what one user may create on the server (instances, plugin ids, indexes).
 //! - [`kv`]: plugin key-value storage (`ctx.kv`, seed 003): wire types and limits.
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
+//! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod kv;
 pub mod limits;
 pub mod manifest;
+pub mod outbox;
 pub mod plugins;
 pub mod query;
 

@@ -1,5 +1,8 @@
 // Todo: the whole list is one small d1-json document `{ items: [{id, text, done}] }`
-// (schema todo.list v1). Every change writes the full list; the subscription re-renders it.
+// (schema todo.list v1). Every change is a `ctx.store.update` of the list as the server has
+// it: when another device added an item first (CONFLICT), the change is applied again on top
+// of that list instead of replacing it, so two devices adding at once keep both items.
+// Offline the change shows at once and is sent later. The subscription re-renders.
 // The half-typed new task is browser-only UI state: it lives in ctx.cache (per instance,
 // never sent to the server, not counted in quota) and survives a reload.
 import { start, explain, status, onAction } from "../shared/bridge.js";
@@ -30,9 +33,10 @@ function render(value) {
       box.type = "checkbox";
       box.checked = !!item.done;
       box.id = `t-${item.id}`;
-      box.addEventListener("change", () =>
-        write(items.map((i) => (i.id === item.id ? { ...i, done: box.checked } : i))),
-      );
+      box.addEventListener("change", () => {
+        const done = box.checked;
+        change((list) => list.map((i) => (i.id === item.id ? { ...i, done } : i)));
+      });
       const label = document.createElement("label");
       label.htmlFor = box.id;
       label.style.cssText = "margin:0;font-weight:400;flex:1";
@@ -43,7 +47,7 @@ function render(value) {
       del.className = "secondary";
       del.textContent = "Remove";
       del.setAttribute("aria-label", `Remove ${item.text}`);
-      del.addEventListener("click", () => write(items.filter((i) => i.id !== item.id)));
+      del.addEventListener("click", () => change((list) => list.filter((i) => i.id !== item.id)));
       li.append(box, label, del);
       return li;
     }),
@@ -51,9 +55,13 @@ function render(value) {
   left.textContent = `${items.filter((i) => !i.done).length} open`;
 }
 
-async function write(next) {
+/** Applies `edit` to the current list (re-run on the server's list after a conflict). */
+async function change(edit) {
   try {
-    await ctx.store.set({ items: next, updatedAt: Date.now() });
+    await ctx.store.update((current) => ({
+      items: edit(Array.isArray(current?.items) ? current.items : []),
+      updatedAt: Date.now(),
+    }));
     status(statusEl, "");
   } catch (err) {
     status(statusEl, explain(err), "error");
@@ -65,7 +73,8 @@ onAction(addButton, [input], () => {
   if (!text) return;
   input.value = "";
   ctx.cache.delete("draft").catch(() => {});
-  write([...items, { id: `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`, text, done: false }]);
+  const item = { id: `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`, text, done: false };
+  change((list) => [...list, item]);
 });
 
 ctx.store.subscribe(null, (value, meta) => {

@@ -1,0 +1,347 @@
+//! `ctx.store` writes as a widget sees them, through a real Host against the REAL backend
+//! (scripts/with-server.sh): an offline `set()` stays pending past the call timeout,
+//! `set(value, {ifVersion})` and `update(fn)` never lose another device's write, and
+//! `handle.setConfig` refuses an incompatible bucket.
+#![cfg(target_arch = "wasm32")]
+
+mod bridge_support;
+
+use bridge_support::*;
+use js_sys::{Function, Promise};
+use monodit_bridge::host::Host;
+use monodit_bridge::http::Api;
+use monodit_bridge::sync::{BucketRef, Engine};
+use monodit_bridge::widget::{self, Ctx};
+use monodit_core::api::{Contract, Plan, PutDocument};
+use monodit_core::buckets::Backend;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn server() -> &'static str {
+    match option_env!("MONODIT_TEST_SERVER") {
+        Some(url) => url,
+        None => {
+            panic!("MONODIT_TEST_SERVER is unset: run browser tests through scripts/with-server.sh")
+        }
+    }
+}
+
+const NOTES: &str = r#"{"id": "notes", "widgetType": "dynamic", "storage": {"bindings": [
+  {"key": "primary", "backend": "d1-json", "schemaId": "notes.plaintext", "schemaVersion": 1, "shareable": true}]}}"#;
+const TODO: &str = r#"{"id": "todo", "widgetType": "dynamic", "storage": {"bindings": [
+  {"key": "primary", "backend": "d1-json", "schemaId": "todo.list", "schemaVersion": 1}]}}"#;
+
+/// A fresh Pro user: its Api (a raw client: "another device") and user id.
+async fn user() -> (Api, String) {
+    let u = Api::dev_new_user(server(), Plan::Pro)
+        .await
+        .expect("POST /v1/dev/users");
+    (Api::new(server(), &u.token), u.user_id)
+}
+
+/// Mounts an instance on a MessageChannel and connects a widget ctx to the other end.
+async fn mount(host: &Host, id: &str, manifest: &str, config: &str) -> (JsValue, Ctx) {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let opts = json(&format!(
+        r#"{{"instanceId": "{id}", "manifest": {manifest}, "config": {config}}}"#
+    ));
+    let handle = ok(host.mount_port(ch.port1(), opts)).await;
+    let ctx = widget::connect_port(ch.port2(), 5000)
+        .await
+        .expect("widget connects");
+    (handle, ctx)
+}
+
+fn method(obj: &JsValue, name: &str) -> Function {
+    get(obj, name)
+        .dyn_into()
+        .unwrap_or_else(|_| panic!("{name} is a method"))
+}
+
+fn set_config(handle: &JsValue, config: &str) -> Promise {
+    method(handle, "setConfig")
+        .call1(handle, &json(config))
+        .unwrap()
+        .unchecked_into()
+}
+
+fn notes_put(value: serde_json::Value) -> PutDocument {
+    PutDocument {
+        value,
+        schema_id: "notes.plaintext".into(),
+        schema_version: 1,
+        mutation_id: None,
+        expected_version: None,
+    }
+}
+
+/// A promise's outcome, recorded as soon as it settles (`None` while pending).
+type Outcome = Rc<RefCell<Option<Result<JsValue, JsValue>>>>;
+
+fn watch(p: Promise) -> Outcome {
+    let out: Outcome = Rc::new(RefCell::new(None));
+    let o = out.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let r = JsFuture::from(p).await;
+        *o.borrow_mut() = Some(r);
+    });
+    out
+}
+
+/// Records the `meta.kind` of every store event.
+fn kinds_recorder(ctx: &Ctx) -> (Rc<RefCell<Vec<String>>>, Function) {
+    let kinds = Rc::new(RefCell::new(Vec::new()));
+    let k = kinds.clone();
+    let cb = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |_v: JsValue, m: JsValue| {
+        k.borrow_mut()
+            .push(get(&m, "kind").as_string().unwrap_or_default());
+    });
+    let off = ctx
+        .store()
+        .subscribe(JsValue::NULL, cb.into_js_value().unchecked_into(), None);
+    (kinds, off)
+}
+
+#[wasm_bindgen_test]
+async fn an_offline_set_stays_pending_past_the_call_timeout_and_lands_later() {
+    let (api, user) = user().await;
+    // The host page is offline: its backend does not answer.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let engine = Engine::open_with_user(dead.clone(), &user).await;
+    let host = Host::from_engine(engine.clone());
+    let (_h, ctx) = mount(&host, "note-off", NOTES, "{}").await;
+    // A short call timeout, so a wrongly timed-out write would show within the wait below.
+    ctx.set_call_timeout(200);
+    let (kinds, _off) = kinds_recorder(&ctx);
+    let result = watch(ctx.store().set(json(r#"{"text": "saved offline"}"#), None));
+    wait_until("the optimistic event", 5000, || {
+        kinds.borrow().iter().any(|k| k == "optimistic")
+    })
+    .await;
+    wait_until("a send attempt failed", 5000, || {
+        dead.counters().document_puts.get() >= 1
+    })
+    .await;
+    // Ten call timeouts later the write is still queued, and so is the promise.
+    sleep(2000).await;
+    assert!(
+        result.borrow().is_none(),
+        "a queued write is never reported as failed: {:?}",
+        result.borrow().as_ref().map(|r| r
+            .as_ref()
+            .map_err(|e| get(e, "code").as_string())
+            .map(stringify))
+    );
+    assert_eq!(engine.pending_writes(), 1);
+    // A call the host does answer quickly still works (and is still timed).
+    let read = ok(ctx.store().get(None)).await;
+    assert_eq!(stringify(&read), r#"{"text":"saved offline"}"#);
+
+    // The page goes away: the promise settles CLOSED; the next page sends the write.
+    engine.close();
+    wait_until("set() settled by close", 5000, || result.borrow().is_some()).await;
+    let err = result.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(code(&err), "CLOSED");
+    let online = Engine::open(api.clone()).await.unwrap();
+    wait_until("the write reached the server", 10_000, || {
+        online.pending_writes() == 0
+    })
+    .await;
+    let docs = api.buckets().await.unwrap();
+    let written = docs
+        .iter()
+        .find(|b| b.contract.backend == Backend::D1Json)
+        .expect("the widget's bucket exists on the server");
+    let snap = online
+        .doc_get(&BucketRef {
+            bucket_id: written.bucket_id.clone(),
+            contract: written.contract.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (snap.value, snap.version),
+        (serde_json::json!({"text": "saved offline"}), 1)
+    );
+    online.close();
+}
+
+#[wasm_bindgen_test]
+async fn set_if_version_rejects_conflict_with_the_current_document() {
+    let (api, _user) = user().await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let ns = format!("race-{}", (js_sys::Math::random() * 1e9) as u64);
+    let opts = |v: u64| json(&format!(r#"{{"namespace": "{ns}", "ifVersion": {v}}}"#));
+    let (_h, ctx) = mount(&host, "note-if", NOTES, "{}").await;
+
+    // 0 = never written: creates it.
+    let first = ok(ctx.store().set(json(r#""a""#), Some(opts(0)))).await;
+    assert_eq!(get(&first, "version").as_f64(), Some(1.0));
+    // Another device writes version 2; this host has not seen it.
+    let v2 = api
+        .put_document(&ns, &notes_put(serde_json::json!("b")))
+        .await;
+    assert_eq!(v2.unwrap().version, 2);
+    let err = rejection(ctx.store().set(json(r#""c""#), Some(opts(1)))).await;
+    assert_eq!(code(&err), "CONFLICT");
+    let data = get(&err, "data");
+    assert_eq!(stringify(&get(&data, "value")), r#""b""#);
+    assert_eq!(get(&data, "version").as_f64(), Some(2.0));
+    assert_eq!(
+        api.document_meta(&ns).await.unwrap().version,
+        2,
+        "not written"
+    );
+    // The host now knows version 2: an older ifVersion is refused without a request.
+    let puts = api.counters().document_puts.get();
+    let err = rejection(ctx.store().set(json(r#""d""#), Some(opts(1)))).await;
+    assert_eq!(code(&err), "CONFLICT");
+    assert_eq!(get(&get(&err, "data"), "version").as_f64(), Some(2.0));
+    assert_eq!(api.counters().document_puts.get(), puts);
+    // On the current version it applies.
+    let done = ok(ctx.store().set(json(r#""e""#), Some(opts(2)))).await;
+    assert_eq!(get(&done, "version").as_f64(), Some(3.0));
+    // A plain namespace string still works as the second argument.
+    let plain = ok(ctx
+        .store()
+        .set(json(r#""f""#), Some(JsValue::from_str(&ns))))
+    .await;
+    assert_eq!(get(&plain, "version").as_f64(), Some(4.0));
+    // A bad ifVersion is INVALID_ARGUMENT, never a write.
+    let bad = json(&format!(r#"{{"namespace": "{ns}", "ifVersion": -1}}"#));
+    let err = rejection(ctx.store().set(json(r#""g""#), Some(bad))).await;
+    assert_eq!(code(&err), "INVALID_ARGUMENT");
+    assert_eq!(api.document_meta(&ns).await.unwrap().version, 4);
+    engine.close();
+}
+
+#[wasm_bindgen_test]
+async fn update_reruns_on_the_servers_value_when_another_device_wrote_first() {
+    let (api, _user) = user().await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let ns = format!("todo-race-{}", (js_sys::Math::random() * 1e9) as u64);
+    let (_h, ctx) = mount(&host, "note-up", NOTES, "{}").await;
+    let nsv = JsValue::from_str(&ns);
+    ok(ctx
+        .store()
+        .set(json(r#"{"items": ["a"]}"#), Some(nsv.clone())))
+    .await;
+
+    // The update function adds "c"; while it runs the first time, another device adds "b".
+    let calls = Rc::new(Cell::new(0u32));
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let (c, s, other) = (calls.clone(), seen.clone(), api.clone());
+    let ns2 = ns.clone();
+    let f = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |current: JsValue| {
+        c.set(c.get() + 1);
+        s.borrow_mut().push(stringify(&current));
+        let items = get(&current, "items");
+        let next = js_sys::Array::from(&items);
+        next.push(&JsValue::from_str("c"));
+        let next = js_sys::Object::from(json(&format!(
+            r#"{{"items": {}}}"#,
+            stringify(&next.into())
+        )));
+        let first = c.get() == 1;
+        let (other, ns) = (other.clone(), ns2.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            if first {
+                other
+                    .put_document(&ns, &notes_put(serde_json::json!({"items": ["a", "b"]})))
+                    .await
+                    .expect("the other device's write");
+            }
+            Ok(next.into())
+        })
+        .into()
+    });
+    let f: Function = f.into_js_value().unchecked_into();
+    let result = ok(ctx.store().update(f, Some(nsv.clone()))).await;
+    assert_eq!(calls.get(), 2, "ran again after the conflict");
+    assert_eq!(
+        seen.borrow().clone(),
+        vec![r#"{"items":["a"]}"#, r#"{"items":["a","b"]}"#]
+    );
+    assert_eq!(
+        stringify(&get(&result, "value")),
+        r#"{"items":["a","b","c"]}"#
+    );
+    assert_eq!(get(&result, "version").as_f64(), Some(3.0));
+    let meta = api.document_meta(&ns).await.unwrap();
+    assert_eq!(meta.version, 3);
+
+    // A function that throws rejects with its error and writes nothing.
+    let boom: Function = Function::new_with_args("v", "throw new Error('boom')");
+    let err = rejection(ctx.store().update(boom, Some(nsv))).await;
+    assert_eq!(get(&err, "message").as_string().as_deref(), Some("boom"));
+    assert_eq!(api.document_meta(&ns).await.unwrap().version, 3);
+    engine.close();
+}
+
+#[wasm_bindgen_test]
+async fn set_config_onto_an_incompatible_bucket_rejects_and_keeps_the_old_binding() {
+    let (api, user) = user().await;
+    let notes_bucket = format!("notes-{}", (js_sys::Math::random() * 1e9) as u64);
+    api.put_document(&notes_bucket, &notes_put(serde_json::json!("a note")))
+        .await
+        .unwrap();
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let (handle, todo) = mount(&host, "todo-cfg", TODO, "{}").await;
+    ok(todo.store().set(json(r#"{"items": ["keep"]}"#), None)).await;
+
+    let err = rejection(set_config(
+        &handle,
+        &format!(r#"{{"storageNamespace": "{notes_bucket}"}}"#),
+    ))
+    .await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    assert!(
+        get(&get(&handle, "config"), "storageNamespace").is_undefined(),
+        "the old config stays"
+    );
+    assert_eq!(
+        stringify(&ok(todo.store().get(None)).await),
+        r#"{"items":["keep"]}"#
+    );
+    assert!(get(&todo.config(), "storageNamespace").is_undefined());
+    engine.close();
+
+    // Offline the backend cannot refuse it, but the contract this browser knows can.
+    let seen = Engine::open(api.clone()).await.unwrap();
+    let notes_ref = BucketRef {
+        bucket_id: notes_bucket.clone(),
+        contract: Contract {
+            backend: Backend::D1Json,
+            schema_id: "notes.plaintext".into(),
+            schema_version: 1,
+        },
+    };
+    seen.doc_get(&notes_ref).await.unwrap();
+    seen.close();
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let offline = Engine::open_with_user(dead, &user).await;
+    let host = Host::from_engine(offline.clone());
+    let (handle, _todo) = mount(&host, "todo-cfg", TODO, "{}").await;
+    let err = rejection(set_config(
+        &handle,
+        &format!(r#"{{"storageNamespace": "{notes_bucket}"}}"#),
+    ))
+    .await;
+    assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    // A compatible (new) bucket is accepted offline.
+    ok(set_config(
+        &handle,
+        r#"{"storageNamespace": "todo-elsewhere"}"#,
+    ))
+    .await;
+    offline.close();
+}

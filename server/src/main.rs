@@ -26,8 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API.
-    Serve(ServeArgs),
+    /// Serve the HTTP API (boxed: its flags dwarf the other commands).
+    Serve(Box<ServeArgs>),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -205,7 +205,7 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())
-            .and_then(|rt| rt.block_on(serve(args))),
+            .and_then(|rt| rt.block_on(serve(*args))),
         Command::User {
             command: UserCommand::Add { db, plan, addons },
         } => user_add(db, plan, addons),

@@ -180,8 +180,29 @@ pub fn create(
             |r| r.get(0),
         )
         .optional()?;
+    if req.size > max_upload {
+        // Checked before the key, so an oversized request is refused whatever it names.
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("uploads are limited to {max_upload} bytes"),
+        ));
+    }
     if let Some(upload_id) = known {
-        return Ok((get(tx, &user.id, &upload_id, ttl_ms)?, expired));
+        let session = get(tx, &user.id, &upload_id, ttl_ms)?;
+        let r = &session.row;
+        // A retry repeats its request; the same key on another upload is a client bug that
+        // must not be answered with an unrelated session (or its asset).
+        if r.bucket_id != req.bucket_id
+            || r.size != req.size
+            || r.contract.schema_id != req.schema_id
+            || r.contract.schema_version != req.schema_version
+        {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "this idempotencyKey already names another upload (bucket, size or schema differ)",
+            ));
+        }
+        return Ok((session, expired));
     }
     let contract = Contract {
         backend: Backend::R2Assets,

@@ -166,6 +166,26 @@ async fn the_same_key_finds_the_open_session_with_its_parts() {
 }
 
 #[tokio::test]
+async fn a_key_reused_for_another_upload_is_refused_and_sizes_are_checked_first() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    let first = create(&s, &t, "b", "k1", 10).await.ok().clone();
+    // The same key on another size or bucket names a different upload: never its session.
+    for (bucket, size) in [("b", 11), ("c", 10)] {
+        let other = create(&s, &t, bucket, "k1", size).await;
+        other.expect_err("CONFLICT");
+    }
+    // Past the largest upload is PAYLOAD_TOO_LARGE even under a key that exists.
+    let huge = create(&s, &t, "b", "k1", 5 * 1024 * 1024 * 1024 + 1).await;
+    huge.expect_err("PAYLOAD_TOO_LARGE");
+    // The real retry still finds its session, reserved once.
+    let again = create(&s, &t, "b", "k1", 10).await;
+    assert_eq!(again.ok()["uploadId"], first["uploadId"]);
+    assert_eq!(reserved(&s), 10);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn sessions_reserve_and_are_checked_like_single_shot_uploads() {
     let s = Srv::start_with(|c| c.max_upload_bytes = 5000).await;
     let t = s.pro_with_limit(1000).await;

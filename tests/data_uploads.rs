@@ -406,13 +406,19 @@ async fn a_version_1_mirror_is_upgraded_in_place_and_its_queued_write_still_goes
         value: serde_json::json!({"text": "written before the upgrade"}),
         contract: notes(),
         created_at: 1.0,
+        base_version: None,
+        condition: Default::default(),
     };
     let tx = db
         .transaction(&[STORE_OUTBOX], TransactionMode::ReadWrite)
         .unwrap();
-    let rec =
-        serde::Serialize::serialize(&queued, &serde_wasm_bindgen::Serializer::json_compatible())
-            .unwrap();
+    // Exactly a version-1 record: without the fields added since.
+    let mut v1 = serde_json::to_value(&queued).unwrap();
+    let fields = v1.as_object_mut().unwrap();
+    fields.remove("baseVersion");
+    fields.remove("condition");
+    let rec = serde::Serialize::serialize(&v1, &serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap();
     tx.store(STORE_OUTBOX)
         .unwrap()
         .put(&rec, None)

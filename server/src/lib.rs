@@ -13,6 +13,7 @@
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod min_rate;
 pub mod objects;
 pub mod parse_errors;
 pub mod serve;
@@ -69,6 +70,12 @@ pub struct Config {
     /// Connections served at once (lowered to fit the file-descriptor limit, see
     /// [`serve::effective_max_connections`]).
     pub max_connections: usize,
+    /// Bytes per second a request body must average over each [`Config::body_rate_window`] of
+    /// waiting (`--body-min-rate`; 0 = no check): the per-chunk timeout alone lets a trickle
+    /// of bytes hold a connection and an upload's reservation forever.
+    pub body_min_rate: u64,
+    /// The waiting time one minimum-rate check covers.
+    pub body_rate_window: Duration,
     /// A resumable upload untouched this long expires (`--upload-ttl-secs`), seconds.
     pub upload_ttl_secs: u64,
     /// How often the sweep runs (it also runs at start-up), seconds.
@@ -98,6 +105,8 @@ impl Config {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            body_min_rate: 1024,
+            body_rate_window: Duration::from_secs(10),
             upload_ttl_secs: 24 * 3600,
             sweep_interval_secs: 600,
             staging_dir: None,
@@ -368,6 +377,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         header_timeout: config.header_timeout,
         body_timeout: config.body_timeout,
         max_connections: config.max_connections,
+        min_rate: min_rate::MinRate {
+            bytes_per_sec: config.body_min_rate,
+            window: config.body_rate_window,
+        },
     };
     let task = tokio::spawn(serve::serve(listener, app, limits, async move {
         let _ = rx.await;

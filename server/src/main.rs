@@ -81,6 +81,9 @@ struct ServeArgs {
     /// Connections served at once (lowered to fit the file-descriptor limit).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// Bytes per second a request body must average over each 10 s of waiting (0 = off).
+    #[arg(long, default_value_t = 1024)]
+    body_min_rate: u64,
     /// A resumable upload untouched this many seconds expires (its reservation is released).
     #[arg(long, default_value_t = 24 * 3600)]
     upload_ttl_secs: u64,
@@ -142,6 +145,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.header_timeout = std::time::Duration::from_secs(args.header_timeout_secs);
     config.body_timeout = std::time::Duration::from_secs(args.body_timeout_secs);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    config.body_min_rate = args.body_min_rate;
     config.upload_ttl_secs = args.upload_ttl_secs;
     config.sweep_interval_secs = args.sweep_interval_secs;
     config.staging_dir = args.staging;

@@ -10,7 +10,8 @@
 //!   connections alike ([`EdgeLimits::header_timeout`]);
 //! - tower-http's request body timeout fails a body that sends nothing for
 //!   [`EdgeLimits::body_timeout`] (per chunk, so a large upload on a healthy link finishes);
-//!   the handler's error path then runs (an upload releases its quota reservation);
+//!   the handler's error path then runs (an upload releases its quota reservation), and
+//!   [`crate::min_rate`] fails one that trickles in slower than [`EdgeLimits::min_rate`];
 //! - at most [`EdgeLimits::max_connections`] connections are open at once: past that the
 //!   listener is not polled, so further clients wait in the kernel's backlog instead of
 //!   taking descriptors from SQLite and object files.
@@ -45,6 +46,8 @@ pub struct EdgeLimits {
     pub body_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// The rate every request body must keep.
+    pub min_rate: crate::min_rate::MinRate,
 }
 
 /// The connection cap actually used: `configured`, lowered so that every connection can hold
@@ -94,6 +97,9 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout);
     let service = tower::ServiceBuilder::new()
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .map_request(move |req: axum::http::Request<_>| {
+            req.map(|body| crate::min_rate::MinRateBody::new(body, limits.min_rate))
+        })
         .service(app);
     tokio::pin!(shutdown);
     loop {

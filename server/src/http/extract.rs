@@ -104,7 +104,7 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) {
 fn is_body_timeout(r: &BytesRejection) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(r);
     while let Some(e) = cause {
-        if e.is::<tower_http::timeout::TimeoutError>() {
+        if e.is::<tower_http::timeout::TimeoutError>() || e.is::<crate::min_rate::TooSlow>() {
             return true;
         }
         cause = e.source();

@@ -163,6 +163,65 @@ fn the_cap_stays_below_the_descriptor_limit() {
 }
 
 #[tokio::test]
+async fn a_trickling_upload_is_cut_off_by_the_minimum_rate_and_releases_its_reservation() {
+    // Each chunk comes well inside the per-chunk body timeout: only the rate can stop it.
+    let s = Srv::start_with(|c| {
+        c.body_timeout = Duration::from_secs(5);
+        c.body_min_rate = 10_000;
+        c.body_rate_window = Duration::from_secs(1);
+    })
+    .await;
+    let t = s.pro_with_limit(1_000_000).await;
+    let mut sock = connect(&s).await;
+    let head = format!(
+        "POST /v1/assets/g?name=a.bin&schemaId=gallery.assets&schemaVersion=1 HTTP/1.1\r\n\
+         Host: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 900000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    // 100 bytes every 200 ms (500 B/s), for at most 40 chunks (8 s): the server gives up first.
+    let mut cut = false;
+    for _ in 0..40 {
+        if sock.write_all(&[7u8; 100]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1), sock.peek(&mut probe)).await
+        {
+            if n > 0 {
+                cut = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        cut,
+        "the server kept reading a 500 B/s body against a 10 kB/s minimum"
+    );
+    let answer = until_closed(&mut sock, "trickling upload").await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 4"), "answer: {text}");
+    assert!(text.contains("\"code\":"), "answer: {text}");
+    // Nothing stored, nothing held: a 900 kB upload at full speed fits again.
+    s.upload(
+        &t,
+        "g",
+        "b.bin",
+        "application/octet-stream",
+        vec![1u8; 900_000],
+    )
+    .await
+    .ok();
+    let list = s.get("/v1/assets/g", &t).await;
+    assert_eq!(list.ok()["assets"].as_array().unwrap().len(), 1);
+    assert_eq!(s.used(&t).await, 900_000);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_stalled_upload_releases_its_reservation() {
     let s = Srv::start_with(|c| {
         c.body_timeout = Duration::from_secs(1);

@@ -34,6 +34,35 @@ async fn until_closed(sock: &mut TcpStream, what: &str) -> Vec<u8> {
     got
 }
 
+/// Sends the head of a 900 kB upload to bucket `g` (a user with a 1 MB limit), no body yet.
+async fn begin_900kb_upload(s: &Srv, token: &str) -> TcpStream {
+    let mut sock = connect(s).await;
+    let head = format!(
+        "POST /v1/assets/g?name=a.bin&schemaId=gallery.assets&schemaVersion=1 HTTP/1.1\r\n\
+         Host: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 900000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock
+}
+
+/// The server answered the cut-off upload on `sock` with a coded 4xx and closed it, stored
+/// nothing and holds no reservation: an upload of `fits` bytes then succeeds as the only asset.
+async fn cut_off_and_released(s: &Srv, t: &str, sock: &mut TcpStream, what: &str, fits: usize) {
+    let answer = until_closed(sock, what).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 4"), "answer: {text}");
+    assert!(text.contains("\"code\":"), "answer: {text}");
+    s.upload(t, "g", "b.bin", "application/octet-stream", vec![1u8; fits])
+        .await
+        .ok();
+    let list = s.get("/v1/assets/g", t).await;
+    let assets = list.ok()["assets"].as_array().unwrap().clone();
+    assert_eq!(assets.len(), 1, "{assets:?}");
+    assert_eq!(assets[0]["name"], "b.bin");
+    assert_eq!(s.used(t).await, fits as u64);
+}
+
 async fn health_answers(s: &Srv) {
     let client = reqwest::Client::builder()
         .timeout(PATIENCE)
@@ -172,13 +201,7 @@ async fn a_trickling_upload_is_cut_off_by_the_minimum_rate_and_releases_its_rese
     })
     .await;
     let t = s.pro_with_limit(1_000_000).await;
-    let mut sock = connect(&s).await;
-    let head = format!(
-        "POST /v1/assets/g?name=a.bin&schemaId=gallery.assets&schemaVersion=1 HTTP/1.1\r\n\
-         Host: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/octet-stream\r\n\
-         Content-Length: 900000\r\n\r\n"
-    );
-    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut sock = begin_900kb_upload(&s, &t).await;
     // 100 bytes every 200 ms (500 B/s), for at most 40 chunks (8 s): the server gives up first.
     let mut cut = false;
     for _ in 0..40 {
@@ -201,23 +224,8 @@ async fn a_trickling_upload_is_cut_off_by_the_minimum_rate_and_releases_its_rese
         cut,
         "the server kept reading a 500 B/s body against a 10 kB/s minimum"
     );
-    let answer = until_closed(&mut sock, "trickling upload").await;
-    let text = String::from_utf8_lossy(&answer);
-    assert!(text.starts_with("HTTP/1.1 4"), "answer: {text}");
-    assert!(text.contains("\"code\":"), "answer: {text}");
     // Nothing stored, nothing held: a 900 kB upload at full speed fits again.
-    s.upload(
-        &t,
-        "g",
-        "b.bin",
-        "application/octet-stream",
-        vec![1u8; 900_000],
-    )
-    .await
-    .ok();
-    let list = s.get("/v1/assets/g", &t).await;
-    assert_eq!(list.ok()["assets"].as_array().unwrap().len(), 1);
-    assert_eq!(s.used(&t).await, 900_000);
+    cut_off_and_released(&s, &t, &mut sock, "trickling upload", 900_000).await;
     s.stop().await;
 }
 
@@ -228,33 +236,9 @@ async fn a_stalled_upload_releases_its_reservation() {
     })
     .await;
     let t = s.pro_with_limit(1_000_000).await;
-    let mut sock = connect(&s).await;
-    let head = format!(
-        "POST /v1/assets/g?name=a.bin&schemaId=gallery.assets&schemaVersion=1 HTTP/1.1\r\n\
-         Host: x\r\nAuthorization: Bearer {t}\r\nContent-Type: application/octet-stream\r\n\
-         Content-Length: 900000\r\n\r\n"
-    );
-    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut sock = begin_900kb_upload(&s, &t).await;
     sock.write_all(&[7u8; 1000]).await.unwrap();
-    // The server gives up on the body and answers with a coded error.
-    let answer = until_closed(&mut sock, "stalled upload").await;
-    let text = String::from_utf8_lossy(&answer);
-    assert!(text.starts_with("HTTP/1.1 4"), "answer: {text}");
-    assert!(text.contains("\"code\":"), "answer: {text}");
-    // The 900 kB are no longer reserved: a 500 kB upload fits, and it is the only asset.
-    s.upload(
-        &t,
-        "g",
-        "b.bin",
-        "application/octet-stream",
-        vec![1u8; 500_000],
-    )
-    .await
-    .ok();
-    let list = s.get("/v1/assets/g", &t).await;
-    let assets = list.ok()["assets"].as_array().unwrap().clone();
-    assert_eq!(assets.len(), 1, "{assets:?}");
-    assert_eq!(assets[0]["name"], "b.bin");
-    assert_eq!(s.used(&t).await, 500_000);
+    // The server gives up on the body; the 900 kB are no longer reserved: a 500 kB upload fits.
+    cut_off_and_released(&s, &t, &mut sock, "stalled upload", 500_000).await;
     s.stop().await;
 }

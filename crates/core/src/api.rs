@@ -594,6 +594,34 @@ pub struct DevFaults {
 }
 
 #[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn plans_give_their_limits_and_add_ons_count_on_pro_only() {
+        assert_eq!(Plan::Free.limit_bytes(0), 100_000_000);
+        assert_eq!(Plan::Free.limit_bytes(3), 100_000_000);
+        assert_eq!(Plan::Pro.limit_bytes(0), 5_000_000_000);
+        assert_eq!(Plan::Pro.limit_bytes(1), 10_000_000_000);
+        assert_eq!(Plan::Pro.limit_bytes(2), 15_000_000_000);
+        // 5 GB × 2^32 does not fit a u64: the limit saturates instead of wrapping or panicking.
+        assert_eq!(Plan::Pro.limit_bytes(u32::MAX), u64::MAX);
+        assert!(Plan::Pro.storage_enabled());
+        assert!(!Plan::Free.storage_enabled());
+    }
+
+    #[test]
+    fn size_limits_are_the_documented_ones() {
+        // README's Limits table: 1 MiB documents and items; 8 MiB upload parts, which must stay
+        // at or above the 5 MiB minimum part of R2/S3 multipart uploads.
+        assert_eq!(MAX_DOCUMENT_BYTES, 1_048_576);
+        assert_eq!(MAX_ITEM_BYTES, 1_048_576);
+        assert_eq!(UPLOAD_PART_SIZE, 8_388_608);
+        const { assert!(UPLOAD_PART_SIZE >= 5 * 1024 * 1024) };
+    }
+}
+
+#[cfg(test)]
 mod upload_part_tests {
     use super::*;
 

@@ -59,6 +59,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stored_sizes_are_the_documented_ones() {
+        // README's Limits table and server/README: config 16 KiB, manifest 32 KiB.
+        assert_eq!(MAX_CONFIG_BYTES, 16_384);
+        assert_eq!(MAX_MANIFEST_BYTES, 32_768);
+        assert!(check_size("config", MAX_CONFIG_BYTES, MAX_CONFIG_BYTES).is_ok());
+        assert!(check_size("config", MAX_CONFIG_BYTES + 1, MAX_CONFIG_BYTES).is_err());
+    }
+
+    #[test]
     fn counts_pass_at_the_limit_and_fail_one_past() {
         for limit in [
             MAX_INSTANCES_PER_USER,

@@ -162,6 +162,33 @@ mod tests {
     }
 
     #[test]
+    fn the_confirmed_write_itself_keeps_its_base_and_ties_keep_the_record_held() {
+        let settled = Settled {
+            seq: 20.0,
+            version: 7,
+        };
+        // Same seq: it is the confirmed write, neither superseded nor re-based.
+        let itself = w(20.0, 3, Condition::Plain, true);
+        assert_eq!(
+            standing(&itself, settled),
+            Standing::Queued { base_version: 3 }
+        );
+        // One newer: re-based on the confirmed version.
+        let newer = w(20.5, 3, Condition::Plain, true);
+        assert_eq!(
+            standing(&newer, settled),
+            Standing::Queued { base_version: 7 }
+        );
+        // Two records of the same write (same seq): the one already held stays.
+        let other = Settled {
+            seq: 20.0,
+            version: 8,
+        };
+        assert_eq!(settled.newest(other), settled);
+        assert_eq!(other.newest(settled), other);
+    }
+
+    #[test]
     fn a_write_older_than_a_confirmed_one_is_superseded() {
         let settled = Settled {
             seq: 20.0,

@@ -22,6 +22,8 @@ pub mod widget;
 #[cfg(feature = "host")]
 pub mod cache;
 #[cfg(feature = "host")]
+mod decode;
+#[cfg(feature = "host")]
 pub mod host;
 #[cfg(feature = "host")]
 pub mod http;

@@ -20,7 +20,7 @@
 use crate::decode::size::{clone_size, Oversize};
 use crate::mirror::{CacheRecord, Mirror};
 use crate::protocol::MAX_DEPTH;
-use crate::sync::now;
+use crate::web::now;
 use monodit_core::{Error, ErrorCode};
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -33,3 +33,5 @@ pub mod mirror;
 pub mod sync;
 #[cfg(feature = "host")]
 pub mod uploads;
+#[cfg(feature = "host")]
+pub mod web;

@@ -72,6 +72,7 @@
 use crate::cache::Cache;
 use crate::http::{Api, DocumentFetch};
 use crate::mirror::{AssetRecord, DocRecord, Mirror, OutboxRecord};
+use crate::web::{local_storage_get, local_storage_set, now, sleep, with_lock};
 use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use monodit_core::api::{
@@ -85,7 +86,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::future::Future;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -124,32 +124,6 @@ fn urls_fresh(assets: &[AssetInfo]) -> bool {
 
 /// localStorage key prefix of "token fingerprint → user id" (see [`Engine::open`]).
 pub const KNOWN_USER_PREFIX: &str = "monodit-bridge:user:";
-
-/// `window.localStorage`, which throws in opaque origins and some privacy modes.
-fn local_storage() -> Option<JsValue> {
-    let w = web_sys::window()?;
-    js_sys::Reflect::get(&w, &JsValue::from_str("localStorage"))
-        .ok()
-        .filter(|s| s.is_object())
-}
-
-fn local_storage_call(method: &str, args: &[&str]) -> Option<JsValue> {
-    let storage = local_storage()?;
-    let f: js_sys::Function = js_sys::Reflect::get(&storage, &JsValue::from_str(method))
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
-    f.apply(&storage, &args).ok()
-}
-
-fn local_storage_get(key: &str) -> Option<String> {
-    local_storage_call("getItem", &[key])?.as_string()
-}
-
-fn local_storage_set(key: &str, value: &str) {
-    let _ = local_storage_call("setItem", &[key, value]);
-}
 
 /// BroadcastChannel name for a user's cross-tab events.
 pub fn channel_name(user_id: &str) -> String {
@@ -507,24 +481,6 @@ pub struct Engine {
     recheck_throttle_ms: Cell<f64>,
 }
 
-/// Sleeps on the browser's timer (0 ms = next macrotask).
-pub(crate) async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let ok = web_sys::window().map(|w| {
-            w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.max(0))
-                .is_ok()
-        });
-        if ok != Some(true) {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
-pub(crate) fn now() -> f64 {
-    js_sys::Date::now()
-}
-
 fn warn(msg: &str) {
     web_sys::console::warn_1(&JsValue::from_str(msg));
 }
@@ -549,55 +505,6 @@ fn backoff_ms(attempt: u32) -> f64 {
     let exp = BACKOFF_BASE_MS * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
     let capped = exp.min(BACKOFF_MAX_MS);
     capped / 2.0 + js_sys::Math::random() * capped / 2.0
-}
-
-/// Runs `f` while holding the Web Lock `name`; runs it unlocked when Web Locks are absent.
-async fn with_lock<T>(name: &str, f: impl Future<Output = T>) -> T {
-    let locks = web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
-        .filter(|l| l.is_object());
-    let request = locks.as_ref().and_then(|l| {
-        js_sys::Reflect::get(l, &JsValue::from_str("request"))
-            .ok()?
-            .dyn_into::<js_sys::Function>()
-            .ok()
-    });
-    let (Some(locks), Some(request)) = (locks, request) else {
-        return f.await;
-    };
-    let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
-    let held = {
-        let release = release.clone();
-        js_sys::Promise::new(&mut |resolve, _| *release.borrow_mut() = Some(resolve))
-    };
-    let (acquired_tx, acquired_rx) = oneshot::channel::<()>();
-    let acquired_tx = RefCell::new(Some(acquired_tx));
-    let granted = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| {
-        if let Some(tx) = acquired_tx.borrow_mut().take() {
-            let _ = tx.send(());
-        }
-        held.clone().into()
-    });
-    let requested = request.call2(&locks, &JsValue::from_str(name), granted.as_ref());
-    let Ok(requested) = requested.and_then(|p| p.dyn_into::<js_sys::Promise>()) else {
-        return f.await;
-    };
-    // The request's promise settles only after we release, so if it settles first the lock was
-    // refused (e.g. a document that may not use locks): go on without it.
-    let refused = wasm_bindgen_futures::JsFuture::from(requested);
-    futures::pin_mut!(refused);
-    let locked = matches!(
-        futures::future::select(acquired_rx, refused).await,
-        futures::future::Either::Left((Ok(()), _))
-    );
-    let out = f.await;
-    if locked {
-        if let Some(r) = release.borrow_mut().take() {
-            let _ = r.call0(&JsValue::UNDEFINED);
-        }
-    }
-    drop(granted);
-    out
 }
 
 /// One send of [`Engine::send_batch`]: the oldest pending write of a bucket and the newer ones

@@ -1,5 +1,5 @@
-//! `ctx.cache`: per-instance, browser-only storage (seed 000: "local cache ... for
-//! browser-only per-instance data such as response snapshots or favicon caches").
+//! `ctx.cache`: per-instance, browser-only storage for data such as response snapshots or
+//! favicon caches (README, "Limits").
 //!
 //! - Never sent to the server and never counted in quota: entries live only in the user's
 //!   mirror database ([`crate::mirror::STORE_CACHE`]), keyed by `[instanceId, key]`, so one

@@ -32,7 +32,7 @@
 //! | `cache.get` / `cache.delete` | `{key}` | value or `undefined` / `true` |
 //! | `cache.set` | `{key, value, ttlMs?}` | `true` |
 //! | `cache.keys` / `cache.clear` | `{}` | `[key]` / `true` |
-//! | `storage.<method>` | `{collection, id?, ids?, data?, items?, options?, where?}` | seed 003 result |
+//! | `storage.<method>` | `{collection, id?, ids?, data?, items?, options?, where?}` | the collection op's result (core `api::CollectionOp`) |
 //! | `kv.get` | `{key}` | value, or `null` when unset |
 //! | `kv.set` | `{key, value}` | `true` |
 //! | `kv.delete` | `{key}` | whether the key existed |
@@ -115,7 +115,7 @@ pub enum Op {
     CacheKeys,
     /// `cache.clear`
     CacheClear,
-    /// `storage.<method>` (seed 003 StorageCollection)
+    /// `storage.<method>` (`ctx.storage.<name>.<method>`)
     Storage(CollectionMethod),
     /// `config`
     Config,
@@ -131,7 +131,7 @@ pub enum Op {
     Log,
 }
 
-/// The methods of seed 003's `StorageCollection`.
+/// The methods of a `ctx.storage.<name>` collection (README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CollectionMethod {
     /// `get(id)`

@@ -21,8 +21,8 @@
 //!
 //! | op | args | value |
 //! |---|---|---|
-//! | `store.get` | `{namespace?, binding?}` | `{value, version, pending, bucket}` |
-//! | `store.set` | `{value, namespace?, binding?, ifVersion?}` | `{value, version, pending, bucket}` once confirmed (a `{event:"queued", id}` first, once the write is in the outbox) |
+//! | `store.get` | `{namespace?, binding?}` | `{value, version, pending, bucket, head}` (`head`: the read token `update()` writes with, a number or `null`) |
+//! | `store.set` | `{value, namespace?, binding?, ifVersion?, ifHead?}` | `{value, version, pending, bucket}` once confirmed (a `{event:"queued", id}` first, once the write is in the outbox) |
 //! | `store.subscribe` | `{subscription, namespace?, binding?}` | `{bucket}` |
 //! | `assets.upload` | `{file: Blob, name?, binding?, namespace?}` | `AssetInfo` (`url`) |
 //! | `assets.list` | `{binding?, namespace?}` | `[AssetInfo]` |
@@ -313,6 +313,9 @@ mod host_side {
             binding: BindingKey,
             /// Apply only while the bucket is at this version (CONFLICT otherwise).
             if_version: Option<u64>,
+            /// `update()`'s read token (`head` of the `store.get` answer it computed on):
+            /// absent, `null`, or a number.
+            if_head: Option<Option<f64>>,
         },
         /// `store.subscribe`
         StoreSubscribe {
@@ -774,11 +777,27 @@ mod host_side {
                         }
                     }
                 };
+                let if_head = get(args, "ifHead");
+                let if_head = if if_head.is_undefined() {
+                    None
+                } else if if_head.is_null() {
+                    Some(None)
+                } else {
+                    match if_head.as_f64() {
+                        Some(n) if if_version.is_some() && n.is_finite() && n > 0.0 => Some(Some(n)),
+                        _ => {
+                            return Err(invalid(
+                                "args.ifHead must be the head of a store.get answer (a positive number or null), with ifVersion",
+                            ))
+                        }
+                    }
+                };
                 Call::StoreSet {
                     value: js_to_json(&value, MAX_DOCUMENT_BYTES, "document")?,
                     namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
                     binding: binding(args)?,
                     if_version,
+                    if_head,
                 }
             }
             Op::StoreSubscribe => Call::StoreSubscribe {

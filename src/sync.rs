@@ -79,7 +79,9 @@ use monodit_core::api::{
     PutDocument,
 };
 use monodit_core::buckets::Backend;
-use monodit_core::outbox::{self, Condition, Failure, Settled, Standing, WriteFacts};
+use monodit_core::outbox::{
+    self, Admission, Condition, Failure, Settled, Standing, View, WriteFacts,
+};
 use monodit_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -220,6 +222,9 @@ pub struct DocSnapshot {
     pub version: u64,
     /// Whether writes are still unconfirmed.
     pub pending: bool,
+    /// The read token (`core::outbox::View::head`): which write the value is, so a
+    /// conditional write computed on it can be admitted on top of exactly that write.
+    pub head: Option<f64>,
 }
 
 /// A change of an asset bucket's list.
@@ -261,6 +266,8 @@ struct Pending {
     condition: Condition,
     /// A send failed before, or it came from the outbox (an earlier page or another tab).
     replay: bool,
+    /// A conditional write's read token: the write its value was computed on.
+    after: Option<f64>,
 }
 
 impl Pending {
@@ -270,6 +277,7 @@ impl Pending {
             base_version: self.base_version,
             condition: self.condition,
             replay: self.replay,
+            after: self.after,
         }
     }
 
@@ -286,16 +294,21 @@ impl Pending {
             base_version: e.base_version.unwrap_or(known_version),
             condition: e.condition,
             replay: true,
+            after: e.after,
         }
     }
 }
 
 /// Options of [`Engine::doc_write`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WriteOptions {
     /// Apply only while the bucket is at this version (with this browser's pending writes on
     /// top); CONFLICT otherwise.
     pub if_version: Option<u64>,
+    /// With `if_version`: the read token (`head`) of the snapshot the value was computed on
+    /// (`Some(None)` when it had none). Admitted only while the bucket still shows that
+    /// value (`core::outbox::admit`); `update()` sends it.
+    pub if_head: Option<Option<f64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -348,20 +361,31 @@ impl Doc {
     /// Applies the outbox rules after `settled` moved: writes older than it are removed
     /// (returned: settled by the newer write), newer ones are rebased on it.
     fn apply_settled(&mut self) -> Vec<String> {
-        let settled = self.settled;
+        let facts: Vec<WriteFacts> = self.pending.iter().map(Pending::facts).collect();
+        let mut standings = outbox::standings(&facts, self.settled).into_iter();
         let mut superseded = Vec::new();
-        self.pending
-            .retain_mut(|p| match outbox::standing(&p.facts(), settled) {
-                Standing::Superseded => {
-                    superseded.push(p.mutation_id.clone());
-                    false
-                }
-                Standing::Queued { base_version } => {
-                    p.base_version = base_version;
-                    true
-                }
-            });
+        self.pending.retain_mut(|p| match standings.next() {
+            Some(Standing::Superseded) => {
+                superseded.push(p.mutation_id.clone());
+                false
+            }
+            Some(Standing::Queued { base_version }) => {
+                p.base_version = base_version;
+                true
+            }
+            None => true,
+        });
         superseded
+    }
+
+    /// What a conditional write is admitted against (`core::outbox::admit`).
+    fn view(&self) -> View {
+        View {
+            confirmed_version: self.confirmed_version,
+            known: self.known,
+            settled: self.settled,
+            newest: self.pending.last().map(Pending::facts),
+        }
     }
 
     fn visible(&self) -> &Value {
@@ -376,7 +400,26 @@ impl Doc {
             value: self.visible().clone(),
             version: self.confirmed_version,
             pending: !self.pending.is_empty(),
+            head: self.view().head(),
         }
+    }
+
+    /// CONFLICT for a write made on `expected`: `detail` is what this browser shows now
+    /// (`{value, version, head}`: the queued writes included, so a caller that merges into it
+    /// and writes again on that `head` loses none of them).
+    fn conflict(&self, expected: u64) -> Error {
+        let version = self.confirmed_version;
+        Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "the document is at version {version}, not {expected}: a newer write came first"
+            ),
+        )
+        .with_detail(serde_json::json!({
+            "value": self.visible(),
+            "version": version,
+            "head": self.view().head(),
+        }))
     }
 
     fn record(&self, bucket_id: &str) -> DocRecord {
@@ -914,18 +957,20 @@ impl Engine {
                 self.merge_base(&b.bucket_id, Doc::from_record(rec));
             }
         }
-        if let Some(v) = opts.if_version {
-            let stale = {
-                let st = self.state.borrow();
-                st.docs.get(&b.bucket_id).filter(|d| d.known).and_then(|d| {
-                    outbox::stale_at_once(v, Some(d.confirmed_version))
-                        .then(|| (d.confirmed_value.clone(), d.confirmed_version))
-                })
-            };
-            if let Some((value, version)) = stale {
-                return Err(conflict_error(v, value, version));
+        let admitted = match opts.if_version {
+            None => None,
+            Some(v) => {
+                let mut st = self.state.borrow_mut();
+                let doc = st.doc_mut(&b.bucket_id);
+                match outbox::admit(v, opts.if_head, &doc.view()) {
+                    Admission::Queue {
+                        base_version,
+                        after,
+                    } => Some((base_version, after)),
+                    Admission::Stale => return Err(doc.conflict(v)),
+                }
             }
-        }
+        };
         let mutation_id = new_mutation_id();
         let (rec, outbox, snap) = {
             let mut st = self.state.borrow_mut();
@@ -936,9 +981,9 @@ impl Engine {
             // even if the clock went back: it must never count as superseded.
             let newest_known = doc.pending.last().map_or(doc.settled.seq, |p| p.seq);
             let seq = seq.max(newest_known.max(doc.settled.seq) + 1.0);
-            let (base_version, condition) = match opts.if_version {
-                Some(v) => (v, Condition::IfVersion),
-                None => (doc.confirmed_version, Condition::Plain),
+            let (base_version, condition, after) = match admitted {
+                Some((base, after)) => (base, Condition::IfVersion, after),
+                None => (doc.confirmed_version, Condition::Plain, None),
             };
             doc.pending.push(Pending {
                 mutation_id: mutation_id.clone(),
@@ -950,6 +995,7 @@ impl Engine {
                 base_version,
                 condition,
                 replay: false,
+                after,
             });
             let outbox = OutboxRecord {
                 mutation_id: mutation_id.clone(),
@@ -960,6 +1006,7 @@ impl Engine {
                 created_at: now(),
                 base_version: Some(base_version),
                 condition,
+                after,
             };
             (doc.record(&b.bucket_id), outbox, doc.snapshot())
         };
@@ -1349,15 +1396,14 @@ impl Engine {
                 } else {
                     // Newer writes join only once durable: a write is confirmed (and its
                     // outbox entry deleted) only after that entry was committed.
-                    d.pending
-                        .iter()
-                        .take(MAX_COALESCED)
-                        .enumerate()
-                        .take_while(|(i, p)| {
-                            *i == 0
-                                || (p.durable
-                                    && p.contract == first.contract
-                                    && outbox::coalesces(&first.facts(), &p.facts()))
+                    1 + d
+                        .pending
+                        .windows(2)
+                        .take(MAX_COALESCED - 1)
+                        .take_while(|w| {
+                            w[1].durable
+                                && w[1].contract == first.contract
+                                && outbox::coalesces(&w[0].facts(), &w[1].facts())
                         })
                         .count()
                 };
@@ -1505,7 +1551,7 @@ impl Engine {
             // follows.
             _ => self.want_check(&[bucket_id.to_string()], &[], true),
         }
-        let (snap, rec, settled, current) = {
+        let (snap, rec, settled, err) = {
             let mut st = self.state.borrow_mut();
             st.solo.remove(bucket_id);
             let Some(doc) = st.docs.get_mut(bucket_id) else {
@@ -1521,10 +1567,9 @@ impl Engine {
                 return;
             }
             doc.pending.retain(|p| !ids.contains(&p.mutation_id));
-            let current = (doc.confirmed_value.clone(), doc.confirmed_version);
-            (doc.snapshot(), doc.record(bucket_id), settled, current)
+            let err = doc.conflict(expected.unwrap_or_default());
+            (doc.snapshot(), doc.record(bucket_id), settled, err)
         };
-        let err = conflict_error(expected.unwrap_or_default(), current.0, current.1);
         self.emit_doc(
             bucket_id,
             EventKind::Rollback,
@@ -2376,6 +2421,7 @@ impl Engine {
                             value,
                             version: doc.confirmed_version,
                             pending,
+                            head: None,
                         }
                     } else {
                         doc.snapshot()
@@ -2474,16 +2520,6 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// CONFLICT for a write based on `expected`: `detail` is the current document
-/// (`{value, version}`), so the caller can merge and write again.
-fn conflict_error(expected: u64, value: Value, version: u64) -> Error {
-    Error::new(
-        ErrorCode::Conflict,
-        format!("the document is at version {version}, not {expected}: a newer write reached the server first"),
-    )
-    .with_detail(serde_json::json!({"value": value, "version": version}))
 }
 
 fn check_contract(b: &BucketRef, have: Option<&Contract>) -> Result<(), Error> {

@@ -1,6 +1,7 @@
 //! Resumable uploads (`/v1/uploads`): sessions, parts, completion, abort, expiry, lost answers.
 
-use crate::common::*;
+use crate::native_support::files_under;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -56,18 +57,7 @@ fn reserved(s: &Srv) -> i64 {
 
 /// Files under the server's staging directory (`<db>.staging`).
 fn staged_files(s: &Srv) -> Vec<std::path::PathBuf> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                walk(&e.path(), out);
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&s.dir.path().join("db.staging"), &mut out);
-    out
+    files_under(&s.dir().path().join("db.staging"))
 }
 
 fn data(len: usize) -> Vec<u8> {
@@ -85,7 +75,7 @@ fn part_numbers(session: &Value) -> Vec<u64> {
 
 #[tokio::test]
 async fn parts_in_any_order_complete_into_one_asset() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let bytes = data(2 * PART + 100);
     let size = bytes.len() as u64;
@@ -149,7 +139,7 @@ async fn parts_in_any_order_complete_into_one_asset() {
 
 #[tokio::test]
 async fn the_same_key_finds_the_open_session_with_its_parts() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let first = create(&s, &t, "b", "k1", 10).await.ok().clone();
     let id = first["uploadId"].as_str().unwrap();
@@ -167,7 +157,7 @@ async fn the_same_key_finds_the_open_session_with_its_parts() {
 
 #[tokio::test]
 async fn a_key_reused_for_another_upload_is_refused_and_sizes_are_checked_first() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let first = create(&s, &t, "b", "k1", 10).await.ok().clone();
     // The same key on another size or bucket names a different upload: never its session.
@@ -247,7 +237,7 @@ async fn sessions_reserve_and_are_checked_like_single_shot_uploads() {
 
 #[tokio::test]
 async fn parts_have_exact_sizes_and_sessions_have_owners() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let session = create(&s, &t, "b", "k", PART as u64 + 5).await.ok().clone();
     let id = session["uploadId"].as_str().unwrap().to_string();
@@ -347,7 +337,7 @@ async fn an_untouched_session_expires_and_gives_its_bytes_back() {
 
 #[tokio::test]
 async fn lost_part_and_completion_answers_are_retried_safely() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let session = create(&s, &t, "b", "k", 30).await.ok().clone();
     let id = session["uploadId"].as_str().unwrap().to_string();
@@ -387,7 +377,7 @@ async fn lost_part_and_completion_answers_are_retried_safely() {
 
 #[tokio::test]
 async fn mixed_concurrent_uploads_near_the_limit_never_overshoot() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     const SIZE: u64 = 100_000;
     // Room for exactly 10 files (plus a little that fits no 11th).
     let t = s.pro_with_limit(10 * SIZE + SIZE / 2).await;
@@ -465,7 +455,7 @@ async fn mixed_concurrent_uploads_near_the_limit_never_overshoot() {
 
 #[tokio::test]
 async fn concurrent_repeats_of_one_key_store_once() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let mut tasks = Vec::new();
     for _ in 0..10 {
@@ -526,7 +516,7 @@ async fn concurrent_repeats_of_one_key_store_once() {
 
 #[tokio::test]
 async fn nothing_changes_an_upload_while_it_is_being_completed() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let session = create(&s, &t, "b", "k", 10).await.ok().clone();
     let id = session["uploadId"].as_str().unwrap().to_string();
@@ -556,7 +546,7 @@ async fn nothing_changes_an_upload_while_it_is_being_completed() {
 #[tokio::test]
 async fn a_part_still_streaming_when_its_upload_is_aborted_is_not_found() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     let session = create(&s, &t, "b", "k", 1_000_000).await.ok().clone();
     let id = session["uploadId"].as_str().unwrap().to_string();

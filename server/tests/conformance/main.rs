@@ -16,3 +16,4 @@ mod limits;
 mod openapi;
 mod plugins;
 mod quota;
+mod uploads;

@@ -6,6 +6,7 @@
 
 pub mod kv;
 pub mod quota;
+pub mod uploads;
 
 use monodit_server::{start, Config, RunningServer};
 use reqwest::{Method, StatusCode};

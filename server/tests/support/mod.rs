@@ -68,7 +68,15 @@ impl Srv {
         match std::env::var(CONFORMANCE_URL) {
             Ok(url) if !url.trim().is_empty() => Srv {
                 base: url.trim().trim_end_matches('/').to_string(),
-                http: reqwest::Client::new(),
+                // A new connection per request. A server in another process closes a
+                // connection after answering early without reading the body (413, an
+                // Idempotency-Key CONFLICT) but does not say `Connection: close`, so a pooled
+                // connection races that close (IncompleteMessage, broken pipe). The suite
+                // tests the API, not keep-alive reuse (the native edge tests cover that).
+                http: reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .expect("an HTTP client"),
                 native: None,
             },
             _ => Srv::launch(|_| {}).await,

@@ -7,12 +7,14 @@
 //! those come from an [`Env`] the adapter provides, so the crate builds for native and for
 //! `wasm32-unknown-unknown` (where `SystemTime::now()` panics).
 //!
-//! - [`env`]: the injected clock, random bytes and secrets.
+//! - [`env`](mod@env): the injected clock, random bytes and secrets.
 //! - [`quota`]: the quota check (checked arithmetic: a sum past `u64::MAX` never fits).
 //! - [`validate`]: id, schema and idempotency-key grammars.
 //! - [`rules`]: the document write rule and the upload reservation rule.
 //! - [`uploads`]: idempotency replays, resumable sessions' key, part and completion rules.
 //! - [`signing`]: signed download URLs.
+
+#![deny(missing_docs)]
 
 pub mod env;
 pub mod quota;

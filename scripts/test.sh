@@ -23,6 +23,7 @@ if [ "${MONODIT_SKIP_LINT:-0}" != 1 ]; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --quiet -- -D warnings
   cargo clippy --target wasm32-unknown-unknown -p monodit-bridge --all-targets --quiet -- -D warnings
+  cargo check -p monodit-service --target wasm32-unknown-unknown --quiet
 fi
 
 step "native tests (cargo test --workspace)"

@@ -1303,13 +1303,17 @@ impl Mount {
                 let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
                 let snap = engine.doc_get(&b).await?;
                 self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
-                snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
+                let answer = snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)?;
+                let head = snap.head.map_or(JsValue::NULL, JsValue::from_f64);
+                let _ = js_sys::Reflect::set(&answer, &"head".into(), &head);
+                Ok(answer)
             }
             Call::StoreSet {
                 value,
                 namespace,
                 binding,
                 if_version,
+                if_head,
             } => {
                 let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
                 if namespace.is_some() {
@@ -1333,7 +1337,10 @@ impl Mount {
                         &[("id", JsValue::from_f64(id))],
                     ));
                 };
-                let opts = crate::sync::WriteOptions { if_version };
+                let opts = crate::sync::WriteOptions {
+                    if_version,
+                    if_head,
+                };
                 let snap = engine.doc_write(&b, value, opts, queued).await?;
                 snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)
             }

@@ -109,6 +109,10 @@ pub struct OutboxRecord {
     /// Plain `set()` or conditional (`ifVersion` / `update()`).
     #[serde(default)]
     pub condition: Condition,
+    /// A conditional write's read token: the `seq` of the write its value was computed on
+    /// (`core::outbox::WriteFacts::after`); none when computed on the confirmed document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<f64>,
 }
 
 /// A mirrored asset list.

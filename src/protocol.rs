@@ -21,8 +21,8 @@
 //!
 //! | op | args | value |
 //! |---|---|---|
-//! | `store.get` | `{namespace?, binding?}` | `{value, version, pending, bucket}` |
-//! | `store.set` | `{value, namespace?, binding?, ifVersion?}` | `{value, version, pending, bucket}` once confirmed (a `{event:"queued", id}` first, once the write is in the outbox) |
+//! | `store.get` | `{namespace?, binding?}` | `{value, version, pending, bucket, head}` (`head`: the read token `update()` writes with, a number or `null`) |
+//! | `store.set` | `{value, namespace?, binding?, ifVersion?, ifHead?}` | `{value, version, pending, bucket}` once confirmed (a `{event:"queued", id}` first, once the write is in the outbox) |
 //! | `store.subscribe` | `{subscription, namespace?, binding?}` | `{bucket}` |
 //! | `assets.upload` | `{file: Blob, name?, binding?, namespace?}` | `AssetInfo` (`url`) |
 //! | `assets.list` | `{binding?, namespace?}` | `[AssetInfo]` |
@@ -303,6 +303,9 @@ mod host_side {
             binding: BindingKey,
             /// Apply only while the bucket is at this version (CONFLICT otherwise).
             if_version: Option<u64>,
+            /// `update()`'s read token (`head` of the `store.get` answer it computed on):
+            /// absent, `null`, or a number.
+            if_head: Option<Option<f64>>,
         },
         /// `store.subscribe`
         StoreSubscribe {

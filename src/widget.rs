@@ -7,7 +7,7 @@
 
 use crate::errors::{self, obj};
 use crate::protocol::HANDSHAKE_TIMEOUT_MS;
-use crate::transport::{listen_for_handshakes, on_err, on_ok, Client};
+use crate::transport::{listen_for_handshakes, on_err, on_ok, then_raw, Client};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use monodit_core::ErrorCode;
 use std::cell::RefCell;
@@ -81,8 +81,11 @@ export interface StoreSetOptions {
    *  with `err.data` = the current {@link StoreConflict}. */
   ifVersion?: number;
 }
-/** `err.data` of a CONFLICT from `ctx.store.set(value, { ifVersion })` or a stale queued write. */
-export interface StoreConflict { value: unknown; version: number; }
+/** `err.data` of a CONFLICT from `ctx.store.set(value, { ifVersion })` or a stale queued write:
+ *  what this browser shows now (its own queued writes included), the last confirmed
+ *  `version`, and `head`, the read token `ctx.store.update` writes with (which queued write
+ *  the value is; `null` when it is a confirmed document). */
+export interface StoreConflict { value: unknown; version: number; head?: number | null; }
 /** One asset of `ctx.assets.list()`. */
 export interface AssetInfo {
   objectKey: string; name: string; size: number; contentType: string; uploadedAt: number;
@@ -359,6 +362,7 @@ fn build_ctx(client: Client, init: &JsValue) -> Result<Ctx, JsValue> {
         bindings: field(init, "bindings"),
         shared,
         storage,
+        updates: Rc::new(RefCell::new(JsValue::UNDEFINED)),
     })
 }
 
@@ -376,6 +380,8 @@ pub struct Ctx {
     kind: String,
     bindings: JsValue,
     shared: Rc<Shared>,
+    /// The page's `ctx.store.update()` queue (see [`Updates`]).
+    updates: Updates,
     storage: JsValue,
 }
 
@@ -438,6 +444,7 @@ impl Ctx {
         Store {
             client: self.client.clone(),
             binding: JsValue::UNDEFINED,
+            updates: self.updates.clone(),
         }
     }
 
@@ -455,6 +462,7 @@ impl Ctx {
     /// more than one binding of a backend.
     pub fn binding(&self, key: String) -> Binding {
         Binding {
+            updates: self.updates.clone(),
             client: self.client.clone(),
             key: JsValue::from_str(&key),
         }
@@ -508,6 +516,7 @@ impl Ctx {
 pub struct Binding {
     client: Client,
     key: JsValue,
+    updates: Updates,
 }
 
 #[wasm_bindgen]
@@ -518,6 +527,7 @@ impl Binding {
         Store {
             client: self.client.clone(),
             binding: self.key.clone(),
+            updates: self.updates.clone(),
         }
     }
 
@@ -573,7 +583,14 @@ fn report_subscribe_failure(answer: Promise, on_error: Option<Function>) {
 pub struct Store {
     client: Client,
     binding: JsValue,
+    updates: Updates,
 }
+
+/// The tail of the page's `update()` queue: a promise that resolves once the newest update's
+/// write is queued on the host (or the update settled). Updates run one at a time, in call
+/// order, each reading after the one before is queued, so each computes on top of the one
+/// before instead of on the same value (which would lose one of them).
+type Updates = Rc<RefCell<JsValue>>;
 
 #[wasm_bindgen]
 impl Store {
@@ -629,9 +646,24 @@ impl Store {
         #[wasm_bindgen(unchecked_optional_param_type = "string | null")] namespace: Option<JsValue>,
     ) -> Promise {
         let namespace = namespace.unwrap_or(JsValue::UNDEFINED);
-        let args = obj(&[("namespace", &namespace)]);
-        let read = send(&self.client, "store.get", with_binding(args, &self.binding));
-        update_attempt(self.clone_store(), f, namespace, read, UPDATE_ATTEMPTS)
+        // Take a turn: `open` lets the next update of this page start.
+        let mut open = JsValue::UNDEFINED;
+        let turn = Promise::new(&mut |resolve, _| open = resolve.into());
+        let before = Promise::resolve(&self.updates.replace(turn.into()));
+        let store = self.clone_store();
+        let next = open.clone();
+        let result = on_ok(&before, move |_| {
+            let args = obj(&[("namespace", &namespace)]);
+            let read = send(
+                &store.client,
+                "store.get",
+                with_binding(args, &store.binding),
+            );
+            Ok(update_attempt(store, f, namespace, read, UPDATE_ATTEMPTS, next).into())
+        });
+        // Settled either way (a failed read, a throwing `fn`, CONFLICT): the next one may go.
+        let _ = then_raw(&result, &open, &open);
+        result
     }
 
     /// Calls `cb(value, meta)` on every change of the bucket (`namespace`, or the bound
@@ -672,6 +704,7 @@ impl Store {
         Store {
             client: self.client.clone(),
             binding: self.binding.clone(),
+            updates: self.updates.clone(),
         }
     }
 
@@ -685,21 +718,34 @@ impl Store {
     }
 }
 
-/// One round of `update`: `read` gives `{value, version}` (a `store.get` answer or a
-/// CONFLICT's data); `f`'s result is written on that version; a CONFLICT starts the next
-/// round on the value it carries.
+/// One round of `update`: `read` gives `{value, version, head}` (a `store.get` answer or a
+/// CONFLICT's data); `f`'s result is written on that version and read token (`head`: the
+/// host admits it only while it still shows the value `f` saw); a CONFLICT starts the next
+/// round on the value it carries. `queued` runs once a write is queued on the host.
 fn update_attempt(
     store: Store,
     f: Function,
     namespace: JsValue,
     read: Promise,
     left: u32,
+    queued: JsValue,
 ) -> Promise {
     on_ok(&read, move |snap| {
         let version = field(&snap, "version");
+        let head = field(&snap, "head");
         let next = Promise::resolve(&f.call1(&JsValue::NULL, &field(&snap, "value"))?);
         Ok(on_ok(&next, move |next| {
-            let written = store.write(&next, &namespace, &version);
+            let args = obj(&[
+                ("value", &next),
+                ("namespace", &namespace),
+                ("ifVersion", &version),
+                ("ifHead", &head),
+            ]);
+            let args = with_binding(args, &store.binding);
+            let written = match queued.dyn_ref::<Function>() {
+                Some(q) => store.client.call_queued("store.set", args, q.clone()),
+                None => send(&store.client, "store.set", args),
+            };
             Ok(on_err(&written, move |err| {
                 if left <= 1 || errors::code_of(&err).as_deref() != Some("CONFLICT") {
                     return Err(err);
@@ -716,7 +762,7 @@ fn update_attempt(
                         with_binding(args, &store.binding),
                     )
                 };
-                Ok(update_attempt(store, f, namespace, current, left - 1).into())
+                Ok(update_attempt(store, f, namespace, current, left - 1, queued).into())
             })
             .into())
         })

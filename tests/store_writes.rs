@@ -345,3 +345,180 @@ async fn set_config_onto_an_incompatible_bucket_rejects_and_keeps_the_old_bindin
     .await;
     offline.close();
 }
+
+/// An update `fn` that appends `item` to `items` (a new list when the document is empty).
+fn append(item: &str) -> Function {
+    Function::new_with_args(
+        "v",
+        &format!("return {{ items: [...((v && v.items) || []), {item:?}] }};"),
+    )
+}
+
+/// The items of a `{items: [...]}` document, sorted (the order of racing writers is theirs).
+fn sorted_items(v: &serde_json::Value) -> Vec<String> {
+    let mut items: Vec<String> = v["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    items.sort();
+    items
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// Starts `update(append(item))` for every item at once, without waiting in between (as a
+/// user clicking "add" quickly does), and awaits them all.
+async fn update_all_at_once(ctxs: &[&Ctx], items: &[String], ns: &JsValue) {
+    let calls: Vec<Promise> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            ctxs[i % ctxs.len()]
+                .store()
+                .update(append(item), Some(ns.clone()))
+        })
+        .collect();
+    for (p, item) in calls.into_iter().zip(items) {
+        let r = JsFuture::from(p).await;
+        assert!(
+            r.is_ok(),
+            "update adding {item} failed: {:?}",
+            r.map_err(|e| code(&e))
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn quick_updates_from_one_page_all_land_even_from_two_widgets_on_one_bucket() {
+    let (api, _user) = user().await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let ns = format!("todo-quick-{}", (js_sys::Math::random() * 1e9) as u64);
+    let nsv = JsValue::from_str(&ns);
+    let (_a, first) = mount(&host, "todo-a", NOTES, "{}").await;
+    let (_b, second) = mount(&host, "todo-b", NOTES, "{}").await;
+    ok(first
+        .store()
+        .set(json(r#"{"items": []}"#), Some(nsv.clone())))
+    .await;
+
+    // Ten updates started together: each widget's run one at a time, the two widgets race.
+    let items = names("item", 10);
+    update_all_at_once(&[&first, &second], &items, &nsv).await;
+
+    let doc = api.document(&ns, None).await.unwrap();
+    let monodit_bridge::http::DocumentFetch::Fresh(doc) = doc else {
+        panic!("the document exists on the server")
+    };
+    assert_eq!(sorted_items(&doc.value), items, "no update was lost");
+    let shown = ok(second.store().get(Some(nsv))).await;
+    let shown: serde_json::Value = serde_wasm_bindgen::from_value(shown).unwrap();
+    assert_eq!(sorted_items(&shown), items, "every widget shows every item");
+    assert_eq!(engine.pending_writes(), 0);
+    engine.close();
+}
+
+#[wasm_bindgen_test]
+async fn quick_updates_offline_each_apply_on_top_of_the_one_before() {
+    let (api, user) = user().await;
+    let ns = format!("todo-offline-{}", (js_sys::Math::random() * 1e9) as u64);
+    let nsv = JsValue::from_str(&ns);
+    {
+        // Online first, so this browser's mirror knows the document.
+        let engine = Engine::open(api.clone()).await.unwrap();
+        let host = Host::from_engine(engine.clone());
+        let (_h, ctx) = mount(&host, "todo-on", NOTES, "{}").await;
+        ok(ctx
+            .store()
+            .set(json(r#"{"items": ["first"]}"#), Some(nsv.clone())))
+        .await;
+        engine.close();
+    }
+    // The backend stops answering: every update applies locally and stays queued.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let engine = Engine::open_with_user(dead.clone(), &user).await;
+    let host = Host::from_engine(engine.clone());
+    let (_h, ctx) = mount(&host, "todo-off", NOTES, "{}").await;
+    let items = names("offline", 5);
+    let calls: Vec<Outcome> = items
+        .iter()
+        .map(|item| watch(ctx.store().update(append(item), Some(nsv.clone()))))
+        .collect();
+    let mut want = items.clone();
+    want.push("first".into());
+    want.sort();
+    let c = ctx.store();
+    let mut shown = Vec::new();
+    for _ in 0..100 {
+        let v = ok(c.get(Some(nsv.clone()))).await;
+        shown = sorted_items(&serde_wasm_bindgen::from_value(v).unwrap());
+        if shown == want {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert_eq!(
+        shown, want,
+        "each offline update applied on top of the one before"
+    );
+    assert!(
+        calls.iter().all(|c| c.borrow().is_none()),
+        "queued updates stay pending offline"
+    );
+    engine.close();
+
+    // The next page with a backend sends them: the server gets every item.
+    let online = Engine::open(api.clone()).await.unwrap();
+    wait_until("the queued updates reached the server", 10_000, || {
+        online.pending_writes() == 0
+    })
+    .await;
+    let monodit_bridge::http::DocumentFetch::Fresh(doc) = api.document(&ns, None).await.unwrap()
+    else {
+        panic!("the document exists on the server")
+    };
+    assert_eq!(sorted_items(&doc.value), want, "no offline update was lost");
+    online.close();
+}
+
+#[wasm_bindgen_test]
+async fn quick_updates_from_two_tabs_of_one_browser_all_land() {
+    // Two engines of one user in one page share what two tabs share: the mirror and its
+    // outbox, the Web Lock that lets one of them flush, and the BroadcastChannel.
+    let (api, user) = user().await;
+    let one = Engine::open_with_user(api.clone(), &user).await;
+    let two = Engine::open_with_user(api.clone(), &user).await;
+    let (host1, host2) = (
+        Host::from_engine(one.clone()),
+        Host::from_engine(two.clone()),
+    );
+    let ns = format!("todo-tabs-{}", (js_sys::Math::random() * 1e9) as u64);
+    let nsv = JsValue::from_str(&ns);
+    let (_a, tab1) = mount(&host1, "todo-t1", NOTES, "{}").await;
+    let (_b, tab2) = mount(&host2, "todo-t2", NOTES, "{}").await;
+    ok(tab1
+        .store()
+        .set(json(r#"{"items": []}"#), Some(nsv.clone())))
+    .await;
+    ok(tab2.store().get(Some(nsv.clone()))).await;
+
+    let items = names("tab", 8);
+    update_all_at_once(&[&tab1, &tab2], &items, &nsv).await;
+    wait_until("both tabs settled", 10_000, || {
+        one.pending_writes() == 0 && two.pending_writes() == 0
+    })
+    .await;
+    let monodit_bridge::http::DocumentFetch::Fresh(doc) = api.document(&ns, None).await.unwrap()
+    else {
+        panic!("the document exists on the server")
+    };
+    assert_eq!(sorted_items(&doc.value), items, "no tab's update was lost");
+    one.close();
+    two.close();
+}

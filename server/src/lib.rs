@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod db;
+pub mod env;
 pub mod error;
 pub mod http;
 pub mod min_rate;
@@ -22,6 +23,7 @@ pub mod store;
 pub mod sweep;
 
 use db::Db;
+use monodit_service::{Secret, Secrets};
 use object_store::ObjectStore;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -136,6 +138,8 @@ pub struct AppState {
     pub openapi: serde_json::Value,
     /// Key of collection query cursors (core's `cursor` module).
     pub cursor_secret: Arc<Vec<u8>>,
+    /// Clock, randomness and secrets for the service layer.
+    pub env: Arc<env::NativeEnv>,
     /// Authenticated users by token hash.
     pub auth_cache: http::extract::AuthCache,
     /// Dev mode: injected faults per user id (`PUT /v1/dev/faults`).
@@ -244,32 +248,6 @@ pub fn openapi_json() -> serde_json::Value {
     })
 }
 
-/// A 32-byte server secret kept in the `settings` table, so signed URLs and cursors survive
-/// restarts.
-fn load_or_create_secret(db: &Db, name: &str) -> Result<Vec<u8>, StartError> {
-    use rand::RngCore;
-    let conn =
-        rusqlite::Connection::open(db_path_of(db)).map_err(|e| StartError::Other(e.to_string()))?;
-    let existing: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'url_secret'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
-    if let Some(hexed) = existing.and_then(|h| hex::decode(h).ok()) {
-        return Ok(hexed);
-    }
-    let mut secret = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    conn.execute(
-        "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
-        [name, &hex::encode(&secret)],
-    )
-    .map_err(|e| StartError::Other(e.to_string()))?;
-    Ok(secret)
-}
-
 fn db_path_of(db: &Db) -> PathBuf {
     db.path().to_path_buf()
 }
@@ -301,8 +279,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Other(format!("staging {}: {e}", staging_dir.display())))?;
     let objects = objects::open(&config.objects)
         .map_err(|e| StartError::Objects(config.objects.clone(), e))?;
-    let secret = load_or_create_secret(&db, "url_secret")?;
-    let cursor_secret = load_or_create_secret(&db, "cursor_secret")?;
+    // Each named secret is its own (the cursor secret used to be the URL secret).
+    let env = Arc::new(env::NativeEnv::load(&db_path_of(&db))?);
     let demo_token = if config.dev {
         let token = config.demo_token.clone();
         db.write(move |tx| {
@@ -326,7 +304,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let state = Arc::new(AppState {
         db,
         objects,
-        signer: objects::Signer::new(secret),
+        signer: objects::Signer::new(env.secret(Secret::Url).to_vec()),
         public_url: config
             .public_url
             .clone()
@@ -337,7 +315,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         max_upload_bytes: config.max_upload_bytes,
         url_ttl_secs: config.url_ttl_secs,
         openapi: openapi_json(),
-        cursor_secret: Arc::new(cursor_secret),
+        cursor_secret: Arc::new(env.secret(Secret::Cursor).to_vec()),
+        env,
         auth_cache: http::extract::AuthCache::default(),
         faults: Default::default(),
         indexer,

@@ -5,11 +5,9 @@
 //! environment variables (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_REGION`), so moving to R2 is a configuration change.
 
-use hmac::{Hmac, Mac};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
-use sha2::Sha256;
 use std::sync::Arc;
 
 /// Builds the object store named by `spec`.
@@ -61,62 +59,9 @@ pub fn local_root(spec: &str) -> Option<std::path::PathBuf> {
     (!spec.starts_with("s3://")).then(|| std::path::PathBuf::from(spec))
 }
 
-/// Signs and checks download URLs: `sig = HMAC-SHA256(secret, "{key}\n{exp}")`, hex.
-#[derive(Clone)]
-pub struct Signer {
-    secret: Arc<Vec<u8>>,
-}
-
-/// Why a signed URL was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SignatureError {
-    /// The signature does not match (tampered key, expiry or signature).
-    Invalid,
-    /// The URL's expiry has passed.
-    Expired,
-}
-
-impl Signer {
-    /// A signer with this secret (kept in the database so URLs survive restarts).
-    pub fn new(secret: Vec<u8>) -> Self {
-        Signer {
-            secret: Arc::new(secret),
-        }
-    }
-
-    fn mac(&self, key: &str, exp: u64) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(key.as_bytes());
-        mac.update(b"\n");
-        mac.update(exp.to_string().as_bytes());
-        mac
-    }
-
-    /// The hex signature for `key` valid until `exp` (Unix seconds).
-    pub fn sign(&self, key: &str, exp: u64) -> String {
-        hex::encode(self.mac(key, exp).finalize().into_bytes())
-    }
-
-    /// Checks a signature in constant time, then the expiry.
-    pub fn verify(
-        &self,
-        key: &str,
-        exp: u64,
-        sig: &str,
-        now_secs: u64,
-    ) -> Result<(), SignatureError> {
-        let raw = hex::decode(sig).map_err(|_| SignatureError::Invalid)?;
-        self.mac(key, exp)
-            .verify_slice(&raw)
-            .map_err(|_| SignatureError::Invalid)?;
-        if exp < now_secs {
-            return Err(SignatureError::Expired);
-        }
-        Ok(())
-    }
-}
+/// Signed download URLs (`sig = HMAC-SHA256(secret, "{key}\n{exp}")`, hex), from the service
+/// layer so every backend signs alike.
+pub use monodit_service::signing::{url_expiry, SignatureError, Signer};
 
 /// The type a file is stored and served as: the `type/subtype` of `Content-Type`, lowercase,
 /// parameters dropped, parsed by the `mime` crate. Anything it cannot parse (several types
@@ -158,20 +103,6 @@ pub fn inline_allowed(content_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_bind_key_and_expiry() {
-        let s = Signer::new(b"secret".to_vec());
-        let sig = s.sign("abc", 100);
-        assert_eq!(s.verify("abc", 100, &sig, 50), Ok(()));
-        assert_eq!(s.verify("abd", 100, &sig, 50), Err(SignatureError::Invalid));
-        assert_eq!(s.verify("abc", 101, &sig, 50), Err(SignatureError::Invalid));
-        assert_eq!(s.verify("abc", 100, "zz", 50), Err(SignatureError::Invalid));
-        assert_eq!(
-            s.verify("abc", 100, &sig, 101),
-            Err(SignatureError::Expired)
-        );
-    }
 
     #[cfg(feature = "s3")]
     #[test]

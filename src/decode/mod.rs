@@ -180,11 +180,27 @@ fn parse_call(op: Op, args: &JsValue) -> Result<Call, Error> {
                     }
                 }
             };
+            let if_head = get(args, "ifHead");
+            let if_head = if if_head.is_undefined() {
+                None
+            } else if if_head.is_null() {
+                Some(None)
+            } else {
+                match if_head.as_f64() {
+                    Some(n) if if_version.is_some() && n.is_finite() && n > 0.0 => Some(Some(n)),
+                    _ => {
+                        return Err(invalid(
+                            "args.ifHead must be the head of a store.get answer (a positive number or null), with ifVersion",
+                        ))
+                    }
+                }
+            };
             Call::StoreSet {
                 value: js_to_json(&value, MAX_DOCUMENT_BYTES, "document")?,
                 namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
                 binding: binding(args)?,
                 if_version,
+                if_head,
             }
         }
         Op::StoreSubscribe => Call::StoreSubscribe {

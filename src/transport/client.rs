@@ -20,6 +20,8 @@ struct Pending {
     deadline: f64,
     idle_ms: u32,
     progress: Option<Function>,
+    /// Called once when the host reports the write queued (see `call_queued`).
+    queued: Option<Function>,
 }
 
 struct Subscription {
@@ -178,6 +180,23 @@ impl Client {
     /// Blobs are cloned by reference, which is already zero-copy, and a caller's
     /// ArrayBuffer must stay usable after the call.
     pub fn call(&self, op: &'static str, args: JsValue, progress: Option<Function>) -> Promise {
+        self.call_with(op, args, progress, None)
+    }
+
+    /// [`Client::call`] for a write: `queued()` runs once the host holds the write in its
+    /// durable outbox (from then on the write is going to be sent; `update()` starts the next
+    /// read-modify-write of the page at that point).
+    pub fn call_queued(&self, op: &'static str, args: JsValue, queued: Function) -> Promise {
+        self.call_with(op, args, None, Some(queued))
+    }
+
+    fn call_with(
+        &self,
+        op: &'static str,
+        args: JsValue,
+        progress: Option<Function>,
+        queued: Option<Function>,
+    ) -> Promise {
         let call_ms = self.state.borrow().call_timeout_ms;
         let idle_ms = if progress.is_some() || op == "assets.upload" {
             UPLOAD_IDLE_TIMEOUT_MS.max(call_ms)
@@ -211,6 +230,7 @@ impl Client {
                     deadline: now() + f64::from(idle_ms),
                     idle_ms,
                     progress: progress.clone(),
+                    queued: queued.clone(),
                 },
             );
             ensure_sweeper(&mut st, &sweeper);
@@ -312,7 +332,8 @@ fn close_state(state: &Rc<RefCell<ClientState>>) {
     }
 }
 
-fn then_raw(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) -> Promise {
+/// `promise.then(on_ok, on_err)` with JS functions (or `undefined`).
+pub fn then_raw(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) -> Promise {
     Reflect::get(promise, &"then".into())
         .ok()
         .and_then(|t| t.dyn_into::<Function>().ok())
@@ -469,8 +490,12 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             // long the backend stays away, so it must not be reported as failed (TIMEOUT)
             // while it waits. It settles with the server's answer, a rollback, or CLOSED.
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
-            if let Some(p) = state.borrow_mut().pending.get_mut(&id) {
+            let queued = state.borrow_mut().pending.get_mut(&id).and_then(|p| {
                 p.deadline = f64::INFINITY;
+                p.queued.take()
+            });
+            if let Some(f) = queued {
+                let _ = f.call0(&JsValue::NULL);
             }
             return;
         }

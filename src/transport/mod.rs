@@ -19,7 +19,7 @@ mod client;
 #[cfg(feature = "host")]
 mod server;
 
-pub use client::{listen_for_handshakes, on_err, on_ok, Client, PortListener};
+pub use client::{listen_for_handshakes, on_err, on_ok, then_raw, Client, PortListener};
 #[cfg(feature = "host")]
 pub use server::{
     handshake, CallLog, Handler, OnDropped, Sender, Server, CALL_REPLAY_MAX, CALL_REPLAY_MS,

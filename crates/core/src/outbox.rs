@@ -15,6 +15,13 @@
 //!   `expectedVersion = base` ([`expected_version`]); a fresh plain `set()` is last writer wins.
 //! - **Stale**: the server answered CONFLICT, so a newer version reached it from elsewhere;
 //!   the write is rolled back with CONFLICT instead of overwriting that version ([`on_failure`]).
+//! - **Computed on** (`after`): a conditional write (`update()`) records which write its value
+//!   was computed from: the newest queued write the caller saw (its *head*, see [`admit`]), or
+//!   none (the confirmed document at its base). It joins a coalesced PUT only right behind
+//!   that write ([`coalesces`]), moves onto a newer confirmed version only if that version is
+//!   the write it was computed on, directly or through a chain ([`standings`]), and is never
+//!   superseded: a conditional write that did not see a newer write goes out on its own base,
+//!   the server answers CONFLICT, and `update()` runs again on the current value.
 
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
@@ -46,6 +53,10 @@ pub struct WriteFacts {
     /// A replay: a send of it failed before, or it comes from an earlier page's or another
     /// tab's outbox.
     pub replay: bool,
+    /// For a conditional write: the `seq` of the write its value was computed on (a queued
+    /// write, or this browser's confirmed write), or `None` when it was computed on the
+    /// confirmed document at `base_version`. Plain writes ignore it.
+    pub after: Option<f64>,
 }
 
 /// The newest write of this browser that the server confirmed for a bucket (kept with the
@@ -97,11 +108,53 @@ pub fn standing(w: &WriteFacts, settled: Settled) -> Standing {
     }
 }
 
-/// Whether `next` may be confirmed by the same PUT as the batch starting at `head` (the
-/// newest value of a batch goes out; the caller also requires the same contract): only
-/// writes made on the same version, so one condition fits them all.
-pub fn coalesces(head: &WriteFacts, next: &WriteFacts) -> bool {
-    head.base_version == next.base_version
+/// The standing of every queued write of a bucket (oldest first) once `settled` is the newest
+/// confirmed write: plain writes as [`standing`]; a conditional write is never superseded and
+/// moves onto the confirmed version only when it was computed on that write, or on a queued
+/// write that moved (a chain of `after` links); otherwise it keeps its base, so the server
+/// refuses it (CONFLICT) if anything it did not see landed first.
+pub fn standings(writes: &[WriteFacts], settled: Settled) -> Vec<Standing> {
+    let mut out: Vec<Standing> = Vec::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        let s = match (w.condition, w.after) {
+            (Condition::Plain, _) => standing(w, settled),
+            (Condition::IfVersion, None) => Standing::Queued {
+                base_version: w.base_version,
+            },
+            (Condition::IfVersion, Some(a)) if settled.seq > 0.0 && a == settled.seq => {
+                Standing::Queued {
+                    base_version: w.base_version.max(settled.version),
+                }
+            }
+            (Condition::IfVersion, Some(a)) => {
+                // Computed on a queued write: it follows that write's base.
+                let on = writes[..i]
+                    .iter()
+                    .zip(&out)
+                    .rev()
+                    .find(|(p, _)| p.seq == a)
+                    .and_then(|(_, s)| match s {
+                        Standing::Queued { base_version } => Some(*base_version),
+                        Standing::Superseded => None,
+                    });
+                Standing::Queued {
+                    base_version: on.map_or(w.base_version, |b| w.base_version.max(b)),
+                }
+            }
+        };
+        out.push(s);
+    }
+    out
+}
+
+/// Whether `next` may be confirmed by the same PUT as `prev`, the write right before it in the
+/// queue (the newest value of a batch goes out; the caller also requires the same contract):
+/// only writes made on the same version, so one condition fits them all, and a conditional
+/// write only right behind the write it was computed on (its value then includes that one;
+/// any other write it did not see would be lost by sending its value alone).
+pub fn coalesces(prev: &WriteFacts, next: &WriteFacts) -> bool {
+    prev.base_version == next.base_version
+        && (next.condition == Condition::Plain || next.after == Some(prev.seq))
 }
 
 /// The `expectedVersion` of a PUT that settles `batch` (oldest first): the batch's base when
@@ -118,6 +171,79 @@ pub fn expected_version(batch: &[WriteFacts]) -> Option<u64> {
 /// older than the confirmed version the host already knows has lost the race.
 pub fn stale_at_once(if_version: u64, known_version: Option<u64>) -> bool {
     known_version.is_some_and(|known| if_version < known)
+}
+
+/// What the host knows of a bucket when a conditional write arrives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct View {
+    /// The confirmed version (what `get` answers as `version`).
+    pub confirmed_version: u64,
+    /// Whether that version came from the mirror or the server (else it is a guess).
+    pub known: bool,
+    /// The newest write of this browser the server confirmed.
+    pub settled: Settled,
+    /// The newest queued write, whose value is the one shown.
+    pub newest: Option<WriteFacts>,
+}
+
+impl View {
+    /// The read token `get` answers with (`head`): which write the value shown is, the newest
+    /// queued one, or this browser's confirmed write while it is the confirmed version; `None`
+    /// when the value shown is a confirmed document no queued write of this browser made.
+    pub fn head(&self) -> Option<f64> {
+        self.newest.map(|w| w.seq).or_else(|| {
+            (self.settled.seq > 0.0 && self.settled.version == self.confirmed_version)
+                .then_some(self.settled.seq)
+        })
+    }
+}
+
+/// What becomes of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission {
+    /// Queue it on this base, computed on `after` (see [`WriteFacts::after`]).
+    Queue {
+        /// The version it is conditioned on.
+        base_version: u64,
+        /// The write its value was computed on.
+        after: Option<f64>,
+    },
+    /// The value it was computed on is no longer the one shown: CONFLICT at once, with the
+    /// current value and head, so `update()` runs again on it.
+    Stale,
+}
+
+/// Admits a conditional write made on `if_version`. With a read token (`if_head`: `Some`,
+/// from `update()`, which read `{version, head}`), it is admitted only while the value shown
+/// is still the one it was computed on, whatever was confirmed meanwhile: on top of the
+/// newest queued write, or on the confirmed document. Without one (`set(v, {ifVersion})`), an
+/// `ifVersion` older than the known version is stale; otherwise it goes on top of the queued
+/// writes, as the caller saw them.
+pub fn admit(if_version: u64, if_head: Option<Option<f64>>, view: &View) -> Admission {
+    let stale_version = view.known && if_version < view.confirmed_version;
+    match if_head {
+        Some(head) if head != view.head() => Admission::Stale,
+        Some(_) => match (view.newest, view.head()) {
+            (Some(w), _) => Admission::Queue {
+                base_version: w.base_version,
+                after: Some(w.seq),
+            },
+            (None, Some(settled)) => Admission::Queue {
+                base_version: view.confirmed_version,
+                after: Some(settled),
+            },
+            (None, None) if stale_version => Admission::Stale,
+            (None, None) => Admission::Queue {
+                base_version: if_version,
+                after: None,
+            },
+        },
+        None if stale_version => Admission::Stale,
+        None => Admission::Queue {
+            base_version: if_version,
+            after: view.head(),
+        },
+    }
 }
 
 /// What a failed send becomes.
@@ -158,6 +284,15 @@ mod tests {
             base_version: base,
             condition,
             replay,
+            after: None,
+        }
+    }
+
+    /// A conditional write computed on the write `after` (or on the confirmed document).
+    fn upd(seq: f64, base: u64, after: Option<f64>) -> WriteFacts {
+        WriteFacts {
+            after,
+            ..w(seq, base, Condition::IfVersion, false)
         }
     }
 
@@ -253,8 +388,178 @@ mod tests {
     #[test]
     fn only_writes_on_the_same_base_coalesce() {
         let head = w(1.0, 3, Condition::Plain, false);
-        assert!(coalesces(&head, &w(2.0, 3, Condition::IfVersion, false)));
+        assert!(coalesces(&head, &w(2.0, 3, Condition::Plain, true)));
+        assert!(coalesces(&head, &upd(2.0, 3, Some(1.0))));
         assert!(!coalesces(&head, &w(2.0, 4, Condition::Plain, false)));
+        assert!(!coalesces(&head, &upd(2.0, 4, Some(1.0))));
+    }
+
+    #[test]
+    fn conditional_writes_that_did_not_see_each_other_never_share_a_put() {
+        // Two updates computed on the same confirmed document (two tabs, or a read before
+        // the other was queued): sending only the newer value would drop the older one.
+        let a = upd(1.0, 3, None);
+        let b = upd(2.0, 3, None);
+        assert!(!coalesces(&a, &b));
+        // Computed on another queued write than the one right before it: not either.
+        let c = upd(3.0, 3, Some(1.0));
+        assert!(!coalesces(&b, &c));
+        // Right behind the write it was computed on: its value includes that one.
+        assert!(coalesces(&a, &upd(2.0, 3, Some(1.0))));
+        // A plain write replaces the document whole, whatever came before it.
+        assert!(coalesces(&b, &w(4.0, 3, Condition::Plain, false)));
+    }
+
+    #[test]
+    fn a_conditional_write_moves_onto_a_confirmed_write_only_if_computed_on_it() {
+        let settled = Settled {
+            seq: 1.0,
+            version: 4,
+        };
+        let on_it = upd(2.0, 3, Some(1.0));
+        let on_doc = upd(3.0, 3, None);
+        let on_other = upd(4.0, 3, Some(0.5));
+        let chained = upd(5.0, 3, Some(2.0));
+        let plain = w(6.0, 3, Condition::Plain, false);
+        let got = standings(&[on_it, on_doc, on_other, chained, plain], settled);
+        assert_eq!(
+            got,
+            vec![
+                Standing::Queued { base_version: 4 },
+                Standing::Queued { base_version: 3 },
+                Standing::Queued { base_version: 3 },
+                Standing::Queued { base_version: 4 },
+                Standing::Queued { base_version: 4 },
+            ]
+        );
+        // Versions never go down: a base already past the confirmed version stays.
+        assert_eq!(
+            standings(&[upd(2.0, 9, Some(1.0))], settled),
+            vec![Standing::Queued { base_version: 9 }]
+        );
+        // Nothing confirmed yet: an `after` of 0 is not "the confirmed write".
+        assert_eq!(
+            standings(&[upd(2.0, 3, Some(0.0))], Settled::default()),
+            vec![Standing::Queued { base_version: 3 }]
+        );
+    }
+
+    #[test]
+    fn a_conditional_write_is_never_superseded_by_a_newer_confirmed_one() {
+        // Another tab's newer write was confirmed; this older update never saw it. Settling
+        // it as superseded would resolve it OK while its change is gone: it must go out on
+        // its own base and come back CONFLICT instead.
+        let settled = Settled {
+            seq: 10.0,
+            version: 6,
+        };
+        let older_update = upd(5.0, 5, None);
+        let older_plain = w(4.0, 5, Condition::Plain, false);
+        let chained_on_superseded = upd(7.0, 5, Some(4.0));
+        assert_eq!(
+            standings(&[older_plain, older_update, chained_on_superseded], settled),
+            vec![
+                Standing::Superseded,
+                Standing::Queued { base_version: 5 },
+                Standing::Queued { base_version: 5 },
+            ]
+        );
+    }
+
+    fn view(confirmed: u64, settled: (f64, u64), newest: Option<WriteFacts>) -> View {
+        View {
+            confirmed_version: confirmed,
+            known: true,
+            settled: Settled {
+                seq: settled.0,
+                version: settled.1,
+            },
+            newest,
+        }
+    }
+
+    #[test]
+    fn the_head_is_the_newest_queued_write_or_our_confirmed_write_while_current() {
+        let queued = w(9.0, 4, Condition::Plain, false);
+        assert_eq!(view(4, (3.0, 4), Some(queued)).head(), Some(9.0));
+        assert_eq!(view(4, (3.0, 4), None).head(), Some(3.0));
+        // Another device wrote since: the value shown is not ours.
+        assert_eq!(view(5, (3.0, 4), None).head(), None);
+        assert_eq!(view(0, (0.0, 0), None).head(), None);
+    }
+
+    #[test]
+    fn an_update_is_admitted_only_on_the_value_it_was_computed_on() {
+        let queued = w(9.0, 4, Condition::Plain, false);
+        // On top of the newest queued write: its base, computed on it.
+        assert_eq!(
+            admit(4, Some(Some(9.0)), &view(4, (0.0, 0), Some(queued))),
+            Admission::Queue {
+                base_version: 4,
+                after: Some(9.0)
+            }
+        );
+        // The queued write was confirmed meanwhile: still the value it was computed on.
+        assert_eq!(
+            admit(4, Some(Some(9.0)), &view(5, (9.0, 5), None)),
+            Admission::Queue {
+                base_version: 5,
+                after: Some(9.0)
+            }
+        );
+        // Another write was queued after the read: stale, whatever the versions say.
+        assert_eq!(
+            admit(4, Some(None), &view(4, (0.0, 0), Some(queued))),
+            Admission::Stale
+        );
+        assert_eq!(
+            admit(4, Some(Some(8.0)), &view(4, (0.0, 0), Some(queued))),
+            Admission::Stale
+        );
+        // Computed on the confirmed document: admitted while it is still the one shown.
+        assert_eq!(
+            admit(4, Some(None), &view(4, (0.0, 0), None)),
+            Admission::Queue {
+                base_version: 4,
+                after: None
+            }
+        );
+        assert_eq!(
+            admit(4, Some(None), &view(5, (0.0, 0), None)),
+            Admission::Stale
+        );
+        // A host that does not know the bucket yet leaves it to the server.
+        let unknown = View {
+            known: false,
+            ..view(0, (0.0, 0), None)
+        };
+        assert_eq!(
+            admit(7, Some(None), &unknown),
+            Admission::Queue {
+                base_version: 7,
+                after: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_set_with_if_version_and_no_token_goes_on_top_of_the_queued_writes() {
+        let queued = w(9.0, 4, Condition::Plain, false);
+        assert_eq!(
+            admit(4, None, &view(4, (0.0, 0), Some(queued))),
+            Admission::Queue {
+                base_version: 4,
+                after: Some(9.0)
+            }
+        );
+        assert_eq!(admit(3, None, &view(4, (0.0, 0), None)), Admission::Stale);
+        assert_eq!(
+            admit(5, None, &view(4, (0.0, 0), None)),
+            Admission::Queue {
+                base_version: 5,
+                after: None
+            }
+        );
     }
 
     #[test]

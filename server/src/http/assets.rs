@@ -2,7 +2,7 @@
 
 use crate::error::{AppError, AppResult};
 use crate::http::extract::{PathParams, QueryParams, Storage};
-use crate::objects::{self, inline_allowed, SignatureError};
+use crate::objects::{self, inline_allowed, url_expiry, SignatureError};
 use crate::store::assets::{self as store, AssetRow};
 use crate::store::validate;
 use crate::AppState;
@@ -15,6 +15,7 @@ use futures::StreamExt;
 use monodit_core::api::{AssetInfo, AssetList, Contract};
 use monodit_core::buckets::Backend;
 use monodit_core::ErrorCode;
+use monodit_service::Clock;
 use object_store::{PutPayload, WriteMultipart};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -50,17 +51,10 @@ pub struct SignedQuery {
     pub sig: Option<String>,
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A signed URL for `key`. The expiry is rounded up to the hour so repeated listings hand out
 /// the same URL (browsers can cache the image) while it still expires.
 pub fn signed_url(st: &AppState, key: &str) -> String {
-    let exp = (now_secs() + st.url_ttl_secs).div_ceil(3600) * 3600;
+    let exp = url_expiry(st.env.now_secs(), st.url_ttl_secs);
     format!(
         "{}/v1/objects/{key}?exp={exp}&sig={}",
         st.public_url,
@@ -426,7 +420,7 @@ pub async fn download(
         .and_then(|e| e.parse().ok())
         .ok_or_else(|| forbidden("missing or malformed exp"))?;
     let sig = q.sig.as_deref().ok_or_else(|| forbidden("missing sig"))?;
-    match st.signer.verify(&key, exp, sig, now_secs()) {
+    match st.signer.verify(&key, exp, sig, st.env.now_secs()) {
         Ok(()) => {}
         Err(SignatureError::Invalid) => return Err(forbidden("invalid signature")),
         Err(SignatureError::Expired) => return Err(forbidden("this download URL has expired")),

@@ -2,7 +2,7 @@
 
 use crate::error::{AppError, AppResult};
 use crate::http::extract::{Authed, JsonBody, PathParams, Storage};
-use crate::store::{buckets, instances, plugins, users};
+use crate::store::{buckets, instances, plugins, quota, users};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -23,13 +23,34 @@ pub async fn me(State(st): State<Arc<AppState>>, Authed(user): Authed) -> AppRes
     Ok(Json(st.db.read(move |tx| users::me(tx, &user.id)).await?))
 }
 
+/// `GET /v1/usage`: core's [`Usage`] plus `reservedBytes`, the bytes open upload
+/// reservations hold (single-shot uploads streaming, resumable sessions not completed).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageAnswer {
+    /// Settled usage, limit and per-bucket bytes.
+    #[serde(flatten)]
+    pub usage: Usage,
+    /// Bytes reserved by uploads in flight; they count against the limit until they settle.
+    pub reserved_bytes: u64,
+}
+
 /// `GET /v1/usage`.
 pub async fn usage(
     State(st): State<Arc<AppState>>,
     Authed(user): Authed,
-) -> AppResult<Json<Usage>> {
+) -> AppResult<Json<UsageAnswer>> {
     Ok(Json(
-        st.db.read(move |tx| users::usage(tx, &user.id)).await?,
+        st.db
+            .read(move |tx| {
+                let usage = users::usage(tx, &user.id)?;
+                let (_, reserved_bytes) = quota::usage(tx, &user.id)?;
+                Ok(UsageAnswer {
+                    usage,
+                    reserved_bytes,
+                })
+            })
+            .await?,
     ))
 }
 

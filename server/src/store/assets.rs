@@ -6,7 +6,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{buckets, quota, rules, users::UserRow, validate};
 use monodit_core::api::Contract;
 use monodit_core::buckets::Backend;
-use monodit_core::ErrorCode;
+use monodit_service::uploads::{replay_key, KnownKey};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Longest stored file name, in characters.
@@ -171,15 +171,13 @@ pub fn reserve(
                 },
             )
             .optional()?;
-        match known {
-            Some((true, row)) => return Ok(Reservation::Replay(row)),
-            Some((false, _)) => {
-                return Err(AppError::new(
-                    ErrorCode::Conflict,
-                    "an upload with this Idempotency-Key is still in progress; retry later",
-                ))
-            }
-            None => {}
+        let known = match known {
+            Some((true, row)) => KnownKey::Done(row),
+            Some((false, _)) => KnownKey::InProgress,
+            None => KnownKey::Unknown,
+        };
+        if let Some(row) = replay_key(known)? {
+            return Ok(Reservation::Replay(row));
         }
     }
     let existing = buckets::get(tx, &user.id, Backend::R2Assets, bucket_id)?;

@@ -6,26 +6,12 @@
 
 use crate::error::{AppError, AppResult};
 use crate::store::users::UserRow;
-use monodit_core::ErrorCode;
 use rusqlite::{params, Transaction};
 
-/// The quota rule itself, free of I/O (so any adapter can reuse it): `extra` more bytes fit
-/// when settled usage plus open reservations plus `extra` stays within `limit`.
-pub fn check(used: u64, reserved: u64, extra: u64, limit: u64) -> Result<(), monodit_core::Error> {
-    if extra == 0 || used.saturating_add(reserved).saturating_add(extra) <= limit {
-        return Ok(());
-    }
-    Err(monodit_core::Error::new(
-        ErrorCode::QuotaExceeded,
-        "this write would exceed the storage quota",
-    )
-    .with_detail(serde_json::json!({
-        "usedBytes": used,
-        "reservedBytes": reserved,
-        "requestedBytes": extra,
-        "limitBytes": limit,
-    })))
-}
+/// The quota rule itself, free of I/O, from the service layer: `extra` more bytes fit when
+/// settled usage plus open reservations plus `extra` stays within `limit` (checked
+/// arithmetic: a sum past `u64::MAX` never fits).
+pub use monodit_service::quota::check;
 
 /// The user's (settled, reserved) bytes as they are in this transaction.
 pub fn usage(tx: &Transaction<'_>, user_id: &str) -> AppResult<(u64, u64)> {
@@ -95,20 +81,4 @@ pub fn release(tx: &Transaction<'_>, user_id: &str, bytes: u64) -> AppResult<()>
         params![user_id, bytes as i64],
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check;
-
-    #[test]
-    fn the_write_that_would_exceed_fails() {
-        assert!(check(90, 0, 10, 100).is_ok());
-        assert!(check(90, 5, 10, 100).is_err());
-        assert!(check(100, 0, 0, 100).is_ok());
-        assert!(check(u64::MAX, 0, 1, 100).is_err());
-        let e = check(95, 0, 10, 100).unwrap_err();
-        assert_eq!(e.code.as_str(), "QUOTA_EXCEEDED");
-        assert_eq!(e.detail.unwrap()["limitBytes"], 100);
-    }
 }

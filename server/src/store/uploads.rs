@@ -9,30 +9,19 @@ use crate::db::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::store::assets::{self, AssetRow};
 use crate::store::{buckets, quota, rules, users::UserRow, validate};
-use monodit_core::api::{
-    upload_part_count, upload_part_len, Contract, NewUpload, UploadPart, UPLOAD_PART_SIZE,
-};
+use monodit_core::api::{Contract, NewUpload, UploadPart, UPLOAD_PART_SIZE};
 use monodit_core::buckets::Backend;
 use monodit_core::ErrorCode;
+use monodit_service::uploads as service;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// How long a completed session (or a single-shot idempotency key) is remembered at least
 /// after the asset it produced is gone: 24 hours.
 pub const KEY_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
-/// Checks an idempotency key: 1-128 characters of `[A-Za-z0-9_-]`.
+/// Checks an idempotency key: 1-128 characters of `[A-Za-z0-9_-]` (the service layer's rule).
 pub fn validate_idempotency_key(key: &str) -> AppResult<()> {
-    let ok = (1..=128).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::invalid(
-            "an idempotency key is 1 to 128 characters of A-Z, a-z, 0-9, '_' and '-'",
-        ))
-    }
+    monodit_service::validate::idempotency_key(key).map_err(AppError::from)
 }
 
 /// A session row.
@@ -180,35 +169,31 @@ pub fn create(
             |r| r.get(0),
         )
         .optional()?;
-    if req.size > max_upload {
-        // Checked before the key, so an oversized request is refused whatever it names.
-        return Err(AppError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("uploads are limited to {max_upload} bytes"),
-        ));
-    }
+    // Checked before the key, so an oversized request is refused whatever it names.
+    service::check_session_size(req.size, max_upload)?;
+    let asked = service::SessionKey {
+        bucket_id: &req.bucket_id,
+        size: req.size,
+        schema_id: &req.schema_id,
+        schema_version: req.schema_version,
+    };
     if let Some(upload_id) = known {
         let session = get(tx, &user.id, &upload_id, ttl_ms)?;
         let r = &session.row;
         // A retry repeats its request; the same key on another upload is a client bug that
         // must not be answered with an unrelated session (or its asset).
-        if r.bucket_id != req.bucket_id
-            || r.size != req.size
-            || r.contract.schema_id != req.schema_id
-            || r.contract.schema_version != req.schema_version
-        {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "this idempotencyKey already names another upload (bucket, size or schema differ)",
-            ));
-        }
+        service::same_session(
+            service::SessionKey {
+                bucket_id: &r.bucket_id,
+                size: r.size,
+                schema_id: &r.contract.schema_id,
+                schema_version: r.contract.schema_version,
+            },
+            asked,
+        )?;
         return Ok((session, expired));
     }
-    let contract = Contract {
-        backend: Backend::R2Assets,
-        schema_id: req.schema_id.clone(),
-        schema_version: req.schema_version,
-    };
+    let contract = service::session_contract(&req.schema_id, req.schema_version);
     let existing = buckets::get(tx, &user.id, Backend::R2Assets, &req.bucket_id)?;
     let (used, reserved) = quota::usage(tx, &user.id)?;
     rules::decide_upload(
@@ -259,19 +244,10 @@ fn completing(tx: &Transaction<'_>, upload_id: &str) -> AppResult<bool> {
 /// Refuses anything but an open session that is not being completed (CONFLICT: a part
 /// stored now could miss the asset being assembled).
 fn require_open(tx: &Transaction<'_>, session: &Session) -> AppResult<()> {
-    if session.row.completed.is_some() {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "this upload is already completed",
-        ));
-    }
-    if completing(tx, &session.row.upload_id)? {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            "this upload is being completed; retry later",
-        ));
-    }
-    Ok(())
+    let completed = session.row.completed.is_some();
+    // Only an open session can be completing; skip the lookup for a completed one.
+    let running = !completed && completing(tx, &session.row.upload_id)?;
+    Ok(service::require_open(completed, running)?)
 }
 
 /// Before a part streams: the byte length part `part_number` must have (INVALID_ARGUMENT
@@ -285,12 +261,11 @@ pub fn part_len(
 ) -> AppResult<u64> {
     let session = get(tx, user_id, upload_id, ttl_ms)?;
     require_open(tx, &session)?;
-    upload_part_len(session.row.size, session.row.part_size, part_number).ok_or_else(|| {
-        AppError::invalid(format!(
-            "part numbers of this upload run from 1 to {}",
-            upload_part_count(session.row.size, session.row.part_size)
-        ))
-    })
+    Ok(service::part_len(
+        session.row.size,
+        session.row.part_size,
+        part_number,
+    )?)
 }
 
 /// After a part's file is in place: records it (replacing an earlier put) and touches the
@@ -347,17 +322,8 @@ pub fn begin_complete(
     if let Some(done) = &session.row.completed {
         return Ok(Completion::Done(done.clone()));
     }
-    let count = upload_part_count(session.row.size, session.row.part_size);
-    let missing: Vec<u32> = (1..=count)
-        .filter(|n| !session.parts.iter().any(|p| p.part_number == *n))
-        .collect();
-    if !missing.is_empty() {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            format!("{} of {count} parts are not stored yet", missing.len()),
-        )
-        .with_detail(serde_json::json!({ "missing": missing })));
-    }
+    let stored: Vec<u32> = session.parts.iter().map(|p| p.part_number).collect();
+    service::check_complete(session.row.size, session.row.part_size, &stored)?;
     if completing(tx, upload_id)? {
         return Err(AppError::new(
             ErrorCode::Conflict,

@@ -1,6 +1,6 @@
 //! Plugin ids are pinned to the source of the widget that holds them (core `plugins`).
 
-use crate::common::*;
+use crate::support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

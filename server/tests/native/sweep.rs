@@ -1,7 +1,7 @@
 //! The periodic sweep: it removes what no row references while the server runs, and never
 //! what a request in flight is writing.
 
-use crate::common::*;
+use crate::support::*;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -24,7 +24,7 @@ async fn the_sweep_takes_orphans_but_not_writes_in_flight() {
     let orphan = s.objects_dir().join("assets").join("ab".repeat(16));
     std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
     std::fs::write(&orphan, b"left behind").unwrap();
-    let staging = s.dir.path().join("db.staging");
+    let staging = s.dir().path().join("db.staging");
     let stray = staging.join("cd".repeat(16)).join("1");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
     std::fs::write(&stray, b"left behind").unwrap();

@@ -2,7 +2,7 @@
 //! header and body timeouts, the connection cap holds, and the server keeps answering.
 //! Short timeouts in the test config; every wait is bounded.
 
-use crate::common::*;
+use crate::support::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

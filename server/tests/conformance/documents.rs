@@ -1,6 +1,6 @@
 //! Documents (d1-json) and batch meta over HTTP.
 
-use crate::common::*;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -352,20 +352,5 @@ async fn dev_faults_fail_the_callers_next_writes_with_a_real_500() {
         .expect_err("NOT_FOUND");
     s.put_doc(&other, "faulty", json!("y")).await.ok();
     assert_eq!(s.put_doc(&t, "faulty", json!("x")).await.ok()["version"], 1);
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn dev_faults_route_does_not_exist_outside_dev_mode() {
-    let s = Srv::start_with(|c| c.dev = false).await;
-    let r = s
-        .call(
-            Method::PUT,
-            "/v1/dev/faults",
-            None,
-            Some(json!({"documentPutErrors": 1})),
-        )
-        .await;
-    r.expect_err("NOT_FOUND");
     s.stop().await;
 }

@@ -1,37 +1,14 @@
 //! Plugin key-value storage, `ctx.kv` (seed 003: `settings:` and `state:` keys) over HTTP.
 
-use crate::common::*;
+use crate::support::kv::*;
+use crate::support::*;
 use monodit_core::kv::{MAX_KEY_BYTES, MAX_LIST, MAX_LIST_BYTES, MAX_VALUE_BYTES};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// Percent-encodes a key as one path segment (everything but unreserved characters), the
-/// way a client is expected to send it.
-fn enc(key: &str) -> String {
-    key.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// A JSON string value whose compact encoding is exactly `n` bytes (n ≥ 2).
 fn sized(n: usize) -> Value {
     json!("x".repeat(n - 2))
-}
-
-async fn kput(s: &Srv, t: &str, plugin: &str, key: &str, value: Value) -> Resp {
-    s.call(
-        Method::PUT,
-        &format!("/v1/kv/{plugin}/{}", enc(key)),
-        Some(t),
-        Some(json!({ "value": value })),
-    )
-    .await
 }
 
 async fn kget(s: &Srv, t: &str, plugin: &str, key: &str) -> Resp {
@@ -63,12 +40,6 @@ fn keys(list: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["key"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn kv_bytes(s: &Srv, t: &str) -> u64 {
-    s.get("/v1/usage", t).await.ok()["kvBytes"]
-        .as_u64()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -526,38 +497,6 @@ async fn hostile_keys_plugin_ids_and_bodies_are_coded_client_errors() {
         .await
         .expect_err("NOT_FOUND");
     assert_eq!(keys(klist(&s, &t, "forms", "").await.ok()).len(), 2);
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn a_database_from_before_kv_upgrades_in_place() {
-    // Both servers use one directory of this test's (each Srv removes only its own).
-    let dir = tempfile::tempdir().unwrap();
-    let (db, objects) = (dir.path().join("db.sqlite"), dir.path().join("objects"));
-    let at = |c: &mut monodit_server::Config| {
-        c.db_path = db.clone();
-        c.objects = objects.to_string_lossy().to_string();
-    };
-    let s = Srv::start_with(at).await;
-    let t = s.pro().await;
-    s.put_doc(&t, "notes-1", json!("keep me")).await.ok();
-    let used = s.used(&t).await;
-    s.stop().await;
-    // Make it look like a database written before kv: no table, no usage column.
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch("DROP TABLE plugin_kv; ALTER TABLE users DROP COLUMN kv_bytes;")
-            .unwrap();
-    }
-    let s = Srv::start_with(at).await;
-    assert_eq!(
-        s.get("/v1/documents/notes-1", &t).await.ok()["value"],
-        "keep me"
-    );
-    assert_eq!(kv_bytes(&s, &t).await, 0);
-    kput(&s, &t, "forms", "settings:a", json!("x")).await.ok();
-    assert_eq!(kv_bytes(&s, &t).await, 3);
-    assert_eq!(s.used(&t).await, used + 3);
     s.stop().await;
 }
 

@@ -1,12 +1,12 @@
 //! Plugin collections (seed 003) over HTTP.
 
-use crate::common::*;
 use crate::limits::{index_count, wait_for_indexes};
+use crate::support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn with_forms() -> (Srv, String) {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let t = s.pro().await;
     s.register(&t, "forms-1", forms_manifest(), json!({}))
         .await

@@ -2,10 +2,20 @@
 //! completions and deletions, restart on the same database and directories, and check that
 //! nothing leaked and nothing is missing.
 
+use crate::native_support::files_under;
 use reqwest::Method;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+use futures::StreamExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_monodit-server");
 const TOKEN: &str = "dev-demo-token";
@@ -15,13 +25,6 @@ const PART: usize = 8 * 1024 * 1024;
 struct Proc {
     child: Child,
     base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn spawn(dir: &Path, run: usize) -> Proc {
@@ -62,18 +65,6 @@ fn spawn(dir: &Path, run: usize) -> Proc {
     Proc { child, base }
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(files_under(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
-}
-
 fn bytes_of(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31) ^ seed)
@@ -89,8 +80,6 @@ fn slow_body(data: Vec<u8>) -> reqwest::Body {
     });
     reqwest::Body::wrap_stream(stream)
 }
-
-use futures::StreamExt;
 
 async fn create_upload(http: &reqwest::Client, base: &str, key: &str, size: usize) -> String {
     let r: serde_json::Value = http

@@ -1,6 +1,6 @@
 //! `server/openapi.yaml` describes exactly the routes the router serves.
 
-use crate::common::*;
+use crate::support::*;
 use std::collections::BTreeSet;
 
 #[tokio::test]

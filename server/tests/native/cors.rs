@@ -1,12 +1,12 @@
 //! CORS for the SDK's cross-origin page, and dev static files for sandboxed widgets.
 
-use crate::common::*;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test]
 async fn preflight_allows_the_sdk_headers_for_trusted_origins() {
-    let s = Srv::start().await;
+    let s = Srv::start_native().await;
     let pre = s
         .send(
             s.req(Method::OPTIONS, "/v1/documents/x", None)

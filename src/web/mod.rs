@@ -5,20 +5,23 @@
 //!
 //! - [`sleep`] and [`now`]: the browser's timer and clock (`time.rs`);
 //! - [`EventListener`]: an `addEventListener` that is removed when the value is dropped
-//!   (`events.rs`);
+//!   (gloo-events' own type, re-exported);
 //! - [`local_storage_get`] and [`local_storage_set`]: `window.localStorage`, absent in opaque
 //!   origins and some privacy modes (`storage.rs`);
 //! - [`with_lock`]: a Web Lock held while a future runs (`locks.rs`);
 //! - [`Channel`]: a BroadcastChannel of text messages, closed when dropped (`channel.rs`).
 
 mod channel;
-mod events;
 mod locks;
 mod storage;
 mod time;
 
 pub use channel::Channel;
-pub use events::EventListener;
+/// An `addEventListener` registration removed (`removeEventListener`) when dropped, so a
+/// torn-down owner leaves no handler that calls into freed state: `EventListener::new(&target,
+/// "online", |event| ...)`. gloo-events' type; measured against a hand-written equivalent with
+/// the engine's window listeners moved onto it: +271 B gzip for the host (wasm + JS).
+pub use gloo_events::EventListener;
 pub use locks::with_lock;
 pub use storage::{local_storage_get, local_storage_set};
 pub use time::{now, sleep};

@@ -11,6 +11,7 @@
 //! - [`kv`]: plugin key-value storage (`ctx.kv`, seed 003): wire types and limits.
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
 //! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
+//! - [`rate`]: a fixed rate window (at most n events per window, the rest counted).
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,5 +26,6 @@ pub mod manifest;
 pub mod outbox;
 pub mod plugins;
 pub mod query;
+pub mod rate;
 
 pub use errors::{Error, ErrorCode, Result};

@@ -71,24 +71,19 @@ impl Mount {
         let now = js_sys::Date::now();
         {
             let mut w = self.log_window.borrow_mut();
-            if now - w.0 >= LOG_WINDOW_MS {
-                let dropped = w.2;
-                *w = (now, 0, 0);
-                if dropped > 0 {
-                    web_sys::console::warn_1(
-                        &format!(
-                            "[{}] monodit-bridge: {dropped} log entries dropped (more than {LOG_BURST} in {LOG_WINDOW_MS} ms)",
-                            self.instance_id
-                        )
-                        .into(),
-                    );
-                }
+            let dropped = w.roll(now);
+            if dropped > 0 {
+                web_sys::console::warn_1(
+                    &format!(
+                        "[{}] monodit-bridge: {dropped} log entries dropped (more than {LOG_BURST} in {LOG_WINDOW_MS} ms)",
+                        self.instance_id
+                    )
+                    .into(),
+                );
             }
-            if w.1 >= LOG_BURST {
-                w.2 += 1;
+            if !w.admit(now) {
                 return false;
             }
-            w.1 += 1;
         }
         let data_js = data
             .map(|d| to_js(d).unwrap_or(JsValue::NULL))

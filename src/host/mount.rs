@@ -3,7 +3,7 @@
 //! resolves with.
 
 use super::events::Watcher;
-use super::navigation::iframe_source;
+use super::navigation::{iframe_source, MAX_HELLOS_PER_SECOND};
 use super::resolve::check_config;
 use super::session::Session;
 use super::{config_of, field, js_err, json_of, to_js, HostInner, Observer};
@@ -15,6 +15,7 @@ use monodit_core::api::{InstanceKind, InstanceRegistration};
 use monodit_core::buckets;
 use monodit_core::manifest::Manifest;
 use monodit_core::plugins;
+use monodit_core::rate::RateWindow;
 use monodit_core::{Error, ErrorCode};
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
@@ -92,8 +93,8 @@ pub(super) struct Mount {
     pub(super) checked_assets: RefCell<std::collections::BTreeSet<String>>,
     /// Calls run once across re-handshakes (a re-sent upload must not upload twice).
     pub(super) calls: transport::CallLog,
-    /// `ctx.log` rate window: (start ms, entries in it, entries dropped).
-    pub(super) log_window: RefCell<(f64, u32, u32)>,
+    /// `ctx.log` rate window: [`LOG_BURST`] lines per [`LOG_WINDOW_MS`].
+    pub(super) log_window: RefCell<RateWindow>,
     /// Where the widget's code comes from (core `plugins`), when known: the mount's `source`
     /// option, else the iframe's URL at its last host-initiated load.
     pub(super) source: RefCell<Option<String>>,
@@ -110,8 +111,8 @@ pub(super) struct Mount {
     pub(super) suspended: Cell<bool>,
     /// Watches the iframe's `src`/`srcdoc` (host-initiated navigations).
     pub(super) src_observer: RefCell<Option<Observer>>,
-    /// Hello rate window: (start ms, hellos in it).
-    pub(super) hello_window: Cell<(f64, u32)>,
+    /// Hello rate window: [`MAX_HELLOS_PER_SECOND`] per second.
+    pub(super) hello_window: RefCell<RateWindow>,
 }
 
 /// Most `ctx.log` entries one mount may write per [`LOG_WINDOW_MS`].
@@ -189,7 +190,7 @@ impl Mount {
             session: RefCell::new(None),
             watchers: RefCell::new(Vec::new()),
             calls: transport::CallLog::default(),
-            log_window: RefCell::new((0.0, 0, 0)),
+            log_window: RefCell::new(RateWindow::new(LOG_BURST, LOG_WINDOW_MS)),
             explicit_source,
             source: RefCell::new(source),
             registered: Cell::new(false),
@@ -197,7 +198,7 @@ impl Mount {
             doc_connected: Cell::new(false),
             suspended: Cell::new(false),
             src_observer: RefCell::new(None),
-            hello_window: Cell::new((0.0, 0)),
+            hello_window: RefCell::new(RateWindow::new(MAX_HELLOS_PER_SECOND, 1_000.0)),
             torn_down: Cell::new(false),
             checked_assets: RefCell::new(Default::default()),
         });

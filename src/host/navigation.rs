@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlIFrameElement, MessageEvent};
 
 /// Most hellos per second one mount answers with a new port.
-const MAX_HELLOS_PER_SECOND: u32 = 10;
+pub(super) const MAX_HELLOS_PER_SECOND: u32 = 10;
 
 /// The host's `message` listener for `monodit:hello`. A widget that connected after its
 /// iframe's `load` missed that handshake and asks for one. Only the iframe's own window can be
@@ -41,15 +41,8 @@ pub(super) fn hello_listener(weak: Weak<HostInner>) -> transport::PortListener {
         if let Some(m) = mount {
             m.doc_connected.set(true);
             // A hello storm must not make the host churn ports and flood its event log.
-            let (start, n) = m.hello_window.get();
-            let t = js_sys::Date::now();
-            let (start, n) = if t - start >= 1_000.0 {
-                (t, 1)
-            } else {
-                (start, n + 1)
-            };
-            m.hello_window.set((start, n));
-            if n <= MAX_HELLOS_PER_SECOND {
+            let admitted = m.hello_window.borrow_mut().admit(js_sys::Date::now());
+            if admitted {
                 m.handshake();
             }
         }

@@ -2141,16 +2141,33 @@ impl Engine {
                 self.kick_flush();
             }
             TabMessage::Deleted { bucket_id } => {
-                // The deleting tab already rewrote the shared mirror: memory only here.
-                let snap = {
+                // The deleting tab already rewrote the shared mirror and rolled back the
+                // outbox entries it found. Writes of this tab it could not see (not yet
+                // committed) must not re-create the bucket either: they go too, and an entry
+                // committed later is removed again by `persist` (no longer pending).
+                let (snap, dropped) = {
                     let mut st = self.state.borrow_mut();
+                    st.persist_queue.retain(|(_, w)| w.bucket_id != bucket_id);
                     let Some(doc) = st.docs.get_mut(&bucket_id) else {
                         return; // a bucket this tab does not use
                     };
-                    doc.q.forget_confirmed();
-                    doc.snapshot()
+                    let dropped: Vec<String> =
+                        doc.q.delete().into_iter().map(|p| p.mutation_id).collect();
+                    (doc.snapshot(), dropped)
                 };
-                self.emit_doc(&bucket_id, EventKind::Revalidated, &snap, &[], None, false);
+                let err = Error::new(
+                    ErrorCode::NotFound,
+                    "the bucket was deleted before this write reached the server",
+                );
+                for mid in &dropped {
+                    self.resolve_waiters(mid, Err(err.clone()));
+                }
+                let (kind, error) = if dropped.is_empty() {
+                    (EventKind::Revalidated, None)
+                } else {
+                    (EventKind::Rollback, Some(&err))
+                };
+                self.emit_doc(&bucket_id, kind, &snap, &dropped, error, false);
             }
             TabMessage::Assets {
                 bucket_id,

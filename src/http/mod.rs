@@ -381,8 +381,26 @@ impl Api {
             "set faults",
             Request::put(&self.url("/v1/dev/faults")),
             &DevFaults {
-                document_put_errors: 0,
                 upload_response_lost,
+                ..DevFaults::default()
+            },
+        )
+        .await
+    }
+
+    /// `PUT /v1/dev/faults` (dev and tests only) with lost document answers: the caller's
+    /// next `document_response_lost` document writes are stored, then the server drops the
+    /// connection without answering.
+    pub async fn dev_set_document_faults(
+        &self,
+        document_response_lost: u32,
+    ) -> Result<DevFaults, Error> {
+        self.send_json(
+            "set faults",
+            Request::put(&self.url("/v1/dev/faults")),
+            &DevFaults {
+                document_response_lost,
+                ..DevFaults::default()
             },
         )
         .await

@@ -591,6 +591,10 @@ pub struct DevFaults {
     /// answer, as a lost response would. 0 clears.
     #[serde(default)]
     pub upload_response_lost: u32,
+    /// How many of the caller's next document writes (`PUT /v1/documents/…`) are stored,
+    /// then lose their answer (the connection drops), as a lost response would. 0 clears.
+    #[serde(default)]
+    pub document_response_lost: u32,
 }
 
 #[cfg(test)]

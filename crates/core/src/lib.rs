@@ -12,6 +12,7 @@
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
 //! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
 //! - [`queue`]: one bucket's document queue as a pure state machine applying those rules.
+//! - [`rate`]: a fixed rate window (at most n events per window, the rest counted).
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -27,5 +28,6 @@ pub mod outbox;
 pub mod plugins;
 pub mod query;
 pub mod queue;
+pub mod rate;
 
 pub use errors::{Error, ErrorCode, Result};

@@ -70,7 +70,7 @@ pub struct Batch {
 /// What to do after a send of a [`Batch`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
-    /// Keep the writes queued (now replays) and retry with backoff.
+    /// Keep the writes queued (now replays) and retry with backoff, the oldest alone first.
     Retry,
     /// Send the bucket's writes one by one from now on, so exactly the refused one rolls back.
     Split,
@@ -300,7 +300,12 @@ impl<V: Clone + Default> BucketQueue<V> {
         match outbox::on_failure(code, batch.ids.len() > 1, server_errors) {
             Failure::Retry => {
                 // From now on its writes are replays, sent on their base version (a newer
-                // version may reach the server before they do).
+                // version may reach the server before they do). The outcome is unknown (the
+                // server may have stored it and lost the answer), so the next send carries
+                // the oldest write alone, under its own mutation id: the server answers a
+                // stored one from its record, instead of a newer write joining it and
+                // meeting its own version as a CONFLICT.
+                self.solo = true;
                 for p in self
                     .pending
                     .iter_mut()
@@ -539,7 +544,14 @@ mod tests {
         let both = q.next_batch(64).unwrap();
         assert_eq!(q.on_failure(&both, ErrorCode::Network), AfterFailure::Retry);
         assert!(q.pending.iter().all(|p| p.replay));
-        assert_eq!(q.next_batch(64).unwrap().expected_version, Some(3));
+        let retry = q.next_batch(64).unwrap();
+        assert_eq!(
+            retry.ids,
+            ["a"],
+            "the oldest alone: it may be stored already"
+        );
+        assert_eq!(retry.expected_version, Some(3));
+        q.solo = false;
         assert_eq!(
             q.on_failure(&both, ErrorCode::QuotaExceeded),
             AfterFailure::Split
@@ -557,6 +569,28 @@ mod tests {
         assert_eq!(q.on_failure(&one, ErrorCode::Conflict), AfterFailure::Stale);
         assert_eq!(q.settle_stale(&["b".into(), "x".into()]), ["b"]);
         assert!(q.pending.is_empty());
+    }
+
+    #[test]
+    fn a_write_whose_answer_was_lost_is_resent_alone_then_the_rest_follow_on_its_version() {
+        // The server stored `a` as version 4 but the answer was lost; `b` was queued meanwhile.
+        let mut q = queue(vec![write("a", 1.0, 3)]);
+        let first = q.next_batch(64).unwrap();
+        q.push(write("b", 2.0, 3));
+        assert_eq!(
+            q.on_failure(&first, ErrorCode::Network),
+            AfterFailure::Retry
+        );
+        // Re-sent alone under its own mutation id (the server answers it from its record).
+        let again = q.next_batch(64).unwrap();
+        assert_eq!(again.ids, ["a"]);
+        assert_eq!(again.expected_version, Some(3));
+        assert_eq!(q.confirm(&again.ids, 1, contract(), 1.0, 4), ["a"]);
+        // Then `b`, made on top of it, goes out on the version `a` got, coalesced again.
+        q.push(write("c", 3.0, q.confirmed_version));
+        let next = q.next_batch(64).unwrap();
+        assert_eq!(next.ids, ["b", "c"]);
+        assert_eq!(q.pending[0].base_version, 4);
     }
 
     #[test]

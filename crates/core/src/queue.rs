@@ -536,6 +536,18 @@ mod tests {
             })
             .is_empty());
         assert_eq!(q.pending.len(), 1, "an update is never superseded");
+        // Another record of the same write (same seq): the one held stays.
+        q.merge_settled(Settled {
+            seq: 5.0,
+            version: 8,
+        });
+        assert_eq!(
+            q.settled,
+            Settled {
+                seq: 5.0,
+                version: 4
+            }
+        );
     }
 
     #[test]

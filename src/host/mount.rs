@@ -144,7 +144,7 @@ impl Mount {
                 .with_detail(serde_json::json!([{ "path": "$", "message": e.message }]))
         })?;
         let manifest = Manifest::parse(&manifest_json)?;
-        // Themes may use store/assets without declaring bindings (seed 000): they get typed
+        // Themes may use store/assets without declaring bindings (README): they get typed
         // implicit ones, so they still cannot write into a widget's bucket.
         let manifest = match kind {
             InstanceKind::Theme => buckets::with_theme_bindings(&manifest),

@@ -82,7 +82,7 @@ impl Mount {
         ))
     }
 
-    /// `ctx.kv.list`: every page (seed 003's list returns them all), within a bound that
+    /// `ctx.kv.list`: every page (the widget's `list()` returns every entry), within a bound that
     /// fails loudly rather than cutting the answer.
     pub(super) async fn kv_list(&self, engine: &Engine, prefix: &str) -> Result<JsValue, Error> {
         let plugin = self.plugin_id().await?;
@@ -135,7 +135,8 @@ pub(super) fn collection_kind(op: &CollectionOp) -> CollKind {
     }
 }
 
-/// Shapes the backend's answer as seed 003's `StorageCollection` returns it.
+/// Shapes the backend's answer as the widget's `StorageCollection` returns it (typings in
+/// `src/widget/typings.rs`).
 pub(super) fn collection_result(
     kind: CollKind,
     v: Value,

@@ -54,7 +54,7 @@ impl Mount {
         self.manifest.select_binding(backend, key)
     }
 
-    /// Seed 000 resolution through core: explicit → config → instanceId (per binding).
+    /// Bucket resolution through core `buckets`: explicit → config → instanceId (per binding).
     pub(super) fn resolve(
         &self,
         backend: Backend,

@@ -20,7 +20,7 @@ export interface MountOptions {
   instanceId: string;
   /** "widget" (default) or "theme" (themes never appear in topology). */
   kind?: "widget" | "theme";
-  /** The widget manifest (seed 000 storage bindings, seed 003 collections). */
+  /** The widget manifest (storage bindings and collections; see the README). */
   manifest: Record<string, unknown>;
   /** Instance config: `storageNamespace`, binding config keys (`assetBucketId`, ...), anything else; at most 16 KiB of JSON (PAYLOAD_TOO_LARGE). */
   config?: Record<string, unknown>;

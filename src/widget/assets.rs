@@ -9,7 +9,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// `ctx.assets`: a set of files per bucket (seed 000).
+/// `ctx.assets`: a set of files per bucket.
 #[wasm_bindgen]
 pub struct Assets {
     pub(super) client: Client,

@@ -339,7 +339,7 @@ impl Ctx {
         }
     }
 
-    /// `ctx.kv`: per-plugin settings and state on the server (seed 003).
+    /// `ctx.kv`: per-plugin settings and state on the server.
     #[wasm_bindgen(getter, unchecked_return_type = "KV")]
     pub fn kv(&self) -> Kv {
         Kv {
@@ -347,7 +347,7 @@ impl Ctx {
         }
     }
 
-    /// `ctx.log`: messages to the host's console and event log (seed 003).
+    /// `ctx.log`: messages to the host's console and event log.
     #[wasm_bindgen(getter, unchecked_return_type = "Log")]
     pub fn log(&self) -> Log {
         Log {
@@ -355,7 +355,7 @@ impl Ctx {
         }
     }
 
-    /// `ctx.storage`: the declared collections (seed 003).
+    /// `ctx.storage`: the declared collections.
     #[wasm_bindgen(getter, unchecked_return_type = "Storage")]
     pub fn storage(&self) -> JsValue {
         self.storage.clone()

@@ -50,7 +50,7 @@ pub(super) fn storage_proxy(client: &Client, collections: &[String]) -> Result<J
     Ok(js_sys::Proxy::new(&target, &handler).into())
 }
 
-/// One declared collection (seed 003 `StorageCollection`).
+/// One declared collection, `ctx.storage.<name>`.
 #[wasm_bindgen]
 pub struct StorageCollection {
     pub(super) client: Client,

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// `ctx.store`: one JSON document per bucket (seed 000).
+/// `ctx.store`: one JSON document per bucket.
 #[wasm_bindgen]
 pub struct Store {
     pub(super) client: Client,

@@ -64,11 +64,11 @@ export interface UploadOptions {
 /** Options of `ctx.cache.set`. */
 export interface CacheSetOptions { ttlMs?: number; }
 /**
- * Seed 003 where clause: indexed field → exact value, or an operator object with `in`
+ * A `query()` where clause: indexed field → exact value, or an operator object with `in`
  * (array), `gt`, `gte`, `lt`, `lte` or `startsWith`. Values are strings, numbers or booleans.
  */
 export type WhereClause = Record<string, string | number | boolean | Record<string, unknown>>;
-/** Seed 003 query options. */
+/** Options of `query()`. */
 export interface QueryOptions {
   where?: WhereClause;
   /** Exactly one indexed field, e.g. `{ createdAt: "desc" }` (ties are broken by id). */
@@ -77,9 +77,9 @@ export interface QueryOptions {
   limit?: number;
   cursor?: string;
 }
-/** Seed 003 paginated result. */
+/** One page of `query()` results. */
 export interface PaginatedResult<T> { items: T[]; cursor?: string; hasMore: boolean; }
-/** Seed 003 `StorageCollection`. */
+/** One declared collection, `ctx.storage.<name>`. */
 export interface StorageCollection<T = unknown> {
   get(id: string): Promise<T | null>;
   put(id: string, data: T): Promise<void>;
@@ -98,10 +98,10 @@ export interface StorageCollection<T = unknown> {
  * `in`, `Object.keys` and spreading never throw.
  */
 export type Storage = Record<string, StorageCollection>;
-/** The `ctx` a widget gets from `connect()`, under seed 003's name for it. */
+/** The `ctx` a widget gets from `connect()`, under the name plugin code types it with. */
 export type PluginContext = Ctx;
 /**
- * `ctx.kv` (seed 003): small JSON values per plugin on the server, by convention under
+ * `ctx.kv`: small JSON values per plugin on the server, by convention under
  * `settings:` (user-configurable) and `state:` (internal) key prefixes. Needs the manifest's
  * `id` (or `slug`), like `ctx.storage`; counts toward the quota.
  */
@@ -115,7 +115,7 @@ export interface KV {
    *  10,000 rejects PAYLOAD_TOO_LARGE (list a narrower prefix). */
   list<T = unknown>(prefix?: string): Promise<Array<{ key: string; value: T }>>;
 }
-/** `ctx.log` (seed 003): messages to the host page's console and event log (never throws). */
+/** `ctx.log`: messages to the host page's console and event log (never throws). */
 export interface Log {
   debug(message: string, data?: unknown): void;
   info(message: string, data?: unknown): void;

@@ -56,7 +56,7 @@ pub use tabs::channel_name;
 use crate::cache::Cache;
 use crate::http::Api;
 use crate::mirror::{DocRecord, Mirror, OutboxRecord};
-use crate::web::{local_storage_get, local_storage_set, with_lock};
+use crate::web::{local_storage_get, local_storage_set, with_lock, Channel, EventListener};
 use assets::AssetState;
 use doc::Doc;
 use events::{AssetCb, DocCb};
@@ -65,14 +65,11 @@ use futures::future::{LocalBoxFuture, Shared};
 use monodit_core::api::{CollectionOp, Contract, DeletedBucket};
 use monodit_core::buckets::Backend;
 use monodit_core::{Error, ErrorCode};
-use revalidate::Listener;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::rc::{Rc, Weak};
-use tabs::Channel;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// localStorage key prefix of "token fingerprint → user id" (see [`Engine::open`]).
 pub const KNOWN_USER_PREFIX: &str = "monodit-bridge:user:";
@@ -129,7 +126,9 @@ pub struct Engine {
     cache: Cache,
     me: Weak<Engine>,
     state: RefCell<State>,
-    listeners: RefCell<Vec<Listener>>,
+    /// The re-check listeners (`revalidate`), removed when dropped.
+    listeners: RefCell<Vec<EventListener>>,
+    /// The cross-tab channel (`tabs`), closed when dropped.
     channel: RefCell<Option<Channel>>,
     closed: Cell<bool>,
     /// Minimum spacing of event-driven re-checks (ms); [`RECHECK_THROTTLE_MS`] by default.
@@ -288,13 +287,9 @@ impl Engine {
         if self.closed.replace(true) {
             return;
         }
-        for (target, name, cb) in self.listeners.borrow_mut().drain(..) {
-            let _ = target.remove_event_listener_with_callback(name, cb.as_ref().unchecked_ref());
-        }
-        if let Some((ch, _cb)) = self.channel.borrow_mut().take() {
-            ch.set_onmessage(None);
-            ch.close();
-        }
+        // Dropped: the listeners are removed and the channel is closed.
+        self.listeners.borrow_mut().clear();
+        drop(self.channel.borrow_mut().take());
         let waiters: Vec<Waiter> = {
             let mut st = self.state.borrow_mut();
             if let Some(w) = st.wake.take() {

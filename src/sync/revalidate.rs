@@ -18,13 +18,11 @@
 use super::doc::Doc;
 use super::{warn, Engine};
 use crate::http::DocumentFetch;
-use crate::web::{now, sleep};
+use crate::web::{now, sleep, EventListener};
 use monodit_core::api::{self, BatchMetaRequest, BatchMetaResponse};
 use monodit_core::queue::BucketQueue;
 use monodit_core::Error;
 use serde_json::Value;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// Window in which metadata checks are gathered into one batch request.
 pub const BATCH_WINDOW_MS: i32 = 10;
@@ -32,12 +30,6 @@ pub const BATCH_WINDOW_MS: i32 = 10;
 pub const DEDUPE_MS: f64 = 2_000.0;
 /// Focus / visibility / online re-checks run at most once per this interval.
 pub const RECHECK_THROTTLE_MS: f64 = 5_000.0;
-
-pub(super) type Listener = (
-    web_sys::EventTarget,
-    &'static str,
-    Closure<dyn FnMut(web_sys::Event)>,
-);
 
 impl Engine {
     /// The server's document of a bucket that neither memory nor the mirror knows, as a base
@@ -284,25 +276,20 @@ impl Engine {
         let Some(document) = window.document() else {
             return;
         };
-        let add = |target: web_sys::EventTarget, name: &'static str, f: Box<dyn Fn(&Engine)>| {
+        let add = |target: &web_sys::EventTarget, name: &'static str, f: Box<dyn Fn(&Engine)>| {
             let me = self.me.clone();
-            let cb = Closure::<dyn FnMut(web_sys::Event)>::new(move |_e: web_sys::Event| {
+            let listener = EventListener::new(target, name, move |_e| {
                 if let Some(engine) = me.upgrade() {
                     if !engine.closed.get() {
                         f(&engine);
                     }
                 }
             });
-            if target
-                .add_event_listener_with_callback(name, cb.as_ref().unchecked_ref())
-                .is_ok()
-            {
-                self.listeners.borrow_mut().push((target, name, cb));
-            }
+            self.listeners.borrow_mut().push(listener);
         };
         let doc_for_vis = document.clone();
         add(
-            document.clone().into(),
+            &document,
             "visibilitychange",
             Box::new(move |e| {
                 if doc_for_vis.visibility_state() == web_sys::VisibilityState::Visible {
@@ -311,7 +298,7 @@ impl Engine {
             }),
         );
         add(
-            window.clone().into(),
+            &window,
             "online",
             Box::new(|e| {
                 e.kick_flush();
@@ -323,7 +310,7 @@ impl Engine {
         // the focus event that follows when it comes back is not a reason to re-check.
         let doc_for_blur = document.clone();
         add(
-            window.clone().into(),
+            &window,
             "blur",
             Box::new(move |e| {
                 let me = e.me.clone();
@@ -338,7 +325,7 @@ impl Engine {
             }),
         );
         add(
-            window.into(),
+            &window,
             "focus",
             Box::new(|e| {
                 let had = std::mem::replace(&mut e.state.borrow_mut().page_had_focus, true);

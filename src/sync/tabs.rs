@@ -6,14 +6,12 @@
 use super::assets::AssetState;
 use super::events::EventKind;
 use super::{DocSnapshot, Engine};
-use crate::web::now;
+use crate::web::{now, Channel};
 use monodit_core::api::AssetInfo;
 use monodit_core::outbox::Settled;
 use monodit_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// BroadcastChannel name for a user's cross-tab events.
 pub fn channel_name(user_id: &str) -> String {
@@ -59,40 +57,26 @@ pub(super) enum TabMessage {
     Deleted { bucket_id: String },
 }
 
-/// The cross-tab channel and its message handler (kept alive together).
-pub(super) type Channel = (
-    web_sys::BroadcastChannel,
-    Closure<dyn FnMut(web_sys::MessageEvent)>,
-);
-
 impl Engine {
     pub(super) fn open_channel(&self) {
-        let Ok(ch) = web_sys::BroadcastChannel::new(&channel_name(&self.user_id)) else {
-            return;
-        };
         let me = self.me.clone();
-        let cb =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                let Some(engine) = me.upgrade() else { return };
-                if engine.closed.get() {
-                    return;
-                }
-                let Some(text) = e.data().as_string() else {
-                    return;
-                };
-                if let Ok(msg) = serde_json::from_str::<TabMessage>(&text) {
-                    engine.on_tab_message(msg);
-                }
-            });
-        ch.set_onmessage(Some(cb.as_ref().unchecked_ref()));
-        *self.channel.borrow_mut() = Some((ch, cb));
+        let channel = Channel::open(&channel_name(&self.user_id), move |text| {
+            let Some(engine) = me.upgrade() else { return };
+            if engine.closed.get() {
+                return;
+            }
+            if let Ok(msg) = serde_json::from_str::<TabMessage>(&text) {
+                engine.on_tab_message(msg);
+            }
+        });
+        *self.channel.borrow_mut() = channel;
     }
 
     pub(super) fn post(&self, msg: &TabMessage) {
         let ch = self.channel.borrow();
-        let Some((ch, _)) = ch.as_ref() else { return };
+        let Some(ch) = ch.as_ref() else { return };
         if let Ok(text) = serde_json::to_string(msg) {
-            let _ = ch.post_message(&JsValue::from_str(&text));
+            ch.post(&text);
         }
     }
 

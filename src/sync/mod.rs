@@ -86,29 +86,38 @@ pub struct BucketRef {
 type Waiter = oneshot::Sender<Result<DocSnapshot, Error>>;
 type Load = Shared<LocalBoxFuture<'static, Result<(), Error>>>;
 
+/// Everything the engine's files share, behind one `RefCell`. Grouped by the file that mainly
+/// owns each field.
 #[derive(Default)]
 struct State {
+    // documents.rs (and doc.rs): buckets in memory, loads in flight, the group commit.
     docs: HashMap<String, Doc>,
-    assets: HashMap<String, AssetState>,
-    doc_subs: HashMap<String, Vec<(u64, DocCb)>>,
-    asset_subs: HashMap<String, Vec<(u64, AssetCb)>>,
-    next_id: u64,
     doc_loads: HashMap<String, Load>,
-    asset_loads: HashMap<String, Load>,
-    want_docs: BTreeSet<String>,
-    want_assets: BTreeSet<String>,
-    batch_scheduled: bool,
-    waiters: HashMap<String, Vec<Waiter>>,
-    flushing: bool,
-    flush_again: bool,
     /// Writes waiting for the mirror (see `Engine::persist`).
     persist_queue: Vec<(DocRecord, OutboxRecord)>,
     /// Whether a group commit is running.
     persisting: bool,
+    /// Makes the clock-based `seq` of writes made in the same millisecond distinct.
+    seq: u64,
+    // outbox.rs: the `doc_write` futures waiting for their write to settle, by mutation id.
+    waiters: HashMap<String, Vec<Waiter>>,
+    // flush.rs: the flusher runs once at a time; `wake` cuts its backoff sleep short.
+    flushing: bool,
+    flush_again: bool,
     wake: Option<oneshot::Sender<()>>,
+    // revalidate.rs: the next metadata batch and the event-driven re-checks.
+    want_docs: BTreeSet<String>,
+    want_assets: BTreeSet<String>,
+    batch_scheduled: bool,
     last_recheck: f64,
     page_had_focus: bool,
-    seq: u64,
+    // assets.rs: asset lists in memory and loads in flight.
+    assets: HashMap<String, AssetState>,
+    asset_loads: HashMap<String, Load>,
+    // events.rs: subscribers per bucket and the last subscription id handed out.
+    doc_subs: HashMap<String, Vec<(u64, DocCb)>>,
+    asset_subs: HashMap<String, Vec<(u64, AssetCb)>>,
+    next_id: u64,
 }
 
 impl State {
@@ -267,8 +276,9 @@ impl Engine {
         .await
     }
 
-    /// A seed-003 collection operation, passed through to the backend (collections are not
-    /// mirrored: queries and cursors are the server's).
+    /// A collection operation (`POST /v1/collections/{pluginId}/{collection}/{op}`, see
+    /// `monodit_core::api`), passed through to the backend (collections are not mirrored:
+    /// queries and cursors are the server's).
     pub async fn collection(
         &self,
         plugin_id: &str,

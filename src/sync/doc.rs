@@ -1,0 +1,113 @@
+//! One document bucket in memory: core's `BucketQueue` over JSON values (the confirmed
+//! document and this browser's queued writes, with every transition) and when the bucket was
+//! last checked against the server; what it shows ([`DocSnapshot`]), its mirrored record and
+//! the errors a read or a conditional write answers from it. No network, no IndexedDB.
+
+use super::BucketRef;
+use crate::mirror::DocRecord;
+use monodit_core::api::Contract;
+use monodit_core::queue::{BucketQueue, QueuedWrite};
+use monodit_core::{Error, ErrorCode};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The answer of [`Engine::doc_get`] and [`Engine::doc_set`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocSnapshot {
+    /// What the bucket shows now (`null` when never written).
+    pub value: Value,
+    /// The last server-confirmed version (0 = never written).
+    pub version: u64,
+    /// Whether writes are still unconfirmed.
+    pub pending: bool,
+    /// The read token (`core::outbox::View::head`): which write the value is, so a
+    /// conditional write computed on it can be admitted on top of exactly that write.
+    pub head: Option<f64>,
+}
+
+/// A queued write of a document bucket (core's queue over JSON values).
+pub(super) type Pending = QueuedWrite<Value>;
+
+/// A document bucket in memory: core's queue (the confirmed document and this browser's
+/// queued writes, with every transition) and when it was last checked against the server.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Doc {
+    pub(super) q: BucketQueue<Value>,
+    pub(super) last_checked: f64,
+}
+
+impl Doc {
+    pub(super) fn from_record(rec: DocRecord) -> Doc {
+        Doc {
+            q: BucketQueue {
+                contract: rec.contract,
+                confirmed_value: rec.confirmed_value,
+                confirmed_version: rec.confirmed_version,
+                known: rec.confirmed_known,
+                settled: rec.settled,
+                ..BucketQueue::default()
+            },
+            last_checked: 0.0,
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> DocSnapshot {
+        DocSnapshot {
+            value: self.q.visible().clone(),
+            version: self.q.confirmed_version,
+            pending: !self.q.pending.is_empty(),
+            head: self.q.view().head(),
+        }
+    }
+
+    /// CONFLICT for a write made on `expected`: `detail` is what this browser shows now
+    /// (`{value, version, head}`: the queued writes included, so a caller that merges into it
+    /// and writes again on that `head` loses none of them).
+    pub(super) fn conflict(&self, expected: u64) -> Error {
+        let version = self.q.confirmed_version;
+        Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "the document is at version {version}, not {expected}: a newer write came first"
+            ),
+        )
+        .with_detail(serde_json::json!({
+            "value": self.q.visible(),
+            "version": version,
+            "head": self.q.view().head(),
+        }))
+    }
+
+    pub(super) fn record(&self, bucket_id: &str) -> DocRecord {
+        DocRecord {
+            bucket_id: bucket_id.to_string(),
+            contract: self.q.contract.clone(),
+            confirmed_value: self.q.confirmed_value.clone(),
+            confirmed_version: self.q.confirmed_version,
+            value: self.q.visible().clone(),
+            pending: !self.q.pending.is_empty(),
+            confirmed_known: self.q.known,
+            settled: self.q.settled,
+        }
+    }
+}
+
+pub(super) fn check_contract(b: &BucketRef, have: Option<&Contract>) -> Result<(), Error> {
+    match have {
+        Some(c) if c != &b.contract => Err(Error::new(
+            ErrorCode::IncompatibleBucket,
+            format!(
+                "bucket {} was created as {} {} v{}, not {} {} v{}",
+                b.bucket_id,
+                c.backend.as_str(),
+                c.schema_id,
+                c.schema_version,
+                b.contract.backend.as_str(),
+                b.contract.schema_id,
+                b.contract.schema_version
+            ),
+        )
+        .with_detail(serde_json::json!({"bucketId": b.bucket_id, "contract": c}))),
+        _ => Ok(()),
+    }
+}

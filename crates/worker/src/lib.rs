@@ -7,12 +7,15 @@
 //! `GET /v1/health`; the dev routes `POST /v1/dev/users` and `PUT /v1/dev/plan` (only when
 //! the `MONODIT_DEV` variable is `"1"`); `GET /v1/me`, `GET /v1/usage`;
 //! `GET|PUT /v1/documents/{bucketId}`, `GET /v1/documents/{bucketId}/meta`, `POST /v1/meta`;
-//! `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`.
+//! `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`; single-shot assets
+//! (`POST|GET /v1/assets/{bucketId}`, `DELETE /v1/assets/{bucketId}/{objectKey}`) and the
+//! signed download `GET /v1/objects/{objectKey}` with byte ranges, on R2.
 //!
 //! The crate is empty on other targets, so the native workspace builds and tests it for free.
 #![cfg(target_arch = "wasm32")]
 #![deny(missing_docs)]
 
+pub mod assets;
 pub mod buckets;
 pub mod db;
 pub mod documents;
@@ -46,6 +49,11 @@ fn database(env: &worker::Env) -> Result<Db, Error> {
     env.d1("DB")
         .map(Db)
         .map_err(|e| db::internal("the D1 binding DB", e))
+}
+
+fn r2(env: &worker::Env) -> Result<worker::Bucket, Error> {
+    env.bucket("OBJECTS")
+        .map_err(|e| db::internal("the R2 binding OBJECTS", e))
 }
 
 /// Known path, wrong method: 405 with the coded body (`INVALID_ARGUMENT`) and `Allow`.
@@ -142,6 +150,43 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
             }
             m => wrong_method(&m, "GET"),
         },
+        ["v1", "assets", bucket] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let base = assets::origin(req)?;
+                json(&assets::list(&db, &wenv, &base, &user.id, bucket).await?)
+            }
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let objects = r2(env)?;
+                assets::upload(req, &db, &objects, &wenv, &user, bucket).await
+            }
+            m => wrong_method(&m, "GET, POST"),
+        },
+        ["v1", "assets", bucket, key] => match method {
+            Method::Delete => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let objects = r2(env)?;
+                assets::delete(&db, &objects, &wenv, &user.id, bucket, key).await?;
+                json(&serde_json::json!({"deleted": true}))
+            }
+            m => wrong_method(&m, "DELETE"),
+        },
+        ["v1", "objects", key] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let objects = r2(env)?;
+                assets::download(req, &db, &objects, &wenv, key).await
+            }
+            m => wrong_method(&m, "GET"),
+        },
         ["v1", "buckets"] => match method {
             Method::Get => {
                 let db = database(env)?;
@@ -155,9 +200,7 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let db = database(env)?;
                 let user = storage(req, &db).await?;
                 let backend = buckets::backend_from_path(backend)?;
-                let objects = env
-                    .bucket("OBJECTS")
-                    .map_err(|e| db::internal("the R2 binding OBJECTS", e))?;
+                let objects = r2(env)?;
                 let wenv = env::WorkerEnv::from_bindings(env)?;
                 json(&buckets::delete(&db, &objects, &wenv, &user.id, backend, bucket).await?)
             }

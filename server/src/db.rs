@@ -52,11 +52,15 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 /// statements (D1 refuses both; [`Db::open`] sets the pragmas), one statement per `;` at a
 /// line's end. A new migration is a new file here and in `server/migrations/`; a test checks
 /// the two lists agree.
-pub const MIGRATIONS: [(&str, &str); 2] = [
+pub const MIGRATIONS: [(&str, &str); 3] = [
     ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
     (
         "0002_guard.sql",
         include_str!("../migrations/0002_guard.sql"),
+    ),
+    (
+        "0003_dev_faults.sql",
+        include_str!("../migrations/0003_dev_faults.sql"),
     ),
 ];
 
@@ -319,7 +323,10 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(names, ["0001_init.sql", "0002_guard.sql"]);
+        assert_eq!(
+            names,
+            ["0001_init.sql", "0002_guard.sql", "0003_dev_faults.sql"]
+        );
         let v: String = conn
             .query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {
                 r.get(0)

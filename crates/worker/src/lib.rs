@@ -4,7 +4,8 @@
 //! the shared numbered migrations in `server/migrations/`.
 //!
 //! Served so far (the rest answers a coded `NOT_FOUND`, see `server/README.md`):
-//! `GET /v1/health`; the dev routes `POST /v1/dev/users` and `PUT /v1/dev/plan` (only when
+//! `GET /v1/health`; the dev routes `POST /v1/dev/users`, `PUT /v1/dev/plan` and
+//! `PUT /v1/dev/faults` (`documentPutErrors` only) (only when
 //! the `MONODIT_DEV` variable is `"1"`); `GET /v1/me`, `GET /v1/usage`;
 //! `GET|PUT /v1/documents/{bucketId}`, `GET /v1/documents/{bucketId}/meta`, `POST /v1/meta`;
 //! `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`; single-shot assets
@@ -25,7 +26,7 @@ pub mod users;
 
 use crate::db::Db;
 use crate::http::{error_response, json, Answer};
-use monodit_core::api::{BatchMetaRequest, PutDocument, SetPlan};
+use monodit_core::api::{BatchMetaRequest, DevFaults, PutDocument, SetPlan};
 use monodit_core::Error;
 use worker::{event, Context, Method, Request, Response};
 
@@ -108,6 +109,15 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let user = authed(req, &db).await?;
                 let body: SetPlan = http::json_body(req).await?;
                 json(&users::set_plan(&db, &user.id, &body).await?)
+            }
+            m => wrong_method(&m, "PUT"),
+        },
+        ["v1", "dev", "faults"] if dev_mode(env) => match method {
+            Method::Put => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                let body: DevFaults = http::json_body(req).await?;
+                json(&users::set_faults(&db, &user.id, &body).await?)
             }
             m => wrong_method(&m, "PUT"),
         },
@@ -244,6 +254,12 @@ async fn put_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Ans
     let db = database(env)?;
     let user = storage(req, &db).await?;
     let body: PutDocument = http::json_body(req).await?;
+    if dev_mode(env) && users::take_document_fault(&db, &user.id).await? {
+        return Err(Error::new(
+            monodit_core::ErrorCode::Internal,
+            "internal error (injected by PUT /v1/dev/faults)",
+        ));
+    }
     let wenv = env::WorkerEnv::from_bindings(env)?;
     let meta = documents::put(&db, &wenv, &user, bucket, body, if_match).await?;
     http::with_header(json(&meta)?, "etag", &http::etag(meta.version))

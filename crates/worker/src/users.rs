@@ -4,7 +4,7 @@
 
 use crate::args;
 use crate::db::Db;
-use monodit_core::api::{BucketUsage, Me, NewUser, Plan, SetPlan, Usage};
+use monodit_core::api::{BucketUsage, DevFaults, Me, NewUser, Plan, SetPlan, Usage};
 use monodit_core::buckets::Backend;
 use monodit_core::{Error, ErrorCode};
 use monodit_service::{Clock, Random};
@@ -251,4 +251,46 @@ pub async fn usage(db: &Db, user_id: &str) -> Result<UsageAnswer, Error> {
         },
         reserved_bytes: nonneg(user.reserved_bytes),
     })
+}
+
+/// `PUT /v1/dev/faults`: the caller's next `documentPutErrors` document writes answer
+/// `500 INTERNAL` (counted in `dev_faults`: isolates share no memory). `uploadResponseLost`
+/// (dropping an answer after the work is done) has no Worker equivalent yet: asking for it is
+/// INVALID_ARGUMENT rather than silently ignored.
+pub async fn set_faults(db: &Db, user_id: &str, body: &DevFaults) -> Result<DevFaults, Error> {
+    if body.upload_response_lost != 0 {
+        return Err(Error::invalid(
+            "uploadResponseLost is not available on the Worker yet",
+        ));
+    }
+    if body.document_put_errors == 0 {
+        db.run("DELETE FROM dev_faults WHERE user_id = ?1", args![user_id])
+            .await?;
+    } else {
+        db.run(
+            "INSERT INTO dev_faults (user_id, document_put_errors) VALUES (?1, ?2) \
+             ON CONFLICT (user_id) DO UPDATE SET document_put_errors = excluded.document_put_errors",
+            args![user_id, body.document_put_errors],
+        )
+        .await?;
+    }
+    Ok(body.clone())
+}
+
+/// Whether the caller's next document write is an injected fault (and counts it down), in
+/// one conditional statement.
+pub async fn take_document_fault(db: &Db, user_id: &str) -> Result<bool, Error> {
+    #[derive(Deserialize)]
+    struct Left {
+        #[allow(dead_code)]
+        document_put_errors: i64,
+    }
+    let left: Option<Left> = db
+        .first(
+            "UPDATE dev_faults SET document_put_errors = document_put_errors - 1 \
+             WHERE user_id = ?1 AND document_put_errors > 0 RETURNING document_put_errors",
+            args![user_id],
+        )
+        .await?;
+    Ok(left.is_some())
 }

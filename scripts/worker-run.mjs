@@ -61,7 +61,7 @@ try {
 }
 
 // The migration files, in name order, each applied once: statements end with `;` at a line's
-// end and comments stand on their own lines (server/migrations/README conventions), so the
+// end and comments stand on their own lines (the conventions in server/README.md), so the
 // split is exact. One batch per file: a file applies whole or not at all.
 async function applyMigrations(db, dir) {
   await db

@@ -148,31 +148,39 @@ pub async fn upload(
             None => KnownKey::Unknown,
         };
         if let Some(row) = replay_key(known)? {
-            drain(req).await;
+            // Read the repeated body to its end first, as natively.
+            http::discard_body(req).await;
             return http::json(&info(env, &base, row));
         }
     }
     reserve(db, user, bucket_id, &contract, declared).await?;
-    // 2. Record the pending object (and the key, in progress) before a byte is stored.
-    let mut batch = Vec::new();
-    if let Some(k) = &idem {
-        batch.push(db::guard(
-            db,
-            "NOT EXISTS (SELECT 1 FROM asset_upload_keys WHERE user_id = ?1 AND idem_key = ?2)",
-            args![&user.id, k],
-        )?);
+    // 2. Record the pending object (and the key, in progress) before a byte is stored; if
+    //    that fails, the reservation goes back at once.
+    let recorded = async {
+        let mut batch = Vec::new();
+        if let Some(k) = &idem {
+            batch.push(db::guard(
+                db,
+                "NOT EXISTS (SELECT 1 FROM asset_upload_keys WHERE user_id = ?1 AND idem_key = ?2)",
+                args![&user.id, k],
+            )?);
+            batch.push(db.stmt(
+                "INSERT INTO asset_upload_keys (user_id, idem_key, object_key, done, bucket_id, name, \
+                 size, content_type, uploaded_at, created_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6, 0, ?7)",
+                args![&user.id, k, &key, bucket_id, &name, &content_type, now],
+            )?);
+        }
         batch.push(db.stmt(
-            "INSERT INTO asset_upload_keys (user_id, idem_key, object_key, done, bucket_id, name, \
-             size, content_type, uploaded_at, created_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6, 0, ?7)",
-            args![&user.id, k, &key, bucket_id, &name, &content_type, now],
+            "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at) VALUES (?1, ?2, NULL, ?3)",
+            args![&key, &user.id, now],
         )?);
+        db.guarded_batch(batch).await
     }
-    batch.push(db.stmt(
-        "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at) VALUES (?1, ?2, NULL, ?3)",
-        args![&key, &user.id, now],
-    )?);
-    if !db.guarded_batch(batch).await? {
+    .await;
+    if !matches!(recorded, Ok(true)) {
         release(db, &user.id, declared).await?;
+        recorded?;
+        // The guard refused: another request with this key got there first.
         return Err(Error::new(
             ErrorCode::Conflict,
             "an upload with this Idempotency-Key is still in progress; retry later",
@@ -276,13 +284,6 @@ async fn release(db: &Db, user_id: &str, bytes: u64) -> Result<(), Error> {
         args![user_id, bytes],
     )
     .await
-}
-
-/// Reads and discards the rest of a body (a replayed upload's repeated bytes).
-async fn drain(req: &mut Request) {
-    if let Some(body) = req.inner().body() {
-        let _ = wasm_bindgen_futures::JsFuture::from(body.cancel()).await;
-    }
 }
 
 /// Pipes the request body through `new FixedLengthStream(declared)` into R2: the runtime

@@ -5,6 +5,7 @@
 use monodit_core::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{Request, Response};
 
 /// The JSON body limit (the native server's 8 MiB).
@@ -153,4 +154,35 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, Error> {
         .query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned()))
+}
+
+/// Reads what is left of a request body and drops it, inside the runtime (`pipeTo` a sink
+/// `WritableStream`: the bytes never enter wasm memory). An answer sent before the client has
+/// finished sending (an early `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED`, a replayed upload) would
+/// otherwise race the client's writes and reach it as a reset connection. The platform's own
+/// request size cap bounds the work. Does nothing when the body was read already.
+pub async fn discard_body(req: &Request) {
+    let inner = req.inner();
+    if inner.body_used() {
+        return;
+    }
+    let Some(body) = inner.body() else {
+        return;
+    };
+    let global = js_sys::global();
+    let sink = js_sys::Reflect::get(&global, &JsValue::from_str("WritableStream"))
+        .ok()
+        .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
+        .and_then(|c| js_sys::Reflect::construct(&c, &js_sys::Array::new()).ok());
+    let pipe = js_sys::Reflect::get(&body, &JsValue::from_str("pipeTo"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let (Some(sink), Some(pipe)) = (sink, pipe) {
+        if let Ok(promise) = pipe.call1(&body, &sink) {
+            if let Ok(promise) = promise.dyn_into::<js_sys::Promise>() {
+                // A client that hangs up mid-body is not an error here.
+                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+            }
+        }
+    }
 }

@@ -35,7 +35,11 @@ use worker::{event, Context, Method, Request, Response};
 pub async fn fetch(mut req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     Ok(match route(&mut req, &env).await {
         Ok(r) => r,
-        Err(e) => error_response(&e),
+        Err(e) => {
+            // Refused before its body was read: read it first (see `http::discard_body`).
+            http::discard_body(&req).await;
+            error_response(&e)
+        }
     })
 }
 

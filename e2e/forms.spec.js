@@ -1,4 +1,4 @@
-// Forms widget on ctx.storage (seed 003 `submissions` / `forms`): submissions filtered by
+// Forms widget on ctx.storage (collections `submissions` / `forms`): submissions filtered by
 // status, newest first, paged with the returned cursor until hasMore is false; ctx.log lines
 // in the host's event log; the filter kept in ctx.kv across a reload.
 import { test, expect } from "@playwright/test";
@@ -58,7 +58,7 @@ test("forms query paginates with the cursor to the end, filtered and ordered", a
   await expect(rows.first()).toContainText("new@example.com");
   await expect(forms.locator("#more")).toBeHidden();
 
-  // seed 003's ctx.log.info("Stored submission", ...) reaches the host's event log.
+  // The widget's ctx.log.info("Stored submission", ...) reaches the host's event log.
   await expect(
     page.locator('#event-list li[data-kind="log"][data-instance="forms-1"]', { hasText: "info: Stored submission" }),
   ).toHaveCount(1);

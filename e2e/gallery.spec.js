@@ -1,5 +1,5 @@
 // Gallery (r2-assets gallery.assets v1): upload with a progress bar, thumbnails served from
-// the signed asset URLs, delete; the Free plan's gated message; the seed's QUOTA_EXCEEDED.
+// the signed asset URLs, delete; the Free plan's gated message; QUOTA_EXCEEDED.
 import { test, expect } from "@playwright/test";
 import { openDashboard, widget, bucketCard, backend, png, screenshot, diskFile, sha256, downloadedSha256 } from "./helpers.js";
 
@@ -80,7 +80,7 @@ test("Free plan shows the gated storage message clearly; a refused write rolls b
   await expect(freeNote.locator("#note")).toBeEnabled();
 });
 
-test("an upload over the quota fails with the seed's QUOTA_EXCEEDED message", async ({ page }, testInfo) => {
+test("an upload over the quota fails with the QUOTA_EXCEEDED message", async ({ page }, testInfo) => {
   await openDashboard(page);
   // The dev plan route may take a limit override to make a near-full quota cheap to reach.
   const set = await backend(page, "PUT", "/v1/dev/plan", { plan: "pro", addons: 0, limitBytes: 50_000 });

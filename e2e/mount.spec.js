@@ -1,6 +1,6 @@
 // "Mount your own widget": a bad manifest is refused with every problem and its path; a good
-// one mounts with its own instance id and config (here `storageNamespace`, seed 000's
-// document-bucket config), and survives a reload.
+// one mounts with its own instance id and config (here `storageNamespace`, the
+// document binding's bucket field), and survives a reload.
 import { test, expect } from "@playwright/test";
 import { openDashboard, noteField, writeNote, backend } from "./helpers.js";
 

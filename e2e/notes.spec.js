@@ -30,7 +30,7 @@ test("two Notes widgets share a bucket and update each other live", async ({ pag
   await screenshot(page, "notes-shared");
 });
 
-test("a remote update never overwrites a draft being typed (seed 000 text-editor pattern)", async ({ page }) => {
+test("a remote update never overwrites a draft being typed (the text-editor pattern)", async ({ page }) => {
   await openDashboard(page);
   await writeNote(page, "notes-a", "base text");
 

@@ -168,3 +168,42 @@ test("two devices adding to one Todo list while the server is down keep both ite
     await other.close();
   }
 });
+
+test("two tabs adding Todo items as fast as a user types, online and with the server down, keep every item", async ({ context }) => {
+  const tab1 = await context.newPage();
+  await open(tab1);
+  const tab2 = await context.newPage();
+  await open(tab2);
+  const todo1 = widget(tab1, "todo-1");
+  const todo2 = widget(tab2, "todo-1");
+  await expect(todo1.locator("#new")).toBeEnabled();
+  await expect(todo2.locator("#new")).toBeEnabled();
+
+  /** Adds each item with Enter, without waiting for anything in between. */
+  async function addQuickly(todo, items) {
+    for (const item of items) {
+      await todo.locator("#new").fill(item);
+      await todo.locator("#new").press("Enter");
+    }
+  }
+  const online = ["tab 1: a", "tab 2: a", "tab 1: b", "tab 2: b"];
+  await Promise.all([addQuickly(todo1, [online[0], online[2]]), addQuickly(todo2, [online[1], online[3]])]);
+  const serverItems = async () => (await serverDoc(tab1, "todo-1", "list"))?.value?.items?.map((i) => i.text).sort();
+  await expect.poll(serverItems, { timeout: 30_000 }).toEqual([...online].sort());
+
+  // The server stops; both tabs keep adding; it comes back and every item lands.
+  await server.stop();
+  const offline = ["tab 1: offline c", "tab 2: offline c", "tab 1: offline d", "tab 2: offline d"];
+  await Promise.all([addQuickly(todo1, [offline[0], offline[2]]), addQuickly(todo2, [offline[1], offline[3]])]);
+  await expect(todo1.locator("#list")).toContainText(offline[2]);
+  await expect(todo2.locator("#list")).toContainText(offline[3]);
+  await server.start();
+  await expect.poll(serverItems, { timeout: 60_000 }).toEqual([...online, ...offline].sort());
+  for (const [p, w] of [[tab1, todo1], [tab2, todo2]]) {
+    await expect(async () => {
+      await p.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+      await expect(w.locator("#list li")).toHaveCount(8, { timeout: 1000 });
+    }).toPass({ timeout: 30_000 });
+    await expect(w.locator("#status")).toHaveText("");
+  }
+});

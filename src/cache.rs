@@ -1,35 +1,36 @@
-//! `ctx.cache`: per-instance, browser-only storage (seed 000: "local cache ... for
-//! browser-only per-instance data such as response snapshots or favicon caches").
+//! `ctx.cache`: per-instance, browser-only storage for data such as response snapshots or
+//! favicon caches (README, "Limits").
 //!
 //! - Never sent to the server and never counted in quota: entries live only in the user's
 //!   mirror database ([`crate::mirror::STORE_CACHE`]), keyed by `[instanceId, key]`, so one
 //!   instance never sees another's entries and one account never sees another's.
 //! - Values are anything the structured clone algorithm accepts (objects, arrays, strings,
 //!   numbers, Dates, Maps, ArrayBuffers, typed arrays, Blobs and Files); a value it refuses
-//!   (functions, DOM nodes) is INVALID_ARGUMENT.
+//!   (functions, DOM nodes) is INVALID_ARGUMENT, and so is one nested deeper than
+//!   [`MAX_DEPTH`] levels (a cyclic one included), as the port's decoder refuses it.
 //! - `ttl_ms`: an entry older than its TTL reads as missing and is removed lazily.
 //! - Size cap: [`CACHE_CAP_BYTES`] (5 MB) per instance, estimated per value (Blob/ArrayBuffer
-//!   bytes, strings at 2 bytes per UTF-16 unit, small fixed costs for the rest). A `set` that
+//!   bytes, strings at 2 bytes per UTF-16 unit, small fixed costs for the rest; one estimate
+//!   with the port's decoder, `crate::decode::size`). A `set` that
 //!   would exceed it evicts the least recently used entries (writes are stored with the
 //!   entry; reads are tracked in memory, so reading never rewrites a stored Blob) until it fits; a single value larger than the cap is PAYLOAD_TOO_LARGE. 5 MB holds
 //!   hundreds of response snapshots or thousands of favicons while keeping a dashboard with
 //!   dozens of widgets well inside browser storage budgets.
 
+use crate::decode::size::{clone_size, Oversize};
 use crate::mirror::{CacheRecord, Mirror};
-use crate::sync::now;
+use crate::protocol::MAX_DEPTH;
+use crate::web::now;
 use monodit_core::{Error, ErrorCode};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// Per-instance cap on the estimated bytes of all entries.
 pub const CACHE_CAP_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
 /// Longest key, in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Node budget of the size estimate (cyclic or huge graphs stop being walked past it).
-const ESTIMATE_BUDGET: u32 = 100_000;
 
 /// The `ctx.cache` engine of one host (all instances; calls name the instance).
 pub struct Cache {
@@ -56,63 +57,11 @@ fn is_expired(r: &CacheRecord, t: f64) -> bool {
     r.expires_at.map(|e| e <= t).unwrap_or(false)
 }
 
-/// Estimated stored bytes of a structured-cloneable value.
+/// Estimated stored bytes of a structured-cloneable value: the estimate the port's decoder
+/// applies to `cache.set` too (`crate::decode::size`); infinite for a value nested deeper
+/// than [`MAX_DEPTH`], which [`Cache::set`] refuses.
 pub fn estimate_size(v: &JsValue) -> f64 {
-    let mut budget = ESTIMATE_BUDGET;
-    estimate(v, 0, &mut budget)
-}
-
-fn estimate(v: &JsValue, depth: u32, budget: &mut u32) -> f64 {
-    if *budget == 0 || depth > 64 {
-        return 8.0;
-    }
-    *budget -= 1;
-    if let Some(s) = v.as_string() {
-        return 8.0 + 2.0 * s.encode_utf16().count() as f64;
-    }
-    if !v.is_object() {
-        return 8.0;
-    }
-    if let Some(b) = v.dyn_ref::<web_sys::Blob>() {
-        return 16.0 + b.size();
-    }
-    if let Some(b) = v.dyn_ref::<js_sys::ArrayBuffer>() {
-        return 16.0 + b.byte_length() as f64;
-    }
-    if js_sys::ArrayBuffer::is_view(v) {
-        let n = js_sys::Reflect::get(v, &JsValue::from_str("byteLength"))
-            .ok()
-            .and_then(|n| n.as_f64())
-            .unwrap_or(0.0);
-        return 16.0 + n;
-    }
-    if v.is_instance_of::<js_sys::Date>() {
-        return 16.0;
-    }
-    let mut total = 16.0;
-    if v.is_instance_of::<js_sys::Map>()
-        || v.is_instance_of::<js_sys::Set>()
-        || js_sys::Array::is_array(v)
-    {
-        if let Ok(Some(iter)) = js_sys::try_iter(v) {
-            for item in iter.flatten() {
-                total += estimate(&item, depth + 1, budget);
-                if *budget == 0 {
-                    break;
-                }
-            }
-        }
-        return total;
-    }
-    if let Some(o) = v.dyn_ref::<js_sys::Object>() {
-        for entry in js_sys::Object::entries(o).iter() {
-            total += estimate(&entry, depth + 1, budget);
-            if *budget == 0 {
-                break;
-            }
-        }
-    }
-    total
+    clone_size(v, f64::INFINITY).unwrap_or(f64::INFINITY)
 }
 
 impl Cache {
@@ -174,13 +123,21 @@ impl Cache {
                 "cache values must be structured-cloneable (not undefined or a function)",
             ));
         }
-        let size = estimate_size(&value);
-        if size > CACHE_CAP_BYTES {
-            return Err(Error::new(
-                ErrorCode::PayloadTooLarge,
-                format!("cache value of ~{size} bytes exceeds the per-instance cap of {CACHE_CAP_BYTES}"),
-            ));
-        }
+        // The walk stops at the cap, so a huge value is not measured to its end.
+        let size = match clone_size(&value, CACHE_CAP_BYTES) {
+            Ok(size) => size,
+            Err(Oversize::Bytes(seen)) => {
+                return Err(Error::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("cache value of ~{seen} bytes or more exceeds the per-instance cap of {CACHE_CAP_BYTES}"),
+                ))
+            }
+            Err(Oversize::Depth) => {
+                return Err(Error::invalid(format!(
+                    "cache values are nested at most {MAX_DEPTH} deep"
+                )))
+            }
+        };
         let _guard = self.lock.lock().await;
         let t = now();
         let mut entries = self.mirror.cache_entries(instance_id).await;

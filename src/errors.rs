@@ -1,7 +1,7 @@
 //! Errors as JavaScript sees them, on both sides of the port.
 //!
 //! Every rejection is a JS `Error` whose `message` is the stable code from
-//! `monodit_core::ErrorCode` (seed 000: `err.message === "QUOTA_EXCEEDED"`), with
+//! `monodit_core::ErrorCode` (so `err.message === "QUOTA_EXCEEDED"` works; docs/ERRORS.md), with
 //! - `err.code`: the same code,
 //! - `err.detail`: a human sentence (may change between releases),
 //! - `err.data`: structured context when there is some (e.g. every manifest problem with its

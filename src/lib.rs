@@ -5,7 +5,8 @@
 //! - `host`: [`host::Host`], which binds each iframe to a private `MessagePort`, enforces the
 //!   manifest's storage contract, and serves calls from the local-first mirror and the backend.
 //!
-//! Layers, bottom up: `protocol` (port wire types) → `transport` (port RPC) →
+//! Layers, bottom up: `protocol` (port wire types) → `decode` (inbound port messages, host
+//! side) → `transport` (port RPC) → `web` (timers, listeners, storage, locks, channels) →
 //! `http` (backend client) → `mirror` (IndexedDB) → `sync` (buckets, outbox, revalidation,
 //! events) / `cache` → `host` (router, contracts) and `widget` (ctx surface).
 //! See docs/ARCHITECTURE.md.
@@ -22,6 +23,8 @@ pub mod widget;
 #[cfg(feature = "host")]
 pub mod cache;
 #[cfg(feature = "host")]
+mod decode;
+#[cfg(feature = "host")]
 pub mod host;
 #[cfg(feature = "host")]
 pub mod http;
@@ -31,3 +34,5 @@ pub mod mirror;
 pub mod sync;
 #[cfg(feature = "host")]
 pub mod uploads;
+#[cfg(feature = "host")]
+pub mod web;

@@ -288,7 +288,7 @@ impl Mirror {
             )
             .add_object_store(ObjectStore::new(STORE_UPLOADS).key_path("fingerprint"))
             .build();
-        let timeout = crate::sync::sleep(OPEN_TIMEOUT_MS);
+        let timeout = crate::web::sleep(OPEN_TIMEOUT_MS);
         futures::pin_mut!(build);
         futures::pin_mut!(timeout);
         let opened = match futures::future::select(build, timeout).await {

@@ -72,6 +72,7 @@
 use crate::cache::Cache;
 use crate::http::{Api, DocumentFetch};
 use crate::mirror::{AssetRecord, DocRecord, Mirror, OutboxRecord};
+use crate::web::{local_storage_get, local_storage_set, now, sleep, with_lock};
 use futures::channel::oneshot;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use monodit_core::api::{
@@ -79,15 +80,13 @@ use monodit_core::api::{
     PutDocument,
 };
 use monodit_core::buckets::Backend;
-use monodit_core::outbox::{
-    self, Admission, Condition, Failure, Settled, Standing, View, WriteFacts,
-};
+use monodit_core::outbox::{self, Settled};
+use monodit_core::queue::{AfterFailure, Batch, BucketQueue, QueuedWrite};
 use monodit_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::future::Future;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -126,32 +125,6 @@ fn urls_fresh(assets: &[AssetInfo]) -> bool {
 
 /// localStorage key prefix of "token fingerprint → user id" (see [`Engine::open`]).
 pub const KNOWN_USER_PREFIX: &str = "monodit-bridge:user:";
-
-/// `window.localStorage`, which throws in opaque origins and some privacy modes.
-fn local_storage() -> Option<JsValue> {
-    let w = web_sys::window()?;
-    js_sys::Reflect::get(&w, &JsValue::from_str("localStorage"))
-        .ok()
-        .filter(|s| s.is_object())
-}
-
-fn local_storage_call(method: &str, args: &[&str]) -> Option<JsValue> {
-    let storage = local_storage()?;
-    let f: js_sys::Function = js_sys::Reflect::get(&storage, &JsValue::from_str(method))
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
-    f.apply(&storage, &args).ok()
-}
-
-fn local_storage_get(key: &str) -> Option<String> {
-    local_storage_call("getItem", &[key])?.as_string()
-}
-
-fn local_storage_set(key: &str, value: &str) {
-    let _ = local_storage_call("setItem", &[key, value]);
-}
 
 /// BroadcastChannel name for a user's cross-tab events.
 pub fn channel_name(user_id: &str) -> String {
@@ -249,53 +222,23 @@ impl SubscriptionId {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Pending {
-    mutation_id: String,
-    value: Value,
-    contract: Contract,
-    seq: f64,
-    /// Whether its outbox entry is on disk. Only a durable write can be settled by another
-    /// tab (which deletes the entry), so only then does a missing entry mean "already sent".
-    durable: bool,
-    /// INTERNAL answers so far (this page); see [`MAX_SERVER_ERRORS`].
-    server_errors: u32,
-    /// The bucket version it was made on (raised when an older write of the chain confirms).
-    base_version: u64,
-    /// Plain `set()` or conditional (`ifVersion` / `update()`).
-    condition: Condition,
-    /// A send failed before, or it came from the outbox (an earlier page or another tab).
-    replay: bool,
-    /// A conditional write's read token: the write its value was computed on.
-    after: Option<f64>,
-}
+/// A queued write of a document bucket (core's queue over JSON values).
+type Pending = QueuedWrite<Value>;
 
-impl Pending {
-    fn facts(&self) -> WriteFacts {
-        WriteFacts {
-            seq: self.seq,
-            base_version: self.base_version,
-            condition: self.condition,
-            replay: self.replay,
-            after: self.after,
-        }
-    }
-
-    /// A durable write read back from the outbox; `known_version` is the mirror's confirmed
-    /// version, the base of entries written before writes recorded theirs.
-    fn from_outbox(e: OutboxRecord, known_version: u64) -> Pending {
-        Pending {
-            mutation_id: e.mutation_id,
-            value: e.value,
-            contract: e.contract,
-            seq: e.seq,
-            durable: true,
-            server_errors: 0,
-            base_version: e.base_version.unwrap_or(known_version),
-            condition: e.condition,
-            replay: true,
-            after: e.after,
-        }
+/// A durable write read back from the outbox; `known_version` is the mirror's confirmed
+/// version, the base of entries written before writes recorded theirs.
+fn from_outbox(e: OutboxRecord, known_version: u64) -> Pending {
+    QueuedWrite {
+        mutation_id: e.mutation_id,
+        value: e.value,
+        contract: e.contract,
+        seq: e.seq,
+        durable: true,
+        server_errors: 0,
+        base_version: e.base_version.unwrap_or(known_version),
+        condition: e.condition,
+        replay: true,
+        after: e.after,
     }
 }
 
@@ -311,96 +254,35 @@ pub struct WriteOptions {
     pub if_head: Option<Option<f64>>,
 }
 
-#[derive(Debug, Clone)]
+/// A document bucket in memory: core's queue (the confirmed document and this browser's
+/// queued writes, with every transition) and when it was last checked against the server.
+#[derive(Debug, Clone, Default)]
 struct Doc {
-    contract: Option<Contract>,
-    confirmed_value: Value,
-    confirmed_version: u64,
-    /// Oldest first.
-    pending: Vec<Pending>,
-    /// Whether the confirmed part came from the mirror or the server (else it is a guess).
-    known: bool,
+    q: BucketQueue<Value>,
     last_checked: f64,
-    /// The newest write of this browser the server confirmed.
-    settled: Settled,
 }
 
 impl Doc {
-    fn empty() -> Doc {
-        Doc {
-            contract: None,
-            confirmed_value: Value::Null,
-            confirmed_version: 0,
-            pending: Vec::new(),
-            known: false,
-            last_checked: 0.0,
-            settled: Settled::default(),
-        }
-    }
-
-    /// The bucket no longer exists on the server: nothing confirmed, no contract.
-    fn forget_confirmed(&mut self) {
-        self.contract = None;
-        self.confirmed_value = Value::Null;
-        self.confirmed_version = 0;
-        self.known = true;
-    }
-
     fn from_record(rec: DocRecord) -> Doc {
         Doc {
-            contract: rec.contract,
-            confirmed_value: rec.confirmed_value,
-            confirmed_version: rec.confirmed_version,
-            pending: Vec::new(),
-            known: rec.confirmed_known,
+            q: BucketQueue {
+                contract: rec.contract,
+                confirmed_value: rec.confirmed_value,
+                confirmed_version: rec.confirmed_version,
+                known: rec.confirmed_known,
+                settled: rec.settled,
+                ..BucketQueue::default()
+            },
             last_checked: 0.0,
-            settled: rec.settled,
         }
-    }
-
-    /// Applies the outbox rules after `settled` moved: writes older than it are removed
-    /// (returned: settled by the newer write), newer ones are rebased on it.
-    fn apply_settled(&mut self) -> Vec<String> {
-        let facts: Vec<WriteFacts> = self.pending.iter().map(Pending::facts).collect();
-        let mut standings = outbox::standings(&facts, self.settled).into_iter();
-        let mut superseded = Vec::new();
-        self.pending.retain_mut(|p| match standings.next() {
-            Some(Standing::Superseded) => {
-                superseded.push(p.mutation_id.clone());
-                false
-            }
-            Some(Standing::Queued { base_version }) => {
-                p.base_version = base_version;
-                true
-            }
-            None => true,
-        });
-        superseded
-    }
-
-    /// What a conditional write is admitted against (`core::outbox::admit`).
-    fn view(&self) -> View {
-        View {
-            confirmed_version: self.confirmed_version,
-            known: self.known,
-            settled: self.settled,
-            newest: self.pending.last().map(Pending::facts),
-        }
-    }
-
-    fn visible(&self) -> &Value {
-        self.pending
-            .last()
-            .map(|p| &p.value)
-            .unwrap_or(&self.confirmed_value)
     }
 
     fn snapshot(&self) -> DocSnapshot {
         DocSnapshot {
-            value: self.visible().clone(),
-            version: self.confirmed_version,
-            pending: !self.pending.is_empty(),
-            head: self.view().head(),
+            value: self.q.visible().clone(),
+            version: self.q.confirmed_version,
+            pending: !self.q.pending.is_empty(),
+            head: self.q.view().head(),
         }
     }
 
@@ -408,7 +290,7 @@ impl Doc {
     /// (`{value, version, head}`: the queued writes included, so a caller that merges into it
     /// and writes again on that `head` loses none of them).
     fn conflict(&self, expected: u64) -> Error {
-        let version = self.confirmed_version;
+        let version = self.q.confirmed_version;
         Error::new(
             ErrorCode::Conflict,
             format!(
@@ -416,22 +298,22 @@ impl Doc {
             ),
         )
         .with_detail(serde_json::json!({
-            "value": self.visible(),
+            "value": self.q.visible(),
             "version": version,
-            "head": self.view().head(),
+            "head": self.q.view().head(),
         }))
     }
 
     fn record(&self, bucket_id: &str) -> DocRecord {
         DocRecord {
             bucket_id: bucket_id.to_string(),
-            contract: self.contract.clone(),
-            confirmed_value: self.confirmed_value.clone(),
-            confirmed_version: self.confirmed_version,
-            value: self.visible().clone(),
-            pending: !self.pending.is_empty(),
-            confirmed_known: self.known,
-            settled: self.settled,
+            contract: self.q.contract.clone(),
+            confirmed_value: self.q.confirmed_value.clone(),
+            confirmed_version: self.q.confirmed_version,
+            value: self.q.visible().clone(),
+            pending: !self.q.pending.is_empty(),
+            confirmed_known: self.q.known,
+            settled: self.q.settled,
         }
     }
 }
@@ -467,9 +349,6 @@ struct State {
     persist_queue: Vec<(DocRecord, OutboxRecord)>,
     /// Whether a group commit is running.
     persisting: bool,
-    /// Buckets whose next send carries only their oldest write (a coalesced send failed
-    /// permanently: find out exactly which write the server refuses).
-    solo: HashSet<String>,
     wake: Option<oneshot::Sender<()>>,
     last_recheck: f64,
     page_had_focus: bool,
@@ -479,9 +358,7 @@ struct State {
 impl State {
     /// The bucket's document state, created empty on first use.
     fn doc_mut(&mut self, bucket_id: &str) -> &mut Doc {
-        self.docs
-            .entry(bucket_id.to_string())
-            .or_insert_with(Doc::empty)
+        self.docs.entry(bucket_id.to_string()).or_default()
     }
 }
 
@@ -550,24 +427,6 @@ pub struct Engine {
     recheck_throttle_ms: Cell<f64>,
 }
 
-/// Sleeps on the browser's timer (0 ms = next macrotask).
-pub(crate) async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let ok = web_sys::window().map(|w| {
-            w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.max(0))
-                .is_ok()
-        });
-        if ok != Some(true) {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
-pub(crate) fn now() -> f64 {
-    js_sys::Date::now()
-}
-
 fn warn(msg: &str) {
     web_sys::console::warn_1(&JsValue::from_str(msg));
 }
@@ -594,68 +453,11 @@ fn backoff_ms(attempt: u32) -> f64 {
     capped / 2.0 + js_sys::Math::random() * capped / 2.0
 }
 
-/// Runs `f` while holding the Web Lock `name`; runs it unlocked when Web Locks are absent.
-async fn with_lock<T>(name: &str, f: impl Future<Output = T>) -> T {
-    let locks = web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
-        .filter(|l| l.is_object());
-    let request = locks.as_ref().and_then(|l| {
-        js_sys::Reflect::get(l, &JsValue::from_str("request"))
-            .ok()?
-            .dyn_into::<js_sys::Function>()
-            .ok()
-    });
-    let (Some(locks), Some(request)) = (locks, request) else {
-        return f.await;
-    };
-    let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
-    let held = {
-        let release = release.clone();
-        js_sys::Promise::new(&mut |resolve, _| *release.borrow_mut() = Some(resolve))
-    };
-    let (acquired_tx, acquired_rx) = oneshot::channel::<()>();
-    let acquired_tx = RefCell::new(Some(acquired_tx));
-    let granted = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| {
-        if let Some(tx) = acquired_tx.borrow_mut().take() {
-            let _ = tx.send(());
-        }
-        held.clone().into()
-    });
-    let requested = request.call2(&locks, &JsValue::from_str(name), granted.as_ref());
-    let Ok(requested) = requested.and_then(|p| p.dyn_into::<js_sys::Promise>()) else {
-        return f.await;
-    };
-    // The request's promise settles only after we release, so if it settles first the lock was
-    // refused (e.g. a document that may not use locks): go on without it.
-    let refused = wasm_bindgen_futures::JsFuture::from(requested);
-    futures::pin_mut!(refused);
-    let locked = matches!(
-        futures::future::select(acquired_rx, refused).await,
-        futures::future::Either::Left((Ok(()), _))
-    );
-    let out = f.await;
-    if locked {
-        if let Some(r) = release.borrow_mut().take() {
-            let _ = r.call0(&JsValue::UNDEFINED);
-        }
-    }
-    drop(granted);
-    out
-}
-
-/// One send of [`Engine::send_batch`]: the oldest pending write of a bucket and the newer ones
-/// coalesced with it.
-struct Batch {
-    /// The oldest write's mutation id (durability check, error counting, rollback).
-    head_id: String,
-    /// Whether the oldest write's outbox entry is committed.
-    head_durable: bool,
-    /// The newest write: its value and mutation id go out.
+/// One bucket's next PUT: core's batch and a copy of its newest write (its value and
+/// mutation id go out).
+struct Outgoing {
+    batch: Batch,
     last: Pending,
-    /// Every mutation id the send settles, oldest first.
-    ids: Vec<String>,
-    /// The condition the PUT carries (`core::outbox::expected_version`).
-    expected_version: Option<u64>,
 }
 
 enum Pass {
@@ -750,7 +552,7 @@ impl Engine {
             .borrow()
             .docs
             .values()
-            .map(|d| d.pending.len())
+            .map(|d| d.q.pending.len())
             .sum()
     }
 
@@ -776,8 +578,8 @@ impl Engine {
             let st = self.state.borrow();
             st.docs
                 .get(&b.bucket_id)
-                .filter(|d| d.known)
-                .map(|d| (d.snapshot(), d.contract.clone()))
+                .filter(|d| d.q.known)
+                .map(|d| (d.snapshot(), d.q.contract.clone()))
         };
         if let Some((snap, contract)) = cached {
             check_contract(b, contract.as_ref())?;
@@ -790,7 +592,7 @@ impl Engine {
             .docs
             .get(&b.bucket_id)
             .ok_or_else(|| Error::new(ErrorCode::Internal, "document vanished while loading"))?;
-        check_contract(b, doc.contract.as_ref())?;
+        check_contract(b, doc.q.contract.as_ref())?;
         Ok(doc.snapshot())
     }
 
@@ -820,7 +622,7 @@ impl Engine {
             .borrow()
             .docs
             .get(bucket_id)
-            .and_then(|d| d.contract.clone());
+            .and_then(|d| d.q.contract.clone());
         match mem {
             Some(c) => Some(c),
             None => self
@@ -837,7 +639,7 @@ impl Engine {
             .borrow()
             .docs
             .get(bucket_id)
-            .filter(|d| d.known)
+            .filter(|d| d.q.known)
             .map(Doc::snapshot)
     }
 
@@ -882,15 +684,18 @@ impl Engine {
         };
         let base = match fetched {
             DocumentFetch::Fresh(doc) => Doc {
-                contract: Some(doc.contract),
-                confirmed_value: doc.value,
-                confirmed_version: doc.meta.version,
-                ..Doc::empty()
+                q: BucketQueue {
+                    contract: Some(doc.contract),
+                    confirmed_value: doc.value,
+                    confirmed_version: doc.meta.version,
+                    ..BucketQueue::default()
+                },
+                last_checked: 0.0,
             },
-            DocumentFetch::Missing | DocumentFetch::NotModified => Doc::empty(),
+            DocumentFetch::Missing | DocumentFetch::NotModified => Doc::default(),
         };
         let mut base = base;
-        base.known = true;
+        base.q.known = true;
         base.last_checked = now();
         let rec = self.merge_base(bucket_id, base);
         if let Err(e) = self.mirror.put_doc(&rec).await {
@@ -904,14 +709,14 @@ impl Engine {
         let mut st = self.state.borrow_mut();
         let doc = st.doc_mut(bucket_id);
         // A placeholder base (never read from the server) never replaces anything.
-        if base.known && (!doc.known || base.confirmed_version > doc.confirmed_version) {
-            doc.contract = base.contract.or(doc.contract.take());
-            doc.confirmed_value = base.confirmed_value;
-            doc.confirmed_version = base.confirmed_version;
-            doc.known = true;
+        if base.q.known && (!doc.q.known || base.q.confirmed_version > doc.q.confirmed_version) {
+            doc.q.contract = base.q.contract.or(doc.q.contract.take());
+            doc.q.confirmed_value = base.q.confirmed_value;
+            doc.q.confirmed_version = base.q.confirmed_version;
+            doc.q.known = true;
         }
         doc.last_checked = doc.last_checked.max(base.last_checked);
-        doc.settled = doc.settled.newest(base.settled);
+        doc.q.settled = doc.q.settled.newest(base.q.settled);
         doc.record(bucket_id)
     }
 
@@ -957,35 +762,18 @@ impl Engine {
                 self.merge_base(&b.bucket_id, Doc::from_record(rec));
             }
         }
-        let admitted = match opts.if_version {
-            None => None,
-            Some(v) => {
-                let mut st = self.state.borrow_mut();
-                let doc = st.doc_mut(&b.bucket_id);
-                match outbox::admit(v, opts.if_head, &doc.view()) {
-                    Admission::Queue {
-                        base_version,
-                        after,
-                    } => Some((base_version, after)),
-                    Admission::Stale => return Err(doc.conflict(v)),
-                }
-            }
-        };
         let mutation_id = new_mutation_id();
         let (rec, outbox, snap) = {
             let mut st = self.state.borrow_mut();
             st.seq += 1;
-            let seq = now() * 1000.0 + (st.seq % 1000) as f64;
+            let clock_seq = now() * 1000.0 + (st.seq % 1000) as f64;
             let doc = st.doc_mut(&b.bucket_id);
-            // A write made now is newer than every write of this bucket this browser knows of,
-            // even if the clock went back: it must never count as superseded.
-            let newest_known = doc.pending.last().map_or(doc.settled.seq, |p| p.seq);
-            let seq = seq.max(newest_known.max(doc.settled.seq) + 1.0);
-            let (base_version, condition, after) = match admitted {
-                Some((base, after)) => (base, Condition::IfVersion, after),
-                None => (doc.confirmed_version, Condition::Plain, None),
+            let Ok((base_version, condition, after)) = doc.q.place(opts.if_version, opts.if_head)
+            else {
+                return Err(doc.conflict(opts.if_version.unwrap_or_default()));
             };
-            doc.pending.push(Pending {
+            let seq = doc.q.next_seq(clock_seq);
+            doc.q.push(QueuedWrite {
                 mutation_id: mutation_id.clone(),
                 value: value.clone(),
                 contract: b.contract.clone(),
@@ -1206,7 +994,13 @@ impl Engine {
             let confirmed = st
                 .docs
                 .get(bucket_id)
-                .map(|d| (d.confirmed_value.clone(), d.confirmed_version, d.settled))
+                .map(|d| {
+                    (
+                        d.q.confirmed_value.clone(),
+                        d.q.confirmed_version,
+                        d.q.settled,
+                    )
+                })
                 .unwrap_or((Value::Null, 0, Settled::default()));
             (subs, confirmed)
         };
@@ -1299,11 +1093,8 @@ impl Engine {
             let mut st = self.state.borrow_mut();
             for e in entries {
                 let doc = st.doc_mut(&e.bucket_id);
-                if !doc.pending.iter().any(|p| p.mutation_id == e.mutation_id) {
-                    let known = doc.confirmed_version;
-                    doc.pending.push(Pending::from_outbox(e, known));
-                    doc.pending.sort_by(|a, b| a.seq.total_cmp(&b.seq));
-                }
+                let known = doc.q.confirmed_version;
+                doc.q.adopt(from_outbox(e, known));
             }
         }
         for bucket in buckets {
@@ -1321,7 +1112,7 @@ impl Engine {
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
-            let ids = doc.apply_settled();
+            let ids = doc.q.apply_settled();
             if ids.is_empty() {
                 return;
             }
@@ -1384,41 +1175,15 @@ impl Engine {
     /// What every bucket not in `skip` sends next: its oldest pending write and the newer
     /// ones with the same contract right behind it (see [`Engine::send_batch`]). Only the
     /// newest value is cloned: it is the one that goes out.
-    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Batch)> {
+    fn heads(&self, skip: &HashSet<String>) -> Vec<(String, Outgoing)> {
         let st = self.state.borrow();
         st.docs
             .iter()
-            .filter(|(id, d)| !skip.contains(*id) && !d.pending.is_empty())
-            .map(|(id, d)| {
-                let first = &d.pending[0];
-                let n = if st.solo.contains(id) {
-                    1
-                } else {
-                    // Newer writes join only once durable: a write is confirmed (and its
-                    // outbox entry deleted) only after that entry was committed.
-                    1 + d
-                        .pending
-                        .windows(2)
-                        .take(MAX_COALESCED - 1)
-                        .take_while(|w| {
-                            w[1].durable
-                                && w[1].contract == first.contract
-                                && outbox::coalesces(&w[0].facts(), &w[1].facts())
-                        })
-                        .count()
-                };
-                let facts: Vec<WriteFacts> = d.pending[..n].iter().map(Pending::facts).collect();
-                let batch = Batch {
-                    head_id: first.mutation_id.clone(),
-                    head_durable: first.durable,
-                    last: d.pending[n - 1].clone(),
-                    ids: d.pending[..n]
-                        .iter()
-                        .map(|p| p.mutation_id.clone())
-                        .collect(),
-                    expected_version: outbox::expected_version(&facts),
-                };
-                (id.clone(), batch)
+            .filter(|(id, _)| !skip.contains(*id))
+            .filter_map(|(id, d)| {
+                let batch = d.q.next_batch(MAX_COALESCED)?;
+                let last = d.q.pending[batch.last].clone();
+                Some((id.clone(), Outgoing { batch, last }))
             })
             .collect()
     }
@@ -1443,8 +1208,8 @@ impl Engine {
                     Pass::Transient
                 };
             }
-            let sends = heads.into_iter().map(|(bucket_id, batch)| async move {
-                let ok = self.send_batch(&bucket_id, &batch).await;
+            let sends = heads.into_iter().map(|(bucket_id, out)| async move {
+                let ok = self.send_batch(&bucket_id, &out).await;
                 (bucket_id, ok)
             });
             for (bucket_id, ok) in futures::future::join_all(sends).await {
@@ -1464,8 +1229,11 @@ impl Engine {
     /// mutation id is sent; the older ones are confirmed with it. If such a coalesced send
     /// fails permanently, nothing is rolled back yet: the writes are sent one by one again,
     /// so exactly the refused write rolls back (as if they had never been coalesced).
-    async fn send_batch(&self, bucket_id: &str, batch: &Batch) -> bool {
-        let (head, last) = (&batch.head_id, &batch.last);
+    async fn send_batch(&self, bucket_id: &str, out: &Outgoing) -> bool {
+        let (batch, last) = (&out.batch, &out.last);
+        let Some(head) = batch.ids.first() else {
+            return true;
+        };
         if batch.head_durable
             && self.mirror.is_persistent()
             && !self.mirror.outbox_contains(head).await
@@ -1492,43 +1260,24 @@ impl Engine {
             }
             Err(e) => e,
         };
-        let server_errors = if e.code == ErrorCode::Internal {
-            self.count_server_error(bucket_id, head)
-        } else {
-            0
+        let next = {
+            let mut st = self.state.borrow_mut();
+            match st.docs.get_mut(bucket_id) {
+                Some(doc) => doc.q.on_failure(batch, e.code),
+                None => return true, // forgotten meanwhile (the bucket was deleted)
+            }
         };
-        match outbox::on_failure(e.code, batch.ids.len() > 1, server_errors) {
-            Failure::Retry => {
-                self.mark_replay(bucket_id, &batch.ids);
-                false
-            }
-            Failure::Split => {
-                self.state.borrow_mut().solo.insert(bucket_id.to_string());
-                true
-            }
-            Failure::Stale => {
+        match next {
+            AfterFailure::Retry => false,
+            AfterFailure::Split => true,
+            AfterFailure::Stale => {
                 self.settle_stale(bucket_id, &batch.ids, batch.expected_version)
                     .await;
                 true
             }
-            Failure::RollBack => {
+            AfterFailure::RollBack => {
                 self.settle_rollback(bucket_id, head, e).await;
                 true
-            }
-        }
-    }
-
-    /// A send failed transiently: from now on its writes are replays, sent on their base
-    /// version (a newer version may reach the server before they do).
-    fn mark_replay(&self, bucket_id: &str, ids: &[String]) {
-        let mut st = self.state.borrow_mut();
-        if let Some(doc) = st.docs.get_mut(bucket_id) {
-            for p in doc
-                .pending
-                .iter_mut()
-                .filter(|p| ids.contains(&p.mutation_id))
-            {
-                p.replay = true;
             }
         }
     }
@@ -1553,20 +1302,13 @@ impl Engine {
         }
         let (snap, rec, settled, err) = {
             let mut st = self.state.borrow_mut();
-            st.solo.remove(bucket_id);
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
-            let settled: Vec<String> = doc
-                .pending
-                .iter()
-                .filter(|p| ids.contains(&p.mutation_id))
-                .map(|p| p.mutation_id.clone())
-                .collect();
+            let settled = doc.q.settle_stale(ids);
             if settled.is_empty() {
                 return;
             }
-            doc.pending.retain(|p| !ids.contains(&p.mutation_id));
             let err = doc.conflict(expected.unwrap_or_default());
             (doc.snapshot(), doc.record(bucket_id), settled, err)
         };
@@ -1586,36 +1328,14 @@ impl Engine {
         }
     }
 
-    /// Counts an INTERNAL answer to a pending write; returns the count so far.
-    fn count_server_error(&self, bucket_id: &str, mutation_id: &str) -> u32 {
-        let mut st = self.state.borrow_mut();
-        st.docs
-            .get_mut(bucket_id)
-            .and_then(|d| d.pending.iter_mut().find(|p| p.mutation_id == mutation_id))
-            .map(|p| {
-                p.server_errors += 1;
-                p.server_errors
-            })
-            .unwrap_or(MAX_SERVER_ERRORS)
-    }
-
     /// Its outbox entry committed (until then a missing entry proves nothing).
     /// Returns false when the write is no longer pending here (its bucket was deleted while
     /// the entry was being committed): the caller removes the entry again.
     fn mark_durable(&self, bucket_id: &str, mutation_id: &str) -> bool {
         let mut st = self.state.borrow_mut();
-        let mut found = false;
-        if let Some(doc) = st.docs.get_mut(bucket_id) {
-            for p in doc
-                .pending
-                .iter_mut()
-                .filter(|p| p.mutation_id == mutation_id)
-            {
-                p.durable = true;
-                found = true;
-            }
-        }
-        found
+        st.docs
+            .get_mut(bucket_id)
+            .is_some_and(|doc| doc.q.mark_durable(mutation_id))
     }
 
     fn drop_settled_elsewhere(&self, bucket_id: &str, mutation_id: &str) {
@@ -1624,7 +1344,7 @@ impl Engine {
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
-            doc.pending.retain(|p| p.mutation_id != mutation_id);
+            doc.q.remove(&[mutation_id.to_string()]);
             doc.snapshot()
         };
         self.resolve_waiters(mutation_id, Ok(snap));
@@ -1652,37 +1372,21 @@ impl Engine {
         last: &Pending,
         version: u64,
     ) {
-        let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
         let (snap, rec, settled) = {
             let mut st = self.state.borrow_mut();
-            st.solo.remove(bucket_id);
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
-            let settled: Vec<String> = doc
-                .pending
-                .iter()
-                .filter(|q| ids.contains(q.mutation_id.as_str()))
-                .map(|q| q.mutation_id.clone())
-                .collect();
+            let settled = doc.q.confirm(
+                ids,
+                last.value.clone(),
+                last.contract.clone(),
+                last.seq,
+                version,
+            );
             if settled.is_empty() {
                 return; // settled already (another tab's broadcast)
             }
-            doc.pending
-                .retain(|q| !ids.contains(q.mutation_id.as_str()));
-            if version >= doc.confirmed_version {
-                doc.confirmed_value = last.value.clone();
-                doc.confirmed_version = version;
-                doc.contract = Some(last.contract.clone());
-                doc.known = true;
-            }
-            // The remaining (newer) writes were made on top of this one: rebase them.
-            doc.settled = doc.settled.newest(Settled {
-                seq: last.seq,
-                version,
-            });
-            let mut settled = settled;
-            settled.extend(doc.apply_settled());
             (doc.snapshot(), doc.record(bucket_id), settled)
         };
         self.emit_doc(bucket_id, EventKind::Confirmed, &snap, &settled, None, true);
@@ -1697,16 +1401,13 @@ impl Engine {
     async fn settle_rollback(&self, bucket_id: &str, mutation_id: &str, err: Error) {
         let (snap, rec, known) = {
             let mut st = self.state.borrow_mut();
-            st.solo.remove(bucket_id);
             let Some(doc) = st.docs.get_mut(bucket_id) else {
                 return;
             };
-            let before = doc.pending.len();
-            doc.pending.retain(|q| q.mutation_id != mutation_id);
-            if doc.pending.len() == before {
+            if !doc.q.roll_back(mutation_id) {
                 return;
             }
-            (doc.snapshot(), doc.record(bucket_id), doc.known)
+            (doc.snapshot(), doc.record(bucket_id), doc.q.known)
         };
         self.emit_doc(
             bucket_id,
@@ -1843,7 +1544,7 @@ impl Engine {
                 let st = self.state.borrow();
                 st.docs
                     .get(&bucket_id)
-                    .map(|d| (d.confirmed_version, d.known))
+                    .map(|d| (d.q.confirmed_version, d.q.known))
                     .unwrap_or((0, false))
             };
             match meta {
@@ -1860,7 +1561,7 @@ impl Engine {
                     let rec = {
                         let mut st = self.state.borrow_mut();
                         st.docs.get_mut(&bucket_id).map(|d| {
-                            d.known = true;
+                            d.q.known = true;
                             d.record(&bucket_id)
                         })
                     };
@@ -1947,13 +1648,13 @@ impl Engine {
             let mut st = self.state.borrow_mut();
             let doc = st.doc_mut(bucket_id);
             let deleted = version == 0;
-            if !deleted && doc.known && version <= doc.confirmed_version {
+            if !deleted && doc.q.known && version <= doc.q.confirmed_version {
                 return; // our own confirmed write, or an older answer
             }
-            doc.contract = contract;
-            doc.confirmed_value = value;
-            doc.confirmed_version = version;
-            doc.known = true;
+            doc.q.contract = contract;
+            doc.q.confirmed_value = value;
+            doc.q.confirmed_version = version;
+            doc.q.known = true;
             (doc.snapshot(), doc.record(bucket_id))
         };
         self.emit_doc(bucket_id, EventKind::Revalidated, &snap, &[], None, false);
@@ -2267,12 +1968,11 @@ impl Engine {
         let (snap, rec) = {
             let mut st = self.state.borrow_mut();
             let doc = st.doc_mut(bucket_id);
-            for p in doc.pending.drain(..) {
+            for p in doc.q.delete() {
                 if !dropped.contains(&p.mutation_id) {
                     dropped.push(p.mutation_id);
                 }
             }
-            doc.forget_confirmed();
             (doc.snapshot(), doc.record(bucket_id))
         };
         self.post(&TabMessage::Deleted {
@@ -2388,38 +2088,32 @@ impl Engine {
                 settled: newest,
             } => {
                 let mut settled: Vec<String> = Vec::new();
-                let mut superseded: Vec<String> = Vec::new();
+                let superseded: Vec<String>;
                 let snap = {
                     let mut st = self.state.borrow_mut();
                     if !st.docs.contains_key(&bucket_id) && !st.doc_subs.contains_key(&bucket_id) {
                         return; // a bucket this tab does not use
                     }
                     let doc = st.doc_mut(&bucket_id);
-                    if confirmed_version > doc.confirmed_version {
-                        doc.confirmed_value = confirmed_value;
-                        doc.confirmed_version = confirmed_version;
-                        doc.known = true;
+                    if confirmed_version > doc.q.confirmed_version {
+                        doc.q.confirmed_value = confirmed_value;
+                        doc.q.confirmed_version = confirmed_version;
+                        doc.q.known = true;
                     }
                     if matches!(kind, EventKind::Confirmed | EventKind::Rollback) {
-                        for mid in mutation_id.iter().chain(also_settled.iter()) {
-                            if doc.pending.iter().any(|p| &p.mutation_id == mid) {
-                                // A write of ours that another tab sent (or settled).
-                                doc.pending.retain(|p| &p.mutation_id != mid);
-                                settled.push(mid.clone());
-                            }
-                        }
+                        // Writes of ours that another tab sent (or settled).
+                        let ids: Vec<String> =
+                            mutation_id.into_iter().chain(also_settled).collect();
+                        settled = doc.q.remove(&ids);
                     }
-                    if newest.seq > doc.settled.seq {
-                        // Another tab got a newer write confirmed: ours older than it are
-                        // superseded, newer ones rebased (that tab settles the outbox).
-                        doc.settled = newest;
-                        superseded = doc.apply_settled();
-                    }
+                    // Another tab got a newer write confirmed: ours older than it are
+                    // superseded, newer ones rebased (that tab settles the outbox).
+                    superseded = doc.q.merge_settled(newest);
                     if kind == EventKind::Optimistic {
                         // The other tab's optimistic value, over our own confirmed version.
                         DocSnapshot {
                             value,
-                            version: doc.confirmed_version,
+                            version: doc.q.confirmed_version,
                             pending,
                             head: None,
                         }
@@ -2447,16 +2141,33 @@ impl Engine {
                 self.kick_flush();
             }
             TabMessage::Deleted { bucket_id } => {
-                // The deleting tab already rewrote the shared mirror: memory only here.
-                let snap = {
+                // The deleting tab already rewrote the shared mirror and rolled back the
+                // outbox entries it found. Writes of this tab it could not see (not yet
+                // committed) must not re-create the bucket either: they go too, and an entry
+                // committed later is removed again by `persist` (no longer pending).
+                let (snap, dropped) = {
                     let mut st = self.state.borrow_mut();
+                    st.persist_queue.retain(|(_, w)| w.bucket_id != bucket_id);
                     let Some(doc) = st.docs.get_mut(&bucket_id) else {
                         return; // a bucket this tab does not use
                     };
-                    doc.forget_confirmed();
-                    doc.snapshot()
+                    let dropped: Vec<String> =
+                        doc.q.delete().into_iter().map(|p| p.mutation_id).collect();
+                    (doc.snapshot(), dropped)
                 };
-                self.emit_doc(&bucket_id, EventKind::Revalidated, &snap, &[], None, false);
+                let err = Error::new(
+                    ErrorCode::NotFound,
+                    "the bucket was deleted before this write reached the server",
+                );
+                for mid in &dropped {
+                    self.resolve_waiters(mid, Err(err.clone()));
+                }
+                let (kind, error) = if dropped.is_empty() {
+                    (EventKind::Revalidated, None)
+                } else {
+                    (EventKind::Rollback, Some(&err))
+                };
+                self.emit_doc(&bucket_id, kind, &snap, &dropped, error, false);
             }
             TabMessage::Assets {
                 bucket_id,

@@ -169,7 +169,7 @@ impl Retries {
         if !outcome_unknown(&e) || self.failures >= MAX_ATTEMPTS {
             return Err(e);
         }
-        crate::sync::sleep(retry_delay_ms(self.failures) as i32).await;
+        crate::web::sleep(retry_delay_ms(self.failures) as i32).await;
         Ok(())
     }
 }
@@ -425,7 +425,7 @@ async fn run_session(
                 let complete = api.complete_upload(id, size);
                 let heartbeat = async {
                     loop {
-                        crate::sync::sleep(HEARTBEAT_MS).await;
+                        crate::web::sleep(HEARTBEAT_MS).await;
                         progress.repeat();
                     }
                 };

@@ -987,7 +987,7 @@ async fn themes_use_explicit_namespaces_without_declaring_bindings() {
     .await;
     ok(note.store().set(json(r#"{"text": "widget data"}"#), None)).await;
 
-    // Seed 000's Dynamic Theme: no storage contract at all, explicit names.
+    // A Dynamic Theme (README, For widget authors): no storage contract at all, explicit names.
     let ch = web_sys::MessageChannel::new().unwrap();
     let opts = json(r#"{"instanceId": "aurora-1", "kind": "theme", "manifest": {"id": "aurora"}}"#);
     ok(host.mount_port(ch.port1(), opts)).await;
@@ -1037,7 +1037,7 @@ async fn quota_exceeded_reaches_the_widget_as_in_the_seed() {
         .await
         .expect("dev limit override");
 
-    // seed 000: `if (err.message === "QUOTA_EXCEEDED")` after ctx.assets.upload(file).
+    // The README's `if (err.message === "QUOTA_EXCEEDED")` after ctx.assets.upload(file).
     let big: Array = [JsValue::from_str(&"x".repeat(500))].iter().collect();
     let file = web_sys::Blob::new_with_str_sequence(&big).unwrap();
     let err = rejection(g.assets().upload(file.into(), None)).await;
@@ -1138,7 +1138,7 @@ async fn log_lines_reach_the_host_event_log_bounded() {
             .cloned()
             .collect()
     };
-    // seed 003: ctx.log.info("Stored submission", { id: item?.formId })
+    // As www/widgets/forms does: ctx.log.info("Stored submission", { id: item?.formId })
     forms.log().info(
         "Stored submission".into(),
         Some(json(r#"{"id": "contact"}"#)),
@@ -1310,8 +1310,8 @@ async fn removing_an_instance_drops_its_declaration_and_registration() {
         .unchecked_into())
     .await;
 
-    // The user takes v1 off the dashboard and adds the updated widget (seed 003: an index
-    // removed in an update makes queries on that field fail).
+    // The user takes v1 off the dashboard and adds the updated widget (an index removed in an
+    // update makes queries on that field fail).
     ok(host.remove_instance("scores-1".into())).await;
     let (_h2, new) = mount(&host, "scores-2", v2, "{}").await;
     let items = get(&new.storage(), "items");

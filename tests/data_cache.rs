@@ -201,3 +201,35 @@ async fn corrupt_cache_records_are_misses() {
     assert_eq!(stringify(&cache.get("w", "bad").await.unwrap()), "2");
     mirror.close();
 }
+
+#[wasm_bindgen_test]
+async fn one_size_estimate_with_the_port_and_deep_values_are_refused() {
+    use monodit_bridge::cache::estimate_size;
+    // The estimate the cache records is the one the port's decoder checks `cache.set` with
+    // (`protocol::estimate_size`, which stops at its limit).
+    let values = [
+        bytes(1000),
+        json(r#"{"a":[1,2,"xyz"],"b":null}"#),
+        JsValue::from_str("hello"),
+    ];
+    for v in &values {
+        let cached = estimate_size(v);
+        let port = monodit_bridge::protocol::estimate_size(v, 1 << 20).unwrap();
+        assert_eq!(cached, port as f64, "{}", stringify(v));
+    }
+    assert_eq!(estimate_size(&bytes(1000)), 1016.0);
+    assert_eq!(estimate_size(&JsValue::from_str("hello")), 18.0);
+    assert!(monodit_bridge::protocol::estimate_size(&bytes(1000), 1000).is_err());
+
+    // A cyclic value is nested too deep: INVALID_ARGUMENT, as on the port, nothing stored.
+    let (mirror, cache) = open(&unique("cache-deep")).await;
+    let cyclic = js_sys::Object::new();
+    js_sys::Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    let err = cache
+        .set("w", "loop", cyclic.into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidArgument);
+    assert!(cache.get("w", "loop").await.unwrap().is_undefined());
+    mirror.close();
+}

@@ -353,7 +353,7 @@ async fn plan_required_rolls_back_to_the_previous_value() {
     engine.close();
 }
 
-/// The seed's QUOTA_EXCEEDED: the server refuses, the optimistic value is rolled back to the
+/// QUOTA_EXCEEDED: the server refuses, the optimistic value is rolled back to the
 /// exact confirmed one, and the promise rejects with the code (limit lowered by the dev route).
 #[wasm_bindgen_test]
 async fn quota_exceeded_rolls_back_to_the_confirmed_value() {

@@ -522,3 +522,49 @@ async fn quick_updates_from_two_tabs_of_one_browser_all_land() {
     one.close();
     two.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_write_whose_answer_was_lost_lands_once_and_the_newer_write_after_it() {
+    let (api, _user) = user().await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let ns = format!("lost-{}", (js_sys::Math::random() * 1e9) as u64);
+    let nsv = JsValue::from_str(&ns);
+    let (_h, ctx) = mount(&host, "note-lost", NOTES, "{}").await;
+    // The server stores the first write, then drops the connection before answering (twice:
+    // Chromium re-sends a PUT once by itself when a reused connection closes unanswered).
+    api.dev_set_document_faults(2).await.unwrap();
+    let first = watch(
+        ctx.store()
+            .set(json(r#"{"text": "first"}"#), Some(nsv.clone())),
+    );
+    wait_until("the first write was sent", 5000, || {
+        api.counters().document_puts.get() >= 1
+    })
+    .await;
+    // A newer write made while the first one's outcome is unknown.
+    let second = watch(
+        ctx.store()
+            .set(json(r#"{"text": "second"}"#), Some(nsv.clone())),
+    );
+    wait_until("both writes settled", 15_000, || {
+        first.borrow().is_some() && second.borrow().is_some()
+    })
+    .await;
+    for (what, r) in [("first", &first), ("second", &second)] {
+        let r = r.borrow();
+        let r = r.as_ref().unwrap();
+        assert!(
+            r.is_ok(),
+            "{what} set() failed: {:?}",
+            r.as_ref().map_err(code)
+        );
+    }
+    // Stored once each, in order: the lost answer was not a conflict for the newer write.
+    let meta = api.document_meta(&ns).await.unwrap();
+    assert_eq!(meta.version, 2);
+    let shown = ok(ctx.store().get(Some(nsv))).await;
+    assert_eq!(stringify(&shown), r#"{"text":"second"}"#);
+    assert_eq!(engine.pending_writes(), 0);
+    engine.close();
+}

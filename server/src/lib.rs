@@ -148,6 +148,8 @@ pub struct AppState {
     pub indexer: store::indexes::Indexer,
     /// Dev mode: upload answers still to be lost per user id (`PUT /v1/dev/faults`).
     pub upload_faults: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Dev mode: document write answers still to be lost per user id (`PUT /v1/dev/faults`).
+    pub document_faults: std::sync::Mutex<std::collections::HashMap<String, u32>>,
     /// Resumable upload parts on disk.
     pub staging: staging::Staging,
     /// The local object directory (`None` for S3), for the sweep.
@@ -160,26 +162,31 @@ impl AppState {
     /// Dev mode: whether this request of `user_id` must fail with an injected fault (and
     /// counts it down). Always false outside dev mode.
     pub fn take_fault(&self, user_id: &str) -> bool {
-        if !self.dev {
-            return false;
-        }
-        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        match faults.get_mut(user_id) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        }
+        self.count_down(&self.faults, user_id)
     }
 
     /// Dev mode: whether this upload request of `user_id` must lose its answer (counts it
     /// down). Always false outside dev mode.
     pub fn take_upload_fault(&self, user_id: &str) -> bool {
+        self.count_down(&self.upload_faults, user_id)
+    }
+
+    /// Dev mode: whether this document write of `user_id` must lose its answer (counts it
+    /// down). Always false outside dev mode.
+    pub fn take_document_fault(&self, user_id: &str) -> bool {
+        self.count_down(&self.document_faults, user_id)
+    }
+
+    /// Dev mode: counts down `user_id`'s faults in `map`; true when one was due.
+    fn count_down(
+        &self,
+        map: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
+        user_id: &str,
+    ) -> bool {
         if !self.dev {
             return false;
         }
-        let mut faults = self.upload_faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut faults = map.lock().unwrap_or_else(|p| p.into_inner());
         match faults.get_mut(user_id) {
             Some(n) if *n > 0 => {
                 *n -= 1;
@@ -321,6 +328,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         faults: Default::default(),
         indexer,
         upload_faults: Default::default(),
+        document_faults: Default::default(),
         staging,
         objects_root: objects::local_root(&config.objects),
         upload_ttl_secs: config.upload_ttl_secs,

@@ -64,7 +64,7 @@ pub async fn ok(p: Promise) -> JsValue {
     }
 }
 
-/// The stable code of a rejection, checking the seed's contract `err.message === code`.
+/// The stable code of a rejection, checking the contract `err.message === code` (docs/ERRORS.md).
 pub fn code(err: &JsValue) -> String {
     assert!(
         err.is_instance_of::<js_sys::Error>(),

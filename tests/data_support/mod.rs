@@ -42,7 +42,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", (js_sys::Math::random() * 1e12) as u64)
 }
 
-/// The notes contract of seed 000.
+/// The notes contract (notes.plaintext v1, as in the README's manifest).
 pub fn notes() -> Contract {
     Contract {
         backend: Backend::D1Json,

@@ -1,12 +1,12 @@
-// A widget written from the product documents (seed 000 ctx.store / ctx.assets, seed 003
-// ctx.storage / ctx.kv / ctx.log), type-checked against pkg/widget's typings. The
+// A widget written from the README (For widget authors: ctx.store, ctx.assets, ctx.cache,
+// ctx.storage, ctx.kv, ctx.log), type-checked against pkg/widget's typings. The
 // `@ts-expect-error` lines fail the check if the typings ever loosen to `any`.
 import init, { connect, type PluginContext, type StoreMeta, type MonoditError, type StoreConflict } from "../../pkg/widget/monodit_bridge.js";
 
 await init();
 const ctx = await connect();
 
-// seed 000: one JSON document per bucket.
+// ctx.store: one JSON document per bucket.
 await ctx.store.set({ text: "Hello world" });
 const value = await ctx.store.get();
 const written = await ctx.store.set({ text: "again" }, "explicit-name");
@@ -41,7 +41,7 @@ ctx.store.subscribe(null, (_v, meta) => {
   console.log(wrong);
 });
 
-// seed 000: assets, with the seed's QUOTA_EXCEEDED check.
+// ctx.assets, with the README's QUOTA_EXCEEDED check.
 const file = new File(["hello"], "hello.txt", { type: "text/plain" });
 try {
   const url: string = await ctx.assets.upload(file, { onProgress: (loaded, total) => console.log(loaded / total) });
@@ -67,7 +67,7 @@ ctx.onConfigChange(() => bindBucket());
 await ctx.cache.set("draft", { text: "x" }, { ttlMs: 60_000 });
 const keys: string[] = await ctx.cache.keys();
 
-// seed 003: declared collections, typed data.
+// ctx.storage: declared collections, typed data.
 interface Submission { formId: string; email: string; status: string; createdAt: string }
 const { submissions } = ctx.storage;
 await submissions.put("sub_123", {
@@ -103,7 +103,7 @@ const many: Map<string, unknown> = await submissions.getMany(["a", "b"]);
 await submissions.putMany([{ id: "a", data: {} }]);
 const deleted: number = await submissions.deleteMany(["a"]);
 
-// seed 003: settings and internal state in ctx.kv.
+// ctx.kv: settings and internal state under the settings: and state: prefixes.
 await ctx.kv.set("settings:filter", "pending");
 const filter = await ctx.kv.get<string>("settings:filter");
 const state = await ctx.kv.list("state:");

@@ -129,7 +129,7 @@ function bucketBadges(m) {
   box.replaceChildren();
   for (const binding of bindingsOf(m.manifest)) {
     const bucket = resolveBucket(m.manifest, binding, m.entry.instanceId, m.entry.config);
-    // Seed 000: "Isolated" = still on its own default bucket, not sharing it with anyone.
+    // "Isolated" = still on its own default bucket, not sharing it with anyone.
     const isolated =
       bucket === defaultBucketFor(m.manifest, binding, m.entry.instanceId) &&
       (m.entry.kind === "theme" || usersOf(binding.backend, bucket) <= 1);
@@ -387,12 +387,12 @@ $("mount-form").addEventListener("submit", async (event) => {
     config,
     height: 360,
   };
-  // The manifest id names the plugin whose collections the widget reaches (seed 003), and the
+  // The manifest id names the plugin whose collections the widget reaches, and the
   // backend keeps one declaration per id: a page from another URL claiming an id already in
   // use would read that widget's collections and replace its indexes. Refuse it here.
   const claimed = manifest.id ?? manifest.slug;
   const page = (src) => { const u = new URL(src, location.href); return u.origin + u.pathname; };
-  // An id-less manifest (allowed without collections, as in seed 000) claims nothing.
+  // An id-less manifest (allowed without collections) claims nothing.
   const owner = claimed !== undefined && [...mounted.values()].find(
     (m) => m.manifest && (m.manifest.id ?? m.manifest.slug) === claimed && page(m.entry.src) !== page(entry.src),
   );

@@ -25,7 +25,7 @@ export function createEventLog(list, titleOf) {
     if (event.version != null) parts.push(`v${event.version}`);
     if (event.pending) parts.push("pending");
     if (event.error) parts.push(event.error.code ?? event.error);
-    // ctx.log lines (seed 003): untrusted text, shown as text only.
+    // ctx.log lines: untrusted text, shown as text only.
     if (event.type === "log") parts.push(`${event.level}: ${String(event.message).slice(0, 200)}`);
     where.textContent = parts.join(" · ");
     li.append(time, what, where);

@@ -1,4 +1,4 @@
-// The Storage Topology panel (seed 000): every bucket with its backend, schema, connected
+// The Storage Topology panel: every bucket with its backend, schema, connected
 // widgets and usage against the user's quota; an "Isolated" badge for widgets still on their
 // own default bucket; moving a widget binding to another *compatible* bucket (same backend,
 // schemaId and schemaVersion: incompatible buckets are never offered); deleting a bucket
@@ -28,7 +28,7 @@ export function defaultBucketFor(manifest, binding, instanceId) {
   return positionInBackend(manifest, binding) === 0 ? instanceId : `${instanceId}:${binding.key}`;
 }
 
-/** The bucket a binding resolves to with this config (seed 000 "Bucket Resolution"). */
+/** The bucket a binding resolves to with this config (as crates/core/src/buckets.rs does). */
 export function resolveBucket(manifest, binding, instanceId, config) {
   const fromKey = config?.[configKeyFor(manifest, binding)];
   if (typeof fromKey === "string" && fromKey) return fromKey;

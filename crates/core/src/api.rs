@@ -56,7 +56,7 @@ pub const MAX_COLLECTION_BATCH: usize = 1000;
 /// Maximum size of one collection item, in bytes of its JSON encoding.
 pub const MAX_ITEM_BYTES: u64 = 1024 * 1024;
 
-/// A subscription plan (seed 000: Free is gated, Pro 5 GB, add-ons in 5 GB steps).
+/// A subscription plan: Free has storage gated off (PLAN_REQUIRED), Pro 5 GB, add-ons 5 GB each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
@@ -113,7 +113,7 @@ pub struct SetPlan {
     #[serde(default)]
     pub addons: u32,
     /// Dev and tests only: replaces the plan's limit (bytes), so quota paths such as the
-    /// seed's `QUOTA_EXCEEDED` can be exercised without filling 5 GB. `None` clears it.
+    /// `QUOTA_EXCEEDED` can be exercised without filling 5 GB. `None` clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_bytes: Option<u64>,
 }
@@ -140,7 +140,8 @@ pub struct NewUser {
     pub token: String,
 }
 
-/// The contract a bucket was created with (seed 000 "Why Contracts Matter").
+/// The contract a bucket was created with: only widgets declaring the same one may use it
+/// ([`crate::buckets::compatible`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contract {
@@ -424,8 +425,9 @@ pub struct InstanceInfo {
     pub source: Option<String>,
 }
 
-/// The collection operations of seed 003, as `POST /v1/collections/{pluginId}/{collection}/{op}`
-/// bodies. The op name in the path matches the `op` tag.
+/// The collection operations of `ctx.storage.<name>`, as
+/// `POST /v1/collections/{pluginId}/{collection}/{op}` bodies. The op name in the path matches
+/// the `op` tag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum CollectionOp {
@@ -476,7 +478,7 @@ pub enum CollectionOp {
     },
 }
 
-/// `{id, data}` as in seed 003's `putMany` and query results.
+/// `{id, data}` as in `putMany` and query results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionItem {
     /// Item id.
@@ -485,7 +487,7 @@ pub struct CollectionItem {
     pub data: Value,
 }
 
-/// Seed 003's `PaginatedResult<{id, data}>`.
+/// One page of `query()` results (`PaginatedResult<{id, data}>` in the widget typings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryResult {
@@ -591,6 +593,10 @@ pub struct DevFaults {
     /// answer, as a lost response would. 0 clears.
     #[serde(default)]
     pub upload_response_lost: u32,
+    /// How many of the caller's next document writes (`PUT /v1/documents/…`) are stored,
+    /// then lose their answer (the connection drops), as a lost response would. 0 clears.
+    #[serde(default)]
+    pub document_response_lost: u32,
 }
 
 #[cfg(test)]

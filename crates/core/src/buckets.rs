@@ -1,4 +1,4 @@
-//! Bucket identity, resolution and compatibility (seed 000 "Bucket Resolution").
+//! Bucket identity, resolution and compatibility.
 //!
 //! A bucket is identified by (user, backend, bucket id); d1-json and r2-assets ids live in
 //! separate namespaces, so the first binding of each backend may both default to `instanceId`.
@@ -11,14 +11,14 @@
 //! 2. `config[config_key(b)]` when it is a non-empty string ([`config_key`]: the binding's own
 //!    `configKey`; else `storageNamespace` for the first d1-json binding; else the synthesised
 //!    `bucket:<key>`, a field no widget author writes but the topology UI can);
-//! 3. for the first d1-json binding, `config.storageNamespace` (seed 000) when non-empty, even
-//!    if the binding also declares a `configKey` (the `configKey` wins when both are set);
+//! 3. for the first d1-json binding, `config.storageNamespace` when non-empty, even if the
+//!    binding also declares a `configKey` (the `configKey` wins when both are set);
 //! 4. the default bucket ([`default_bucket`]): `instanceId` for the first binding of its
-//!    backend (seed 000), `instanceId:key` for every later binding of the same backend, so two
-//!    bindings of one manifest never collide. Instance ids cannot contain `:`
+//!    backend, `instanceId:key` for every later binding of the same backend, so two bindings
+//!    of one manifest never collide. Instance ids cannot contain `:`
 //!    ([`validate_instance_id`]), so no other instance's default can equal `instanceId:key`.
 //!
-//! `null` or `""` in config means "not set" (seed: "if that is empty"). Any other non-string
+//! `null` or `""` in config means "not set" (the next step applies). Any other non-string
 //! value, or a string outside the bucket grammar, is an `INVALID_ARGUMENT` error rather than
 //! a silent fallback: falling back would quietly show the user an empty bucket.
 //!
@@ -257,8 +257,9 @@ fn expect_backend(binding: &Binding, backend: Backend) -> Result<(), Error> {
     }
 }
 
-/// Seed 000 document bucket: explicit → `config.storageNamespace` (first d1-json binding) or
-/// the binding's config key → default. `NO_BINDING` if `binding` is not d1-json.
+/// Document bucket, in the resolution order above: explicit → `config.storageNamespace` (first
+/// d1-json binding) or the binding's config key → default. `NO_BINDING` if `binding` is not
+/// d1-json.
 pub fn resolve_document_bucket(
     manifest: &Manifest,
     binding: &Binding,
@@ -270,8 +271,8 @@ pub fn resolve_document_bucket(
     resolve_bucket(manifest, binding, explicit, config, instance_id)
 }
 
-/// Seed 000 asset bucket: explicit (themes) → `config[configKey]` → default.
-/// `NO_BINDING` if `binding` is not r2-assets.
+/// Asset bucket, in the resolution order above: explicit (themes) → `config[configKey]` →
+/// default. `NO_BINDING` if `binding` is not r2-assets.
 pub fn resolve_asset_bucket(
     manifest: &Manifest,
     binding: &Binding,
@@ -283,7 +284,8 @@ pub fn resolve_asset_bucket(
     resolve_bucket(manifest, binding, explicit, config, instance_id)
 }
 
-/// Seed 000: two contracts are compatible only when backend, schemaId and schemaVersion all match.
+/// Two contracts are compatible only when backend, schemaId and schemaVersion all match (else
+/// `INCOMPATIBLE_BUCKET`, docs/ERRORS.md).
 pub fn compatible(a: &Contract, b: &Contract) -> bool {
     a.backend == b.backend && a.schema_id == b.schema_id && a.schema_version == b.schema_version
 }
@@ -321,9 +323,9 @@ pub fn theme_schema_id(manifest: &Manifest) -> String {
 }
 
 /// The manifest a Dynamic Theme is served with: its own, plus an implicit binding for each
-/// backend it declares none of (seed 000 "Guidance for Dynamic Themes": themes may use
-/// `ctx.store` and `ctx.assets` with explicit namespaces without taking part in the bucket
-/// contract UX).
+/// backend it declares none of (README, For widget authors: themes may use `ctx.store` and
+/// `ctx.assets` with explicit names without declaring bindings, and never appear in the
+/// topology).
 ///
 /// The implicit binding is keyed [`THEME_BINDING_KEY`] (or `theme-<backend>` if that key is
 /// taken) with contract ([`theme_schema_id`], version 1), and resolves like any first binding
@@ -399,7 +401,7 @@ mod tests {
             );
         }
         let empty = config(json!({}));
-        // Explicit names (the seed's theme case), else the instance's own bucket.
+        // Explicit names (how a theme keeps its state), else the instance's own bucket.
         assert_eq!(
             resolve_document_bucket(&t, sb, Some("palette"), &empty, "theme-1").unwrap(),
             "palette"
@@ -496,8 +498,8 @@ mod tests {
 
     #[test]
     fn first_of_each_backend_defaults_to_instance_id_without_collision() {
-        // Seed's mixed widget: one d1-json and one r2-assets binding both default to instanceId;
-        // backends are separate namespaces, so they do not collide.
+        // The Mixed example widget: one d1-json and one r2-assets binding both default to
+        // instanceId; backends are separate namespaces, so they do not collide.
         let m = manifest(json!([d1("content"), r2("assets", Some("assetBucketId"))]));
         let empty = config(json!({}));
         assert_eq!(

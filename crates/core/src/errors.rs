@@ -1,7 +1,8 @@
 //! The one table of stable error codes shared by the SDK, the host and the server.
 //!
 //! A code is part of the public API: widget authors compare `err.message === "QUOTA_EXCEEDED"`
-//! (seed 000), so a code's string never changes once released. Add codes; never rename them.
+//! (docs/ERRORS.md), so a code's string never changes once released. Add codes; never
+//! rename them.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,5 +1,5 @@
-//! Plugin key-value storage, `ctx.kv` (seed 003 "Pick the right mechanism": settings under a
-//! `settings:` prefix, internal state under `state:`).
+//! Plugin key-value storage, `ctx.kv` (README, For widget authors): by convention user
+//! settings under a `settings:` prefix, internal state under `state:`.
 //!
 //! One small JSON value per key, scoped like collections: per user and plugin id (the
 //! manifest's `id` or `slug`). Values count toward the user's quota. The server is the truth

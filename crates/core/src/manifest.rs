@@ -1,9 +1,9 @@
-//! Widget manifests: identity, storage contracts (seed 000) and collection declarations
-//! (seed 003), validated with every problem reported by JSON path, all at once.
+//! Widget manifests (README, For widget authors): identity, storage contracts and collection
+//! declarations, validated with every problem reported by JSON path, all at once.
 //!
 //! ```json
 //! {
-//!   "id": "forms",                       // or "slug" (seed 003); required with collections
+//!   "id": "forms",                       // or its alias "slug"; required with collections
 //!   "widgetType": "dynamic",             // "basic" (default) | "dynamic"
 //!   "storage": {
 //!     "bindings": [                       // only with "widgetType": "dynamic"
@@ -17,16 +17,17 @@
 //!
 //! # Decisions
 //! - **Unknown fields.** Top-level fields other than `id`, `slug`, `widgetType` and `storage`
-//!   are ignored: a real manifest also carries identity and profile data owned by other tools
-//!   (seed 003's "...identity + profile..."). Inside the storage contract (each binding, each
-//!   collection declaration) unknown fields are rejected with their path, because a typo there
+//!   are ignored: a real manifest also carries identity and profile data (name, version, ...)
+//!   owned by other tools. Inside the storage contract (each binding, each collection
+//!   declaration) unknown fields are rejected with their path, because a typo there
 //!   (`"schemaVersoin"`) silently changes compatibility.
 //! - **Widget id.** `id` (alias `slug`; both present must be equal) matches
 //!   [`is_valid_widget_id`]: `^[a-z0-9][a-z0-9._-]{0,63}$`. It is the plugin id that scopes
 //!   collections and is spliced (validated) into index DDL, so it is required when `storage`
-//!   declares collections; a manifest with only bindings may omit it, as seed 000's examples do.
-//! - **Bindings** need `"widgetType": "dynamic"` (seed 000); collections are allowed for any
-//!   widget type. At most [`MAX_BINDINGS`]. Keys are unique and match
+//!   declares collections; a manifest with only bindings may omit it.
+//! - **Bindings** need `"widgetType": "dynamic"` (a basic widget cannot declare bucket
+//!   storage; README, For widget authors); collections are allowed for any widget type. At
+//!   most [`MAX_BINDINGS`]. Keys are unique and match
 //!   `^[A-Za-z][A-Za-z0-9_-]{0,31}$` (they appear in default bucket ids `instanceId:key`).
 //!   `schemaId` matches `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`; `schemaVersion` is an integer
 //!   in `1..=4294967295` (`1.0` is rejected: JSON from JS never spells integers that way).
@@ -68,12 +69,12 @@ pub const MAX_FIELD_SEGMENTS: usize = 4;
 pub const MAX_LABEL_CHARS: usize = 200;
 /// Most problems listed in one error's `detail` (one more entry says that more exist).
 pub const MAX_PROBLEMS: usize = 100;
-/// Config field the first d1-json binding reads (seed 000 "Bucket Resolution").
+/// Config field the first d1-json binding reads ([`crate::buckets`], resolution order).
 pub const STORAGE_NAMESPACE_KEY: &str = "storageNamespace";
 /// The reserved key of `storage` holding the bindings (never a collection name).
 pub const BINDINGS_KEY: &str = "bindings";
 
-/// `basic` widgets cannot declare bucket storage; `dynamic` ones can (seed 000).
+/// `basic` widgets cannot declare bucket storage; `dynamic` ones can.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WidgetType {
@@ -84,7 +85,7 @@ pub enum WidgetType {
     Dynamic,
 }
 
-/// One entry of `storage.bindings` (seed 000 "Binding Fields").
+/// One entry of `storage.bindings`: a storage contract and how the host finds its bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Binding {
@@ -137,7 +138,7 @@ impl Index {
     }
 }
 
-/// A collection declaration: `{"indexes": [...]}` (seed 003).
+/// A collection declaration: `{"indexes": [...]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CollectionDecl {
     /// Declared indexes, in manifest order.
@@ -169,7 +170,7 @@ impl CollectionDecl {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    /// Widget / plugin id (`id`, or `slug` as in seed 003); always present when
+    /// Widget / plugin id (`id`, or its alias `slug`); always present when
     /// [`Manifest::collections`] is non-empty.
     pub id: Option<String>,
     /// `basic` or `dynamic`.
@@ -940,8 +941,8 @@ mod tests {
                 {"key": "assets", "backend": "r2-assets", "schemaId": "gallery.assets", "schemaVersion": 1, "configKey": "assetBucketId"}
             ]}
         });
-        // The seed prints the fragment without widgetType; the rule "a basic widget cannot
-        // declare bucket storage" applies.
+        // Written without widgetType, as a mixed widget's bindings often are, the manifest is
+        // basic, and the rule "a basic widget cannot declare bucket storage" applies.
         assert_eq!(paths(v.clone()), ["$.storage.bindings"]);
         v["widgetType"] = json!("basic");
         assert_eq!(paths(v.clone()), ["$.storage.bindings"]);

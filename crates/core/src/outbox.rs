@@ -95,7 +95,8 @@ pub enum Standing {
 
 /// Whether `w` is superseded by `settled`, else the version it is now based on.
 pub fn standing(w: &WriteFacts, settled: Settled) -> Standing {
-    if settled.seq > 0.0 && w.seq < settled.seq {
+    // Seqs are positive, so nothing confirmed yet (seq 0) supersedes nothing.
+    if w.seq < settled.seq {
         Standing::Superseded
     } else if w.seq > settled.seq {
         Standing::Queued {
@@ -121,11 +122,9 @@ pub fn standings(writes: &[WriteFacts], settled: Settled) -> Vec<Standing> {
             (Condition::IfVersion, None) => Standing::Queued {
                 base_version: w.base_version,
             },
-            (Condition::IfVersion, Some(a)) if settled.seq > 0.0 && a == settled.seq => {
-                Standing::Queued {
-                    base_version: w.base_version.max(settled.version),
-                }
-            }
+            (Condition::IfVersion, Some(a)) if a == settled.seq => Standing::Queued {
+                base_version: w.base_version.max(settled.version),
+            },
             (Condition::IfVersion, Some(a)) => {
                 // Computed on a queued write: it follows that write's base.
                 let on = writes[..i]

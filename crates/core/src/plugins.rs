@@ -1,7 +1,7 @@
 //! Who may claim a plugin id.
 //!
-//! A manifest's `id` scopes the plugin's collections and `ctx.kv` (seed 003), and any widget
-//! can write any id in its manifest. So the host tells the backend where each mounted widget's
+//! A manifest's `id` scopes the plugin's collections and `ctx.kv`, and any widget can write
+//! any id in its manifest. So the host tells the backend where each mounted widget's
 //! code comes from (its *source*: by default the iframe's URL without query or fragment), and
 //! a plugin id belongs to the source of the instances that already hold it: a manifest from
 //! another source that claims the id is refused with `PLUGIN_ID_TAKEN` instead of reading the

@@ -1,5 +1,6 @@
-//! The collection query model of seed 003: validation against declared indexes and the SQL
-//! planner for SQLite / libSQL / D1 over the `_plugin_storage` table.
+//! The collection query model (`ctx.storage.<name>.query`; README, For widget authors and
+//! Limits): validation against declared indexes and the SQL planner for SQLite / libSQL / D1
+//! over the `_plugin_storage` table.
 //!
 //! # Query model
 //! - `where`: field → exact value (string, number or boolean), or an operator object:
@@ -10,7 +11,7 @@
 //!   `in` matches nothing. `null`, arrays and nested objects as values are rejected. Strings in
 //!   `where` are at most [`MAX_WHERE_STRING_BYTES`] bytes and contain no NUL.
 //! - `orderBy`: `{field: "asc" | "desc"}` with **one** field (`{}` means unordered). One field
-//!   is all an index can serve (seed: "order by the second"), and JSON object key order is not
+//!   is all an index can serve (see the rule below), and JSON object key order is not
 //!   something every client preserves, so several keys are rejected rather than guessed.
 //! - `limit`: default [`DEFAULT_LIMIT`], `1..=`[`MAX_LIMIT`]; 0 or more than 1000 is
 //!   `INVALID_ARGUMENT` (rejected, not clamped: a silent clamp hides a bug, and 0 would make a
@@ -18,21 +19,21 @@
 //! - `cursor`: an opaque string from the previous page (see [`crate::cursor`]).
 //!
 //! # Which indexes support a query (`NOT_INDEXED` otherwise)
-//! Seed 003: "Composite indexes support queries that filter on the first field and optionally
-//! order by the second". Generalised as the usual leftmost-prefix rule:
+//! A composite index supports queries that filter on its first field and optionally order by
+//! the second. Generalised as the usual leftmost-prefix rule:
 //! - a filtered field `f` is supported by a single index `"f"`, or by a composite index that
 //!   has `f` at position k where every field before k has an exact or `in` filter;
 //! - the `orderBy` field is supported under the same rule;
 //! - each filtered field and the order field must be supported by some declared index
-//!   (different fields may use different indexes: "status" and "formId" separately, as in the
-//!   seed's table). So with only `["formId","createdAt"]`, a range on `createdAt` alone is
-//!   `NOT_INDEXED` (the filter starts at the wrong field).
+//!   (different fields may use different indexes: "status" and "formId" separately). So with
+//!   only `["formId","createdAt"]`, a range on `createdAt` alone is `NOT_INDEXED` (the filter
+//!   starts at the wrong field).
 //!
 //! # SQL
-//! Table ([`CREATE_TABLE_SQL`]): the seed's `_plugin_storage` plus `user_id`, which every
-//! statement scopes by. Index DDL ([`index_ddl`]) is the seed's partial expression index,
-//! led by `user_id` and ended by `id`, so one user's rows are contiguous and keyset pages read
-//! the index in order:
+//! Table ([`CREATE_TABLE_SQL`]): one `_plugin_storage` table for every plugin and collection,
+//! with `user_id`, which every statement scopes by. Index DDL ([`index_ddl`]) is a partial
+//! expression index per declared index, led by `user_id` and ended by `id`, so one user's rows
+//! are contiguous and keyset pages read the index in order:
 //! `CREATE INDEX IF NOT EXISTS "idx_forms_submissions_formId_…" ON _plugin_storage(user_id,
 //! json_extract(data, '$.formId'), id) WHERE plugin_id = 'forms' AND collection = 'submissions'`.
 //! Queries use the textually identical expression `json_extract(data, '$.formId')`. Only
@@ -75,7 +76,7 @@ use std::collections::BTreeMap;
 /// `where` clause: field → condition, as sent by the widget (validated by [`validate`]).
 pub type WhereClause = BTreeMap<String, serde_json::Value>;
 
-/// Seed 003's `QueryOptions`, as sent by the widget (validated by [`validate`]).
+/// The options of `query()`, as sent by the widget (validated by [`validate`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryOptions {
@@ -170,7 +171,7 @@ pub const MAX_PARAMS: usize = 100;
 /// The storage table.
 pub const TABLE: &str = "_plugin_storage";
 
-/// The seed's table plus `user_id`. `data` is declared `TEXT` rather than the seed's `JSON`:
+/// The table, with `user_id` in its key. `data` is declared `TEXT` rather than `JSON`:
 /// a `JSON` column has NUMERIC affinity, which would turn a top-level number document such as
 /// `1e5` into the REAL `100000.0` and change it on the way back.
 pub const CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS _plugin_storage (\n  user_id TEXT NOT NULL,\n  plugin_id TEXT NOT NULL,\n  collection TEXT NOT NULL,\n  id TEXT NOT NULL,\n  data TEXT NOT NULL,\n  created_at TEXT,\n  updated_at TEXT,\n  PRIMARY KEY (user_id, plugin_id, collection, id)\n)";
@@ -681,10 +682,10 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// The name and `CREATE INDEX` statement of one declared index (the seed's expression index,
+/// The name and `CREATE INDEX` statement of one declared index (a partial expression index,
 /// led by `user_id` and ended by `id`). The name is `idx_<plugin>_<collection>_<fields>_<hash>`:
-/// readable like the seed's, with 8 hex digits of SHA-256 over the exact identifiers so that
-/// e.g. plugin `a_b` + collection `c` and plugin `a` + collection `b_c` never share a name
+/// readable, with 8 hex digits of SHA-256 over the exact identifiers so that e.g. plugin
+/// `a_b` + collection `c` and plugin `a` + collection `b_c` never share a name
 /// (SQLite index names are also case-insensitive, fields are not).
 pub fn index_ddl(
     plugin_id: &str,
@@ -913,7 +914,7 @@ impl std::fmt::Debug for SqlPlan {
 }
 
 impl SqlPlan {
-    /// Turns the rows of `sql` into seed 003's paginated result: the first `limit` items,
+    /// Turns the rows of `sql` into one page of `query()` results: the first `limit` items,
     /// `hasMore`, and a signed cursor after the last item when more exist.
     pub fn finish(&self, mut rows: Vec<PlanRow>) -> Result<QueryResult, Error> {
         let limit = self.limit as usize;

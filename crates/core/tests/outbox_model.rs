@@ -3,14 +3,15 @@
 //! conflicts, revalidations and another device writing meanwhile. Whatever the order, every
 //! update's change lands exactly once and nothing another device wrote is lost.
 //!
-//! The model is deliberately small: a server (version + items), one browser's queue of
-//! conditional writes and what it shows, and updates that read, compute (append their item)
-//! and write, re-running on CONFLICT as `ctx.store.update` does.
+//! The model is deliberately small: a server (version + items), the host's queue for the
+//! bucket (core's `BucketQueue`, the state machine the sync engine runs), and updates that
+//! read, compute (append their item) and write, re-running on CONFLICT as
+//! `ctx.store.update` does.
 
-use monodit_core::outbox::{
-    admit, coalesces, expected_version, on_failure, standings, Admission, Condition, Failure,
-    Settled, Standing, View, WriteFacts,
-};
+use monodit_core::api::Contract;
+use monodit_core::buckets::Backend;
+use monodit_core::outbox::Condition;
+use monodit_core::queue::{AfterFailure, BucketQueue, QueuedWrite};
 use monodit_core::ErrorCode;
 
 /// xorshift64*: deterministic, so a failing seed can be replayed.
@@ -28,13 +29,6 @@ impl Rng {
     }
 }
 
-#[derive(Clone)]
-struct Write {
-    facts: WriteFacts,
-    items: Vec<u32>,
-    update: usize,
-}
-
 /// What an update is doing.
 #[derive(Clone)]
 enum Phase {
@@ -50,33 +44,33 @@ enum Phase {
 struct Model {
     server_version: u64,
     server_items: Vec<u32>,
-    confirmed_version: u64,
-    confirmed_items: Vec<u32>,
-    settled: Settled,
-    pending: Vec<Write>,
+    /// The host's queue for the bucket: the engine's own state machine.
+    q: BucketQueue<Vec<u32>>,
     next_seq: f64,
     updates: Vec<(u32, Phase)>,
     other_items: Vec<u32>,
 }
 
+fn contract() -> Contract {
+    Contract {
+        backend: Backend::D1Json,
+        schema_id: "todo.list".into(),
+        schema_version: 1,
+    }
+}
+
 impl Model {
-    fn view(&self) -> View {
-        View {
-            confirmed_version: self.confirmed_version,
-            known: true,
-            settled: self.settled,
-            newest: self.pending.last().map(|w| w.facts),
-        }
-    }
-
-    fn visible(&self) -> Vec<u32> {
-        self.pending
-            .last()
-            .map_or_else(|| self.confirmed_items.clone(), |w| w.items.clone())
-    }
-
     fn snapshot(&self) -> Phase {
-        Phase::Read(self.visible(), self.confirmed_version, self.view().head())
+        Phase::Read(
+            self.q.visible().clone(),
+            self.q.confirmed_version,
+            self.q.view().head(),
+        )
+    }
+
+    /// The update a queued write belongs to (its mutation id is `u<index>-<seq>`).
+    fn owner(id: &str) -> usize {
+        id[1..id.find('-').unwrap()].parse().unwrap()
     }
 
     /// Whether update `u` may start: the widget (updates alternate between two widgets)
@@ -97,83 +91,77 @@ impl Model {
         let Phase::Read(items, version, head) = self.updates[u].1.clone() else {
             return;
         };
-        match admit(version, Some(head), &self.view()) {
-            Admission::Queue {
-                base_version,
-                after,
-            } => {
+        match self.q.place(Some(version), Some(head)) {
+            Ok((base_version, condition, after)) => {
+                assert_eq!(condition, Condition::IfVersion);
                 self.next_seq += 1.0;
+                let seq = self.q.next_seq(self.next_seq);
                 let mut items = items;
                 items.push(self.updates[u].0);
-                self.pending.push(Write {
-                    facts: WriteFacts {
-                        seq: self.next_seq,
-                        base_version,
-                        condition: Condition::IfVersion,
-                        replay: false,
-                        after,
-                    },
-                    items,
-                    update: u,
+                self.q.push(QueuedWrite {
+                    mutation_id: format!("u{u}-{seq}"),
+                    value: items,
+                    contract: contract(),
+                    seq,
+                    durable: true,
+                    server_errors: 0,
+                    base_version,
+                    condition,
+                    replay: false,
+                    after,
                 });
                 self.updates[u].1 = Phase::Queued;
             }
             // CONFLICT at once: `fn` runs again on the data it carries.
-            Admission::Stale => self.updates[u].1 = self.snapshot(),
+            Err(()) => self.updates[u].1 = self.snapshot(),
         }
     }
 
-    /// One PUT of the oldest writes that coalesce; `reachable` false is a network failure.
+    /// One PUT of the next batch; `reachable` false is a network failure.
     fn flush(&mut self, reachable: bool) {
-        if self.pending.is_empty() {
+        let Some(batch) = self.q.next_batch(64) else {
             return;
-        }
-        let n = 1 + self
-            .pending
-            .windows(2)
-            .take_while(|w| coalesces(&w[0].facts, &w[1].facts))
-            .count();
-        let facts: Vec<WriteFacts> = self.pending[..n].iter().map(|w| w.facts).collect();
+        };
         if !reachable {
-            for w in &mut self.pending[..n] {
-                w.facts.replay = true;
-            }
-            assert_eq!(on_failure(ErrorCode::Network, n > 1, 0), Failure::Retry);
+            assert_eq!(
+                self.q.on_failure(&batch, ErrorCode::Network),
+                AfterFailure::Retry
+            );
             return;
         }
-        let expected = expected_version(&facts);
-        assert!(expected.is_some(), "updates are always conditional");
-        let last = self.pending[n - 1].clone();
-        if expected.is_some_and(|e| e != self.server_version) {
-            assert_eq!(on_failure(ErrorCode::Conflict, n > 1, 0), Failure::Stale);
-            // Stale: fetch the server's document, roll the batch back, re-run each update
-            // on what the browser now shows.
-            self.confirmed_version = self.server_version;
-            self.confirmed_items = self.server_items.clone();
-            let batch: Vec<Write> = self.pending.drain(..n).collect();
-            for w in batch {
-                self.updates[w.update].1 = self.snapshot();
+        assert!(batch.expected_version.is_some(), "updates are conditional");
+        let last = self.q.pending[batch.last].clone();
+        if batch.expected_version != Some(self.server_version) {
+            assert_eq!(
+                self.q.on_failure(&batch, ErrorCode::Conflict),
+                AfterFailure::Stale
+            );
+            // Stale: the server's document is fetched, the batch rolls back, each update
+            // re-runs on what the browser now shows.
+            self.q.confirmed_version = self.server_version;
+            self.q.confirmed_value = self.server_items.clone();
+            for id in self.q.settle_stale(&batch.ids) {
+                let u = Self::owner(&id);
+                self.updates[u].1 = self.snapshot();
             }
             return;
         }
         self.server_version += 1;
-        self.server_items = last.items.clone();
-        let batch: Vec<Write> = self.pending.drain(..n).collect();
-        for w in batch {
-            self.updates[w.update].1 = Phase::Done;
-        }
-        self.confirmed_version = self.server_version;
-        self.confirmed_items = last.items.clone();
-        self.settled = self.settled.newest(Settled {
-            seq: last.facts.seq,
-            version: self.server_version,
-        });
-        let facts: Vec<WriteFacts> = self.pending.iter().map(|w| w.facts).collect();
-        for (w, s) in self.pending.iter_mut().zip(standings(&facts, self.settled)) {
-            match s {
-                Standing::Queued { base_version } => w.facts.base_version = base_version,
-                Standing::Superseded => panic!("a conditional write was superseded"),
-            }
+        self.server_items = last.value.clone();
+        let settled = self.q.confirm(
+            &batch.ids,
+            last.value,
+            last.contract,
+            last.seq,
+            self.server_version,
+        );
+        for id in settled {
+            let u = Self::owner(&id);
+            assert!(
+                batch.ids.contains(&id),
+                "an update was settled without being sent"
+            );
+            self.updates[u].1 = Phase::Done;
         }
     }
 
@@ -186,9 +174,9 @@ impl Model {
 
     /// A metadata check saw the server's newer version.
     fn revalidate(&mut self) {
-        if self.server_version > self.confirmed_version {
-            self.confirmed_version = self.server_version;
-            self.confirmed_items = self.server_items.clone();
+        if self.server_version > self.q.confirmed_version {
+            self.q.confirmed_version = self.server_version;
+            self.q.confirmed_value = self.server_items.clone();
         }
     }
 }
@@ -198,10 +186,12 @@ fn run(seed: u64, updates: u32) {
     let mut m = Model {
         server_version: 1,
         server_items: vec![0],
-        confirmed_version: 1,
-        confirmed_items: vec![0],
-        settled: Settled::default(),
-        pending: Vec::new(),
+        q: BucketQueue {
+            confirmed_value: vec![0],
+            confirmed_version: 1,
+            known: true,
+            ..BucketQueue::default()
+        },
         next_seq: 0.0,
         updates: (1..=updates).map(|i| (i, Phase::Idle)).collect(),
         other_items: Vec::new(),
@@ -211,7 +201,7 @@ fn run(seed: u64, updates: u32) {
         steps += 1;
         assert!(steps < 100_000, "seed {seed}: does not settle");
         let all_done = m.updates.iter().all(|(_, p)| matches!(p, Phase::Done));
-        if all_done && m.pending.is_empty() {
+        if all_done && m.q.pending.is_empty() {
             break;
         }
         match rng.below(10) {

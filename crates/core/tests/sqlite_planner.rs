@@ -25,7 +25,7 @@ fn forms_manifest() -> Manifest {
             "forms": { "indexes": ["slug"] }
         }
     }))
-    .expect("seed 003 manifest is valid")
+    .expect("the forms manifest is valid")
 }
 
 fn db(m: &Manifest) -> Connection {
@@ -141,7 +141,8 @@ fn seeded_with(analyze: bool) -> Connection {
     conn
 }
 
-/// Every plan shape the seed says uses an index does use one of ours, with no full scan.
+/// Every query shape the index rules (`query`'s module doc) say an index serves does use one of
+/// ours, with no full scan.
 fn assert_uses_index(conn: &Connection, q: Value, want_index: &str, sorted_by_index: bool) {
     let plan = plan_query("forms", "submissions", USER, &vq(q.clone()), SECRET).unwrap();
     let eqp = explain(conn, &plan.sql, &plan.params);
@@ -164,28 +165,28 @@ fn assert_uses_index(conn: &Connection, q: Value, want_index: &str, sorted_by_in
 #[test]
 fn seed_index_table_rows_use_indexes_in_sqlite() {
     let conn = seeded();
-    // Row 1: filter by formId → "formId".
+    // Filter by formId → "formId".
     assert_uses_index(
         &conn,
         json!({"where": {"formId": "contact"}}),
         "idx_forms_submissions_formId",
         true,
     );
-    // Row 2: filter by formId, order by createdAt → ["formId","createdAt"].
+    // Filter by formId, order by createdAt → ["formId","createdAt"].
     assert_uses_index(
         &conn,
         json!({"where": {"formId": "contact"}, "orderBy": {"createdAt": "desc"}, "limit": 20}),
         "idx_forms_submissions_formId_createdAt",
         true,
     );
-    // Row 3: order by createdAt only → "createdAt".
+    // Order by createdAt only → "createdAt".
     assert_uses_index(
         &conn,
         json!({"orderBy": {"createdAt": "desc"}}),
         "idx_forms_submissions_createdAt",
         true,
     );
-    // Row 4: filter by status and formId → separate indexes; SQLite picks one of them.
+    // Filter by status and formId → separate indexes; SQLite picks one of them.
     assert_uses_index(
         &conn,
         json!({"where": {"status": "pending", "formId": "contact"}}),
@@ -336,8 +337,9 @@ fn drain_returns_every_item_once_in_order_with_ties_and_mixed_types() {
     }
 }
 
-/// Seed 003's drain loop (`orderBy createdAt desc, limit 100`) while other writers insert and
-/// delete between pages: items present throughout come exactly once, in order.
+/// A drain loop (query with the returned cursor until there is none; `orderBy createdAt desc,
+/// limit 100`) while other writers insert and delete between pages: items present throughout
+/// come exactly once, in order.
 #[test]
 fn drain_with_concurrent_inserts_and_deletes() {
     let conn = seeded();

@@ -255,12 +255,12 @@ pub async fn usage(db: &Db, user_id: &str) -> Result<UsageAnswer, Error> {
 
 /// `PUT /v1/dev/faults`: the caller's next `documentPutErrors` document writes answer
 /// `500 INTERNAL` (counted in `dev_faults`: isolates share no memory). `uploadResponseLost`
-/// (dropping an answer after the work is done) has no Worker equivalent yet: asking for it is
-/// INVALID_ARGUMENT rather than silently ignored.
+/// and `documentResponseLost` (dropping an answer after the work is done) have no Worker
+/// equivalent yet: asking for them is INVALID_ARGUMENT rather than silently ignored.
 pub async fn set_faults(db: &Db, user_id: &str, body: &DevFaults) -> Result<DevFaults, Error> {
-    if body.upload_response_lost != 0 {
+    if body.upload_response_lost != 0 || body.document_response_lost != 0 {
         return Err(Error::invalid(
-            "uploadResponseLost is not available on the Worker yet",
+            "uploadResponseLost and documentResponseLost are not available on the Worker yet",
         ));
     }
     if body.document_put_errors == 0 {

@@ -157,11 +157,16 @@ pub fn answer_or_lose(st: &AppState, user_id: &str, answer: Response) -> Respons
     if !st.take_upload_fault(user_id) {
         return answer;
     }
+    lost_answer()
+}
+
+/// No answer at all (dev faults): the connection drops before a byte of it is written.
+pub fn lost_answer() -> Response {
     // A body that fails before its first frame makes hyper close the connection without
     // writing the status line it had only buffered.
     let lost = futures::stream::once(async {
         Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(
-            "answer dropped (PUT /v1/dev/faults uploadResponseLost)",
+            "answer dropped (PUT /v1/dev/faults)",
         ))
     });
     Response::new(Body::from_stream(lost))

@@ -108,10 +108,15 @@ pub async fn put_document(
             "internal error (injected by PUT /v1/dev/faults)",
         ));
     }
+    let user_id = user.id.clone();
     let meta: DocumentMeta = st
         .db
         .write(move |tx| documents::put(tx, &user, &bucket_id, body, if_match))
         .await?;
+    if st.take_document_fault(&user_id) {
+        // Stored, but the client never hears so (dev fault `documentResponseLost`).
+        return Ok(crate::http::assets::lost_answer());
+    }
     Ok(([(header::ETAG, etag(meta.version))], Json(meta)).into_response())
 }
 

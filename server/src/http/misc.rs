@@ -187,8 +187,8 @@ pub async fn dev_set_plan(
     Ok(Json(me))
 }
 
-/// `PUT /v1/dev/faults` (dev mode): the caller's next document writes answer 500 INTERNAL,
-/// and its next upload requests lose their answers ([`DevFaults`]).
+/// `PUT /v1/dev/faults` (dev mode): the caller's next document writes answer 500 INTERNAL
+/// or lose their answers, and its next upload requests lose theirs ([`DevFaults`]).
 pub async fn dev_set_faults(
     State(st): State<Arc<AppState>>,
     Authed(user): Authed,
@@ -197,6 +197,7 @@ pub async fn dev_set_faults(
     for (map, n) in [
         (&st.faults, body.document_put_errors),
         (&st.upload_faults, body.upload_response_lost),
+        (&st.document_faults, body.document_response_lost),
     ] {
         let mut faults = map.lock().unwrap_or_else(|p| p.into_inner());
         if n == 0 {

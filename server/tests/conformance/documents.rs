@@ -354,3 +354,34 @@ async fn dev_faults_fail_the_callers_next_writes_with_a_real_500() {
     assert_eq!(s.put_doc(&t, "faulty", json!("x")).await.ok()["version"], 1);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_lost_document_answer_is_stored_once_and_answered_again_by_its_mutation_id() {
+    let s = Srv::start().await;
+    let t = s.pro().await;
+    s.call(
+        Method::PUT,
+        "/v1/dev/faults",
+        Some(&t),
+        Some(json!({"documentResponseLost": 1})),
+    )
+    .await
+    .ok();
+    let body = json!({"value": "kept", "schemaId": "notes.plaintext", "schemaVersion": 1,
+        "mutationId": "m-lost-1", "expectedVersion": 0});
+    let lost = s
+        .req(Method::PUT, "/v1/documents/lost", Some(&t))
+        .json(&body)
+        .send()
+        .await;
+    assert!(lost.is_err(), "no answer: {lost:?}");
+    // It was stored; the same mutation (same condition) is answered from the record.
+    let again = s
+        .call(Method::PUT, "/v1/documents/lost", Some(&t), Some(body))
+        .await;
+    assert_eq!(again.ok()["version"], 1);
+    let doc = s.get("/v1/documents/lost", &t).await;
+    assert_eq!(doc.ok()["value"], "kept");
+    assert_eq!(doc.header("etag"), Some("\"1\""));
+    s.stop().await;
+}

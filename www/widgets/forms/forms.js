@@ -1,8 +1,8 @@
-// Forms: seed 003's plugin collections on ctx.storage. `submissions` is declared with the
-// seed's indexes, so "filter by status, newest first" uses the ["status", "createdAt"]
+// Forms: plugin collections on ctx.storage. `submissions` is declared with the indexes of
+// manifest.json, so "filter by status, newest first" uses the ["status", "createdAt"]
 // composite and "all, newest first" uses "createdAt". Pages come from query() with the
 // returned cursor while hasMore. The chosen filter is a user setting in ctx.kv under the
-// seed's `settings:` prefix, and stored submissions are reported with ctx.log.info.
+// `settings:` prefix, and stored submissions are reported with ctx.log.info.
 import { start, explain, status, onAction } from "../shared/bridge.js";
 
 const PAGE_SIZE = 5;
@@ -132,7 +132,7 @@ sampleButton.addEventListener("click", async () => {
 });
 
 filter.addEventListener("change", () => {
-  // A user setting (seed 003: ctx.kv with the settings: prefix); the list does not wait for it.
+  // A user setting (ctx.kv with the settings: prefix); the list does not wait for it.
   ctx.kv.set("settings:filter", filter.value).catch((err) => status(statusEl, explain(err), "error"));
   loadPage(true);
 });

@@ -1,6 +1,6 @@
 // Gallery: an r2-assets bucket (gallery.assets v1, configKey assetBucketId). ctx.assets.list()
 // is the source of truth; the widget re-lists whenever the bucket changes and re-binds when
-// the host moves it to another bucket (seed 000 "ctx.assets: Shared File Buckets").
+// the host moves it to another bucket.
 import { start, explain, status } from "../shared/bridge.js";
 import { renderAssets } from "../shared/assets-view.js";
 

@@ -1,4 +1,4 @@
-// The seed's Mixed widget: structured settings in a d1-json bucket (gallery.settings v1,
+// Mixed: structured settings in a d1-json bucket (gallery.settings v1,
 // binding "content") and files in an r2-assets bucket (gallery.assets v1, binding "assets",
 // configKey assetBucketId). Its asset binding is compatible with the Gallery's, so the two
 // can share one image bucket through the topology panel.

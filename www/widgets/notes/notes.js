@@ -1,7 +1,6 @@
 // Notes: one d1-json document `{ text, updatedAt }` (schema notes.plaintext v1), written with
-// the seed's "good for text editors" pattern: a remote update never overwrites a draft the
-// user is still typing; it waits in `pendingRemote` until the draft is saved or the field
-// loses focus.
+// the text-editor pattern: a remote update never overwrites a draft the user is still
+// typing; it waits in `pendingRemote` until the draft is saved or the field loses focus.
 import { start, explain, status } from "../shared/bridge.js";
 
 const textarea = document.getElementById("note");

@@ -1,7 +1,6 @@
 // A Dynamic Theme (mounted with kind "theme"): it keeps its palette in a d1-json document
-// under an explicit, stable namespace, as seed 000 advises for themes, so it is the same
-// bucket whatever instance id or config the host gives it. Themes do not appear in the
-// topology panel.
+// under an explicit, stable namespace, so it is the same bucket whatever instance id or
+// config the host gives it. Themes do not appear in the topology panel.
 import { start, explain, status } from "../shared/bridge.js";
 
 const NAMESPACE = "aurora-theme-palette";

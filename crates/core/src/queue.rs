@@ -1,0 +1,693 @@
+//! One bucket's document queue as the host keeps it: the confirmed document, this browser's
+//! queued writes (oldest first) and the transitions a write goes through (queued, sent,
+//! confirmed, superseded, stale, rolled back), as a pure state machine. The SDK's sync engine
+//! owns IndexedDB, the network, tabs and events, and only applies what this module decides,
+//! so every rule runs natively in `cargo test` (see also `tests/outbox_model.rs`).
+//!
+//! The rules themselves (which write supersedes which, what a send is conditioned on, what a
+//! failure becomes) are in [`crate::outbox`]; this module applies them to a list.
+
+use crate::api::Contract;
+use crate::outbox::{
+    self, Admission, Condition, Failure, Settled, Standing, View, WriteFacts, MAX_SERVER_ERRORS,
+};
+use crate::ErrorCode;
+
+/// One queued write of a bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedWrite<V> {
+    /// Client-generated id the server dedupes retries with.
+    pub mutation_id: String,
+    /// The document it writes (replaced whole).
+    pub value: V,
+    /// The contract it writes with.
+    pub contract: Contract,
+    /// Creation order across the browser's tabs (oldest first).
+    pub seq: f64,
+    /// Whether its outbox entry is on disk. Only a durable write can be settled by another
+    /// tab (which deletes the entry), so only then does a missing entry mean "already sent";
+    /// and only durable writes join a coalesced send.
+    pub durable: bool,
+    /// INTERNAL answers so far (this page); see [`MAX_SERVER_ERRORS`].
+    pub server_errors: u32,
+    /// The bucket version it was made on (raised when a write it was made on confirms).
+    pub base_version: u64,
+    /// Plain `set()` or conditional (`ifVersion` / `update()`).
+    pub condition: Condition,
+    /// A send failed before, or it came from the outbox (an earlier page or another tab).
+    pub replay: bool,
+    /// A conditional write's read token: the write its value was computed on.
+    pub after: Option<f64>,
+}
+
+impl<V> QueuedWrite<V> {
+    /// The facts the outbox rules look at.
+    pub fn facts(&self) -> WriteFacts {
+        WriteFacts {
+            seq: self.seq,
+            base_version: self.base_version,
+            condition: self.condition,
+            replay: self.replay,
+            after: self.after,
+        }
+    }
+}
+
+/// The writes the next PUT of a bucket settles: its oldest queued write and the ones that
+/// coalesce right behind it; the newest value goes out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The mutation ids it settles, oldest first.
+    pub ids: Vec<String>,
+    /// The index of its newest write (the one whose value and mutation id are sent).
+    pub last: usize,
+    /// Whether its oldest write's outbox entry is on disk.
+    pub head_durable: bool,
+    /// The condition the PUT carries ([`outbox::expected_version`]).
+    pub expected_version: Option<u64>,
+}
+
+/// What to do after a send of a [`Batch`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Keep the writes queued (now replays) and retry with backoff, the oldest alone first.
+    Retry,
+    /// Send the bucket's writes one by one from now on, so exactly the refused one rolls back.
+    Split,
+    /// A newer version reached the server: fetch it, then [`BucketQueue::settle_stale`].
+    Stale,
+    /// Roll back the batch's oldest write with the error ([`BucketQueue::roll_back`]).
+    RollBack,
+}
+
+/// A bucket's document state on the host: what the server confirmed, and this browser's
+/// queued writes on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketQueue<V> {
+    /// The contract the bucket was created with, when known.
+    pub contract: Option<Contract>,
+    /// The last document the server confirmed.
+    pub confirmed_value: V,
+    /// Its version (0 = never written).
+    pub confirmed_version: u64,
+    /// Whether the confirmed part came from the mirror or the server (else it is a guess).
+    pub known: bool,
+    /// The newest write of this browser the server confirmed.
+    pub settled: Settled,
+    /// Queued writes, oldest first.
+    pub pending: Vec<QueuedWrite<V>>,
+    /// Send one write per PUT until the next settles (a coalesced PUT was refused).
+    pub solo: bool,
+}
+
+impl<V: Clone + Default> Default for BucketQueue<V> {
+    fn default() -> Self {
+        BucketQueue {
+            contract: None,
+            confirmed_value: V::default(),
+            confirmed_version: 0,
+            known: false,
+            settled: Settled::default(),
+            pending: Vec::new(),
+            solo: false,
+        }
+    }
+}
+
+impl<V: Clone + Default> BucketQueue<V> {
+    /// What a conditional write is admitted against ([`outbox::admit`]).
+    pub fn view(&self) -> View {
+        View {
+            confirmed_version: self.confirmed_version,
+            known: self.known,
+            settled: self.settled,
+            newest: self.pending.last().map(QueuedWrite::facts),
+        }
+    }
+
+    /// What the bucket shows: the newest queued write, else the confirmed document.
+    pub fn visible(&self) -> &V {
+        self.pending
+            .last()
+            .map_or(&self.confirmed_value, |p| &p.value)
+    }
+
+    /// The bucket no longer exists on the server: nothing confirmed, no contract.
+    pub fn forget_confirmed(&mut self) {
+        self.contract = None;
+        self.confirmed_value = V::default();
+        self.confirmed_version = 0;
+        self.known = true;
+    }
+
+    /// The `seq` a write made now gets: `clock_seq`, unless the clock went back below a
+    /// write this browser already knows of (a new write must never count as superseded).
+    pub fn next_seq(&self, clock_seq: f64) -> f64 {
+        let newest = self.pending.last().map_or(self.settled.seq, |p| p.seq);
+        clock_seq.max(newest.max(self.settled.seq) + 1.0)
+    }
+
+    /// Where a new write goes: `(base_version, condition, after)` for a plain write
+    /// (`if_version` `None`) or an admitted conditional one; `Err(())` when a conditional
+    /// write is stale at once (CONFLICT with the current value, see [`outbox::admit`]).
+    #[allow(clippy::result_unit_err)]
+    pub fn place(
+        &self,
+        if_version: Option<u64>,
+        if_head: Option<Option<f64>>,
+    ) -> Result<(u64, Condition, Option<f64>), ()> {
+        match if_version {
+            None => Ok((self.confirmed_version, Condition::Plain, None)),
+            Some(v) => match outbox::admit(v, if_head, &self.view()) {
+                Admission::Queue {
+                    base_version,
+                    after,
+                } => Ok((base_version, Condition::IfVersion, after)),
+                Admission::Stale => Err(()),
+            },
+        }
+    }
+
+    /// Queues a write (newest).
+    pub fn push(&mut self, write: QueuedWrite<V>) {
+        self.pending.push(write);
+    }
+
+    /// Takes a write read back from the shared outbox (an earlier page's or another tab's)
+    /// into the queue, in `seq` order; false when it is already queued here.
+    pub fn adopt(&mut self, write: QueuedWrite<V>) -> bool {
+        if self
+            .pending
+            .iter()
+            .any(|p| p.mutation_id == write.mutation_id)
+        {
+            return false;
+        }
+        let at = self.pending.partition_point(|p| p.seq <= write.seq);
+        self.pending.insert(at, write);
+        true
+    }
+
+    /// Applies the outbox rules after `settled` moved: superseded writes are removed
+    /// (returned: settled by the newer write), the others rebased ([`outbox::standings`]).
+    pub fn apply_settled(&mut self) -> Vec<String> {
+        let facts: Vec<WriteFacts> = self.pending.iter().map(QueuedWrite::facts).collect();
+        let mut standings = outbox::standings(&facts, self.settled).into_iter();
+        let mut superseded = Vec::new();
+        self.pending.retain_mut(|p| match standings.next() {
+            Some(Standing::Superseded) => {
+                superseded.push(p.mutation_id.clone());
+                false
+            }
+            Some(Standing::Queued { base_version }) => {
+                p.base_version = base_version;
+                true
+            }
+            None => true,
+        });
+        superseded
+    }
+
+    /// Merges what another tab confirmed (its newest confirmed write): ours older than it are
+    /// superseded (returned), newer ones rebased. Nothing when it is not newer.
+    pub fn merge_settled(&mut self, newest: Settled) -> Vec<String> {
+        if newest.seq > self.settled.seq {
+            self.settled = newest;
+            self.apply_settled()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The next PUT: the oldest write and, unless [`BucketQueue::solo`], up to `max - 1`
+    /// durable writes with the same contract that coalesce right behind it.
+    pub fn next_batch(&self, max: usize) -> Option<Batch> {
+        let first = self.pending.first()?;
+        let n = if self.solo {
+            1
+        } else {
+            1 + self
+                .pending
+                .windows(2)
+                .take(max.saturating_sub(1))
+                .take_while(|w| {
+                    w[1].durable
+                        && w[1].contract == first.contract
+                        && outbox::coalesces(&w[0].facts(), &w[1].facts())
+                })
+                .count()
+        };
+        let facts: Vec<WriteFacts> = self.pending[..n].iter().map(QueuedWrite::facts).collect();
+        Some(Batch {
+            ids: self.pending[..n]
+                .iter()
+                .map(|p| p.mutation_id.clone())
+                .collect(),
+            last: n - 1,
+            head_durable: first.durable,
+            expected_version: outbox::expected_version(&facts),
+        })
+    }
+
+    /// The server stored `value` (the batch's newest write, `seq`) as `version`: the writes
+    /// in `ids` are confirmed, and so are older ones it supersedes. Returns every settled id
+    /// (empty when another tab settled them already).
+    pub fn confirm(
+        &mut self,
+        ids: &[String],
+        value: V,
+        contract: Contract,
+        seq: f64,
+        version: u64,
+    ) -> Vec<String> {
+        self.solo = false;
+        let mut settled: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|q| ids.contains(&q.mutation_id))
+            .map(|q| q.mutation_id.clone())
+            .collect();
+        if settled.is_empty() {
+            return settled;
+        }
+        self.pending.retain(|q| !ids.contains(&q.mutation_id));
+        if version >= self.confirmed_version {
+            self.confirmed_value = value;
+            self.confirmed_version = version;
+            self.contract = Some(contract);
+            self.known = true;
+        }
+        self.settled = self.settled.newest(Settled { seq, version });
+        settled.extend(self.apply_settled());
+        settled
+    }
+
+    /// What a send of `batch` that failed with `code` becomes; counts an INTERNAL answer
+    /// against the batch's oldest write and marks the batch as replays on a retry.
+    pub fn on_failure(&mut self, batch: &Batch, code: ErrorCode) -> AfterFailure {
+        let server_errors = if code == ErrorCode::Internal {
+            batch
+                .ids
+                .first()
+                .and_then(|id| self.pending.iter_mut().find(|p| &p.mutation_id == id))
+                .map_or(MAX_SERVER_ERRORS, |p| {
+                    p.server_errors += 1;
+                    p.server_errors
+                })
+        } else {
+            0
+        };
+        match outbox::on_failure(code, batch.ids.len() > 1, server_errors) {
+            Failure::Retry => {
+                // From now on its writes are replays, sent on their base version (a newer
+                // version may reach the server before they do). The outcome is unknown (the
+                // server may have stored it and lost the answer), so the next send carries
+                // the oldest write alone, under its own mutation id: the server answers a
+                // stored one from its record, instead of a newer write joining it and
+                // meeting its own version as a CONFLICT.
+                self.solo = true;
+                for p in self
+                    .pending
+                    .iter_mut()
+                    .filter(|p| batch.ids.contains(&p.mutation_id))
+                {
+                    p.replay = true;
+                }
+                AfterFailure::Retry
+            }
+            Failure::Split => {
+                self.solo = true;
+                AfterFailure::Split
+            }
+            Failure::Stale => AfterFailure::Stale,
+            Failure::RollBack => AfterFailure::RollBack,
+        }
+    }
+
+    /// The batch `ids` lost a race (CONFLICT) and the server's document is now the confirmed
+    /// one: its writes are removed (returned; each rejects CONFLICT with what the bucket
+    /// shows now).
+    pub fn settle_stale(&mut self, ids: &[String]) -> Vec<String> {
+        self.solo = false;
+        self.remove(ids)
+    }
+
+    /// Removes one write that failed for good (or that another tab settled); false when it
+    /// was not queued here.
+    pub fn roll_back(&mut self, mutation_id: &str) -> bool {
+        self.solo = false;
+        let before = self.pending.len();
+        self.pending.retain(|q| q.mutation_id != mutation_id);
+        self.pending.len() != before
+    }
+
+    /// Removes the writes in `ids` that are queued here; returns those.
+    pub fn remove(&mut self, ids: &[String]) -> Vec<String> {
+        let gone: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|p| ids.contains(&p.mutation_id))
+            .map(|p| p.mutation_id.clone())
+            .collect();
+        self.pending.retain(|p| !ids.contains(&p.mutation_id));
+        gone
+    }
+
+    /// Its outbox entry committed; false when the write is no longer queued (its bucket was
+    /// deleted meanwhile: the caller removes the entry again).
+    pub fn mark_durable(&mut self, mutation_id: &str) -> bool {
+        let mut found = false;
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.mutation_id == mutation_id)
+        {
+            p.durable = true;
+            found = true;
+        }
+        found
+    }
+
+    /// The bucket was deleted on the server: every queued write goes (returned, each rolls
+    /// back NOT_FOUND) and nothing is confirmed any more, so no queued write re-creates it.
+    pub fn delete(&mut self) -> Vec<QueuedWrite<V>> {
+        self.forget_confirmed();
+        self.solo = false;
+        std::mem::take(&mut self.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buckets::Backend;
+
+    fn contract() -> Contract {
+        Contract {
+            backend: Backend::D1Json,
+            schema_id: "todo.list".into(),
+            schema_version: 1,
+        }
+    }
+
+    fn write(id: &str, seq: f64, base: u64) -> QueuedWrite<u32> {
+        QueuedWrite {
+            mutation_id: id.into(),
+            value: seq as u32,
+            contract: contract(),
+            seq,
+            durable: true,
+            server_errors: 0,
+            base_version: base,
+            condition: Condition::Plain,
+            replay: false,
+            after: None,
+        }
+    }
+
+    fn update(id: &str, seq: f64, base: u64, after: Option<f64>) -> QueuedWrite<u32> {
+        QueuedWrite {
+            condition: Condition::IfVersion,
+            after,
+            ..write(id, seq, base)
+        }
+    }
+
+    fn queue(writes: Vec<QueuedWrite<u32>>) -> BucketQueue<u32> {
+        BucketQueue {
+            confirmed_value: 100,
+            confirmed_version: 3,
+            known: true,
+            pending: writes,
+            ..BucketQueue::default()
+        }
+    }
+
+    #[test]
+    fn quick_sets_go_out_as_one_put_of_the_newest_value() {
+        let q = queue(vec![
+            write("a", 1.0, 3),
+            write("b", 2.0, 3),
+            write("c", 3.0, 3),
+        ]);
+        let b = q.next_batch(64).unwrap();
+        assert_eq!(b.ids, ["a", "b", "c"]);
+        assert_eq!(
+            (b.last, b.head_durable, b.expected_version),
+            (2, true, None)
+        );
+        // At most `max` writes per PUT.
+        assert_eq!(q.next_batch(2).unwrap().ids, ["a", "b"]);
+        assert_eq!(q.next_batch(1).unwrap().ids, ["a"]);
+        assert_eq!(q.next_batch(0).unwrap().ids, ["a"]);
+        assert!(queue(vec![]).next_batch(64).is_none());
+    }
+
+    #[test]
+    fn a_write_not_yet_durable_or_with_another_contract_waits_for_the_next_put() {
+        let mut fresh = write("b", 2.0, 3);
+        fresh.durable = false;
+        let q = queue(vec![write("a", 1.0, 3), fresh, write("c", 3.0, 3)]);
+        assert_eq!(q.next_batch(64).unwrap().ids, ["a"]);
+        let mut other = write("b", 2.0, 3);
+        other.contract.schema_version = 2;
+        let q = queue(vec![write("a", 1.0, 3), other]);
+        assert_eq!(q.next_batch(64).unwrap().ids, ["a"]);
+        // A head not yet durable is still sent, and says so.
+        let mut head = write("a", 1.0, 3);
+        head.durable = false;
+        assert!(!queue(vec![head]).next_batch(64).unwrap().head_durable);
+    }
+
+    #[test]
+    fn an_update_joins_only_right_behind_the_write_it_was_computed_on() {
+        let q = queue(vec![
+            write("a", 1.0, 3),
+            update("u", 2.0, 3, Some(1.0)),
+            update("v", 3.0, 3, None),
+        ]);
+        let b = q.next_batch(64).unwrap();
+        assert_eq!(b.ids, ["a", "u"]);
+        assert_eq!(b.expected_version, Some(3));
+    }
+
+    #[test]
+    fn confirming_settles_the_batch_and_rebases_what_was_made_on_it() {
+        let mut q = queue(vec![
+            write("a", 1.0, 3),
+            write("b", 2.0, 3),
+            update("u", 3.0, 3, Some(2.0)),
+            update("v", 4.0, 3, None),
+        ]);
+        let settled = q.confirm(&["a".into(), "b".into()], 2, contract(), 2.0, 4);
+        assert_eq!(settled, ["a", "b"]);
+        assert_eq!((q.confirmed_value, q.confirmed_version), (2, 4));
+        assert_eq!(
+            q.settled,
+            Settled {
+                seq: 2.0,
+                version: 4
+            }
+        );
+        let bases: Vec<u64> = q.pending.iter().map(|p| p.base_version).collect();
+        assert_eq!(bases, [4, 3], "u was computed on b; v on the old document");
+        // Settled already (another tab): nothing happens.
+        assert!(q.confirm(&["a".into()], 9, contract(), 1.0, 9).is_empty());
+        assert_eq!(q.confirmed_version, 4);
+    }
+
+    #[test]
+    fn an_older_confirmation_never_lowers_the_confirmed_document() {
+        let mut q = queue(vec![write("a", 1.0, 3)]);
+        q.confirmed_version = 7;
+        q.confirm(&["a".into()], 1, contract(), 1.0, 5);
+        assert_eq!((q.confirmed_value, q.confirmed_version), (100, 7));
+        // Exactly the known version is taken (the same write reported again).
+        let mut q = queue(vec![write("a", 1.0, 3)]);
+        q.confirm(&["a".into()], 1, contract(), 1.0, 3);
+        assert_eq!(q.confirmed_value, 1);
+    }
+
+    #[test]
+    fn a_confirmed_newer_write_supersedes_older_plain_ones_of_another_tab() {
+        let mut q = queue(vec![write("old", 1.0, 3), write("new", 5.0, 3)]);
+        let settled = q.confirm(&["new".into()], 5, contract(), 5.0, 4);
+        assert_eq!(settled, ["new", "old"]);
+        assert!(q.pending.is_empty());
+        // Merging another tab's record does the same, once.
+        let mut q = queue(vec![write("old", 1.0, 3), update("u", 2.0, 3, None)]);
+        assert_eq!(
+            q.merge_settled(Settled {
+                seq: 5.0,
+                version: 4
+            }),
+            ["old"]
+        );
+        assert!(q
+            .merge_settled(Settled {
+                seq: 5.0,
+                version: 4
+            })
+            .is_empty());
+        assert!(q
+            .merge_settled(Settled {
+                seq: 4.0,
+                version: 9
+            })
+            .is_empty());
+        assert_eq!(q.pending.len(), 1, "an update is never superseded");
+        // Another record of the same write (same seq): the one held stays.
+        q.merge_settled(Settled {
+            seq: 5.0,
+            version: 8,
+        });
+        assert_eq!(
+            q.settled,
+            Settled {
+                seq: 5.0,
+                version: 4
+            }
+        );
+    }
+
+    #[test]
+    fn failures_retry_as_replays_split_go_stale_or_roll_back() {
+        let mut q = queue(vec![write("a", 1.0, 3), write("b", 2.0, 3)]);
+        let both = q.next_batch(64).unwrap();
+        assert_eq!(q.on_failure(&both, ErrorCode::Network), AfterFailure::Retry);
+        assert!(q.pending.iter().all(|p| p.replay));
+        let retry = q.next_batch(64).unwrap();
+        assert_eq!(
+            retry.ids,
+            ["a"],
+            "the oldest alone: it may be stored already"
+        );
+        assert_eq!(retry.expected_version, Some(3));
+        q.solo = false;
+        assert_eq!(
+            q.on_failure(&both, ErrorCode::QuotaExceeded),
+            AfterFailure::Split
+        );
+        assert!(q.solo);
+        let one = q.next_batch(64).unwrap();
+        assert_eq!(one.ids, ["a"]);
+        assert_eq!(
+            q.on_failure(&one, ErrorCode::QuotaExceeded),
+            AfterFailure::RollBack
+        );
+        assert!(q.roll_back("a"));
+        assert!(!q.solo, "the next write goes out coalesced again");
+        assert!(!q.roll_back("a"));
+        assert_eq!(q.on_failure(&one, ErrorCode::Conflict), AfterFailure::Stale);
+        assert_eq!(q.settle_stale(&["b".into(), "x".into()]), ["b"]);
+        assert!(q.pending.is_empty());
+    }
+
+    #[test]
+    fn a_write_whose_answer_was_lost_is_resent_alone_then_the_rest_follow_on_its_version() {
+        // The server stored `a` as version 4 but the answer was lost; `b` was queued meanwhile.
+        let mut q = queue(vec![write("a", 1.0, 3)]);
+        let first = q.next_batch(64).unwrap();
+        q.push(write("b", 2.0, 3));
+        assert_eq!(
+            q.on_failure(&first, ErrorCode::Network),
+            AfterFailure::Retry
+        );
+        // Re-sent alone under its own mutation id (the server answers it from its record).
+        let again = q.next_batch(64).unwrap();
+        assert_eq!(again.ids, ["a"]);
+        assert_eq!(again.expected_version, Some(3));
+        assert_eq!(q.confirm(&again.ids, 1, contract(), 1.0, 4), ["a"]);
+        // Then `b`, made on top of it, goes out on the version `a` got, coalesced again.
+        q.push(write("c", 3.0, q.confirmed_version));
+        let next = q.next_batch(64).unwrap();
+        assert_eq!(next.ids, ["b", "c"]);
+        assert_eq!(q.pending[0].base_version, 4);
+    }
+
+    #[test]
+    fn a_write_the_server_keeps_failing_rolls_back_after_the_fifth_answer() {
+        let mut q = queue(vec![write("a", 1.0, 3)]);
+        let b = q.next_batch(64).unwrap();
+        for _ in 1..MAX_SERVER_ERRORS {
+            assert_eq!(q.on_failure(&b, ErrorCode::Internal), AfterFailure::Retry);
+        }
+        assert_eq!(q.pending[0].server_errors, MAX_SERVER_ERRORS - 1);
+        assert_eq!(
+            q.on_failure(&b, ErrorCode::Internal),
+            AfterFailure::RollBack
+        );
+        // A write no longer queued is not retried.
+        let gone = Batch {
+            ids: vec!["zz".into()],
+            ..b
+        };
+        assert_eq!(
+            q.on_failure(&gone, ErrorCode::Internal),
+            AfterFailure::RollBack
+        );
+    }
+
+    #[test]
+    fn adopted_writes_are_ordered_by_seq_and_never_twice() {
+        let mut q = queue(vec![write("a", 1.0, 3), write("c", 3.0, 3)]);
+        assert!(q.adopt(write("b", 2.0, 3)));
+        assert!(!q.adopt(write("b", 2.0, 3)));
+        assert!(q.adopt(write("d", 4.0, 3)));
+        assert!(q.adopt(write("z", 0.5, 3)));
+        let ids: Vec<&str> = q.pending.iter().map(|p| p.mutation_id.as_str()).collect();
+        assert_eq!(ids, ["z", "a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn a_new_write_is_newer_than_every_write_known_even_if_the_clock_went_back() {
+        let q = queue(vec![write("a", 50.0, 3)]);
+        assert_eq!(q.next_seq(10.0), 51.0);
+        assert_eq!(q.next_seq(60.0), 60.0);
+        let mut q = queue(vec![]);
+        q.settled = Settled {
+            seq: 70.0,
+            version: 3,
+        };
+        assert_eq!(q.next_seq(10.0), 71.0);
+        assert_eq!(queue(vec![]).next_seq(5.0), 5.0);
+    }
+
+    #[test]
+    fn placing_a_write_plain_or_conditional() {
+        let q = queue(vec![write("a", 1.0, 3)]);
+        assert_eq!(q.place(None, None), Ok((3, Condition::Plain, None)));
+        assert_eq!(
+            q.place(Some(3), Some(Some(1.0))),
+            Ok((3, Condition::IfVersion, Some(1.0)))
+        );
+        assert_eq!(q.place(Some(3), Some(None)), Err(()));
+        assert_eq!(q.place(Some(2), None), Err(()));
+        assert_eq!(q.visible(), &1);
+        assert_eq!(queue(vec![]).visible(), &100);
+    }
+
+    #[test]
+    fn marking_durable_and_deleting_the_bucket() {
+        let mut fresh = write("a", 1.0, 3);
+        fresh.durable = false;
+        let mut q = queue(vec![fresh]);
+        assert!(q.mark_durable("a"));
+        assert!(q.pending[0].durable);
+        assert!(!q.mark_durable("zz"));
+        q.solo = true;
+        let gone = q.delete();
+        assert_eq!(gone.len(), 1);
+        assert!(q.pending.is_empty() && !q.solo);
+        assert_eq!(
+            (
+                q.confirmed_value,
+                q.confirmed_version,
+                q.contract.clone(),
+                q.known
+            ),
+            (0, 0, None, true)
+        );
+        assert_eq!(q.remove(&["a".into()]), Vec::<String>::new());
+    }
+}

@@ -95,7 +95,7 @@ CREATE TABLE IF NOT EXISTS plugin_collections (
   indexes TEXT NOT NULL,
   PRIMARY KEY (user_id, plugin_id, collection)
 );
--- ctx.kv (seed 003 settings:/state: keys): one JSON value per (user, plugin, key). `size` is
+-- ctx.kv (settings:/state: keys): one JSON value per (user, plugin, key). `size` is
 -- the value's byte length as stored, what quota counted (refunds use it, never a re-measure).
 -- The primary key's index serves key lookups and prefix ranges in key order (BINARY).
 CREATE TABLE IF NOT EXISTS plugin_kv (
@@ -180,7 +180,7 @@ CREATE TABLE IF NOT EXISTS upload_parts (
   size INTEGER NOT NULL,
   PRIMARY KEY (upload_id, part_number)
 );
--- Plugin collections (seed 003's `_plugin_storage` plus `user_id`); the same text as
+-- Plugin collections (`_plugin_storage` plus `user_id`); the same text as
 -- monodit_core::query::CREATE_TABLE_SQL (a test in server/src/db.rs checks it).
 CREATE TABLE IF NOT EXISTS _plugin_storage (
   user_id TEXT NOT NULL,

@@ -1,6 +1,6 @@
-//! Buckets on D1: the topology listing and deletion with seed 000's semantics (the native
-//! `store/buckets.rs`, same SQL): rows, refund and tombstone in one guarded batch, then the
-//! R2 objects.
+//! Buckets on D1: the topology listing and deletion (the document or every asset goes, the
+//! refund is exact, versions never repeat), with the native `store/buckets.rs` SQL: rows,
+//! refund and tombstone in one guarded batch, then the R2 objects.
 
 use crate::args;
 use crate::db::{self, Db};

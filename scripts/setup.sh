@@ -51,7 +51,10 @@ fi
 #    @playwright/test (driving Debian's Chromium; never download a browser) and typescript
 #    (checks the published typings, tests/types).
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+#    wrangler and miniflare (pinned) run the Worker locally (scripts/worker.sh); workerd's
+#    binary comes inside the npm package @cloudflare/workerd-linux-64.
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ] || [ ! -x node_modules/.bin/tsc ] \
+   || [ ! -x node_modules/.bin/wrangler ] || [ ! -d node_modules/miniflare ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error
@@ -69,4 +72,13 @@ if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-say "ready: $(rustc --version | cut -d' ' -f1-2), wasm-bindgen $want, $(wasm-pack --version), $(/usr/bin/chromium --version 2>/dev/null | head -n1), node $(node --version), schemathesis $SCHEMATHESIS_VERSION"
+# 7. worker-build (crates.io), which builds the Cloudflare Worker (scripts/worker-build.sh
+#    points it at the wasm-bindgen, wasm-opt and esbuild above, so it downloads nothing).
+#    A debug build of the tool: ~80 s instead of 7 min, and it only drives other tools.
+WORKER_BUILD_VERSION=0.8.7
+if [ "$(worker-build --version 2>/dev/null || true)" != "$WORKER_BUILD_VERSION" ]; then
+  say "installing worker-build $WORKER_BUILD_VERSION (takes a minute or two once)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --debug --force
+fi
+
+say "ready: $(rustc --version | cut -d' ' -f1-2), wasm-bindgen $want, $(wasm-pack --version), $(/usr/bin/chromium --version 2>/dev/null | head -n1), node $(node --version), schemathesis $SCHEMATHESIS_VERSION, worker-build $WORKER_BUILD_VERSION"

@@ -4,6 +4,8 @@
 #   1. lint: cargo fmt --check, clippy (native workspace and the wasm crate) with -D warnings
 #   2. native: cargo test --workspace (core rules, server over real HTTP)
 #      then schemathesis: server/openapi.yaml checked against a real server (bounded run)
+#      then the conformance suite against the Cloudflare Worker under Miniflare (the tests
+#      it serves so far, server/tests/conformance/worker.list; the rest is counted)
 #   3. browser: wasm-pack test --headless --chrome against a real monodit-server
 #   4. e2e: Playwright specs in e2e/ against the demo in headless Chromium (when present)
 #   5. typings: tsc --strict over tests/types (a widget and a host using the published .d.ts)
@@ -24,6 +26,7 @@ if [ "${MONODIT_SKIP_LINT:-0}" != 1 ]; then
   cargo clippy --workspace --all-targets --quiet -- -D warnings
   cargo clippy --target wasm32-unknown-unknown -p monodit-bridge --all-targets --quiet -- -D warnings
   cargo check -p monodit-service --target wasm32-unknown-unknown --quiet
+  cargo clippy --target wasm32-unknown-unknown -p monodit-worker --all-targets --quiet -- -D warnings
 fi
 
 step "native tests (cargo test --workspace)"
@@ -31,6 +34,9 @@ cargo test --workspace
 
 step "OpenAPI conformance (schemathesis against a real server, scripts/schemathesis.sh)"
 bash scripts/schemathesis.sh
+
+step "conformance against the Cloudflare Worker (Miniflare, local D1 + R2, scripts/worker.sh)"
+MONODIT_SKIP_SETUP=1 bash scripts/worker.sh bash scripts/worker-conformance.sh
 
 step "browser tests (wasm-pack test --headless --chrome, real server)"
 bash scripts/with-server.sh wasm-pack test --headless --chrome --mode no-install

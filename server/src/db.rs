@@ -15,8 +15,9 @@ use std::time::Duration;
 /// Readers kept open between requests; more are opened on demand and closed after use.
 const MAX_IDLE_READERS: usize = 8;
 
-/// Columns added after the first release: (table, column, definition). [`SCHEMA`] creates
-/// them for new databases; [`migrate`] adds them to databases made by an older version.
+/// Columns added before the migrations were numbered: (table, column, definition). Migration
+/// 0001 creates them for new databases; [`migrate`] adds them to databases made by an older
+/// version.
 const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("users", "limit_override", "INTEGER"),
     // The `ctx.kv` share of `used_bytes` (old databases hold no kv rows, so 0 is exact).
@@ -25,9 +26,9 @@ const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("instances", "source", "TEXT"),
 ];
 
-/// Brings a database made by an older version up to [`SCHEMA`]: additive only (new tables
-/// come from `CREATE TABLE IF NOT EXISTS` in the schema; new columns are added here), so an
-/// existing database upgrades in place and keeps every row.
+/// Brings a database made before the migrations were numbered up to migration 0001: additive
+/// only (new tables come from its `CREATE TABLE IF NOT EXISTS`; new columns are added here),
+/// so an existing database upgrades in place and keeps every row.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     for (table, column, definition) in ADDED_COLUMNS {
         let present: bool = conn.query_row(
@@ -45,188 +46,56 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The schema. Portable SQL (SQLite, libSQL, D1): plain types, no SQLite-only syntax beyond
-/// `json_extract`, which all three share. `_plugin_storage` comes from core
-/// ([`monodit_core::query::CREATE_TABLE_SQL`]): seed 003's table plus `user_id`.
-pub const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS settings (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY,
-  token_hash TEXT NOT NULL UNIQUE,
-  plan TEXT NOT NULL,
-  addons INTEGER NOT NULL DEFAULT 0,
-  used_bytes INTEGER NOT NULL DEFAULT 0,
-  reserved_bytes INTEGER NOT NULL DEFAULT 0,
-  collection_bytes INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  limit_override INTEGER,
-  kv_bytes INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS buckets (
-  user_id TEXT NOT NULL,
-  backend TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  schema_id TEXT NOT NULL,
-  schema_version INTEGER NOT NULL,
-  bytes INTEGER NOT NULL DEFAULT 0,
-  version INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, backend, bucket_id)
-);
-CREATE TABLE IF NOT EXISTS bucket_tombstones (
-  user_id TEXT NOT NULL,
-  backend TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  last_version INTEGER NOT NULL,
-  PRIMARY KEY (user_id, backend, bucket_id)
-);
-CREATE TABLE IF NOT EXISTS documents (
-  user_id TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  value TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  size INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, bucket_id)
-);
-CREATE TABLE IF NOT EXISTS document_mutations (
-  user_id TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  mutation_id TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  size INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, bucket_id, mutation_id)
-);
-CREATE INDEX IF NOT EXISTS document_mutations_age ON document_mutations (updated_at);
-CREATE TABLE IF NOT EXISTS assets (
-  object_key TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  content_type TEXT NOT NULL,
-  uploaded_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS assets_by_bucket ON assets (user_id, bucket_id, uploaded_at);
-CREATE TABLE IF NOT EXISTS instances (
-  user_id TEXT NOT NULL,
-  instance_id TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  widget_id TEXT NOT NULL,
-  manifest TEXT NOT NULL,
-  config TEXT NOT NULL,
-  updated_at INTEGER NOT NULL,
-  source TEXT,
-  PRIMARY KEY (user_id, instance_id)
-);
-CREATE TABLE IF NOT EXISTS instance_bindings (
-  user_id TEXT NOT NULL,
-  instance_id TEXT NOT NULL,
-  binding_key TEXT NOT NULL,
-  backend TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  config_key TEXT,
-  isolated INTEGER NOT NULL,
-  PRIMARY KEY (user_id, instance_id, binding_key)
-);
-CREATE INDEX IF NOT EXISTS instance_bindings_by_bucket ON instance_bindings (user_id, backend, bucket_id);
-CREATE TABLE IF NOT EXISTS plugin_collections (
-  user_id TEXT NOT NULL,
-  plugin_id TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  indexes TEXT NOT NULL,
-  PRIMARY KEY (user_id, plugin_id, collection)
-);
--- ctx.kv (seed 003 settings:/state: keys): one JSON value per (user, plugin, key). `size` is
--- the value's byte length as stored, what quota counted (refunds use it, never a re-measure).
--- The primary key's index serves key lookups and prefix ranges in key order (BINARY).
-CREATE TABLE IF NOT EXISTS plugin_kv (
-  user_id TEXT NOT NULL,
-  plugin_id TEXT NOT NULL,
-  key TEXT NOT NULL,
-  value TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, plugin_id, key)
-);
--- The source each plugin id is pinned to (core `plugins`): the last accepted claim. It keeps
--- guarding the plugin's data after its instances are gone; deleting the data releases it.
-CREATE TABLE IF NOT EXISTS plugin_pins (
-  user_id TEXT NOT NULL,
-  plugin_id TEXT NOT NULL,
-  source TEXT NOT NULL,
-  PRIMARY KEY (user_id, plugin_id)
-);
-CREATE TABLE IF NOT EXISTS plugin_indexes (
-  name TEXT PRIMARY KEY,
-  plugin_id TEXT NOT NULL,
-  collection TEXT NOT NULL
-);
--- Objects being written (a single-shot upload streaming, a resumable upload completing):
--- recorded before the first byte reaches the store, removed in the transaction that settles
--- the asset. The sweep deletes every stored object that neither `assets` nor this table
--- names, so a crash leaves only garbage it can find. `upload_id` marks a completion.
-CREATE TABLE IF NOT EXISTS pending_objects (
-  object_key TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  upload_id TEXT,
-  created_at INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS pending_objects_by_upload ON pending_objects (upload_id);
--- Objects to delete: a deleted asset's, a failed write's, one a restart cut short. Recorded
--- in the transaction that hides and refunds them, removed once the object is gone, so the
--- sweep finishes any deletion a crash interrupted without listing the store.
-CREATE TABLE IF NOT EXISTS doomed_objects (
-  object_key TEXT PRIMARY KEY,
-  created_at INTEGER NOT NULL
-);
--- Idempotency-Key of single-shot uploads, per user: `done = 0` while the first request
--- streams, then the asset it produced (a copy, so a retry answers the same AssetInfo).
-CREATE TABLE IF NOT EXISTS asset_upload_keys (
-  user_id TEXT NOT NULL,
-  idem_key TEXT NOT NULL,
-  object_key TEXT NOT NULL,
-  done INTEGER NOT NULL,
-  bucket_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  content_type TEXT NOT NULL,
-  uploaded_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (user_id, idem_key)
-);
--- Resumable uploads: `state` is 'open' (parts arriving; `size` reserved) or 'done'
--- (`object_key` is the asset it produced). Parts are staged on disk, one row per stored part.
-CREATE TABLE IF NOT EXISTS uploads (
-  upload_id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  idem_key TEXT NOT NULL,
-  bucket_id TEXT NOT NULL,
-  schema_id TEXT NOT NULL,
-  schema_version INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  content_type TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  part_size INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  object_key TEXT,
-  uploaded_at INTEGER,
-  touched_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  UNIQUE (user_id, idem_key)
-);
-CREATE INDEX IF NOT EXISTS uploads_by_age ON uploads (state, touched_at);
-CREATE TABLE IF NOT EXISTS upload_parts (
-  upload_id TEXT NOT NULL,
-  part_number INTEGER NOT NULL,
-  size INTEGER NOT NULL,
-  PRIMARY KEY (upload_id, part_number)
-);
-"#;
+/// The numbered migrations, in order: `(file name, SQL)`. The same files are the Worker's D1
+/// migrations (`migrations_dir` in `crates/worker/wrangler.toml`), so both backends run one
+/// schema. Portable SQL (SQLite, libSQL, D1): plain types, no pragmas and no transaction
+/// statements (D1 refuses both; [`Db::open`] sets the pragmas), one statement per `;` at a
+/// line's end. A new migration is a new file here and in `server/migrations/`; a test checks
+/// the two lists agree.
+pub const MIGRATIONS: [(&str, &str); 3] = [
+    ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
+    (
+        "0002_guard.sql",
+        include_str!("../migrations/0002_guard.sql"),
+    ),
+    (
+        "0003_dev_faults.sql",
+        include_str!("../migrations/0003_dev_faults.sql"),
+    ),
+];
+
+/// The table recording applied migrations: wrangler's own (`d1_migrations`), so a database
+/// records its migrations the same way on both backends.
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations (\
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
+    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)";
+
+/// Applies every migration of [`MIGRATIONS`] not recorded in `d1_migrations`, in order, each
+/// in its own IMMEDIATE transaction together with its record. The baseline (0001, only
+/// `IF NOT EXISTS` statements) runs at every start, as the schema did before it was numbered:
+/// it recreates whatever table a database lacks, also one made before the migrations were
+/// numbered or by an older version ([`migrate`] then adds the columns it lacks). Later
+/// migrations run once.
+fn apply_migrations(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(MIGRATIONS_TABLE)?;
+    for (name, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: bool = tx.query_row(
+            "SELECT COUNT(*) FROM d1_migrations WHERE name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        let baseline = name == MIGRATIONS[0].0;
+        if !applied || baseline {
+            tx.execute_batch(sql)?;
+        }
+        if !applied {
+            tx.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [name])?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
 
 /// Handle to the database, cheap to clone.
 #[derive(Clone)]
@@ -244,16 +113,15 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 impl Db {
     /// Opens (creating if needed) the database at `path`, switches it to WAL and applies the
-    /// schema. It changes no rows: the server calls [`Db::recover`] once it owns the database
+    /// migrations ([`MIGRATIONS`]). It changes no rows: the server calls [`Db::recover`] once it owns the database
     /// (`user add` may open the database of a running server).
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         configure(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        apply_migrations(&mut conn)?;
         migrate(&conn)?;
-        conn.execute_batch(monodit_core::query::CREATE_TABLE_SQL)?;
         Ok(Db {
             path: path.to_path_buf(),
             writer: Arc::new(Mutex::new(conn)),
@@ -383,4 +251,87 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migration_list_names_every_file_in_order() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(files, listed);
+        for (i, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            assert!(name.starts_with(&format!("{:04}_", i + 1)), "{name}");
+            // D1 refuses these; the native server sets its pragmas in code.
+            let upper: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .to_uppercase();
+            for refused in ["PRAGMA", "BEGIN", "COMMIT"] {
+                assert!(!upper.contains(refused), "{name} contains {refused}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_baseline_can_run_at_every_start() {
+        let statements: Vec<&str> = MIGRATIONS[0]
+            .1
+            .lines()
+            .filter(|l| l.starts_with("CREATE"))
+            .collect();
+        assert!(statements.len() > 20);
+        for line in statements {
+            assert!(line.contains(" IF NOT EXISTS "), "{line}");
+        }
+    }
+
+    #[test]
+    fn plugin_storage_is_cores_table() {
+        assert!(MIGRATIONS[0]
+            .1
+            .contains(monodit_core::query::CREATE_TABLE_SQL));
+    }
+
+    #[test]
+    fn migrations_apply_once_and_reopening_keeps_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let db = Db::open(&path).unwrap();
+        {
+            let conn = db.writer.lock().unwrap();
+            conn.execute("INSERT INTO settings (key, value) VALUES ('k', 'v')", [])
+                .unwrap();
+        }
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        let conn = db.writer.lock().unwrap();
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM d1_migrations ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            names,
+            ["0001_init.sql", "0002_guard.sql", "0003_dev_faults.sql"]
+        );
+        let v: String = conn
+            .query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(v, "v");
+    }
 }

@@ -63,42 +63,9 @@ pub fn local_root(spec: &str) -> Option<std::path::PathBuf> {
 /// layer so every backend signs alike.
 pub use monodit_service::signing::{url_expiry, SignatureError, Signer};
 
-/// The type a file is stored and served as: the `type/subtype` of `Content-Type`, lowercase,
-/// parameters dropped, parsed by the `mime` crate. Anything it cannot parse (several types
-/// joined with commas, stray characters, not ASCII) is `application/octet-stream`, so no
-/// header trick can smuggle a second type past [`inline_allowed`].
-pub fn normalize_content_type(raw: &str) -> String {
-    const FALLBACK: &str = "application/octet-stream";
-    let raw = raw.trim();
-    if raw.len() > 255 || raw.contains(',') {
-        return FALLBACK.to_string();
-    }
-    match raw.parse::<mime::Mime>() {
-        // The essence keeps a `+xml` suffix (`image/svg+xml`), which must decide too.
-        Ok(m) => m.essence_str().to_ascii_lowercase(),
-        Err(_) => FALLBACK.to_string(),
-    }
-}
-
-/// Content types a browser may render inline from our origin: images (no SVG: it can carry
-/// script), audio, video and PDF. Everything else is served as an attachment. It decides on
-/// the normalised type alone ([`normalize_content_type`]).
-pub fn inline_allowed(content_type: &str) -> bool {
-    let essence = normalize_content_type(content_type);
-    matches!(
-        essence.as_str(),
-        "image/png"
-            | "image/jpeg"
-            | "image/gif"
-            | "image/webp"
-            | "image/avif"
-            | "image/bmp"
-            | "image/x-icon"
-            | "image/vnd.microsoft.icon"
-            | "application/pdf"
-    ) || ((essence.starts_with("audio/") || essence.starts_with("video/"))
-        && !essence.contains("xml"))
-}
+/// The stored content type and the inline allow-list, from the service layer so every
+/// backend decides alike.
+pub use monodit_service::assets::{inline_allowed, normalize_content_type};
 
 #[cfg(test)]
 mod tests {

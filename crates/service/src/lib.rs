@@ -7,6 +7,7 @@
 //! those come from an [`Env`] the adapter provides, so the crate builds for native and for
 //! `wasm32-unknown-unknown` (where `SystemTime::now()` panics).
 //!
+//! - [`assets`]: object keys, display names, content types, inline rule, ranges.
 //! - [`env`](mod@env): the injected clock, random bytes and secrets.
 //! - [`quota`]: the quota check (checked arithmetic: a sum past `u64::MAX` never fits).
 //! - [`validate`]: id, schema and idempotency-key grammars.
@@ -16,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+pub mod assets;
 pub mod env;
 pub mod quota;
 pub mod rules;

@@ -384,28 +384,8 @@ pub async fn delete_objects(st: &AppState, keys: &[String]) -> u64 {
 
 /// `Content-Disposition` with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987).
 fn disposition(kind: &str, name: &str) -> HeaderValue {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || " .-_()".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    HeaderValue::from_str(&format!(
-        "{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or(HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&monodit_service::assets::disposition(kind, name))
+        .unwrap_or(HeaderValue::from_static("attachment"))
 }
 
 /// `GET /v1/objects/{objectKey}?exp=&sig=`: the signature is the authorisation, so it works in
@@ -503,32 +483,10 @@ pub async fn download(
     })
 }
 
-/// One `Range: bytes=a-b | a- | -n` within `size`, as inclusive bounds, so `<video>` can seek.
-/// Anything else (several ranges, malformed, unsatisfiable) is ignored and the whole object is
-/// served, which RFC 9110 allows.
+/// One `Range: bytes=a-b | a- | -n` within `size`, as inclusive bounds
+/// ([`monodit_service::assets::parse_range`]); anything else serves the whole object.
 fn parse_range(value: Option<&HeaderValue>, size: u64) -> Option<(u64, u64)> {
-    let spec = value?.to_str().ok()?.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') || size == 0 {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().ok()?;
-        if n == 0 {
-            return None;
-        }
-        (size.saturating_sub(n), size - 1)
-    } else {
-        let start: u64 = a.parse().ok()?;
-        let end: u64 = if b.is_empty() {
-            size - 1
-        } else {
-            b.parse().ok()?
-        };
-        (start, end.min(size - 1))
-    };
-    (start <= end && start < size).then_some((start, end))
+    monodit_service::assets::parse_range(value.and_then(|v| v.to_str().ok()), size)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use monodit_service::uploads::{replay_key, KnownKey};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// Longest stored file name, in characters.
-pub const MAX_NAME_CHARS: usize = 255;
+pub use monodit_service::assets::MAX_NAME_CHARS;
 
 /// An asset row (the URL is added by the HTTP layer, which knows the public base URL).
 #[derive(Debug, Clone)]
@@ -32,33 +32,8 @@ pub fn new_object_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Whether `key` has the shape [`new_object_key`] produces (checked before any lookup).
-pub fn is_object_key(key: &str) -> bool {
-    key.len() == 32
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-/// Reduces an uploaded file name to a display name: the last path component (so
-/// `../../etc/passwd` becomes `passwd`), without control or bidi-override characters,
-/// trimmed, at most [`MAX_NAME_CHARS`]; `file` when nothing is left. It is only ever metadata.
-pub fn sanitize_name(raw: &str) -> String {
-    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = last
-        .chars()
-        .filter(|c| {
-            !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        })
-        .take(MAX_NAME_CHARS)
-        .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    if trimmed.is_empty() {
-        "file".to_string()
-    } else {
-        trimmed.to_string()
-    }
-}
+/// Object key shape and display names, from the service layer (shared with the Worker).
+pub use monodit_service::assets::{is_object_key, sanitize_name};
 
 /// What a single-shot upload is about to write: recorded with its reservation, before the
 /// first byte reaches the store.

@@ -3,6 +3,12 @@
 //! (started by someone else in dev mode, its database shared: each test makes its own users
 //! through the documented dev routes and assumes no server flags); otherwise each test starts
 //! a fresh native server. Tests that need the native process are in `tests/native/`.
+//!
+//! Backends that serve part of the API so far run the tests their list names
+//! (`worker.list`: the Cloudflare Worker, `crates/worker`) through
+//! `scripts/worker-conformance.sh` (`MONODIT_CONFORMANCE_BACKEND` picks the list), which
+//! reports every other test by name as not yet on that backend. Tests are never changed to
+//! fit a backend.
 
 #[path = "../support/mod.rs"]
 mod support;

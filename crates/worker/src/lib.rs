@@ -1,0 +1,291 @@
+//! `monodit-worker`: the monodit HTTP API on Cloudflare Workers, with D1 for rows and R2 for
+//! objects. It is the second adapter of `monodit-service` (the native `monodit-server` is the
+//! first): the decisions come from there, the SQL is the native server's, and the schema is
+//! the shared numbered migrations in `server/migrations/`.
+//!
+//! Served so far (the rest answers a coded `NOT_FOUND`, see `server/README.md`):
+//! `GET /v1/health`; the dev routes `POST /v1/dev/users`, `PUT /v1/dev/plan` and
+//! `PUT /v1/dev/faults` (`documentPutErrors` only) (only when
+//! the `MONODIT_DEV` variable is `"1"`); `GET /v1/me`, `GET /v1/usage`;
+//! `GET|PUT /v1/documents/{bucketId}`, `GET /v1/documents/{bucketId}/meta`, `POST /v1/meta`;
+//! `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`; single-shot assets
+//! (`POST|GET /v1/assets/{bucketId}`, `DELETE /v1/assets/{bucketId}/{objectKey}`) and the
+//! signed download `GET /v1/objects/{objectKey}` with byte ranges, on R2.
+//!
+//! The crate is empty on other targets, so the native workspace builds and tests it for free.
+#![cfg(target_arch = "wasm32")]
+#![deny(missing_docs)]
+
+pub mod assets;
+pub mod buckets;
+pub mod db;
+pub mod documents;
+pub mod env;
+pub mod http;
+pub mod users;
+
+use crate::db::Db;
+use crate::http::{error_response, json, Answer};
+use monodit_core::api::{BatchMetaRequest, DevFaults, PutDocument, SetPlan};
+use monodit_core::Error;
+use worker::{event, Context, Method, Request, Response};
+
+/// The Worker's entry point: every request gets an answer, failures a coded one.
+#[event(fetch)]
+pub async fn fetch(mut req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+    Ok(match route(&mut req, &env).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Refused before its body was read: read it first (see `http::discard_body`).
+            http::discard_body(&req).await;
+            error_response(&e)
+        }
+    })
+}
+
+/// Whether the dev routes are on: the `MONODIT_DEV` variable is `"1"` (off by default).
+fn dev_mode(env: &worker::Env) -> bool {
+    env.var("MONODIT_DEV")
+        .map(|v| v.to_string() == "1")
+        .unwrap_or(false)
+}
+
+fn database(env: &worker::Env) -> Result<Db, Error> {
+    env.d1("DB")
+        .map(Db)
+        .map_err(|e| db::internal("the D1 binding DB", e))
+}
+
+fn r2(env: &worker::Env) -> Result<worker::Bucket, Error> {
+    env.bucket("OBJECTS")
+        .map_err(|e| db::internal("the R2 binding OBJECTS", e))
+}
+
+/// Known path, wrong method: 405 with the coded body (`INVALID_ARGUMENT`) and `Allow`.
+fn wrong_method(method: &Method, allow: &str) -> Answer {
+    let r = error_response(&Error::invalid(format!(
+        "{method} is not allowed on this path (see the Allow header)"
+    )))
+    .with_status(405);
+    http::with_header(r, "allow", allow)
+}
+
+/// Authenticates the caller (any plan).
+async fn authed(req: &Request, db: &Db) -> Result<users::User, Error> {
+    users::authenticate(db, &http::bearer(req)?).await
+}
+
+/// Authenticates the caller on a plan with storage (Free → PLAN_REQUIRED).
+async fn storage(req: &Request, db: &Db) -> Result<users::User, Error> {
+    let user = authed(req, db).await?;
+    user.require_storage()?;
+    Ok(user)
+}
+
+async fn route(req: &mut Request, env: &worker::Env) -> Answer {
+    let path = req.path();
+    let method = req.method();
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            urlencoding_decode(s).ok_or_else(|| Error::invalid("bad path parameter: not UTF-8"))
+        })
+        .collect::<Result<_, _>>()?;
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["v1", "health"] => match method {
+            Method::Get => json(&serde_json::json!({"ok": true})),
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "dev", "users"] if dev_mode(env) => match method {
+            Method::Post => {
+                let body: SetPlan = http::json_body(req).await?;
+                let db = database(env)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                json(&users::create(&db, &wenv, &body).await?)
+            }
+            m => wrong_method(&m, "POST"),
+        },
+        ["v1", "dev", "plan"] if dev_mode(env) => match method {
+            Method::Put => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                let body: SetPlan = http::json_body(req).await?;
+                json(&users::set_plan(&db, &user.id, &body).await?)
+            }
+            m => wrong_method(&m, "PUT"),
+        },
+        ["v1", "dev", "faults"] if dev_mode(env) => match method {
+            Method::Put => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                let body: DevFaults = http::json_body(req).await?;
+                json(&users::set_faults(&db, &user.id, &body).await?)
+            }
+            m => wrong_method(&m, "PUT"),
+        },
+        ["v1", "me"] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                json(&users::me(&db, &user.id).await?)
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "usage"] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                json(&users::usage(&db, &user.id).await?)
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "meta"] => match method {
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let body: BatchMetaRequest = http::json_body(req).await?;
+                json(&documents::batch_meta(&db, &user.id, body).await?)
+            }
+            m => wrong_method(&m, "POST"),
+        },
+        ["v1", "documents", bucket] => match method {
+            Method::Get => get_document(req, env, bucket).await,
+            Method::Put => put_document(req, env, bucket).await,
+            m => wrong_method(&m, "GET, PUT"),
+        },
+        ["v1", "documents", bucket, "meta"] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let meta = documents::get_meta(&db, &user.id, bucket).await?;
+                http::with_header(json(&meta)?, "etag", &http::etag(meta.version))
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "assets", bucket] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let base = assets::origin(req)?;
+                json(&assets::list(&db, &wenv, &base, &user.id, bucket).await?)
+            }
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let objects = r2(env)?;
+                assets::upload(req, &db, &objects, &wenv, &user, bucket).await
+            }
+            m => wrong_method(&m, "GET, POST"),
+        },
+        ["v1", "assets", bucket, key] => match method {
+            Method::Delete => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let objects = r2(env)?;
+                assets::delete(&db, &objects, &wenv, &user.id, bucket, key).await?;
+                json(&serde_json::json!({"deleted": true}))
+            }
+            m => wrong_method(&m, "DELETE"),
+        },
+        ["v1", "objects", key] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let objects = r2(env)?;
+                assets::download(req, &db, &objects, &wenv, key).await
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "buckets"] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                json(&buckets::list(&db, &user.id).await?)
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "buckets", backend, bucket] => match method {
+            Method::Delete => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let backend = buckets::backend_from_path(backend)?;
+                let objects = r2(env)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                json(&buckets::delete(&db, &objects, &wenv, &user.id, backend, bucket).await?)
+            }
+            m => wrong_method(&m, "DELETE"),
+        },
+        _ => Err(http::not_found("no such route")),
+    }
+}
+
+async fn get_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Answer {
+    let missing = http::query_param(req, "missing")?;
+    if missing.as_deref().is_some_and(|m| m != "empty") {
+        return Err(Error::invalid("missing must be \"empty\" when given"));
+    }
+    let db = database(env)?;
+    let user = storage(req, &db).await?;
+    let doc = match documents::get(&db, &user.id, bucket).await {
+        Err(e) if e.code == monodit_core::ErrorCode::NotFound && missing.is_some() => {
+            return Response::empty()
+                .map(|r| r.with_status(204))
+                .map_err(http::runtime);
+        }
+        other => other?,
+    };
+    let tag = http::etag(doc.meta.version);
+    if http::none_match_hits(req, doc.meta.version) {
+        let r = Response::empty().map_err(http::runtime)?.with_status(304);
+        return http::with_header(r, "etag", &tag);
+    }
+    http::with_header(json(&doc)?, "etag", &tag)
+}
+
+async fn put_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Answer {
+    let if_match = match http::header(req, "if-match") {
+        None => None,
+        Some(v) => Some(
+            http::parse_tag(&v)
+                .ok_or_else(|| Error::invalid("If-Match must be a version tag such as \"3\""))?,
+        ),
+    };
+    let db = database(env)?;
+    let user = storage(req, &db).await?;
+    let body: PutDocument = http::json_body(req).await?;
+    if dev_mode(env) && users::take_document_fault(&db, &user.id).await? {
+        return Err(Error::new(
+            monodit_core::ErrorCode::Internal,
+            "internal error (injected by PUT /v1/dev/faults)",
+        ));
+    }
+    let wenv = env::WorkerEnv::from_bindings(env)?;
+    let meta = documents::put(&db, &wenv, &user, bucket, body, if_match).await?;
+    http::with_header(json(&meta)?, "etag", &http::etag(meta.version))
+}
+
+/// Percent-decodes one path segment; `None` when the bytes are not UTF-8.
+fn urlencoding_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}

@@ -111,15 +111,12 @@ impl Engine {
     }
 
     fn drop_settled_elsewhere(&self, bucket_id: &str, mutation_id: &str) {
-        let snap = {
-            let mut st = self.state.borrow_mut();
-            let Some(doc) = st.docs.get_mut(bucket_id) else {
-                return;
-            };
+        if let Some(doc) = self.state.borrow_mut().docs.get_mut(bucket_id) {
             doc.q.remove(&[mutation_id.to_string()]);
-            doc.snapshot()
-        };
-        self.resolve_waiters(mutation_id, Ok(snap));
+        }
+        // Not resolved here: that tab may have confirmed it or rolled it back (a stale
+        // update must re-run, never resolve as saved). Its broadcast, posted before it
+        // deleted the entry, settles our waiter with the real outcome.
         self.want_check(&[bucket_id.to_string()], &[], true);
     }
 

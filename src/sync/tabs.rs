@@ -108,10 +108,12 @@ impl Engine {
                         doc.q.known = true;
                     }
                     if matches!(kind, EventKind::Confirmed | EventKind::Rollback) {
-                        // Writes of ours that another tab sent (or settled).
-                        let ids: Vec<String> =
-                            mutation_id.into_iter().chain(also_settled).collect();
-                        settled = doc.q.remove(&ids);
+                        // Writes that another tab sent (or settled). Every waiter of ours
+                        // for them settles with this outcome, also one whose write this tab
+                        // already dropped because its outbox entry was gone (that tab
+                        // announces before it deletes the entry; see `settled_elsewhere`).
+                        settled = mutation_id.into_iter().chain(also_settled).collect();
+                        doc.q.remove(&settled);
                     }
                     // Another tab got a newer write confirmed: ours older than it are
                     // superseded, newer ones rebased (that tab settles the outbox).

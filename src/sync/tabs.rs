@@ -118,8 +118,11 @@ impl Engine {
                     // Another tab got a newer write confirmed: ours older than it are
                     // superseded, newer ones rebased (that tab settles the outbox).
                     superseded = doc.q.merge_settled(newest);
-                    if kind == EventKind::Optimistic {
+                    if kind == EventKind::Optimistic && doc.q.pending.is_empty() {
                         // The other tab's optimistic value, over our own confirmed version.
+                        // Not while this tab has writes of its own queued: the other tab's
+                        // value lacks them (its updates were computed on its own view), so
+                        // this tab keeps showing its own until the server has both.
                         DocSnapshot {
                             value,
                             version: doc.q.confirmed_version,

@@ -325,11 +325,24 @@ impl<V: Clone + Default> BucketQueue<V> {
     }
 
     /// The batch `ids` lost a race (CONFLICT) and the server's document is now the confirmed
-    /// one: its writes are removed (returned; each rejects CONFLICT with what the bucket
-    /// shows now).
+    /// one: its writes are removed, and so is every conditional write computed on one of
+    /// them, directly or through a chain (its value carries the stale write's change on a
+    /// version the server no longer has, and showing it would hand that change to the
+    /// re-runs twice). Returns them all, oldest first; each rejects CONFLICT with what the
+    /// bucket shows now, so each `update()` runs again on it.
     pub fn settle_stale(&mut self, ids: &[String]) -> Vec<String> {
         self.solo = false;
-        self.remove(ids)
+        let mut stale: Vec<f64> = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
+        for p in &self.pending {
+            let chained =
+                p.condition == Condition::IfVersion && p.after.is_some_and(|a| stale.contains(&a));
+            if chained || ids.contains(&p.mutation_id) {
+                stale.push(p.seq);
+                gone.push(p.mutation_id.clone());
+            }
+        }
+        self.remove(&gone)
     }
 
     /// Removes one write that failed for good (or that another tab settled); false when it
@@ -603,6 +616,22 @@ mod tests {
         let next = q.next_batch(64).unwrap();
         assert_eq!(next.ids, ["b", "c"]);
         assert_eq!(q.pending[0].base_version, 4);
+    }
+
+    #[test]
+    fn updates_computed_on_a_stale_write_go_stale_with_it() {
+        // Another tab's chain (x) interleaves with this one (a → u → v); `a` lost a race.
+        let mut q = queue(vec![
+            update("a", 1.0, 3, None),
+            update("x", 2.0, 3, None),
+            update("u", 3.0, 3, Some(1.0)),
+            write("p", 4.0, 3),
+            update("v", 5.0, 3, Some(3.0)),
+            update("w", 6.0, 3, Some(2.0)),
+        ]);
+        assert_eq!(q.settle_stale(&["a".into()]), ["a", "u", "v"]);
+        let left: Vec<&str> = q.pending.iter().map(|p| p.mutation_id.as_str()).collect();
+        assert_eq!(left, ["x", "p", "w"], "other chains and plain writes stay");
     }
 
     #[test]

@@ -333,14 +333,7 @@ async fn versions_never_repeat_after_a_bucket_is_deleted() {
 async fn dev_faults_fail_the_callers_next_writes_with_a_real_500() {
     let s = Srv::start().await;
     let (t, other) = (s.pro().await, s.pro().await);
-    s.call(
-        Method::PUT,
-        "/v1/dev/faults",
-        Some(&t),
-        Some(json!({"documentPutErrors": 2})),
-    )
-    .await
-    .ok();
+    s.set_faults(&t, json!({"documentPutErrors": 2})).await;
     for _ in 0..2 {
         let r = s.put_doc(&t, "faulty", json!("x")).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -359,14 +352,7 @@ async fn dev_faults_fail_the_callers_next_writes_with_a_real_500() {
 async fn a_lost_document_answer_is_stored_once_and_answered_again_by_its_mutation_id() {
     let s = Srv::start().await;
     let t = s.pro().await;
-    s.call(
-        Method::PUT,
-        "/v1/dev/faults",
-        Some(&t),
-        Some(json!({"documentResponseLost": 1})),
-    )
-    .await
-    .ok();
+    s.set_faults(&t, json!({"documentResponseLost": 1})).await;
     let body = json!({"value": "kept", "schemaId": "notes.plaintext", "schemaVersion": 1,
         "mutationId": "m-lost-1", "expectedVersion": 0});
     let lost = s

@@ -56,14 +56,7 @@ async fn lost_part_and_completion_answers_are_retried_safely() {
     let t = s.pro().await;
     let session = create(&s, &t, "b", "k", 30).await.ok().clone();
     let id = session["uploadId"].as_str().unwrap().to_string();
-    s.call(
-        Method::PUT,
-        "/v1/dev/faults",
-        Some(&t),
-        Some(json!({"uploadResponseLost": 2})),
-    )
-    .await
-    .ok();
+    s.set_faults(&t, json!({"uploadResponseLost": 2})).await;
     let lost = part_request(&s, &t, &id, 1, vec![4; 30]).send().await;
     assert!(lost.is_err(), "no answer: {lost:?}");
     assert_eq!(

@@ -402,14 +402,7 @@ async fn a_repeat_while_the_first_still_streams_is_conflict() {
 async fn a_lost_upload_answer_is_retried_without_a_second_asset() {
     let s = Srv::start_native().await;
     let t = s.pro().await;
-    s.call(
-        Method::PUT,
-        "/v1/dev/faults",
-        Some(&t),
-        Some(json!({"uploadResponseLost": 1})),
-    )
-    .await
-    .ok();
+    s.set_faults(&t, json!({"uploadResponseLost": 1})).await;
     // The server stores the asset, then drops the connection before any answer.
     let lost = keyed_request(&s, &t, "g", "lost-1", vec![9; 1234])
         .send()
@@ -430,14 +423,7 @@ async fn a_lost_upload_answer_is_retried_without_a_second_asset() {
     upload_keyed(&s, &t, "g", "lost-2", vec![1]).await.ok();
     // On the wire, a lost answer is a closed connection with not one byte sent back.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.call(
-        Method::PUT,
-        "/v1/dev/faults",
-        Some(&t),
-        Some(json!({"uploadResponseLost": 1})),
-    )
-    .await
-    .ok();
+    s.set_faults(&t, json!({"uploadResponseLost": 1})).await;
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(

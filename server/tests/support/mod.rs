@@ -191,6 +191,13 @@ impl Srv {
         self.call(Method::GET, path, Some(token), None).await
     }
 
+    /// `PUT /v1/dev/faults` for `token`'s user (dev mode): injects the faults in `faults`.
+    pub async fn set_faults(&self, token: &str, faults: Value) {
+        self.call(Method::PUT, "/v1/dev/faults", Some(token), Some(faults))
+            .await
+            .ok();
+    }
+
     pub async fn put_doc(&self, token: &str, bucket: &str, value: Value) -> Resp {
         self.call(
             Method::PUT,

@@ -38,6 +38,10 @@ pub struct QueuedWrite<V> {
     pub replay: bool,
     /// A conditional write's read token: the write its value was computed on.
     pub after: Option<f64>,
+    /// Read back from the shared outbox: made by another tab or an earlier page. Another
+    /// tab's writes were computed on that tab's view, so while this page has writes of its
+    /// own queued they are sent in turn but never become the value this page shows.
+    pub adopted: bool,
 }
 
 impl<V> QueuedWrite<V> {
@@ -115,21 +119,36 @@ impl<V: Clone + Default> Default for BucketQueue<V> {
 }
 
 impl<V: Clone + Default> BucketQueue<V> {
-    /// What a conditional write is admitted against ([`outbox::admit`]).
+    /// What a conditional write is admitted against ([`outbox::admit`]): the write shown is
+    /// the one an update read and computes on.
     pub fn view(&self) -> View {
         View {
             confirmed_version: self.confirmed_version,
             known: self.known,
             settled: self.settled,
-            newest: self.pending.last().map(QueuedWrite::facts),
+            newest: self.shown().map(QueuedWrite::facts),
         }
     }
 
-    /// What the bucket shows: the newest queued write, else the confirmed document.
-    pub fn visible(&self) -> &V {
+    /// The queued write whose value the bucket shows: the newest one this page made, else the
+    /// newest adopted one (another tab's chain of updates lacks this page's items, see
+    /// [`QueuedWrite::adopted`]).
+    pub fn shown(&self) -> Option<&QueuedWrite<V>> {
         self.pending
-            .last()
-            .map_or(&self.confirmed_value, |p| &p.value)
+            .iter()
+            .rev()
+            .find(|p| !p.adopted)
+            .or(self.pending.last())
+    }
+
+    /// Whether this page has writes of its own queued (not adopted from the outbox).
+    pub fn has_own(&self) -> bool {
+        self.pending.iter().any(|p| !p.adopted)
+    }
+
+    /// What the bucket shows: the [`BucketQueue::shown`] write, else the confirmed document.
+    pub fn visible(&self) -> &V {
+        self.shown().map_or(&self.confirmed_value, |p| &p.value)
     }
 
     /// The bucket no longer exists on the server: nothing confirmed, no contract.

@@ -109,6 +109,7 @@ impl Model {
                     condition,
                     replay: false,
                     after,
+                    adopted: false,
                 });
                 self.updates[u].1 = Phase::Queued;
             }

@@ -27,6 +27,7 @@ fn write(id: &str, seq: f64, base: u64) -> QueuedWrite<u32> {
         condition: Condition::Plain,
         replay: false,
         after: None,
+        adopted: false,
     }
 }
 
@@ -278,6 +279,48 @@ fn adopted_writes_are_ordered_by_seq_and_never_twice() {
     assert!(q.adopt(write("z", 0.5, 3)));
     let ids: Vec<&str> = q.pending.iter().map(|p| p.mutation_id.as_str()).collect();
     assert_eq!(ids, ["z", "a", "b", "c", "d"]);
+}
+
+/// Another tab's write, read back from the shared outbox.
+fn adopted(id: &str, seq: f64, base: u64, after: Option<f64>) -> QueuedWrite<u32> {
+    QueuedWrite {
+        adopted: true,
+        replay: true,
+        ..update(id, seq, base, after)
+    }
+}
+
+#[test]
+fn a_tab_shows_and_updates_on_its_own_newest_write_while_another_tabs_newer_ones_queue() {
+    // This tab's update "a" is queued; another tab's chain (made later, on its own view,
+    // which lacks "a") is adopted behind it.
+    let mut q = queue(vec![update("a", 1.0, 3, None)]);
+    assert!(q.adopt(adopted("x", 2.0, 3, None)));
+    assert!(q.adopt(adopted("y", 4.0, 3, Some(2.0))));
+    assert!(q.has_own());
+    assert_eq!(q.shown().map(|w| w.mutation_id.as_str()), Some("a"));
+    assert_eq!(q.visible(), &1);
+    // An update that read what this tab shows is admitted on top of "a", not of "y".
+    assert_eq!(q.view().head(), Some(1.0));
+    assert_eq!(
+        q.place(Some(3), Some(Some(1.0))),
+        Ok((3, Condition::IfVersion, Some(1.0)))
+    );
+    assert_eq!(q.place(Some(3), Some(Some(4.0))), Err(()));
+    let seq = q.next_seq(3.0);
+    assert_eq!(seq, 5.0, "still newer than every write known");
+    q.push(update("b", seq, 3, Some(1.0)));
+    assert_eq!(q.visible(), &5);
+    // Sent in seq order; "b" does not coalesce behind "y" (not computed on it).
+    assert_eq!(q.next_batch(64).map(|b| b.ids), Some(vec!["a".to_string()]));
+    // With none of its own left, the tab shows the newest adopted write.
+    q.remove(&["a".to_string(), "b".to_string()]);
+    assert!(!q.has_own());
+    assert_eq!(q.shown().map(|w| w.mutation_id.as_str()), Some("y"));
+    assert_eq!(q.visible(), &4);
+    q.remove(&["x".to_string(), "y".to_string()]);
+    assert_eq!(q.shown(), None);
+    assert_eq!(q.visible(), &100);
 }
 
 #[test]

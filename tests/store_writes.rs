@@ -523,6 +523,72 @@ async fn quick_updates_from_two_tabs_of_one_browser_all_land() {
     two.close();
 }
 
+/// The items a widget's `get()` shows, sorted.
+async fn shown_items(ctx: &Ctx, ns: &JsValue) -> Vec<String> {
+    let v = ok(ctx.store().get(Some(ns.clone()))).await;
+    sorted_items(&serde_wasm_bindgen::from_value(v).unwrap())
+}
+
+#[wasm_bindgen_test]
+async fn an_offline_tab_keeps_showing_its_own_items_while_another_tabs_updates_queue() {
+    let (api, user) = user().await;
+    let ns = format!("todo-own-{}", (js_sys::Math::random() * 1e9) as u64);
+    let nsv = JsValue::from_str(&ns);
+    {
+        let engine = Engine::open(api.clone()).await.unwrap();
+        let host = Host::from_engine(engine.clone());
+        let (_h, ctx) = mount(&host, "todo-own-on", NOTES, "{}").await;
+        ok(ctx
+            .store()
+            .set(json(r#"{"items": ["first"]}"#), Some(nsv.clone())))
+        .await;
+        engine.close();
+    }
+    // Two tabs with the backend gone: each update applies on that tab's own view.
+    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let one = Engine::open_with_user(dead.clone(), &user).await;
+    let two = Engine::open_with_user(dead.clone(), &user).await;
+    let (host1, host2) = (
+        Host::from_engine(one.clone()),
+        Host::from_engine(two.clone()),
+    );
+    let (_a, tab1) = mount(&host1, "todo-own-1", NOTES, "{}").await;
+    let (_b, tab2) = mount(&host2, "todo-own-2", NOTES, "{}").await;
+    // Both tabs update at once: each computes on its own view, which lacks the other's item.
+    let _a1 = watch(tab1.store().update(append("tab 1: a"), Some(nsv.clone())));
+    let _x = watch(tab2.store().update(append("tab 2: x"), Some(nsv.clone())));
+    // Each tab reads the other's write back from the shared outbox (to send it).
+    wait_until("each tab adopted the other's write", 10_000, || {
+        one.pending_writes() == 2 && two.pending_writes() == 2
+    })
+    .await;
+    let shown1 = shown_items(&tab1, &nsv).await;
+    assert!(
+        shown1.contains(&"tab 1: a".to_string()),
+        "tab 1 still shows its own queued item: {shown1:?}"
+    );
+    let shown2 = shown_items(&tab2, &nsv).await;
+    assert!(
+        shown2.contains(&"tab 2: x".to_string()),
+        "tab 2 still shows its own queued item: {shown2:?}"
+    );
+    // Tab 1's next update builds on what it shows, its own item included.
+    let _b1 = watch(tab1.store().update(append("tab 1: b"), Some(nsv.clone())));
+    wait_until("tab 1's second write is queued", 5000, || {
+        one.pending_writes() == 3
+    })
+    .await;
+    let shown1 = shown_items(&tab1, &nsv).await;
+    for item in ["tab 1: a", "tab 1: b"] {
+        assert!(
+            shown1.contains(&item.to_string()),
+            "tab 1 shows both its items: {shown1:?}"
+        );
+    }
+    one.close();
+    two.close();
+}
+
 #[wasm_bindgen_test]
 async fn a_write_whose_answer_was_lost_lands_once_and_the_newer_write_after_it() {
     let (api, _user) = user().await;

@@ -315,6 +315,7 @@ impl Engine {
                 condition,
                 replay: false,
                 after,
+                adopted: false,
             });
             let outbox = OutboxRecord {
                 mutation_id: mutation_id.clone(),

@@ -31,6 +31,7 @@ fn from_outbox(e: OutboxRecord, known_version: u64) -> Pending {
         condition: e.condition,
         replay: true,
         after: e.after,
+        adopted: true,
     }
 }
 

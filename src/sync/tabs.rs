@@ -118,7 +118,7 @@ impl Engine {
                     // Another tab got a newer write confirmed: ours older than it are
                     // superseded, newer ones rebased (that tab settles the outbox).
                     superseded = doc.q.merge_settled(newest);
-                    if kind == EventKind::Optimistic && doc.q.pending.is_empty() {
+                    if kind == EventKind::Optimistic && !doc.q.has_own() {
                         // The other tab's optimistic value, over our own confirmed version.
                         // Not while this tab has writes of its own queued: the other tab's
                         // value lacks them (its updates were computed on its own view), so

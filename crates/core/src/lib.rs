@@ -29,5 +29,6 @@ pub mod plugins;
 pub mod query;
 pub mod queue;
 pub mod rate;
+pub mod slots;
 
 pub use errors::{Error, ErrorCode, Result};

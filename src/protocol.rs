@@ -73,8 +73,12 @@ pub const MAX_KEY_LEN: u32 = 512;
 pub const MAX_NAME_LEN: u32 = 255;
 /// Largest cache value estimate (bytes); the cache engine enforces its own per-instance cap.
 pub const MAX_CACHE_VALUE_BYTES: u64 = 8 * 1024 * 1024;
-/// Most requests one port may have in flight; beyond it the host answers RATE_LIMITED.
+/// Most requests one port may have in flight (being worked on by the host); beyond it the
+/// host answers RATE_LIMITED. A write reported `queued` gives its slot back.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Most writes one port may have queued (in the outbox, not yet answered); beyond it the host
+/// answers RATE_LIMITED (core `slots`).
+pub const MAX_QUEUED_WRITES: usize = 4096;
 /// Refused messages (malformed, over [`MAX_IN_FLIGHT`], dropped `ctx.log` lines) one port may
 /// send per second before its requests are answered RATE_LIMITED unread; at four times this
 /// the host closes the port (a flood must not stall the page; normal traffic is never refused).

@@ -438,3 +438,112 @@ async fn a_flood_of_calls_is_capped_per_port() {
         .count();
     assert_eq!(early_refusals, 0);
 }
+
+#[wasm_bindgen_test]
+async fn queued_writes_give_their_slot_back_and_have_a_cap_of_their_own() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    // A router that reports every call queued and never answers: a widget whose writes wait
+    // for a server that is away.
+    let handler: Handler = Rc::new(|req: Request, s: Sender| {
+        s.queued(req.id);
+        futures::future::pending().boxed_local()
+    });
+    let _server = Server::new(ch.port1(), handler, Rc::new(|_| {}));
+    let peer = RawPeer::new(ch.port2());
+    let cap = monodit_bridge::protocol::MAX_QUEUED_WRITES as u32;
+    let config = JsValue::from_str("config");
+    // Far past the in-flight cap, up to the queued cap: none is refused.
+    for id in 0..cap {
+        peer.send(&req(f64::from(id), &config, &JsValue::UNDEFINED));
+    }
+    // The next one is past the queued-writes cap.
+    peer.send(&req(f64::from(cap), &config, &JsValue::UNDEFINED));
+    let reply = peer.reply(f64::from(cap)).await;
+    assert_eq!(error_code(&reply), "RATE_LIMITED");
+    let refused: Vec<f64> = peer
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| get(m, "ok") == JsValue::FALSE)
+        .filter_map(|m| get(m, "id").as_f64())
+        .collect();
+    assert_eq!(refused, [f64::from(cap)], "only the call past the cap");
+    let queued_events = peer
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| get(m, "event").as_string().as_deref() == Some("queued"))
+        .count();
+    assert_eq!(
+        queued_events, cap as usize,
+        "each write was reported queued"
+    );
+    // A call whose id is still running on this port is refused, not run twice.
+    peer.send(&req(5.0, &config, &JsValue::UNDEFINED));
+    let dup = peer
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| get(m, "id").as_f64() == Some(5.0) && !get(m, "ok").is_undefined())
+        .count();
+    assert_eq!(dup, 0, "not answered before it arrives");
+    let reply = peer.reply(5.0).await;
+    assert_eq!(error_code(&reply), "INVALID_ARGUMENT");
+}
+
+#[wasm_bindgen_test]
+async fn a_widget_making_more_calls_than_the_in_flight_cap_sends_them_in_order_as_slots_free() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let host = RawPeer::new(ch.port1());
+    host.send(&init_message(&[]));
+    let ctx = widget::connect_port(ch.port2(), 2000)
+        .await
+        .expect("connects");
+    let max = monodit_bridge::protocol::MAX_IN_FLIGHT;
+    let n = 3 * max;
+    let calls: Vec<js_sys::Promise> = (0..n).map(|_| ctx.cache().keys()).collect();
+    let requests = |inbox: &Vec<JsValue>| -> Vec<f64> {
+        inbox
+            .iter()
+            .filter(|m| get(m, "op").as_string().as_deref() == Some("cache.keys"))
+            .filter_map(|m| get(m, "id").as_f64())
+            .collect()
+    };
+    sleep(100).await;
+    // One slot stays free for a new port's hello.
+    let sent = requests(&host.inbox.borrow());
+    assert_eq!(sent.len(), max - 1, "no more than the host takes at once");
+    // The host answers each as it arrives: the rest follow, in the order they were made.
+    let mut answered = 0;
+    let mut waits = 0;
+    while answered < n {
+        let sent = requests(&host.inbox.borrow());
+        if answered == sent.len() {
+            waits += 1;
+            assert!(
+                waits < 1000,
+                "only {answered} of {n} calls reached the host"
+            );
+            sleep(5).await;
+            continue;
+        }
+        for id in &sent[answered..] {
+            host.send(&args(&[
+                ("id", JsValue::from_f64(*id)),
+                ("ok", JsValue::TRUE),
+                ("value", JsValue::from_f64(*id)),
+            ]));
+        }
+        answered = sent.len();
+        assert!(answered <= n);
+    }
+    let sent = requests(&host.inbox.borrow());
+    assert!(sent.windows(2).all(|w| w[0] < w[1]), "sent in call order");
+    for (p, id) in calls.into_iter().zip(sent) {
+        assert_eq!(
+            ok(p).await.as_f64(),
+            Some(id),
+            "each call got its own answer"
+        );
+    }
+}

@@ -67,8 +67,9 @@ impl Mount {
                     }
                     let (id, op) = (req.id, std::mem::discriminant(&req.call));
                     let m2 = m.clone();
+                    let port = sender.clone();
                     let run = async move { m2.route(&s, req, sender).await }.boxed_local();
-                    m.calls.once(id, op, run).await
+                    m.calls.once(id, op, &port, run).await
                 }
                 .boxed_local()
             });

@@ -4,7 +4,6 @@
 use super::mount::Mount;
 use super::to_js;
 use crate::errors;
-use crate::protocol;
 use crate::sync::{Engine, WriteOptions};
 use crate::transport::Sender;
 use monodit_core::buckets::Backend;
@@ -55,15 +54,14 @@ impl Mount {
         // call (after a re-handshake) shares this run (see `CallLog`).
         let mount = Rc::downgrade(self);
         let queued = move || {
+            let mount = mount.upgrade();
+            if let Some(m) = &mount {
+                m.calls.mark_queued(id);
+            }
             let current = mount
-                .upgrade()
                 .and_then(|m| m.session.borrow().as_ref().map(|s| s.server.sender()))
                 .unwrap_or(sender);
-            current.post(&protocol::event(
-                "queued",
-                None,
-                &[("id", JsValue::from_f64(id))],
-            ));
+            current.queued(id);
         };
         let snap = engine.doc_write(&b, value, opts, queued).await?;
         snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)

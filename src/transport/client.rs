@@ -22,6 +22,10 @@ struct Pending {
     progress: Option<Function>,
     /// Called once when the host reports the write queued (see `call_queued`).
     queued: Option<Function>,
+    /// Posted on the current port (else it waits for a slot, see `pump`).
+    sent: bool,
+    /// Holds one of the host's in-flight slots: sent, not answered, not reported queued.
+    held: bool,
 }
 
 struct Subscription {
@@ -40,7 +44,8 @@ impl<T> Slots<T> {
     }
     fn remove(&mut self, id: &u32) -> Option<T> {
         let i = self.0.iter().position(|(k, _)| k == id)?;
-        Some(self.0.swap_remove(i).1)
+        // Order kept: calls waiting for a slot go out in the order they were made.
+        Some(self.0.remove(i).1)
     }
     fn get(&self, id: &u32) -> Option<&T> {
         self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
@@ -216,10 +221,6 @@ impl Client {
             }
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1).max(1);
-            if let Err(e) = post_request(&st.port, id, op, &args) {
-                let _ = reject.call1(&JsValue::NULL, &e);
-                return;
-            }
             st.pending.insert(
                 id,
                 Pending {
@@ -227,13 +228,18 @@ impl Client {
                     args: args.clone(),
                     resolve,
                     reject,
-                    deadline: now() + f64::from(idle_ms),
+                    deadline: f64::INFINITY,
                     idle_ms,
                     progress: progress.clone(),
                     queued: queued.clone(),
+                    sent: false,
+                    held: false,
                 },
             );
             ensure_sweeper(&mut st, &sweeper);
+            let failed = pump(&mut st);
+            drop(st);
+            reject_each(failed);
         })
     }
 
@@ -282,10 +288,14 @@ impl Client {
             st.closed = false;
             st.reopenable = false;
             let old = std::mem::replace(&mut st.port, port.clone());
+            // Calls sent on the old port go again with the same ids (the host runs each once,
+            // see `CallLog`; a write it already queued is reported queued again at once);
+            // calls still waiting for a slot follow through `pump`.
             let resend: Vec<(u32, &'static str, JsValue)> = st
                 .pending
                 .0
                 .iter()
+                .filter(|(_, p)| p.sent)
                 .map(|(id, p)| (*id, p.op, p.args.clone()))
                 .collect();
             let subs: Vec<(&'static str, JsValue)> = st
@@ -302,6 +312,8 @@ impl Client {
         for (id, op, args) in resend {
             let _ = post_request(&port, id, op, &args);
         }
+        let failed = pump(&mut self.state.borrow_mut());
+        reject_each(failed);
         for (op, args) in subs {
             let _ = self.call(op, args, None);
         }
@@ -357,6 +369,41 @@ pub fn on_err(
     f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
 ) -> Promise {
     then_raw(promise, &JsValue::UNDEFINED, &Closure::once_into_js(f))
+}
+
+/// Sends waiting calls, oldest first, while fewer than the host's in-flight cap are held (one
+/// slot stays free for the hello a new port starts with). A widget may make any number of
+/// calls at once: the ones past the cap wait here, in order, instead of being refused
+/// RATE_LIMITED; a write the host reports queued frees its slot (see `on_client_message`).
+/// Returns the calls whose arguments cannot cross the port (to reject, outside the borrow).
+fn pump(st: &mut ClientState) -> Vec<(Pending, JsValue)> {
+    let mut held = st.pending.0.iter().filter(|(_, p)| p.held).count();
+    let mut failed = Vec::new();
+    let mut i = 0;
+    while i < st.pending.0.len() && held < MAX_IN_FLIGHT - 1 {
+        let (id, p) = &mut st.pending.0[i];
+        if p.sent {
+            i += 1;
+            continue;
+        }
+        match post_request(&st.port, *id, p.op, &p.args) {
+            Ok(()) => {
+                p.sent = true;
+                p.held = true;
+                p.deadline = now() + f64::from(p.idle_ms);
+                held += 1;
+                i += 1;
+            }
+            Err(e) => failed.push((st.pending.0.remove(i).1, e)),
+        }
+    }
+    failed
+}
+
+fn reject_each(failed: Vec<(Pending, JsValue)>) {
+    for (p, e) in failed {
+        let _ = p.reject.call1(&JsValue::NULL, &e);
+    }
 }
 
 fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result<(), JsValue> {
@@ -426,6 +473,8 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
         stop_sweeper_if_idle(&mut st);
         out
     };
+    let failed = pump(&mut state.borrow_mut());
+    reject_each(failed);
     for p in expired {
         let _ = p.reject.call1(
             &JsValue::NULL,
@@ -490,10 +539,16 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             // long the backend stays away, so it must not be reported as failed (TIMEOUT)
             // while it waits. It settles with the server's answer, a rollback, or CLOSED.
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
-            let queued = state.borrow_mut().pending.get_mut(&id).and_then(|p| {
-                p.deadline = f64::INFINITY;
-                p.queued.take()
-            });
+            let (queued, failed) = {
+                let mut st = state.borrow_mut();
+                let queued = st.pending.get_mut(&id).and_then(|p| {
+                    p.deadline = f64::INFINITY;
+                    p.held = false; // the host gave its slot back
+                    p.queued.take()
+                });
+                (queued, pump(&mut st))
+            };
+            reject_each(failed);
             if let Some(f) = queued {
                 let _ = f.call0(&JsValue::NULL);
             }
@@ -532,8 +587,15 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
         let mut st = state.borrow_mut();
         let p = st.pending.remove(&(id as u32));
         stop_sweeper_if_idle(&mut st);
-        p
+        let failed = if p.is_some() {
+            pump(&mut st)
+        } else {
+            Vec::new()
+        };
+        (p, failed)
     };
+    let (p, failed) = p;
+    reject_each(failed);
     let Some(p) = p else { return };
     if field(&data, "ok").as_bool() == Some(true) {
         let _ = p.resolve.call1(&JsValue::NULL, &field(&data, "value"));

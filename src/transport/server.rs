@@ -7,6 +7,7 @@ use crate::errors;
 use crate::protocol::*;
 use futures::future::{FutureExt, LocalBoxFuture};
 use js_sys::Array;
+use monodit_core::slots::{CallSlots, Refusal};
 use monodit_core::{Error, ErrorCode};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -19,6 +20,7 @@ use web_sys::{MessageEvent, MessagePort};
 pub struct Sender {
     port: MessagePort,
     closed: Rc<Cell<bool>>,
+    slots: Rc<RefCell<CallSlots>>,
 }
 
 impl Sender {
@@ -26,6 +28,13 @@ impl Sender {
     /// INTERNAL error reply when `id` is known, never thrown.
     pub fn post(&self, msg: &JsValue) -> bool {
         !self.closed.get() && self.port.post_message(msg).is_ok()
+    }
+
+    /// Tells the widget its write `id` is queued (it stops timing the call) and gives the
+    /// call's in-flight slot back: a queued write costs the host no work until it settles.
+    pub fn queued(&self, id: RequestId) {
+        self.post(&event("queued", None, &[("id", JsValue::from_f64(id))]));
+        self.slots.borrow_mut().queued(id);
     }
 
     /// Whether the port was closed (unmount, re-handshake).
@@ -83,15 +92,20 @@ struct LoggedCall {
     op: std::mem::Discriminant<Call>,
     answer: SharedAnswer,
     done_at: Rc<Cell<Option<f64>>>,
+    /// Its write was reported queued (a re-sent copy is told so at once, see `once`).
+    queued: Rc<Cell<bool>>,
 }
 
 impl CallLog {
     /// Runs `run` unless a call with this id and op (`std::mem::discriminant` of its
-    /// [`Call`]) is running or finished recently, in which case its answer is shared.
+    /// [`Call`]) is running or finished recently, in which case its answer is shared. A
+    /// re-sent copy of a write already queued is reported queued on `sender` at once, so it
+    /// holds no in-flight slot of the new port (and the widget stops timing it).
     pub async fn once(
         &self,
         id: RequestId,
         op: std::mem::Discriminant<Call>,
+        sender: &Sender,
         run: LocalBoxFuture<'static, Result<JsValue, Error>>,
     ) -> Result<JsValue, Error> {
         let found = self
@@ -99,9 +113,12 @@ impl CallLog {
             .borrow()
             .iter()
             .find(|c| c.id == id && c.op == op)
-            .map(|c| c.answer.clone());
-        if let Some(answer) = found {
+            .map(|c| (c.answer.clone(), c.queued.get()));
+        if let Some((answer, queued)) = found {
             drop(run);
+            if queued {
+                sender.queued(id);
+            }
             return answer.await;
         }
         self.prune();
@@ -112,10 +129,18 @@ impl CallLog {
             op,
             answer: answer.clone(),
             done_at: done_at.clone(),
+            queued: Rc::new(Cell::new(false)),
         });
         let out = answer.await;
         done_at.set(Some(now()));
         out
+    }
+
+    /// Records that running call `id`'s write is queued (see [`CallLog::once`]).
+    pub fn mark_queued(&self, id: RequestId) {
+        for c in self.calls.borrow().iter().filter(|c| c.id == id) {
+            c.queued.set(true);
+        }
     }
 
     /// Forgets every call (teardown: nothing can be re-sent any more).
@@ -153,8 +178,11 @@ impl Server {
         let sender = Sender {
             port: port.clone(),
             closed: Rc::new(Cell::new(false)),
+            slots: Rc::new(RefCell::new(CallSlots::new(
+                MAX_IN_FLIGHT,
+                MAX_QUEUED_WRITES,
+            ))),
         };
-        let in_flight = Rc::new(Cell::new(0usize));
         // Refused messages (malformed, over the in-flight cap, dropped log lines) in the
         // current second. Well-behaved traffic, however fast, is never refused, so only a
         // flood counts here: past MAX_REFUSED_PER_SECOND the port's requests get a
@@ -182,7 +210,7 @@ impl Server {
             // in-flight cap, garbage) is answered from its id alone; other calls go on.
             let data = ev.data();
             if flooding
-                && (in_flight.get() >= MAX_IN_FLIGHT
+                && (s.slots.borrow().in_flight() >= MAX_IN_FLIGHT
                     || !matches!(field(&data, "op").as_string().as_deref(), Some(op) if op != "log"))
             {
                 if strike(&refused) > 4 * MAX_REFUSED_PER_SECOND {
@@ -215,21 +243,34 @@ impl Server {
                     };
                 }
             };
-            if in_flight.get() >= MAX_IN_FLIGHT {
+            let admitted = s.slots.borrow_mut().admit(req.id);
+            if let Err(why) = admitted {
                 strike(&refused);
-                let e = Error::new(
-                    ErrorCode::RateLimited,
-                    format!("more than {MAX_IN_FLIGHT} calls in flight on this port"),
-                );
+                let e = match why {
+                    Refusal::InFlight => Error::new(
+                        ErrorCode::RateLimited,
+                        format!("more than {MAX_IN_FLIGHT} calls in flight on this port"),
+                    ),
+                    Refusal::Queued => Error::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {MAX_QUEUED_WRITES} writes queued on this port; \
+                             retry once some have settled"
+                        ),
+                    ),
+                    Refusal::Duplicate => Error::new(
+                        ErrorCode::InvalidArgument,
+                        "a call with this id is already running on this port",
+                    ),
+                };
                 return s.reply(req.id, Err(e));
             }
-            in_flight.set(in_flight.get() + 1);
             let id = req.id;
             let fut = handler(req, s.clone());
-            let (s2, n, refused) = (s.clone(), in_flight.clone(), refused.clone());
+            let (s2, refused) = (s.clone(), refused.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let result = fut.await;
-                n.set(n.get().saturating_sub(1));
+                s2.slots.borrow_mut().finish(id);
                 if matches!(&result, Err(e) if e.code == ErrorCode::RateLimited) {
                     strike(&refused);
                 }

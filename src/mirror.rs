@@ -113,6 +113,10 @@ pub struct OutboxRecord {
     /// (`core::outbox::WriteFacts::after`); none when computed on the confirmed document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<f64>,
+    /// The mutation id of a PUT that carried this write and whose outcome is unknown
+    /// (`core::queue::QueuedWrite::sent_as`): whichever tab sends next repeats that PUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_as: Option<String>,
 }
 
 /// A mirrored asset list.
@@ -481,6 +485,45 @@ impl Mirror {
         )
         .await
         .map_err(|e| idb_err("drop", e))?;
+        finish(tx).await
+    }
+
+    /// Marks the outbox entries of a PUT whose outcome is unknown with the mutation id it
+    /// carried (`OutboxRecord::sent_as`), so whichever tab sends next repeats that PUT. Read
+    /// and rewritten in one transaction: an entry settled or dropped meanwhile stays gone.
+    pub async fn mark_sent(&self, mutation_ids: &[String], sent_as: &str) -> Result<(), Error> {
+        if !self.persistent {
+            let mut m = self.memory.borrow_mut();
+            for id in mutation_ids {
+                if let Some(e) = m.outbox.get_mut(id) {
+                    e.sent_as.get_or_insert_with(|| sent_as.to_string());
+                }
+            }
+            return Ok(());
+        }
+        let Some(tx) =
+            self.with_db(|db| db.transaction(&[STORE_OUTBOX], TransactionMode::ReadWrite))
+        else {
+            return Ok(());
+        };
+        let tx = tx.map_err(|e| idb_err("mark", e))?;
+        let outbox = tx.store(STORE_OUTBOX).map_err(|e| idb_err("mark", e))?;
+        for id in mutation_ids {
+            let found = outbox
+                .get(JsValue::from_str(id))
+                .await
+                .map_err(|e| idb_err("mark", e))?;
+            let Some(mut rec) = found.and_then(from_js::<OutboxRecord>) else {
+                continue;
+            };
+            if rec.sent_as.is_none() {
+                rec.sent_as = Some(sent_as.to_string());
+                outbox
+                    .put(&to_js(&rec)?, None)
+                    .await
+                    .map_err(|e| idb_err("mark", e))?;
+            }
+        }
         finish(tx).await
     }
 

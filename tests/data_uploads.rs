@@ -409,6 +409,7 @@ async fn a_version_1_mirror_is_upgraded_in_place_and_its_queued_write_still_goes
         base_version: None,
         condition: Default::default(),
         after: None,
+        sent_as: None,
     };
     let tx = db
         .transaction(&[STORE_OUTBOX], TransactionMode::ReadWrite)

@@ -316,6 +316,7 @@ impl Engine {
                 replay: false,
                 after,
                 adopted: false,
+                sent_as: None,
             });
             let outbox = OutboxRecord {
                 mutation_id: mutation_id.clone(),
@@ -327,6 +328,7 @@ impl Engine {
                 base_version: Some(base_version),
                 condition,
                 after,
+                sent_as: None,
             };
             (doc.record(&b.bucket_id), outbox, doc.snapshot())
         };

@@ -14,7 +14,7 @@
 //! with INTERNAL like a permanent failure (the count starts over when the page reloads).
 
 use super::doc::Pending;
-use super::Engine;
+use super::{warn, Engine};
 use crate::web::{sleep, with_lock};
 use futures::channel::oneshot;
 use monodit_core::api::PutDocument;
@@ -191,7 +191,14 @@ impl Engine {
             }
         };
         match next {
-            AfterFailure::Retry => false,
+            AfterFailure::Retry => {
+                // The outcome is unknown: whichever tab sends next repeats this PUT (core
+                // `QueuedWrite::sent_as`), so the mark goes into the shared outbox.
+                if let Err(e) = self.mirror.mark_sent(&batch.ids, &last.mutation_id).await {
+                    warn(&format!("monodit-bridge: mirror write failed: {e}"));
+                }
+                false
+            }
             AfterFailure::Split => true,
             AfterFailure::Stale => {
                 // The server's document first, so the rollback shows it and its error

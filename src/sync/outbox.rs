@@ -32,6 +32,7 @@ fn from_outbox(e: OutboxRecord, known_version: u64) -> Pending {
         replay: true,
         after: e.after,
         adopted: true,
+        sent_as: e.sent_as,
     }
 }
 

@@ -38,6 +38,10 @@ pub struct QueuedWrite<V> {
     pub replay: bool,
     /// A conditional write's read token: the write its value was computed on.
     pub after: Option<f64>,
+    /// The mutation id of a PUT that carried this write and whose outcome is unknown (the
+    /// connection failed: the server may have stored it). Until that settles, the same
+    /// writes go out again under that id (see [`BucketQueue::next_batch`]).
+    pub sent_as: Option<String>,
     /// Read back from the shared outbox: made by another tab or an earlier page. Another
     /// tab's writes were computed on that tab's view, so while this page has writes of its
     /// own queued they are sent in turn but never become the value this page shows.
@@ -193,13 +197,19 @@ impl<V: Clone + Default> BucketQueue<V> {
     }
 
     /// Takes a write read back from the shared outbox (an earlier page's or another tab's)
-    /// into the queue, in `seq` order; false when it is already queued here.
+    /// into the queue, in `seq` order; false when it is already queued here. A write held
+    /// already takes the outbox's mark of a PUT with an unknown outcome
+    /// ([`QueuedWrite::sent_as`]): another tab may have sent it meanwhile.
     pub fn adopt(&mut self, write: QueuedWrite<V>) -> bool {
-        if self
+        if let Some(held) = self
             .pending
-            .iter()
-            .any(|p| p.mutation_id == write.mutation_id)
+            .iter_mut()
+            .find(|p| p.mutation_id == write.mutation_id)
         {
+            if held.sent_as.is_none() && write.sent_as.is_some() {
+                held.sent_as = write.sent_as;
+                held.replay = true;
+            }
             return false;
         }
         let at = self.pending.partition_point(|p| p.seq <= write.seq);
@@ -240,7 +250,15 @@ impl<V: Clone + Default> BucketQueue<V> {
 
     /// The next PUT: the oldest write and, unless [`BucketQueue::solo`], up to `max - 1`
     /// durable writes with the same contract that coalesce right behind it.
+    ///
+    /// Writes whose PUT's outcome is unknown ([`QueuedWrite::sent_as`]) go first, as exactly
+    /// that PUT again: the server answers a stored one from its record by the mutation id,
+    /// while any other id (a newer write joined, or the oldest alone) would meet the version
+    /// the lost PUT created as a CONFLICT. This holds across tabs: the mark is in the outbox.
     pub fn next_batch(&self, max: usize) -> Option<Batch> {
+        if let Some(batch) = self.in_doubt_batch() {
+            return Some(batch);
+        }
         let first = self.pending.first()?;
         let n = if self.solo {
             1
@@ -252,6 +270,7 @@ impl<V: Clone + Default> BucketQueue<V> {
                 .take_while(|w| {
                     w[1].durable
                         && w[1].contract == first.contract
+                        && w[1].sent_as.is_none()
                         && outbox::coalesces(&w[0].facts(), &w[1].facts())
                 })
                 .count()
@@ -264,6 +283,25 @@ impl<V: Clone + Default> BucketQueue<V> {
                 .collect(),
             last: n - 1,
             head_durable: first.durable,
+            expected_version: outbox::expected_version(&facts),
+        })
+    }
+
+    /// The PUT whose outcome is unknown, again: the queued writes it carried, sent under its
+    /// mutation id. None when no such PUT is pending (its writes settled meanwhile).
+    fn in_doubt_batch(&self) -> Option<Batch> {
+        let sent = self.pending.iter().find_map(|p| p.sent_as.as_deref())?;
+        let last = self.pending.iter().position(|p| p.mutation_id == sent)?;
+        let group: Vec<&QueuedWrite<V>> = self
+            .pending
+            .iter()
+            .filter(|p| p.sent_as.as_deref() == Some(sent))
+            .collect();
+        let facts: Vec<WriteFacts> = group.iter().map(|p| p.facts()).collect();
+        Some(Batch {
+            ids: group.iter().map(|p| p.mutation_id.clone()).collect(),
+            last,
+            head_durable: group.first().is_some_and(|p| p.durable),
             expected_version: outbox::expected_version(&facts),
         })
     }
@@ -320,26 +358,39 @@ impl<V: Clone + Default> BucketQueue<V> {
             Failure::Retry => {
                 // From now on its writes are replays, sent on their base version (a newer
                 // version may reach the server before they do). The outcome is unknown (the
-                // server may have stored it and lost the answer), so the next send carries
-                // the oldest write alone, under its own mutation id: the server answers a
-                // stored one from its record, instead of a newer write joining it and
-                // meeting its own version as a CONFLICT.
-                self.solo = true;
+                // server may have stored it and lost the answer), so the same PUT goes out
+                // again first, under the same mutation id (`sent_as`, see `next_batch`).
+                let sent = batch.ids.last().cloned(); // the id the PUT carried
                 for p in self
                     .pending
                     .iter_mut()
                     .filter(|p| batch.ids.contains(&p.mutation_id))
                 {
                     p.replay = true;
+                    if p.sent_as.is_none() {
+                        p.sent_as = sent.clone();
+                    }
                 }
                 AfterFailure::Retry
             }
-            Failure::Split => {
-                self.solo = true;
-                AfterFailure::Split
+            // The server answered: the PUT's outcome is known (it stored nothing).
+            failure => {
+                for p in self
+                    .pending
+                    .iter_mut()
+                    .filter(|p| batch.ids.contains(&p.mutation_id))
+                {
+                    p.sent_as = None;
+                }
+                match failure {
+                    Failure::Split => {
+                        self.solo = true;
+                        AfterFailure::Split
+                    }
+                    Failure::Stale => AfterFailure::Stale,
+                    _ => AfterFailure::RollBack,
+                }
             }
-            Failure::Stale => AfterFailure::Stale,
-            Failure::RollBack => AfterFailure::RollBack,
         }
     }
 

@@ -110,6 +110,7 @@ impl Model {
                     replay: false,
                     after,
                     adopted: false,
+                    sent_as: None,
                 });
                 self.updates[u].1 = Phase::Queued;
             }

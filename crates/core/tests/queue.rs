@@ -28,6 +28,7 @@ fn write(id: &str, seq: f64, base: u64) -> QueuedWrite<u32> {
         replay: false,
         after: None,
         adopted: false,
+        sent_as: None,
     }
 }
 
@@ -185,11 +186,11 @@ fn failures_retry_as_replays_split_go_stale_or_roll_back() {
     let retry = q.next_batch(64).unwrap();
     assert_eq!(
         retry.ids,
-        ["a"],
-        "the oldest alone: it may be stored already"
+        ["a", "b"],
+        "the same PUT again, under b's id: it may be stored already"
     );
+    assert_eq!(retry.last, 1);
     assert_eq!(retry.expected_version, Some(3));
-    q.solo = false;
     assert_eq!(
         q.on_failure(&both, ErrorCode::QuotaExceeded),
         AfterFailure::Split
@@ -229,6 +230,54 @@ fn a_write_whose_answer_was_lost_is_resent_alone_then_the_rest_follow_on_its_ver
     let next = q.next_batch(64).unwrap();
     assert_eq!(next.ids, ["b", "c"]);
     assert_eq!(q.pending[0].base_version, 4);
+}
+
+#[test]
+fn a_coalesced_put_whose_answer_was_lost_goes_out_again_as_the_same_put_first() {
+    // [a, b] went out as b; the connection failed (b may be stored as version 4).
+    let mut q = queue(vec![write("a", 1.0, 3), write("b", 2.0, 3)]);
+    let both = q.next_batch(64).unwrap();
+    assert_eq!(both.ids, ["a", "b"]);
+    assert_eq!(q.on_failure(&both, ErrorCode::Timeout), AfterFailure::Retry);
+    let marks: Vec<Option<&str>> = q.pending.iter().map(|p| p.sent_as.as_deref()).collect();
+    assert_eq!(marks, [Some("b"), Some("b")]);
+    // A newer write waits behind it, and so does an older one another tab made, adopted now.
+    q.push(write("c", 3.0, 3));
+    assert!(q.adopt(QueuedWrite {
+        adopted: true,
+        replay: true,
+        ..write("x", 0.5, 3)
+    }));
+    for _ in 0..2 {
+        let again = q.next_batch(64).unwrap();
+        assert_eq!(again.ids, ["a", "b"]);
+        assert_eq!(q.pending[again.last].mutation_id, "b", "sent under b's id");
+        assert_eq!(again.expected_version, Some(3));
+        // Failing again keeps the mark on the PUT it was first.
+        assert_eq!(
+            q.on_failure(&again, ErrorCode::Network),
+            AfterFailure::Retry
+        );
+    }
+    // The server answers it from its record: a and b confirmed as version 4; the older x is
+    // superseded, c goes out next on version 4.
+    let again = q.next_batch(64).unwrap();
+    let mut settled = q.confirm(&again.ids, 2, contract(), 2.0, 4);
+    settled.sort();
+    assert_eq!(settled, ["a", "b", "x"]);
+    let next = q.next_batch(64).unwrap();
+    assert_eq!(next.ids, ["c"]);
+    assert_eq!(q.pending[0].base_version, 4);
+    // A server answer (here: refused for good) clears the mark: nothing was stored.
+    let mut q = queue(vec![write("a", 1.0, 3), write("b", 2.0, 3)]);
+    let both = q.next_batch(64).unwrap();
+    q.on_failure(&both, ErrorCode::Network);
+    assert_eq!(
+        q.on_failure(&both, ErrorCode::QuotaExceeded),
+        AfterFailure::Split
+    );
+    assert!(q.pending.iter().all(|p| p.sent_as.is_none()));
+    assert_eq!(q.next_batch(64).unwrap().ids, ["a"], "one by one");
 }
 
 #[test]

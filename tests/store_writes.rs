@@ -634,3 +634,67 @@ async fn a_write_whose_answer_was_lost_lands_once_and_the_newer_write_after_it()
     assert_eq!(engine.pending_writes(), 0);
     engine.close();
 }
+
+#[wasm_bindgen_test]
+async fn writes_sent_as_one_put_whose_answer_was_lost_are_confirmed_not_rolled_back() {
+    let (api, user) = user().await;
+    let ns = format!("lost-batch-{}", (js_sys::Math::random() * 1e9) as u64);
+    let nsv = JsValue::from_str(&ns);
+    {
+        // Online first, so this browser's mirror knows the document.
+        let engine = Engine::open(api.clone()).await.unwrap();
+        let host = Host::from_engine(engine.clone());
+        let (_h, ctx) = mount(&host, "note-batch-first", NOTES, "{}").await;
+        ok(ctx
+            .store()
+            .set(json(r#"{"text": "first"}"#), Some(nsv.clone())))
+        .await;
+        engine.close();
+    }
+    {
+        // Two writes queued offline: the next page sends them as one PUT (the newest value).
+        let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+        let engine = Engine::open_with_user(dead, &user).await;
+        let host = Host::from_engine(engine.clone());
+        let (_h, ctx) = mount(&host, "note-batch-off", NOTES, "{}").await;
+        let _a = watch(ctx.store().set(json(r#"{"text": "a"}"#), Some(nsv.clone())));
+        let _b = watch(ctx.store().set(json(r#"{"text": "b"}"#), Some(nsv.clone())));
+        wait_until("both writes are queued", 5000, || {
+            engine.pending_writes() == 2
+        })
+        .await;
+        // Their outbox entries commit in a moment (group commit); the next page reads them.
+        sleep(500).await;
+        engine.close();
+    }
+    // The server stores that PUT, then drops the connection before answering (twice:
+    // Chromium re-sends a PUT once by itself when a reused connection closes unanswered).
+    api.dev_set_document_faults(2).await.unwrap();
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let (_h, ctx) = mount(&host, "note-batch-on", NOTES, "{}").await;
+    let kinds = Rc::new(RefCell::new(Vec::<String>::new()));
+    let k = kinds.clone();
+    let cb = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |_v: JsValue, m: JsValue| {
+        k.borrow_mut()
+            .push(get(&m, "kind").as_string().unwrap_or_default());
+    });
+    let _off = ctx
+        .store()
+        .subscribe(nsv.clone(), cb.into_js_value().unchecked_into(), None);
+    wait_until("the writes settled", 15_000, || {
+        engine.pending_writes() == 0
+    })
+    .await;
+    let kinds = kinds.borrow().clone();
+    assert!(
+        !kinds.iter().any(|k| k == "rollback"),
+        "a stored write is not rolled back: {kinds:?}"
+    );
+    // Stored once: the same PUT went out again and was answered from the server's record.
+    let meta = api.document_meta(&ns).await.unwrap();
+    assert_eq!(meta.version, 2);
+    let shown = ok(ctx.store().get(Some(nsv))).await;
+    assert_eq!(stringify(&shown), r#"{"text":"b"}"#);
+    engine.close();
+}

@@ -30,16 +30,11 @@ impl Api {
         let body = serde_json::to_value(op).map_err(|e| {
             Error::invalid(format!("collection: cannot encode the operation ({e})"))
         })?;
-        let op_name = body
-            .get("op")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "collection: operation without a name"))?
-            .to_string();
         let url = self.url(&format!(
             "/v1/collections/{}/{}/{}",
             enc(plugin_id),
             enc(collection),
-            enc(&op_name)
+            op.method().as_str()
         ));
         self.send_json("collection", Request::post(&url), &body)
             .await

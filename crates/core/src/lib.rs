@@ -10,6 +10,7 @@
 //! - [`limits`]: what one user may create on the server (instances, plugin ids, indexes).
 //! - [`kv`]: plugin key-value storage (`ctx.kv`): wire types and limits.
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
+//! - [`ops`]: the collection ops' names and read/write class.
 //! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
 //! - [`queue`]: one bucket's document queue as a pure state machine applying those rules.
 //! - [`rate`]: a fixed rate window (at most n events per window, the rest counted).
@@ -24,6 +25,7 @@ pub mod errors;
 pub mod kv;
 pub mod limits;
 pub mod manifest;
+pub mod ops;
 pub mod outbox;
 pub mod plugins;
 pub mod query;

@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{quota, users::UserRow};
 use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
 use monodit_core::manifest::{CollectionDecl, Index, Manifest};
+use monodit_core::ops::CollectionMethod;
 use monodit_core::query::{self, PlanRow, SqlValue};
 use monodit_core::{limits, ErrorCode};
 use rusqlite::types::{Value as DbValue, ValueRef};
@@ -222,38 +223,15 @@ fn from_db(v: ValueRef<'_>) -> SqlValue {
     }
 }
 
-/// Whether an op only reads (runs on a reader connection, not the writer).
-pub fn is_read(op: &CollectionOp) -> bool {
-    matches!(
-        op,
-        CollectionOp::Get { .. }
-            | CollectionOp::Exists { .. }
-            | CollectionOp::GetMany { .. }
-            | CollectionOp::Query(_)
-            | CollectionOp::Count { .. }
-    )
-}
-
 /// Parses a request body into an op: `{...args}` or `{"op": name, ...args}`; the path's op
 /// name wins and a disagreeing `op` in the body is INVALID_ARGUMENT.
 pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
-    const OPS: [&str; 9] = [
-        "get",
-        "put",
-        "delete",
-        "exists",
-        "getMany",
-        "putMany",
-        "deleteMany",
-        "query",
-        "count",
-    ];
-    if !OPS.contains(&path_op) {
-        return Err(AppError::invalid(format!(
+    let method = CollectionMethod::parse(path_op).ok_or_else(|| {
+        AppError::invalid(format!(
             "unknown collection op {path_op:?}; expected one of {}",
-            OPS.join(", ")
-        )));
-    }
+            CollectionMethod::names()
+        ))
+    })?;
     let mut obj = match body {
         Value::Object(o) => o,
         Value::Null => Map::new(),
@@ -266,7 +244,7 @@ pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
         Some(Value::String(s)) if s == path_op => {}
         Some(_) => return Err(AppError::invalid("body op does not match the path's op")),
     }
-    if path_op == "query" {
+    if method == CollectionMethod::Query {
         // Core's reader names unknown keys (a typo like `orderby` would otherwise be ignored).
         obj.remove("op");
         return Ok(CollectionOp::Query(query::QueryOptions::from_json(

@@ -3,6 +3,7 @@
 //! Kept apart from logic so the server and the SDK compile against the same shapes.
 //! JSON is camelCase. Times are Unix epoch milliseconds. `server/openapi.yaml` describes the
 //! same routes for other clients; a server test keeps the two in step.
+//! The patterns and the builders of concrete paths are in [`crate::routes`].
 //!
 //! | method | path | body → answer |
 //! |---|---|---|

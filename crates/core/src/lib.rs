@@ -13,6 +13,7 @@
 //! - [`ops`]: the collection ops' names and read/write class.
 //! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
 //! - [`queue`]: one bucket's document queue as a pure state machine applying those rules.
+//! - [`routes`]: route patterns and path builders, for the server's router and the SDK's client.
 //! - [`rate`]: a fixed rate window (at most n events per window, the rest counted).
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
@@ -31,5 +32,6 @@ pub mod plugins;
 pub mod query;
 pub mod queue;
 pub mod rate;
+pub mod routes;
 
 pub use errors::{Error, ErrorCode, Result};

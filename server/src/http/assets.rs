@@ -56,8 +56,9 @@ pub struct SignedQuery {
 pub fn signed_url(st: &AppState, key: &str) -> String {
     let exp = url_expiry(st.env.now_secs(), st.url_ttl_secs);
     format!(
-        "{}/v1/objects/{key}?exp={exp}&sig={}",
+        "{}{}?exp={exp}&sig={}",
         st.public_url,
+        monodit_core::routes::object(key),
         st.signer.sign(key, exp)
     )
 }

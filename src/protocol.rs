@@ -67,7 +67,8 @@ pub const MAX_ID: f64 = 4_294_967_295.0;
 pub const MAX_OP_LEN: u32 = 32;
 /// Longest namespace / bucket id, in UTF-16 units.
 pub const MAX_NAMESPACE_LEN: u32 = 200;
-/// Longest cache key, collection item id, asset object key or binding key.
+/// Longest collection item id, asset object key or binding key, in UTF-16 units (cache keys
+/// have their own bound: core's `limits::MAX_CACHE_KEY_BYTES`).
 pub const MAX_KEY_LEN: u32 = 512;
 /// Longest asset file name.
 pub const MAX_NAME_LEN: u32 = 255;

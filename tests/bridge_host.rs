@@ -736,6 +736,34 @@ async fn cache_is_per_instance() {
     assert!(ok(a.cache().get("k".into())).await.is_undefined());
 }
 
+/// Cache keys are 1 to 1,024 bytes of UTF-8 (core `limits::MAX_CACHE_KEY_BYTES`, README
+/// Limits): exactly at the bound passes through the port and the cache, one byte over is
+/// INVALID_ARGUMENT, whether the key is ASCII or multi-byte.
+#[wasm_bindgen_test]
+async fn cache_keys_are_bounded_at_one_kib() {
+    let (host, _api) = setup().await;
+    let (_h, a) = mount(&host, "cache-keys", BASIC, "{}").await;
+    for at in ["k".repeat(1024), "é".repeat(512)] {
+        ok(a.cache().set(at.as_str().into(), json("1"), None)).await;
+        assert_eq!(stringify(&ok(a.cache().get(at.as_str().into())).await), "1");
+        ok(a.cache().delete(at.as_str().into())).await;
+    }
+    for over in ["k".repeat(1025), format!("{}k", "é".repeat(512))] {
+        let key: JsValue = over.as_str().into();
+        let err = rejection(a.cache().set(key.clone(), json("1"), None)).await;
+        assert_eq!(code(&err), "INVALID_ARGUMENT");
+        assert_eq!(
+            code(&rejection(a.cache().get(key.clone())).await),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(&rejection(a.cache().delete(key)).await),
+            "INVALID_ARGUMENT"
+        );
+    }
+    assert_eq!(stringify(&ok(a.cache().keys()).await), "[]");
+}
+
 #[wasm_bindgen_test]
 async fn topology_lists_widgets_but_not_themes() {
     let (host, _api) = setup().await;

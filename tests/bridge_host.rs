@@ -323,10 +323,14 @@ async fn contract_violations_are_refused() {
     let (_h, todo) = mount(&host, "todo-1", TODO, "{}").await;
     let (cb, events) = recorder();
     let _u = todo.store().subscribe("ns-y".into(), cb, None);
+    // One shape from every path (docs/ERRORS.md): `data` is {existing, wanted}.
+    let incompatible = r#"{"existing":{"backend":"d1-json","schemaId":"notes.plaintext","schemaVersion":1},"wanted":{"backend":"d1-json","schemaId":"todo.list","schemaVersion":1}}"#;
     let err = rejection(todo.store().get(Some("ns-x".into()))).await;
     assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    assert_eq!(stringify(&get(&err, "data")), incompatible);
     let err = rejection(todo.store().set(json("[]"), Some("ns-x".into()))).await;
     assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    assert_eq!(stringify(&get(&err, "data")), incompatible);
     let (fail, failures) = recorder();
     let _u2 = todo.store().subscribe("ns-x".into(), cb_noop(), Some(fail));
     wait_until("the subscribe failure", 5000, || {
@@ -344,6 +348,7 @@ async fn contract_violations_are_refused() {
     // Relinking to an incompatible bucket is refused too; to a new one it works.
     let err = rejection(host.relink("todo-1".into(), "primary".into(), "ns-x".into())).await;
     assert_eq!(code(&err), "INCOMPATIBLE_BUCKET");
+    assert_eq!(stringify(&get(&err, "data")), incompatible);
     let config = ok(host.relink("todo-1".into(), "primary".into(), "todo-shared".into())).await;
     assert_eq!(
         get(&config, "storageNamespace").as_string().as_deref(),

@@ -290,12 +290,11 @@ pub fn compatible(a: &Contract, b: &Contract) -> bool {
     a.backend == b.backend && a.schema_id == b.schema_id && a.schema_version == b.schema_version
 }
 
-/// `INCOMPATIBLE_BUCKET` (detail `{existing, wanted}`) unless [`compatible`].
-pub fn check_compatible(existing: &Contract, wanted: &Contract) -> Result<(), Error> {
-    if compatible(existing, wanted) {
-        return Ok(());
-    }
-    Err(Error::new(
+/// The one `INCOMPATIBLE_BUCKET` error, whichever side raises it (server, Worker, host, sync):
+/// `detail` is `{existing, wanted}`, each a [`Contract`] `{backend, schemaId, schemaVersion}`
+/// (docs/ERRORS.md), so a widget reads the same shape from every path.
+pub fn incompatible(existing: &Contract, wanted: &Contract) -> Error {
+    Error::new(
         ErrorCode::IncompatibleBucket,
         format!(
             "bucket holds {} {} v{}, the widget expects {} {} v{}",
@@ -307,7 +306,15 @@ pub fn check_compatible(existing: &Contract, wanted: &Contract) -> Result<(), Er
             wanted.schema_version
         ),
     )
-    .with_detail(serde_json::json!({ "existing": existing, "wanted": wanted })))
+    .with_detail(serde_json::json!({ "existing": existing, "wanted": wanted }))
+}
+
+/// [`incompatible`] unless [`compatible`].
+pub fn check_compatible(existing: &Contract, wanted: &Contract) -> Result<(), Error> {
+    if compatible(existing, wanted) {
+        return Ok(());
+    }
+    Err(incompatible(existing, wanted))
 }
 
 /// Key of the implicit bindings [`with_theme_bindings`] adds.

@@ -334,6 +334,12 @@ fn compatibility_needs_backend_schema_id_and_version() {
         let d = e.detail.unwrap();
         assert_eq!(d["existing"]["schemaId"], "notes.plaintext");
         assert_eq!(d["wanted"], serde_json::to_value(&v).unwrap());
+        // The one shape (docs/ERRORS.md): exactly these two contracts, camelCase.
+        assert_eq!(d, json!({"existing": base, "wanted": v}));
+        assert_eq!(
+            incompatible(&base, &v),
+            check_compatible(&base, &v).unwrap_err()
+        );
     }
 }
 

@@ -252,6 +252,10 @@ pub struct AssetInfo {
     pub uploaded_at: i64,
     /// Signed, expiring download URL usable in `<img src>`.
     pub url: String,
+    /// When [`AssetInfo::url`] stops working, epoch ms: a client re-lists before then instead
+    /// of reading the expiry out of the URL. Absent from answers stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_expires_at: Option<i64>,
 }
 
 /// `GET /v1/assets/{bucketId}`.

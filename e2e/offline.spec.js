@@ -173,7 +173,7 @@ test("two devices adding to one Todo list while the server is down keep both ite
 // stale-chain and optimistic-display fixes of this sitting). Seen: while the server is down,
 // tab 2 shows its first offline item and tab 1's, but not its own second one, for 20 s
 // (its event log: four optimistic events at one version, no error in the widget). Two
-// engines in one page (tests/store_writes.rs quick_updates_from_two_tabs_of_one_browser_all_land)
+// engines in one page (tests/browser/store_writes.rs quick_updates_from_two_tabs_of_one_browser_all_land)
 // pass every run. Skipped in CI until fixed.
 test.fixme("two tabs adding Todo items as fast as a user types, online and with the server down, keep every item", async ({ context }) => {
   const tab1 = await context.newPage();

@@ -2,9 +2,7 @@
 //! connected through MessageChannels and through real iframes, each test with a fresh user.
 #![cfg(target_arch = "wasm32")]
 
-mod bridge_support;
-
-use bridge_support::*;
+use crate::bridge_support::*;
 use js_sys::{Array, Function, Object, Reflect};
 use monodit_bridge::host::Host;
 use monodit_bridge::http::Api;
@@ -16,8 +14,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn server() -> &'static str {
     match option_env!("MONODIT_TEST_SERVER") {

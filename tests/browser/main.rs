@@ -25,5 +25,7 @@ mod data_outbox;
 mod data_sync;
 mod data_uploads;
 mod data_web;
+/// One suite over both stores of the local mirror (memory and IndexedDB).
+mod mirror;
 mod pipeline;
 mod store_writes;

@@ -5,8 +5,12 @@
 //! HTTP client (`src/http/plugins.rs`) and the server's `POST
 //! /v1/collections/{pluginId}/{collection}/{op}` (`server/src/store/collections.rs`). The op
 //! name in that path is the JS method name and the `op` tag of [`CollectionOp`]'s JSON.
+//! Each op's answer has its type here too ([`GetResult`], ...; `query` answers
+//! [`crate::api::QueryResult`]), so the server writes what the host reads.
 
 use crate::api::CollectionOp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The nine methods of a `ctx.storage.<name>` collection (README, For widget authors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +122,52 @@ impl CollectionOp {
     }
 }
 
+/// `get` → `{item}`: the item's data, `null` when absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetResult {
+    /// The data, or `None` (JSON `null`).
+    pub item: Option<Value>,
+}
+
+/// `put` and `putMany` → `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Written {}
+
+/// `delete` → `{deleted}`: whether the item existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteResult {
+    /// Whether the item existed.
+    pub deleted: bool,
+}
+
+/// `exists` → `{exists}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistsResult {
+    /// Whether the item exists.
+    pub exists: bool,
+}
+
+/// `getMany` → `{items: {id: data}}`: the ids found (missing ids are absent).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GetManyResult {
+    /// Found id → data.
+    pub items: Map<String, Value>,
+}
+
+/// `deleteMany` → `{deleted}`: how many of the ids existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteManyResult {
+    /// How many items existed.
+    pub deleted: u64,
+}
+
+/// `count` → `{count}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountResult {
+    /// How many items match.
+    pub count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +213,31 @@ mod tests {
             CollectionMethod::names(),
             "get, put, delete, exists, getMany, putMany, deleteMany, query, count"
         );
+    }
+
+    /// The answers' JSON, as the host reads it (`src/host/plugins.rs`).
+    #[test]
+    fn results_have_their_wire_shapes() {
+        fn v(r: impl Serialize) -> Value {
+            serde_json::to_value(r).unwrap()
+        }
+        assert_eq!(v(GetResult { item: None }), json!({"item": null}));
+        assert_eq!(
+            v(GetResult {
+                item: Some(json!({"a": 1}))
+            }),
+            json!({"item": {"a": 1}})
+        );
+        assert_eq!(v(Written {}), json!({}));
+        assert_eq!(v(DeleteResult { deleted: true }), json!({"deleted": true}));
+        assert_eq!(v(ExistsResult { exists: false }), json!({"exists": false}));
+        let mut items = Map::new();
+        items.insert("x".into(), json!(2));
+        assert_eq!(v(GetManyResult { items }), json!({"items": {"x": 2}}));
+        assert_eq!(v(DeleteManyResult { deleted: 3 }), json!({"deleted": 3}));
+        assert_eq!(v(CountResult { count: 26 }), json!({"count": 26}));
+        let back: GetResult = serde_json::from_value(json!({"item": null})).unwrap();
+        assert_eq!(back, GetResult { item: None });
     }
 
     #[test]

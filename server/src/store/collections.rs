@@ -11,11 +11,15 @@ use crate::error::{AppError, AppResult};
 use crate::store::{quota, users::UserRow};
 use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
 use monodit_core::manifest::{CollectionDecl, Index, Manifest};
-use monodit_core::ops::CollectionMethod;
+use monodit_core::ops::{
+    CollectionMethod, CountResult, DeleteManyResult, DeleteResult, ExistsResult, GetManyResult,
+    GetResult, Written,
+};
 use monodit_core::query::{self, PlanRow, SqlValue};
 use monodit_core::{limits, ErrorCode};
 use rusqlite::types::{Value as DbValue, ValueRef};
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use serde_json::to_value;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -353,24 +357,30 @@ pub fn run(
     Ok(match op {
         CollectionOp::Get { id } => {
             check_item_id(&id)?;
-            json!({"item": get_one(tx, uid, plugin_id, collection, &id)?})
+            to_value(GetResult {
+                item: get_one(tx, uid, plugin_id, collection, &id)?,
+            })?
         }
         CollectionOp::Exists { id } => {
             check_item_id(&id)?;
-            json!({"exists": item_size(tx, uid, plugin_id, collection, &id)?.is_some()})
+            to_value(ExistsResult {
+                exists: item_size(tx, uid, plugin_id, collection, &id)?.is_some(),
+            })?
         }
         CollectionOp::Put { id, data } => {
             check_item_id(&id)?;
             let text = encode_item(&data)?;
             let delta = upsert(tx, uid, plugin_id, collection, &id, &text)?;
             charge(tx, user, delta)?;
-            json!({})
+            to_value(Written {})?
         }
         CollectionOp::Delete { id } => {
             check_item_id(&id)?;
             let old = remove(tx, uid, plugin_id, collection, &id)?;
             charge(tx, user, -old.unwrap_or(0))?;
-            json!({"deleted": old.is_some()})
+            to_value(DeleteResult {
+                deleted: old.is_some(),
+            })?
         }
         CollectionOp::GetMany { ids } => {
             check_batch(ids.len())?;
@@ -381,7 +391,7 @@ pub fn run(
                     items.insert(id, v);
                 }
             }
-            json!({"items": items})
+            to_value(GetManyResult { items })?
         }
         CollectionOp::PutMany { items } => {
             check_batch(items.len())?;
@@ -397,7 +407,7 @@ pub fn run(
                 delta += upsert(tx, uid, plugin_id, collection, id, text)?;
             }
             charge(tx, user, delta)?;
-            json!({})
+            to_value(Written {})?
         }
         CollectionOp::DeleteMany { ids } => {
             check_batch(ids.len())?;
@@ -412,7 +422,7 @@ pub fn run(
                 }
             }
             charge(tx, user, -freed)?;
-            json!({"deleted": deleted})
+            to_value(DeleteManyResult { deleted })?
         }
         CollectionOp::Query(opts) => {
             let vq = query::validate(&opts, &decl)?;
@@ -447,7 +457,9 @@ pub fn run(
                 params_from_iter(stmt.params.iter().map(to_db)),
                 |r| r.get(0),
             )?;
-            json!({"count": n})
+            to_value(CountResult {
+                count: u64::try_from(n).unwrap_or(0),
+            })?
         }
     })
 }

@@ -123,7 +123,9 @@ pub(super) fn collection_result(
     Ok(match method {
         CollectionMethod::Get => to_js(v.get("item").unwrap_or(&Value::Null))?,
         CollectionMethod::Put | CollectionMethod::PutMany => JsValue::UNDEFINED,
-        CollectionMethod::Delete | CollectionMethod::DeleteMany => to_js(v.get("deleted").unwrap_or(&Value::Null))?,
+        CollectionMethod::Delete | CollectionMethod::DeleteMany => {
+            to_js(v.get("deleted").unwrap_or(&Value::Null))?
+        }
         CollectionMethod::Exists => {
             JsValue::from_bool(v.get("exists").and_then(Value::as_bool).unwrap_or(false))
         }

@@ -28,6 +28,22 @@ pub const MAX_INDEX_DECLARATIONS_PER_USER: usize = 128;
 /// correctly, but no further index is built.
 pub const DEFAULT_MAX_INDEX_DEFINITIONS: usize = 1000;
 
+/// Longest collection item id, in UTF-8 bytes (README, Limits: 1–256 bytes). The server
+/// checks it ([`check_item_id`]); the port only refuses what is surely longer (its
+/// `MAX_KEY_LEN` of UTF-16 units, `src/protocol.rs`).
+pub const MAX_ITEM_ID_BYTES: usize = 256;
+
+/// A collection item id is 1..=[`MAX_ITEM_ID_BYTES`] bytes without control characters; else
+/// `INVALID_ARGUMENT`.
+pub fn check_item_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.len() > MAX_ITEM_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "item ids are 1..={MAX_ITEM_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Longest `ctx.cache` key, in UTF-8 bytes: the README's 1 KiB. Cache keys stay in the
 /// browser (IndexedDB), so this is checked by the host only: at the port, where a JS string
 /// longer than this many UTF-16 units is refused unread (a string never has more UTF-16 units
@@ -101,6 +117,23 @@ mod tests {
         ] {
             let e = check_cache_key(&bad).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", bad.len());
+        }
+    }
+
+    #[test]
+    fn item_ids_pass_at_256_bytes_and_fail_one_past() {
+        check_item_id(&"i".repeat(MAX_ITEM_ID_BYTES)).unwrap();
+        check_item_id("a").unwrap();
+        check_item_id(&"é".repeat(128)).unwrap();
+        for bad in [
+            String::new(),
+            "i".repeat(MAX_ITEM_ID_BYTES + 1),
+            format!("{}i", "é".repeat(128)),
+            "a\nb".to_string(),
+            "\u{7f}".to_string(),
+        ] {
+            let e = check_item_id(&bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad:?}");
         }
     }
 

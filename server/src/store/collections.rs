@@ -23,8 +23,8 @@ use serde_json::to_value;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Longest item id, in bytes.
-pub const MAX_ITEM_ID_BYTES: usize = 256;
+/// Longest item id, in bytes (core's one bound).
+pub use monodit_core::limits::MAX_ITEM_ID_BYTES;
 
 /// ISO-8601 UTC timestamp in SQL, evaluated by the database (portable to D1 / libSQL).
 const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -178,12 +178,7 @@ fn declaration(
 }
 
 fn check_item_id(id: &str) -> AppResult<()> {
-    if id.is_empty() || id.len() > MAX_ITEM_ID_BYTES || id.chars().any(char::is_control) {
-        return Err(AppError::invalid(format!(
-            "item ids are 1..={MAX_ITEM_ID_BYTES} bytes without control characters"
-        )));
-    }
-    Ok(())
+    Ok(limits::check_item_id(id)?)
 }
 
 fn check_batch(n: usize) -> AppResult<()> {

@@ -276,6 +276,10 @@ mod tests {
         assert!(!matches(KV, "/v1/kw/p"), "a literal segment differs");
         assert!(matches(ME, ME));
         assert!(!matches(ME, "/v1/me/"));
+        // A variable is `{name}` whole: a half-braced segment is a literal.
+        assert!(!matches("/v1/{x", "/v1/y"));
+        assert!(!matches("/v1/x}", "/v1/y"));
+        assert!(matches("/v1/{x", "/v1/{x"));
     }
 
     #[test]

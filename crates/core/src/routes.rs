@@ -2,8 +2,9 @@
 //! OpenAPI syntax) and a builder of a concrete path (what the SDK's HTTP client requests).
 //!
 //! Both sides take them from here so a path cannot drift between `src/http/` and
-//! `server/src/http/mod.rs`; the server's tests check that every pattern here is routed and
-//! that every built path matches a served route. Builders percent-encode each variable
+//! `server/src/http/mod.rs`: a server test checks that the router serves exactly [`TABLE`]
+//! and that every built path matches a served route, and a test here that the table in
+//! [`crate::api`]'s documentation lists the same routes. Builders percent-encode each variable
 //! segment (ids, keys, names) and never add a query string: callers append their own
 //! (`?missing=empty`, `?prefix=`), which the route table in [`crate::api`] documents.
 
@@ -62,6 +63,43 @@ pub const DEV_USERS: &str = "/v1/dev/users";
 pub const DEV_PLAN: &str = "/v1/dev/plan";
 /// `PUT`, dev mode only: injected faults.
 pub const DEV_FAULTS: &str = "/v1/dev/faults";
+
+/// Every route as (method, pattern): what the server serves (dev routes included), and
+/// what the table in [`crate::api`]'s documentation lists; tests keep the three equal.
+pub const TABLE: &[(&str, &str)] = &[
+    ("GET", HEALTH),
+    ("GET", OPENAPI),
+    ("GET", ME),
+    ("GET", USAGE),
+    ("GET", BUCKETS),
+    ("DELETE", BUCKET),
+    ("GET", DOCUMENT),
+    ("PUT", DOCUMENT),
+    ("GET", DOCUMENT_META),
+    ("POST", BATCH_META),
+    ("POST", ASSETS),
+    ("GET", ASSETS),
+    ("DELETE", ASSET),
+    ("GET", OBJECT),
+    ("POST", UPLOADS),
+    ("GET", UPLOAD),
+    ("DELETE", UPLOAD),
+    ("PUT", UPLOAD_PART),
+    ("POST", UPLOAD_COMPLETE),
+    ("GET", INSTANCES),
+    ("PUT", INSTANCE),
+    ("DELETE", INSTANCE),
+    ("POST", COLLECTION_OP),
+    ("GET", KV),
+    ("GET", KV_KEY),
+    ("PUT", KV_KEY),
+    ("DELETE", KV_KEY),
+    ("GET", PLUGINS),
+    ("DELETE", PLUGIN),
+    ("POST", DEV_USERS),
+    ("PUT", DEV_PLAN),
+    ("PUT", DEV_FAULTS),
+];
 
 /// Percent-encodes one path segment: everything but `A-Z a-z 0-9 - _ . ~` (RFC 3986's
 /// unreserved characters), so a `/`, `?`, `#` or `%` in an id or key stays inside its segment.
@@ -280,6 +318,50 @@ mod tests {
         assert!(!matches("/v1/{x", "/v1/y"));
         assert!(!matches("/v1/x}", "/v1/y"));
         assert!(matches("/v1/{x", "/v1/{x"));
+    }
+
+    /// The documented table in `api.rs` lists exactly these routes (its rows may show a
+    /// query string after the path).
+    #[test]
+    fn the_api_doc_table_lists_every_route() {
+        let doc = include_str!("api.rs");
+        let mut documented = std::collections::BTreeSet::new();
+        for row in doc.lines().filter_map(|l| l.strip_prefix("//! | ")) {
+            let mut cells = row.split(" | ");
+            let (Some(method), Some(path)) = (cells.next(), cells.next()) else {
+                continue;
+            };
+            if let Some(path) = path.strip_prefix('`').and_then(|p| p.strip_suffix('`')) {
+                let path = path.split('?').next().unwrap_or(path);
+                documented.insert((method.to_string(), path.to_string()));
+            }
+        }
+        let table: std::collections::BTreeSet<_> = TABLE
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(documented, table);
+    }
+
+    /// Each route has a sample path, and each sample lands on exactly one route of its method.
+    #[test]
+    fn samples_cover_the_table() {
+        let samples = samples();
+        for (method, pattern) in TABLE {
+            assert!(
+                samples
+                    .iter()
+                    .any(|(m, p)| m == method && matches(pattern, p)),
+                "{method} {pattern} has no sample"
+            );
+        }
+        for (method, path) in &samples {
+            let n = TABLE
+                .iter()
+                .filter(|(m, p)| m == method && matches(p, path))
+                .count();
+            assert_eq!(n, 1, "{method} {path}");
+        }
     }
 
     #[test]

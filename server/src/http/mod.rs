@@ -178,6 +178,14 @@ mod tests {
     #[test]
     fn every_built_path_is_served_and_every_route_is_built() {
         let served = route_table(true);
+        let mut want: Vec<(String, String)> = routes::TABLE
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        let mut got = served.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "the router serves exactly core's route table");
         for (method, path) in routes::samples() {
             assert!(
                 served

@@ -29,8 +29,6 @@ use wasm_bindgen::prelude::*;
 
 /// Per-instance cap on the estimated bytes of all entries.
 pub const CACHE_CAP_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
-/// Longest key, in UTF-8 bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
 
 /// The `ctx.cache` engine of one host (all instances; calls name the instance).
 pub struct Cache {
@@ -43,14 +41,9 @@ pub struct Cache {
     recency: RefCell<HashMap<(String, String), f64>>,
 }
 
+/// Core's bound (1 KiB of UTF-8), checked again here whatever the caller decoded.
 fn check_key(key: &str) -> Result<(), Error> {
-    if key.len() > MAX_KEY_BYTES {
-        return Err(Error::invalid(format!(
-            "cache keys are at most {MAX_KEY_BYTES} bytes (got {})",
-            key.len()
-        )));
-    }
-    Ok(())
+    monodit_core::limits::check_cache_key(key)
 }
 
 fn is_expired(r: &CacheRecord, t: f64) -> bool {

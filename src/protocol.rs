@@ -67,7 +67,8 @@ pub const MAX_ID: f64 = 4_294_967_295.0;
 pub const MAX_OP_LEN: u32 = 32;
 /// Longest namespace / bucket id, in UTF-16 units.
 pub const MAX_NAMESPACE_LEN: u32 = 200;
-/// Longest cache key, collection item id, asset object key or binding key.
+/// Longest collection item id, asset object key or binding key, in UTF-16 units (cache keys
+/// have their own bound: core's `limits::MAX_CACHE_KEY_BYTES`).
 pub const MAX_KEY_LEN: u32 = 512;
 /// Longest asset file name.
 pub const MAX_NAME_LEN: u32 = 255;
@@ -135,58 +136,8 @@ pub enum Op {
     Log,
 }
 
-/// The methods of a `ctx.storage.<name>` collection (README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CollectionMethod {
-    /// `get(id)`
-    Get,
-    /// `put(id, data)`
-    Put,
-    /// `delete(id)`
-    Delete,
-    /// `exists(id)`
-    Exists,
-    /// `getMany(ids)`
-    GetMany,
-    /// `putMany(items)`
-    PutMany,
-    /// `deleteMany(ids)`
-    DeleteMany,
-    /// `query(options)`
-    Query,
-    /// `count(where?)`
-    Count,
-}
-
-impl CollectionMethod {
-    /// Every method, for building collection facades.
-    pub const ALL: [CollectionMethod; 9] = [
-        CollectionMethod::Get,
-        CollectionMethod::Put,
-        CollectionMethod::Delete,
-        CollectionMethod::Exists,
-        CollectionMethod::GetMany,
-        CollectionMethod::PutMany,
-        CollectionMethod::DeleteMany,
-        CollectionMethod::Query,
-        CollectionMethod::Count,
-    ];
-
-    /// The JS method name (and the HTTP op name).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            CollectionMethod::Get => "get",
-            CollectionMethod::Put => "put",
-            CollectionMethod::Delete => "delete",
-            CollectionMethod::Exists => "exists",
-            CollectionMethod::GetMany => "getMany",
-            CollectionMethod::PutMany => "putMany",
-            CollectionMethod::DeleteMany => "deleteMany",
-            CollectionMethod::Query => "query",
-            CollectionMethod::Count => "count",
-        }
-    }
-}
+/// The methods of a `ctx.storage.<name>` collection: core's one definition of the op names.
+pub use monodit_core::ops::CollectionMethod;
 
 impl Op {
     /// The wire spelling.
@@ -206,15 +157,7 @@ impl Op {
             Op::CacheDelete => "cache.delete",
             Op::CacheKeys => "cache.keys",
             Op::CacheClear => "cache.clear",
-            Op::Storage(CollectionMethod::Get) => "storage.get",
-            Op::Storage(CollectionMethod::Put) => "storage.put",
-            Op::Storage(CollectionMethod::Delete) => "storage.delete",
-            Op::Storage(CollectionMethod::Exists) => "storage.exists",
-            Op::Storage(CollectionMethod::GetMany) => "storage.getMany",
-            Op::Storage(CollectionMethod::PutMany) => "storage.putMany",
-            Op::Storage(CollectionMethod::DeleteMany) => "storage.deleteMany",
-            Op::Storage(CollectionMethod::Query) => "storage.query",
-            Op::Storage(CollectionMethod::Count) => "storage.count",
+            Op::Storage(method) => method.port_op(),
             Op::Config => "config",
             Op::KvGet => "kv.get",
             Op::KvSet => "kv.set",
@@ -247,10 +190,7 @@ impl Op {
             "kv.delete" => Op::KvDelete,
             "kv.list" => Op::KvList,
             "log" => Op::Log,
-            _ => {
-                let m = s.strip_prefix("storage.")?;
-                Op::Storage(*CollectionMethod::ALL.iter().find(|c| c.as_str() == m)?)
-            }
+            _ => Op::Storage(CollectionMethod::parse(s.strip_prefix("storage.")?)?),
         })
     }
 }

@@ -23,7 +23,7 @@ use js_sys::{Array, JsString, Object, Reflect};
 use monodit_core::api::{
     CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_DOCUMENT_BYTES, MAX_ITEM_BYTES,
 };
-use monodit_core::{kv, Error, ErrorCode};
+use monodit_core::{kv, limits, Error, ErrorCode};
 use serde_json::{Map, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -78,6 +78,14 @@ fn required_string(args: &JsValue, key: &str, max: u32) -> Result<String, Error>
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(invalid(format!("args.{key} is required"))),
     }
+}
+
+/// A `ctx.cache` key: core's one bound (1 KiB of UTF-8), after a cheap refusal of longer JS
+/// strings unread (no string has more UTF-16 units than UTF-8 bytes).
+fn cache_key(args: &JsValue) -> Result<String, Error> {
+    let key = required_string(args, "key", limits::MAX_CACHE_KEY_BYTES as u32)?;
+    limits::check_cache_key(&key)?;
+    Ok(key)
 }
 
 fn id_number(v: &JsValue) -> Option<f64> {
@@ -246,10 +254,10 @@ fn parse_call(op: Op, args: &JsValue) -> Result<Call, Error> {
             namespace: string_field(args, "namespace", MAX_NAMESPACE_LEN)?,
         },
         Op::CacheGet => Call::CacheGet {
-            key: required_string(args, "key", MAX_KEY_LEN)?,
+            key: cache_key(args)?,
         },
         Op::CacheSet => {
-            let key = required_string(args, "key", MAX_KEY_LEN)?;
+            let key = cache_key(args)?;
             let value = get(args, "value");
             estimate_size(&value, MAX_CACHE_VALUE_BYTES)?;
             let ttl = get(args, "ttlMs");
@@ -264,7 +272,7 @@ fn parse_call(op: Op, args: &JsValue) -> Result<Call, Error> {
             Call::CacheSet { key, value, ttl_ms }
         }
         Op::CacheDelete => Call::CacheDelete {
-            key: required_string(args, "key", MAX_KEY_LEN)?,
+            key: cache_key(args)?,
         },
         Op::CacheKeys => Call::CacheKeys,
         Op::CacheClear => Call::CacheClear,

@@ -6,6 +6,7 @@ use super::to_js;
 use crate::sync::Engine;
 use js_sys::Array;
 use monodit_core::api::CollectionOp;
+use monodit_core::ops::CollectionMethod;
 use monodit_core::{Error, ErrorCode};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -48,11 +49,11 @@ impl Mount {
             CollectionOp::GetMany { ids } => Some(ids.clone()),
             _ => None,
         };
-        let kind = collection_kind(&op);
+        let method = op.method();
         // Declared collections imply an id (core rule).
         let plugin = self.plugin_id().await?;
         let v = engine.collection(plugin, collection, op).await?;
-        collection_result(kind, v, wanted_ids)
+        collection_result(method, v, wanted_ids)
     }
 
     /// `ctx.kv.get`.
@@ -112,46 +113,25 @@ impl Mount {
     }
 }
 
-#[derive(Clone, Copy)]
-pub(super) enum CollKind {
-    Get,
-    Unit,
-    Deleted,
-    Exists,
-    GetMany,
-    Query,
-    Count,
-}
-
-pub(super) fn collection_kind(op: &CollectionOp) -> CollKind {
-    match op {
-        CollectionOp::Get { .. } => CollKind::Get,
-        CollectionOp::Put { .. } | CollectionOp::PutMany { .. } => CollKind::Unit,
-        CollectionOp::Delete { .. } | CollectionOp::DeleteMany { .. } => CollKind::Deleted,
-        CollectionOp::Exists { .. } => CollKind::Exists,
-        CollectionOp::GetMany { .. } => CollKind::GetMany,
-        CollectionOp::Query(_) => CollKind::Query,
-        CollectionOp::Count { .. } => CollKind::Count,
-    }
-}
-
-/// Shapes the backend's answer as the widget's `StorageCollection` returns it (typings in
-/// `src/widget/typings.rs`).
+/// Shapes the backend's answer (core's `ops` result types) as the widget's `StorageCollection`
+/// returns it (typings in `src/widget/typings.rs`).
 pub(super) fn collection_result(
-    kind: CollKind,
+    method: CollectionMethod,
     v: Value,
     wanted: Option<Vec<String>>,
 ) -> Result<JsValue, Error> {
-    Ok(match kind {
-        CollKind::Get => to_js(v.get("item").unwrap_or(&Value::Null))?,
-        CollKind::Unit => JsValue::UNDEFINED,
-        CollKind::Deleted => to_js(v.get("deleted").unwrap_or(&Value::Null))?,
-        CollKind::Exists => {
+    Ok(match method {
+        CollectionMethod::Get => to_js(v.get("item").unwrap_or(&Value::Null))?,
+        CollectionMethod::Put | CollectionMethod::PutMany => JsValue::UNDEFINED,
+        CollectionMethod::Delete | CollectionMethod::DeleteMany => {
+            to_js(v.get("deleted").unwrap_or(&Value::Null))?
+        }
+        CollectionMethod::Exists => {
             JsValue::from_bool(v.get("exists").and_then(Value::as_bool).unwrap_or(false))
         }
-        CollKind::Count => to_js(v.get("count").unwrap_or(&Value::Null))?,
-        CollKind::Query => to_js(&v)?,
-        CollKind::GetMany => {
+        CollectionMethod::Count => to_js(v.get("count").unwrap_or(&Value::Null))?,
+        CollectionMethod::Query => to_js(&v)?,
+        CollectionMethod::GetMany => {
             // [[id, data], ...] in the order asked, so the widget's Map keeps that order.
             let items = v.get("items").and_then(Value::as_object);
             let out = Array::new();

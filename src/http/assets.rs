@@ -4,6 +4,7 @@
 use super::{enc, error_from_body, network_error, parse_text, Api, REQUEST_TIMEOUT_MS};
 use gloo_net::http::Request;
 use monodit_core::api::{AssetInfo, AssetList, Contract, NewUpload, UploadPart, UploadSession};
+use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
 use serde_json::Value;
 use std::cell::Cell;
@@ -49,13 +50,13 @@ impl<C> Drop for XhrGuard<C> {
 impl Api {
     /// `GET /v1/assets/{bucketId}`.
     pub async fn assets(&self, bucket_id: &str) -> Result<AssetList, Error> {
-        self.get_json("list assets", &format!("/v1/assets/{}", enc(bucket_id)))
+        self.get_json("list assets", &routes::assets(bucket_id))
             .await
     }
 
     /// `DELETE /v1/assets/{bucketId}/{objectKey}`.
     pub async fn delete_asset(&self, bucket_id: &str, object_key: &str) -> Result<(), Error> {
-        let path = format!("/v1/assets/{}/{}", enc(bucket_id), enc(object_key));
+        let path = routes::asset(bucket_id, object_key);
         let _: serde_json::Value = self.delete_json("delete asset", &path).await?;
         Ok(())
     }
@@ -88,8 +89,8 @@ impl Api {
         on_progress: impl Fn(f64, f64) + 'static,
     ) -> Result<AssetInfo, Error> {
         let url = self.url(&format!(
-            "/v1/assets/{}?name={}&schemaId={}&schemaVersion={}",
-            enc(bucket_id),
+            "{}?name={}&schemaId={}&schemaVersion={}",
+            routes::assets(bucket_id),
             enc(name),
             enc(&contract.schema_id),
             contract.schema_version
@@ -110,13 +111,17 @@ impl Api {
     /// `POST /v1/uploads`: starts a resumable upload, or answers the session that
     /// `idempotencyKey` already started (with `completed` once it is done).
     pub async fn create_upload(&self, req: &NewUpload) -> Result<UploadSession, Error> {
-        self.send_json("start upload", Request::post(&self.url("/v1/uploads")), req)
-            .await
+        self.send_json(
+            "start upload",
+            Request::post(&self.url(routes::UPLOADS)),
+            req,
+        )
+        .await
     }
 
     /// `GET /v1/uploads/{uploadId}`: the session and the parts stored so far.
     pub async fn upload_session(&self, upload_id: &str) -> Result<UploadSession, Error> {
-        self.get_json("upload session", &format!("/v1/uploads/{}", enc(upload_id)))
+        self.get_json("upload session", &routes::upload(upload_id))
             .await
     }
 
@@ -132,10 +137,7 @@ impl Api {
         self.counters
             .upload_parts
             .set(self.counters.upload_parts.get() + 1);
-        let url = self.url(&format!(
-            "/v1/uploads/{}/parts/{part_number}",
-            enc(upload_id)
-        ));
+        let url = self.url(&routes::upload_part(upload_id, part_number));
         let text = self
             .send_blob(
                 "upload part",
@@ -155,7 +157,7 @@ impl Api {
     /// (20 MB/s assumed on top of [`REQUEST_TIMEOUT_MS`]).
     pub async fn complete_upload(&self, upload_id: &str, size: u64) -> Result<AssetInfo, Error> {
         let what = "complete upload";
-        let url = self.url(&format!("/v1/uploads/{}/complete", enc(upload_id)));
+        let url = self.url(&routes::upload_complete(upload_id));
         let timeout_ms = (i64::from(REQUEST_TIMEOUT_MS) + (size / 20_000) as i64)
             .min(i64::from(i32::MAX)) as i32;
         let builder = self.authed(Request::post(&url));
@@ -165,7 +167,7 @@ impl Api {
 
     /// `DELETE /v1/uploads/{uploadId}`: aborts the upload and releases its reservation.
     pub async fn abort_upload(&self, upload_id: &str) -> Result<(), Error> {
-        let path = format!("/v1/uploads/{}", enc(upload_id));
+        let path = routes::upload(upload_id);
         let _: Value = self.delete_json("abort upload", &path).await?;
         Ok(())
     }

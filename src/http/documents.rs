@@ -1,8 +1,9 @@
 //! Document routes: reads (conditional), writes, one batched metadata check.
 
-use super::{enc, error_from_body, Api, DocumentFetch};
+use super::{error_from_body, Api, DocumentFetch};
 use gloo_net::http::Request;
 use monodit_core::api::{BatchMetaRequest, BatchMetaResponse, DocumentMeta, PutDocument};
+use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
 
 impl Api {
@@ -16,7 +17,7 @@ impl Api {
         // `missing=empty`: a never-written bucket answers 204, not a 404 the browser would
         // log as a failed request (older servers still answer 404, handled below).
         let mut builder = self.authed(Request::get(
-            &self.url(&format!("/v1/documents/{}?missing=empty", enc(bucket_id))),
+            &self.url(&format!("{}?missing=empty", routes::document(bucket_id))),
         ));
         if let Some(v) = if_none_match {
             builder = builder.header("If-None-Match", &format!("\"{v}\""));
@@ -44,11 +45,8 @@ impl Api {
 
     /// `GET /v1/documents/{bucketId}/meta`.
     pub async fn document_meta(&self, bucket_id: &str) -> Result<DocumentMeta, Error> {
-        self.get_json(
-            "document meta",
-            &format!("/v1/documents/{}/meta", enc(bucket_id)),
-        )
-        .await
+        self.get_json("document meta", &routes::document_meta(bucket_id))
+            .await
     }
 
     /// `PUT /v1/documents/{bucketId}`.
@@ -60,7 +58,7 @@ impl Api {
         self.counters
             .document_puts
             .set(self.counters.document_puts.get() + 1);
-        let url = self.url(&format!("/v1/documents/{}", enc(bucket_id)));
+        let url = self.url(&routes::document(bucket_id));
         self.send_json("put document", Request::put(&url), body)
             .await
     }
@@ -68,7 +66,11 @@ impl Api {
     /// `POST /v1/meta`: metadata of many buckets in one request.
     pub async fn batch_meta(&self, req: &BatchMetaRequest) -> Result<BatchMetaResponse, Error> {
         self.counters.meta.set(self.counters.meta.get() + 1);
-        self.send_json("batch meta", Request::post(&self.url("/v1/meta")), req)
-            .await
+        self.send_json(
+            "batch meta",
+            Request::post(&self.url(routes::BATCH_META)),
+            req,
+        )
+        .await
     }
 }

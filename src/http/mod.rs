@@ -24,6 +24,7 @@ use monodit_core::api::{
     NewUser, Plan, SetFaults, SetPlan, Usage,
 };
 use monodit_core::buckets::Backend;
+use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -75,8 +76,9 @@ pub enum DocumentFetch {
     Missing,
 }
 
-fn enc(segment: &str) -> String {
-    String::from(js_sys::encode_uri_component(segment))
+/// Encodes a query-string value (paths come from core's `routes`).
+fn enc(value: &str) -> String {
+    String::from(js_sys::encode_uri_component(value))
 }
 
 fn network_error(what: &str, err: impl std::fmt::Display) -> Error {
@@ -306,17 +308,17 @@ impl Api {
 
     /// `GET /v1/me`.
     pub async fn me(&self) -> Result<Me, Error> {
-        self.get_json("me", "/v1/me").await
+        self.get_json("me", routes::ME).await
     }
 
     /// `GET /v1/usage`.
     pub async fn usage(&self) -> Result<Usage, Error> {
-        self.get_json("usage", "/v1/usage").await
+        self.get_json("usage", routes::USAGE).await
     }
 
     /// `GET /v1/buckets`: the topology.
     pub async fn buckets(&self) -> Result<Vec<BucketInfo>, Error> {
-        self.get_json("buckets", "/v1/buckets").await
+        self.get_json("buckets", routes::BUCKETS).await
     }
 
     /// `DELETE /v1/buckets/{backend}/{bucketId}`.
@@ -325,7 +327,7 @@ impl Api {
         backend: Backend,
         bucket_id: &str,
     ) -> Result<DeletedBucket, Error> {
-        let path = format!("/v1/buckets/{}/{}", backend.as_str(), enc(bucket_id));
+        let path = routes::bucket(backend, bucket_id);
         self.delete_json("delete bucket", &path).await
     }
 
@@ -335,19 +337,19 @@ impl Api {
         instance_id: &str,
         reg: &InstanceRegistration,
     ) -> Result<InstanceInfo, Error> {
-        let url = self.url(&format!("/v1/instances/{}", enc(instance_id)));
+        let url = self.url(&routes::instance(instance_id));
         self.send_json("register instance", Request::put(&url), reg)
             .await
     }
 
     /// `GET /v1/instances`.
     pub async fn instances(&self) -> Result<Vec<InstanceInfo>, Error> {
-        self.get_json("instances", "/v1/instances").await
+        self.get_json("instances", routes::INSTANCES).await
     }
 
     /// `DELETE /v1/instances/{instanceId}`.
     pub async fn delete_instance(&self, instance_id: &str) -> Result<(), Error> {
-        let path = format!("/v1/instances/{}", enc(instance_id));
+        let path = routes::instance(instance_id);
         let _: serde_json::Value = self.delete_json("delete instance", &path).await?;
         Ok(())
     }
@@ -362,7 +364,7 @@ impl Api {
     pub async fn dev_set_faults(&self, document_put_errors: u32) -> Result<SetFaults, Error> {
         self.send_json(
             "set faults",
-            Request::put(&self.url("/v1/dev/faults")),
+            Request::put(&self.url(routes::DEV_FAULTS)),
             &SetFaults {
                 document_put_errors,
             },
@@ -379,7 +381,7 @@ impl Api {
     ) -> Result<DevFaults, Error> {
         self.send_json(
             "set faults",
-            Request::put(&self.url("/v1/dev/faults")),
+            Request::put(&self.url(routes::DEV_FAULTS)),
             &DevFaults {
                 upload_response_lost,
                 ..DevFaults::default()
@@ -397,7 +399,7 @@ impl Api {
     ) -> Result<DevFaults, Error> {
         self.send_json(
             "set faults",
-            Request::put(&self.url("/v1/dev/faults")),
+            Request::put(&self.url(routes::DEV_FAULTS)),
             &DevFaults {
                 document_response_lost,
                 ..DevFaults::default()
@@ -416,7 +418,7 @@ impl Api {
     ) -> Result<Me, Error> {
         self.send_json(
             "set plan",
-            Request::put(&self.url("/v1/dev/plan")),
+            Request::put(&self.url(routes::DEV_PLAN)),
             &SetPlan {
                 plan,
                 addons,
@@ -429,7 +431,7 @@ impl Api {
     /// `POST /v1/dev/users` (servers started with `--dev` only): a fresh user and its token.
     pub async fn dev_new_user(base_url: &str, plan: Plan) -> Result<NewUser, Error> {
         let api = Api::new(base_url, "");
-        let url = api.url("/v1/dev/users");
+        let url = api.url(routes::DEV_USERS);
         let body = serde_json::to_string(&SetPlan {
             plan,
             addons: 0,

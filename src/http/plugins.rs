@@ -4,6 +4,7 @@ use super::{enc, Api};
 use gloo_net::http::Request;
 use monodit_core::api::CollectionOp;
 use monodit_core::kv::{KvEntry, KvList, PutKv};
+use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
 use serde_json::Value;
 
@@ -11,12 +12,12 @@ impl Api {
     /// `GET /v1/plugins` (core `api::PluginInfo` list). Passed on as JSON: the host only
     /// hands it to the page, and a typed copy would cost bundle bytes for nothing.
     pub async fn plugins(&self) -> Result<serde_json::Value, Error> {
-        self.get_json("plugins", "/v1/plugins").await
+        self.get_json("plugins", routes::PLUGINS).await
     }
 
     /// `DELETE /v1/plugins/{pluginId}` (core `api::DeletedPlugin`, as JSON like `plugins`).
     pub async fn delete_plugin(&self, plugin_id: &str) -> Result<serde_json::Value, Error> {
-        let path = format!("/v1/plugins/{}", enc(plugin_id));
+        let path = routes::plugin(plugin_id);
         self.delete_json("delete plugin data", &path).await
     }
 
@@ -30,17 +31,7 @@ impl Api {
         let body = serde_json::to_value(op).map_err(|e| {
             Error::invalid(format!("collection: cannot encode the operation ({e})"))
         })?;
-        let op_name = body
-            .get("op")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "collection: operation without a name"))?
-            .to_string();
-        let url = self.url(&format!(
-            "/v1/collections/{}/{}/{}",
-            enc(plugin_id),
-            enc(collection),
-            enc(&op_name)
-        ));
+        let url = self.url(&routes::collection_op(plugin_id, collection, op.method()));
         self.send_json("collection", Request::post(&url), &body)
             .await
     }
@@ -49,7 +40,7 @@ impl Api {
     pub async fn kv_get(&self, plugin_id: &str, key: &str) -> Result<Option<Value>, Error> {
         // `missing=empty`: an unset key answers 204, not a 404 the browser would log as a
         // failed request (older servers still answer 404 NOT_FOUND, handled below).
-        let path = format!("/v1/kv/{}/{}?missing=empty", enc(plugin_id), enc(key));
+        let path = format!("{}?missing=empty", routes::kv_key(plugin_id, key));
         let what = "kv get";
         let resp = self
             .send(what, self.authed(Request::get(&self.url(&path))), None)
@@ -66,14 +57,14 @@ impl Api {
 
     /// `PUT /v1/kv/{pluginId}/{key}`.
     pub async fn kv_set(&self, plugin_id: &str, key: &str, value: Value) -> Result<KvEntry, Error> {
-        let path = format!("/v1/kv/{}/{}", enc(plugin_id), enc(key));
+        let path = routes::kv_key(plugin_id, key);
         self.send_json("kv set", Request::put(&self.url(&path)), &PutKv { value })
             .await
     }
 
     /// `DELETE /v1/kv/{pluginId}/{key}`: whether the key existed.
     pub async fn kv_delete(&self, plugin_id: &str, key: &str) -> Result<bool, Error> {
-        let path = format!("/v1/kv/{}/{}", enc(plugin_id), enc(key));
+        let path = routes::kv_key(plugin_id, key);
         let v: Value = self.delete_json("kv delete", &path).await?;
         Ok(v.get("deleted").and_then(Value::as_bool).unwrap_or(false))
     }
@@ -87,8 +78,8 @@ impl Api {
         after: &str,
     ) -> Result<KvList, Error> {
         let path = format!(
-            "/v1/kv/{}?prefix={}&after={}",
-            enc(plugin_id),
+            "{}?prefix={}&after={}",
+            routes::kv(plugin_id),
             enc(prefix),
             enc(after)
         );

@@ -11,21 +11,17 @@ use monodit_core::api::AssetInfo;
 use monodit_core::Error;
 use std::rc::Rc;
 
-/// Signed download URLs expire (`exp=`, epoch seconds); a list whose URLs expire within this
-/// margin is listed again instead of being served from the mirror.
+/// Signed download URLs expire (`AssetInfo::url_expires_at`); a list whose URLs expire within
+/// this margin is listed again instead of being served from the mirror.
 pub const URL_FRESH_MARGIN_MS: f64 = 5.0 * 60.0 * 1000.0;
 
-/// Whether every signed URL of a list stays valid for at least [`URL_FRESH_MARGIN_MS`].
+/// Whether every signed URL of a list stays valid for at least [`URL_FRESH_MARGIN_MS`]. A list
+/// stored before answers carried the expiry is not: it is listed again once.
 fn urls_fresh(assets: &[AssetInfo]) -> bool {
-    let limit_secs = (now() + URL_FRESH_MARGIN_MS) / 1000.0;
-    assets.iter().all(|a| {
-        let exp = a
-            .url
-            .split_once('?')
-            .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("exp=")))
-            .and_then(|e| e.parse::<f64>().ok());
-        exp.map(|e| e > limit_secs).unwrap_or(true)
-    })
+    let limit = now() + URL_FRESH_MARGIN_MS;
+    assets
+        .iter()
+        .all(|a| a.url_expires_at.is_some_and(|e| e as f64 > limit))
 }
 
 #[derive(Debug, Clone)]

@@ -94,20 +94,8 @@ impl Doc {
 
 pub(super) fn check_contract(b: &BucketRef, have: Option<&Contract>) -> Result<(), Error> {
     match have {
-        Some(c) if c != &b.contract => Err(Error::new(
-            ErrorCode::IncompatibleBucket,
-            format!(
-                "bucket {} was created as {} {} v{}, not {} {} v{}",
-                b.bucket_id,
-                c.backend.as_str(),
-                c.schema_id,
-                c.schema_version,
-                b.contract.backend.as_str(),
-                b.contract.schema_id,
-                b.contract.schema_version
-            ),
-        )
-        .with_detail(serde_json::json!({"bucketId": b.bucket_id, "contract": c}))),
-        _ => Ok(()),
+        // Core's one INCOMPATIBLE_BUCKET, with the server's detail shape.
+        Some(c) => monodit_core::buckets::check_compatible(c, &b.contract),
+        None => Ok(()),
     }
 }

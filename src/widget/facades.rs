@@ -8,7 +8,8 @@ use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 
 /// `ctx.cache`: browser-only per-instance data (never sent to the server, not counted in
-/// quota). Values are anything structured-cloneable, Blobs included.
+/// quota). Values are anything structured-cloneable, Blobs included. Keys are 1 to 1,024
+/// bytes of UTF-8 (1 KiB); a longer key rejects with INVALID_ARGUMENT.
 #[wasm_bindgen]
 pub struct Cache {
     pub(super) client: Client,
@@ -16,13 +17,13 @@ pub struct Cache {
 
 #[wasm_bindgen]
 impl Cache {
-    /// The value, or `undefined` when missing or expired.
+    /// The value, or `undefined` when missing or expired. `key`: 1 to 1,024 bytes of UTF-8.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn get(&self, key: JsValue) -> Promise {
         send(&self.client, "cache.get", obj(&[("key", &key)]).into())
     }
 
-    /// Stores a value; `ttlMs` expires it.
+    /// Stores a value; `ttlMs` expires it. `key`: 1 to 1,024 bytes of UTF-8.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn set(
         &self,

@@ -5,6 +5,7 @@ use super::{map_promise, send, undefined};
 use crate::errors::{self, obj};
 use crate::transport::Client;
 use js_sys::{Array, Object, Promise, Reflect};
+use monodit_core::ops::CollectionMethod;
 use monodit_core::ErrorCode;
 use wasm_bindgen::prelude::*;
 
@@ -58,10 +59,10 @@ pub struct StorageCollection {
 }
 
 impl StorageCollection {
-    fn call(&self, op: &'static str, fields: &[(&str, &JsValue)]) -> Promise {
+    fn call(&self, method: CollectionMethod, fields: &[(&str, &JsValue)]) -> Promise {
         let args = obj(fields);
         let _ = Reflect::set(&args, &"collection".into(), &self.name);
-        send(&self.client, op, args.into())
+        send(&self.client, method.port_op(), args.into())
     }
 }
 
@@ -70,14 +71,14 @@ impl StorageCollection {
     /// The item's data, or `null`.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn get(&self, id: JsValue) -> Promise {
-        self.call("storage.get", &[("id", &id)])
+        self.call(CollectionMethod::Get, &[("id", &id)])
     }
 
     /// Creates or replaces an item.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn put(&self, id: JsValue, data: JsValue) -> Promise {
         map_promise(
-            self.call("storage.put", &[("id", &id), ("data", &data)]),
+            self.call(CollectionMethod::Put, &[("id", &id), ("data", &data)]),
             undefined,
         )
     }
@@ -85,13 +86,13 @@ impl StorageCollection {
     /// Deletes an item; resolves whether it existed.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn delete(&self, id: JsValue) -> Promise {
-        self.call("storage.delete", &[("id", &id)])
+        self.call(CollectionMethod::Delete, &[("id", &id)])
     }
 
     /// Whether an item exists.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn exists(&self, id: JsValue) -> Promise {
-        self.call("storage.exists", &[("id", &id)])
+        self.call(CollectionMethod::Exists, &[("id", &id)])
     }
 
     /// The found items as a `Map` (missing ids are absent), in the order asked.
@@ -99,23 +100,26 @@ impl StorageCollection {
     pub fn get_many(&self, ids: JsValue) -> Promise {
         // The host answers [[id, data], ...] so key order survives (object keys would put
         // integer-like ids first).
-        map_promise(self.call("storage.getMany", &[("ids", &ids)]), |pairs| {
-            let map = js_sys::Map::new();
-            if Array::is_array(&pairs) {
-                for pair in Array::from(&pairs).iter() {
-                    let pair = Array::from(&pair);
-                    map.set(&pair.get(0), &pair.get(1));
+        map_promise(
+            self.call(CollectionMethod::GetMany, &[("ids", &ids)]),
+            |pairs| {
+                let map = js_sys::Map::new();
+                if Array::is_array(&pairs) {
+                    for pair in Array::from(&pairs).iter() {
+                        let pair = Array::from(&pair);
+                        map.set(&pair.get(0), &pair.get(1));
+                    }
                 }
-            }
-            map.into()
-        })
+                map.into()
+            },
+        )
     }
 
     /// Writes many items in one transaction.
     #[wasm_bindgen(js_name = putMany, unchecked_return_type = "Promise<void>")]
     pub fn put_many(&self, items: JsValue) -> Promise {
         map_promise(
-            self.call("storage.putMany", &[("items", &items)]),
+            self.call(CollectionMethod::PutMany, &[("items", &items)]),
             undefined,
         )
     }
@@ -123,7 +127,7 @@ impl StorageCollection {
     /// Deletes many items in one transaction; resolves how many existed.
     #[wasm_bindgen(js_name = deleteMany, unchecked_return_type = "Promise<number>")]
     pub fn delete_many(&self, ids: JsValue) -> Promise {
-        self.call("storage.deleteMany", &[("ids", &ids)])
+        self.call(CollectionMethod::DeleteMany, &[("ids", &ids)])
     }
 
     /// A page of items filtered/ordered by indexed fields; pass `cursor` back for the next.
@@ -133,7 +137,7 @@ impl StorageCollection {
         #[wasm_bindgen(unchecked_optional_param_type = "QueryOptions")] options: Option<JsValue>,
     ) -> Promise {
         self.call(
-            "storage.query",
+            CollectionMethod::Query,
             &[("options", &options.unwrap_or(JsValue::UNDEFINED))],
         )
     }
@@ -146,7 +150,7 @@ impl StorageCollection {
         where_: Option<JsValue>,
     ) -> Promise {
         self.call(
-            "storage.count",
+            CollectionMethod::Count,
             &[("where", &where_.unwrap_or(JsValue::UNDEFINED))],
         )
     }

@@ -48,6 +48,8 @@ export interface AssetInfo {
   objectKey: string; name: string; size: number; contentType: string; uploadedAt: number;
   /** Signed, expiring download URL usable in `<img src>`. */
   url: string;
+  /** When `url` stops working, epoch ms (the SDK re-lists before then). */
+  urlExpiresAt?: number;
 }
 /** Second argument of `ctx.assets.subscribe` callbacks: the bucket's list changed (upload,
  *  delete, revalidation, another tab). `version` is the bucket's change counter. */

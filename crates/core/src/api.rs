@@ -3,6 +3,7 @@
 //! Kept apart from logic so the server and the SDK compile against the same shapes.
 //! JSON is camelCase. Times are Unix epoch milliseconds. `server/openapi.yaml` describes the
 //! same routes for other clients; a server test keeps the two in step.
+//! The patterns and the builders of concrete paths are in [`crate::routes`].
 //!
 //! | method | path | body → answer |
 //! |---|---|---|
@@ -251,6 +252,10 @@ pub struct AssetInfo {
     pub uploaded_at: i64,
     /// Signed, expiring download URL usable in `<img src>`.
     pub url: String,
+    /// When [`AssetInfo::url`] stops working, epoch ms: a client re-lists before then instead
+    /// of reading the expiry out of the URL. Absent from answers stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_expires_at: Option<i64>,
 }
 
 /// `GET /v1/assets/{bucketId}`.

@@ -10,8 +10,10 @@
 //! - [`limits`]: what one user may create on the server (instances, plugin ids, indexes).
 //! - [`kv`]: plugin key-value storage (`ctx.kv`): wire types and limits.
 //! - [`plugins`]: who may claim a plugin id (the widget source it is pinned to).
+//! - [`ops`]: the collection ops' names and read/write class.
 //! - [`outbox`]: queued document writes: superseding, version conditions, failure outcomes.
 //! - [`queue`]: one bucket's document queue as a pure state machine applying those rules.
+//! - [`routes`]: route patterns and path builders, for the server's router and the SDK's client.
 //! - [`rate`]: a fixed rate window (at most n events per window, the rest counted).
 //! - [`api`]: HTTP wire types and the route table.
 #![forbid(unsafe_code)]
@@ -24,11 +26,13 @@ pub mod errors;
 pub mod kv;
 pub mod limits;
 pub mod manifest;
+pub mod ops;
 pub mod outbox;
 pub mod plugins;
 pub mod query;
 pub mod queue;
 pub mod rate;
+pub mod routes;
 pub mod slots;
 
 pub use errors::{Error, ErrorCode, Result};

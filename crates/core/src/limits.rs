@@ -28,6 +28,39 @@ pub const MAX_INDEX_DECLARATIONS_PER_USER: usize = 128;
 /// correctly, but no further index is built.
 pub const DEFAULT_MAX_INDEX_DEFINITIONS: usize = 1000;
 
+/// Longest collection item id, in UTF-8 bytes (README, Limits: 1–256 bytes). The server
+/// checks it ([`check_item_id`]); the port only refuses what is surely longer (its
+/// `MAX_KEY_LEN` of UTF-16 units, `src/protocol.rs`).
+pub const MAX_ITEM_ID_BYTES: usize = 256;
+
+/// A collection item id is 1..=[`MAX_ITEM_ID_BYTES`] bytes without control characters; else
+/// `INVALID_ARGUMENT`.
+pub fn check_item_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.len() > MAX_ITEM_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "item ids are 1..={MAX_ITEM_ID_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Longest `ctx.cache` key, in UTF-8 bytes: the README's 1 KiB. Cache keys stay in the
+/// browser (IndexedDB), so this is checked by the host only: at the port, where a JS string
+/// longer than this many UTF-16 units is refused unread (a string never has more UTF-16 units
+/// than UTF-8 bytes), and by [`check_cache_key`] on the decoded key.
+pub const MAX_CACHE_KEY_BYTES: usize = 1024;
+
+/// A `ctx.cache` key is 1..=[`MAX_CACHE_KEY_BYTES`] bytes of UTF-8; else `INVALID_ARGUMENT`.
+pub fn check_cache_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > MAX_CACHE_KEY_BYTES {
+        return Err(Error::invalid(format!(
+            "a cache key is 1 to {MAX_CACHE_KEY_BYTES} bytes of UTF-8 (got {})",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
 /// A per-user count limit: `count` things after the write, `limit` allowed. Exactly at the
 /// limit passes; past it fails with `LIMIT_EXCEEDED`, `detail` naming the limit.
 pub fn check_count(what: &str, count: usize, limit: usize) -> Result<(), Error> {
@@ -65,6 +98,43 @@ mod tests {
         assert_eq!(MAX_MANIFEST_BYTES, 32_768);
         assert!(check_size("config", MAX_CONFIG_BYTES, MAX_CONFIG_BYTES).is_ok());
         assert!(check_size("config", MAX_CONFIG_BYTES + 1, MAX_CONFIG_BYTES).is_err());
+    }
+
+    #[test]
+    fn cache_keys_pass_at_one_kib_and_fail_one_byte_past() {
+        assert_eq!(
+            MAX_CACHE_KEY_BYTES, 1024,
+            "README, Limits: keys up to 1 KiB"
+        );
+        check_cache_key(&"k".repeat(1024)).unwrap();
+        check_cache_key("k").unwrap();
+        // 512 two-byte characters are exactly 1 KiB; one more byte is over.
+        check_cache_key(&"é".repeat(512)).unwrap();
+        for bad in [
+            "".to_string(),
+            "k".repeat(1025),
+            format!("{}k", "é".repeat(512)),
+        ] {
+            let e = check_cache_key(&bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", bad.len());
+        }
+    }
+
+    #[test]
+    fn item_ids_pass_at_256_bytes_and_fail_one_past() {
+        check_item_id(&"i".repeat(MAX_ITEM_ID_BYTES)).unwrap();
+        check_item_id("a").unwrap();
+        check_item_id(&"é".repeat(128)).unwrap();
+        for bad in [
+            String::new(),
+            "i".repeat(MAX_ITEM_ID_BYTES + 1),
+            format!("{}i", "é".repeat(128)),
+            "a\nb".to_string(),
+            "\u{7f}".to_string(),
+        ] {
+            let e = check_item_id(&bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad:?}");
+        }
     }
 
     #[test]

@@ -43,7 +43,11 @@ fn info(env: &WorkerEnv, base: &str, r: AssetRow) -> AssetInfo {
     let exp = url_expiry(env.now_secs(), URL_TTL_SECS);
     let sig = Signer::new(env.secret(Secret::Url).to_vec()).sign(&r.object_key, exp);
     AssetInfo {
-        url: format!("{base}/v1/objects/{}?exp={exp}&sig={sig}", r.object_key),
+        url: format!(
+            "{base}{}?exp={exp}&sig={sig}",
+            monodit_core::routes::object(&r.object_key)
+        ),
+        url_expires_at: Some(i64::try_from(exp.saturating_mul(1000)).unwrap_or(i64::MAX)),
         object_key: r.object_key,
         name: r.name,
         size: r.size.max(0) as u64,

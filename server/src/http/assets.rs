@@ -51,21 +51,24 @@ pub struct SignedQuery {
     pub sig: Option<String>,
 }
 
-/// A signed URL for `key`. The expiry is rounded up to the hour so repeated listings hand out
-/// the same URL (browsers can cache the image) while it still expires.
-pub fn signed_url(st: &AppState, key: &str) -> String {
-    let exp = url_expiry(st.env.now_secs(), st.url_ttl_secs);
+/// A signed URL for `key` expiring at `exp` (epoch seconds, from [`url_expiry`]).
+pub fn signed_url(st: &AppState, key: &str, exp: u64) -> String {
     format!(
-        "{}/v1/objects/{key}?exp={exp}&sig={}",
+        "{}{}?exp={exp}&sig={}",
         st.public_url,
+        monodit_core::routes::object(key),
         st.signer.sign(key, exp)
     )
 }
 
-/// The wire form of an asset row, with its signed URL.
+/// The wire form of an asset row, with its signed URL and when it expires. The expiry is
+/// rounded up to the hour so repeated listings hand out the same URL (browsers can cache the
+/// image) while it still expires.
 pub fn info(st: &AppState, row: AssetRow) -> AssetInfo {
+    let exp = url_expiry(st.env.now_secs(), st.url_ttl_secs);
     AssetInfo {
-        url: signed_url(st, &row.object_key),
+        url: signed_url(st, &row.object_key, exp),
+        url_expires_at: Some(i64::try_from(exp.saturating_mul(1000)).unwrap_or(i64::MAX)),
         object_key: row.object_key,
         name: row.name,
         size: row.size,

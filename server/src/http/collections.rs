@@ -19,7 +19,7 @@ pub async fn op(
     JsonBody(body): JsonBody<Value>,
 ) -> AppResult<Json<Value>> {
     let op = collections::parse_op(&op, body)?;
-    let read_only = collections::is_read(&op);
+    let read_only = op.method().is_read();
     let secret = st.cursor_secret.clone();
     let run = move |tx: &rusqlite::Transaction<'_>| {
         collections::run(tx, &user, &plugin_id, &collection, op, &secret)

@@ -15,6 +15,7 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
+use monodit_core::routes;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,80 +33,40 @@ type Route = (&'static str, &'static str, MethodRouter<Arc<AppState>>);
 /// in dev mode.
 fn routes(dev: bool) -> Vec<Route> {
     let mut r: Vec<Route> = vec![
-        ("GET", "/v1/health", get(misc::health)),
-        ("GET", "/v1/openapi.json", get(misc::openapi)),
-        ("GET", "/v1/me", get(misc::me)),
-        ("GET", "/v1/usage", get(misc::usage)),
-        ("GET", "/v1/buckets", get(misc::list_buckets)),
-        (
-            "DELETE",
-            "/v1/buckets/{backend}/{bucketId}",
-            delete(misc::delete_bucket),
-        ),
-        (
-            "GET",
-            "/v1/documents/{bucketId}",
-            get(documents::get_document),
-        ),
-        (
-            "PUT",
-            "/v1/documents/{bucketId}",
-            put(documents::put_document),
-        ),
-        (
-            "GET",
-            "/v1/documents/{bucketId}/meta",
-            get(documents::get_meta),
-        ),
-        ("POST", "/v1/meta", post(documents::batch_meta)),
-        ("POST", "/v1/assets/{bucketId}", post(assets::upload)),
-        ("GET", "/v1/assets/{bucketId}", get(assets::list)),
-        (
-            "DELETE",
-            "/v1/assets/{bucketId}/{objectKey}",
-            delete(assets::delete),
-        ),
-        ("GET", "/v1/objects/{objectKey}", get(assets::download)),
-        ("POST", "/v1/uploads", post(uploads::create)),
-        ("GET", "/v1/uploads/{uploadId}", get(uploads::get)),
-        ("DELETE", "/v1/uploads/{uploadId}", delete(uploads::abort)),
-        (
-            "PUT",
-            "/v1/uploads/{uploadId}/parts/{partNumber}",
-            put(uploads::put_part),
-        ),
-        (
-            "POST",
-            "/v1/uploads/{uploadId}/complete",
-            post(uploads::complete),
-        ),
-        ("GET", "/v1/instances", get(misc::list_instances)),
-        ("PUT", "/v1/instances/{instanceId}", put(misc::put_instance)),
-        (
-            "DELETE",
-            "/v1/instances/{instanceId}",
-            delete(misc::delete_instance),
-        ),
-        (
-            "POST",
-            "/v1/collections/{pluginId}/{collection}/{op}",
-            post(collections::op),
-        ),
-        ("GET", "/v1/kv/{pluginId}", get(kv::list)),
-        ("GET", "/v1/kv/{pluginId}/{key}", get(kv::get)),
-        ("PUT", "/v1/kv/{pluginId}/{key}", put(kv::put)),
-        ("DELETE", "/v1/kv/{pluginId}/{key}", delete(kv::delete)),
-        ("GET", "/v1/plugins", get(misc::list_plugins)),
-        (
-            "DELETE",
-            "/v1/plugins/{pluginId}",
-            delete(misc::delete_plugin),
-        ),
+        ("GET", routes::HEALTH, get(misc::health)),
+        ("GET", routes::OPENAPI, get(misc::openapi)),
+        ("GET", routes::ME, get(misc::me)),
+        ("GET", routes::USAGE, get(misc::usage)),
+        ("GET", routes::BUCKETS, get(misc::list_buckets)),
+        ("DELETE", routes::BUCKET, delete(misc::delete_bucket)),
+        ("GET", routes::DOCUMENT, get(documents::get_document)),
+        ("PUT", routes::DOCUMENT, put(documents::put_document)),
+        ("GET", routes::DOCUMENT_META, get(documents::get_meta)),
+        ("POST", routes::BATCH_META, post(documents::batch_meta)),
+        ("POST", routes::ASSETS, post(assets::upload)),
+        ("GET", routes::ASSETS, get(assets::list)),
+        ("DELETE", routes::ASSET, delete(assets::delete)),
+        ("GET", routes::OBJECT, get(assets::download)),
+        ("POST", routes::UPLOADS, post(uploads::create)),
+        ("GET", routes::UPLOAD, get(uploads::get)),
+        ("DELETE", routes::UPLOAD, delete(uploads::abort)),
+        ("PUT", routes::UPLOAD_PART, put(uploads::put_part)),
+        ("POST", routes::UPLOAD_COMPLETE, post(uploads::complete)),
+        ("GET", routes::INSTANCES, get(misc::list_instances)),
+        ("PUT", routes::INSTANCE, put(misc::put_instance)),
+        ("DELETE", routes::INSTANCE, delete(misc::delete_instance)),
+        ("POST", routes::COLLECTION_OP, post(collections::op)),
+        ("GET", routes::KV, get(kv::list)),
+        ("GET", routes::KV_KEY, get(kv::get)),
+        ("PUT", routes::KV_KEY, put(kv::put)),
+        ("DELETE", routes::KV_KEY, delete(kv::delete)),
+        ("GET", routes::PLUGINS, get(misc::list_plugins)),
+        ("DELETE", routes::PLUGIN, delete(misc::delete_plugin)),
     ];
     if dev {
-        r.push(("POST", "/v1/dev/users", post(misc::dev_new_user)));
-        r.push(("PUT", "/v1/dev/plan", put(misc::dev_set_plan)));
-        r.push(("PUT", "/v1/dev/faults", put(misc::dev_set_faults)));
+        r.push(("POST", routes::DEV_USERS, post(misc::dev_new_user)));
+        r.push(("PUT", routes::DEV_PLAN, put(misc::dev_set_plan)));
+        r.push(("PUT", routes::DEV_FAULTS, put(misc::dev_set_faults)));
     }
     r
 }
@@ -204,4 +165,42 @@ pub fn router(state: Arc<AppState>, static_dir: Option<&Path>) -> Router {
 /// Wraps the router with CORS (outermost, so errors and 404s carry CORS headers too).
 pub fn with_cors(app: Router, origins: &[String], dev: bool) -> Router {
     app.layer(cors(origins, dev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_table;
+    use monodit_core::routes;
+
+    /// The SDK's client builds its paths with core's builders: each one (with ids holding `/`,
+    /// `?`, `%` and non-ASCII) must land on a route this router serves with that method, and
+    /// every served route must have a builder, so neither side can add or rename a route alone.
+    #[test]
+    fn every_built_path_is_served_and_every_route_is_built() {
+        let served = route_table(true);
+        let mut want: Vec<(String, String)> = routes::TABLE
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        let mut got = served.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "the router serves exactly core's route table");
+        for (method, path) in routes::samples() {
+            assert!(
+                served
+                    .iter()
+                    .any(|(m, p)| m == method && routes::matches(p, &path)),
+                "{method} {path} matches no served route"
+            );
+        }
+        for (method, pattern) in &served {
+            assert!(
+                routes::samples()
+                    .iter()
+                    .any(|(m, p)| m == method && routes::matches(pattern, p)),
+                "{method} {pattern} has no builder in core's routes"
+            );
+        }
+    }
 }

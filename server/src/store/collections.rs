@@ -11,15 +11,20 @@ use crate::error::{AppError, AppResult};
 use crate::store::{quota, users::UserRow};
 use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
 use monodit_core::manifest::{CollectionDecl, Index, Manifest};
+use monodit_core::ops::{
+    CollectionMethod, CountResult, DeleteManyResult, DeleteResult, ExistsResult, GetManyResult,
+    GetResult, Written,
+};
 use monodit_core::query::{self, PlanRow, SqlValue};
 use monodit_core::{limits, ErrorCode};
 use rusqlite::types::{Value as DbValue, ValueRef};
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use serde_json::to_value;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Longest item id, in bytes.
-pub const MAX_ITEM_ID_BYTES: usize = 256;
+/// Longest item id, in bytes (core's one bound).
+pub use monodit_core::limits::MAX_ITEM_ID_BYTES;
 
 /// ISO-8601 UTC timestamp in SQL, evaluated by the database (portable to D1 / libSQL).
 const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -173,12 +178,7 @@ fn declaration(
 }
 
 fn check_item_id(id: &str) -> AppResult<()> {
-    if id.is_empty() || id.len() > MAX_ITEM_ID_BYTES || id.chars().any(char::is_control) {
-        return Err(AppError::invalid(format!(
-            "item ids are 1..={MAX_ITEM_ID_BYTES} bytes without control characters"
-        )));
-    }
-    Ok(())
+    Ok(limits::check_item_id(id)?)
 }
 
 fn check_batch(n: usize) -> AppResult<()> {
@@ -222,38 +222,15 @@ fn from_db(v: ValueRef<'_>) -> SqlValue {
     }
 }
 
-/// Whether an op only reads (runs on a reader connection, not the writer).
-pub fn is_read(op: &CollectionOp) -> bool {
-    matches!(
-        op,
-        CollectionOp::Get { .. }
-            | CollectionOp::Exists { .. }
-            | CollectionOp::GetMany { .. }
-            | CollectionOp::Query(_)
-            | CollectionOp::Count { .. }
-    )
-}
-
 /// Parses a request body into an op: `{...args}` or `{"op": name, ...args}`; the path's op
 /// name wins and a disagreeing `op` in the body is INVALID_ARGUMENT.
 pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
-    const OPS: [&str; 9] = [
-        "get",
-        "put",
-        "delete",
-        "exists",
-        "getMany",
-        "putMany",
-        "deleteMany",
-        "query",
-        "count",
-    ];
-    if !OPS.contains(&path_op) {
-        return Err(AppError::invalid(format!(
+    let method = CollectionMethod::parse(path_op).ok_or_else(|| {
+        AppError::invalid(format!(
             "unknown collection op {path_op:?}; expected one of {}",
-            OPS.join(", ")
-        )));
-    }
+            CollectionMethod::names()
+        ))
+    })?;
     let mut obj = match body {
         Value::Object(o) => o,
         Value::Null => Map::new(),
@@ -266,7 +243,7 @@ pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
         Some(Value::String(s)) if s == path_op => {}
         Some(_) => return Err(AppError::invalid("body op does not match the path's op")),
     }
-    if path_op == "query" {
+    if method == CollectionMethod::Query {
         // Core's reader names unknown keys (a typo like `orderby` would otherwise be ignored).
         obj.remove("op");
         return Ok(CollectionOp::Query(query::QueryOptions::from_json(
@@ -375,24 +352,30 @@ pub fn run(
     Ok(match op {
         CollectionOp::Get { id } => {
             check_item_id(&id)?;
-            json!({"item": get_one(tx, uid, plugin_id, collection, &id)?})
+            to_value(GetResult {
+                item: get_one(tx, uid, plugin_id, collection, &id)?,
+            })?
         }
         CollectionOp::Exists { id } => {
             check_item_id(&id)?;
-            json!({"exists": item_size(tx, uid, plugin_id, collection, &id)?.is_some()})
+            to_value(ExistsResult {
+                exists: item_size(tx, uid, plugin_id, collection, &id)?.is_some(),
+            })?
         }
         CollectionOp::Put { id, data } => {
             check_item_id(&id)?;
             let text = encode_item(&data)?;
             let delta = upsert(tx, uid, plugin_id, collection, &id, &text)?;
             charge(tx, user, delta)?;
-            json!({})
+            to_value(Written {})?
         }
         CollectionOp::Delete { id } => {
             check_item_id(&id)?;
             let old = remove(tx, uid, plugin_id, collection, &id)?;
             charge(tx, user, -old.unwrap_or(0))?;
-            json!({"deleted": old.is_some()})
+            to_value(DeleteResult {
+                deleted: old.is_some(),
+            })?
         }
         CollectionOp::GetMany { ids } => {
             check_batch(ids.len())?;
@@ -403,7 +386,7 @@ pub fn run(
                     items.insert(id, v);
                 }
             }
-            json!({"items": items})
+            to_value(GetManyResult { items })?
         }
         CollectionOp::PutMany { items } => {
             check_batch(items.len())?;
@@ -419,7 +402,7 @@ pub fn run(
                 delta += upsert(tx, uid, plugin_id, collection, id, text)?;
             }
             charge(tx, user, delta)?;
-            json!({})
+            to_value(Written {})?
         }
         CollectionOp::DeleteMany { ids } => {
             check_batch(ids.len())?;
@@ -434,7 +417,7 @@ pub fn run(
                 }
             }
             charge(tx, user, -freed)?;
-            json!({"deleted": deleted})
+            to_value(DeleteManyResult { deleted })?
         }
         CollectionOp::Query(opts) => {
             let vq = query::validate(&opts, &decl)?;
@@ -469,7 +452,9 @@ pub fn run(
                 params_from_iter(stmt.params.iter().map(to_db)),
                 |r| r.get(0),
             )?;
-            json!({"count": n})
+            to_value(CountResult {
+                count: u64::try_from(n).unwrap_or(0),
+            })?
         }
     })
 }

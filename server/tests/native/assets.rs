@@ -126,6 +126,8 @@ async fn tampered_or_expired_signatures_are_forbidden() {
         .unwrap()
         .parse()
         .unwrap();
+    // The answer carries the same expiry as a field (epoch ms), so clients never parse it.
+    assert_eq!(up.body["urlExpiresAt"].as_u64(), Some(exp * 1000));
     let sig = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("sig="))

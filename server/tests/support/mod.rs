@@ -306,6 +306,7 @@ pub fn asset_of(answer: &serde_json::Value) -> serde_json::Value {
     let mut a = answer.clone();
     if let Some(o) = a.as_object_mut() {
         o.remove("url");
+        o.remove("urlExpiresAt");
     }
     a
 }

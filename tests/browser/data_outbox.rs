@@ -3,9 +3,7 @@
 //! confirmed exactly once afterwards.
 #![cfg(target_arch = "wasm32")]
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use monodit_bridge::http::Api;
 use monodit_bridge::mirror::{db_name, STORE_OUTBOX};
 use monodit_bridge::sync::{Engine, EventKind};
@@ -14,8 +12,6 @@ use monodit_core::ErrorCode;
 use rexie::{Rexie, TransactionMode};
 use serde_json::json;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 /// Outbox entries as stored in the user's IndexedDB (read through a second connection).
 async fn stored_outbox(user: &str) -> Vec<serde_json::Value> {

@@ -6,9 +6,7 @@
 //! mirror's schema upgrade (version 2 adds the uploads store) keeps a version 1 outbox.
 #![cfg(target_arch = "wasm32")]
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use monodit_bridge::http::Api;
 use monodit_bridge::mirror::{db_name, Mirror, UploadRecord, STORE_UPLOADS};
 use monodit_bridge::sync::{BucketRef, Engine};
@@ -19,8 +17,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 /// `len` bytes that differ per position and per `seed` (so parts and files are distinct).
 fn bytes(len: usize, seed: u32) -> Vec<u8> {

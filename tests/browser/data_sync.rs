@@ -4,9 +4,7 @@
 //! records, cross-tab events, and asset lists.
 #![cfg(target_arch = "wasm32")]
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use monodit_bridge::http::Api;
 use monodit_bridge::mirror::{db_name, STORE_ASSETS, STORE_DOCUMENTS, STORE_OUTBOX};
 use monodit_bridge::sync::{Engine, EventKind};
@@ -16,8 +14,6 @@ use monodit_core::ErrorCode;
 use rexie::{Rexie, TransactionMode};
 use serde_json::json;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 async fn set_emits_optimistic_at_once_then_confirmed_to_every_subscriber() {

@@ -1,4 +1,4 @@
-//! Helpers shared by the data-layer browser tests (tests/data_*.rs): a fresh user per test on
+//! Helpers shared by the data-layer browser tests (tests/browser/data_*.rs): a fresh user per test on
 //! the real server, bounded waiting, and event recorders.
 #![allow(dead_code)]
 

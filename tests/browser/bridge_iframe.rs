@@ -4,9 +4,7 @@
 //! the real backend is in bridge_host.rs.
 #![cfg(target_arch = "wasm32")]
 
-mod bridge_support;
-
-use bridge_support::*;
+use crate::bridge_support::*;
 use futures::future::FutureExt;
 use js_sys::{Object, Reflect};
 use monodit_bridge::protocol::{Call, Request, HELLO_TYPE, INIT_TYPE, PROTOCOL_VERSION};
@@ -17,8 +15,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlIFrameElement, MessageEvent};
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();

@@ -6,8 +6,6 @@ use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
-wasm_bindgen_test_configure!(run_in_browser);
-
 /// Set by scripts/with-server.sh at compile time.
 fn server() -> &'static str {
     match option_env!("MONODIT_TEST_SERVER") {

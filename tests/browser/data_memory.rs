@@ -2,16 +2,12 @@
 //! against the real server, with a console warning.
 #![cfg(target_arch = "wasm32")]
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use monodit_bridge::sync::{Engine, EventKind};
 use monodit_core::api::Plan;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 async fn without_indexeddb_the_engine_works_in_memory() {

@@ -3,9 +3,7 @@
 //! undeclared-collection check. (Host rules against the real server: bridge_host.rs.)
 #![cfg(target_arch = "wasm32")]
 
-mod bridge_support;
-
-use bridge_support::*;
+use crate::bridge_support::*;
 use futures::future::FutureExt;
 use js_sys::{JsString, Object, Reflect};
 use monodit_bridge::protocol::{Call, Request, INIT_TYPE, PROTOCOL_VERSION};
@@ -17,8 +15,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 type Log<T> = Rc<RefCell<Vec<T>>>;
 

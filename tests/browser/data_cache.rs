@@ -2,9 +2,7 @@
 //! isolation, TTL, LRU eviction under the size cap, Blob values. Needs no server.
 #![cfg(target_arch = "wasm32")]
 
-mod data_support;
-
-use data_support::{sleep, unique};
+use crate::data_support::{sleep, unique};
 use monodit_bridge::cache::{Cache, CACHE_CAP_BYTES};
 use monodit_bridge::mirror::Mirror;
 use monodit_core::ErrorCode;
@@ -12,8 +10,6 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 async fn open(user: &str) -> (Rc<Mirror>, Cache) {
     let mirror = Rc::new(Mirror::open(user).await);

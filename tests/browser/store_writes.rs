@@ -4,9 +4,7 @@
 //! `handle.setConfig` refuses an incompatible bucket.
 #![cfg(target_arch = "wasm32")]
 
-mod bridge_support;
-
-use bridge_support::*;
+use crate::bridge_support::*;
 use js_sys::{Function, Promise};
 use monodit_bridge::host::Host;
 use monodit_bridge::http::Api;
@@ -20,8 +18,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 fn server() -> &'static str {
     match option_env!("MONODIT_TEST_SERVER") {

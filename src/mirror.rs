@@ -258,13 +258,12 @@ fn idb_err(what: &str, e: rexie::Error) -> Error {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, Error> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("local mirror: encode ({e})")))
+    crate::protocol::to_js_value(v)
 }
 
 /// Decodes a stored record; a wrong shape is None (treated as a miss).
 fn from_js<T: DeserializeOwned>(v: JsValue) -> Option<T> {
-    serde_wasm_bindgen::from_value(v).ok()
+    crate::protocol::from_js_value(&v)
 }
 
 fn warn(msg: &str) {

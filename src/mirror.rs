@@ -25,7 +25,7 @@ use rexie::{Index, ObjectStore, Rexie, TransactionMode};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 /// Prefix of every mirror database name; the schema generation is part of it.
@@ -236,10 +236,20 @@ impl CacheRecord {
 #[derive(Default)]
 struct Memory {
     documents: HashMap<String, DocRecord>,
-    outbox: BTreeMap<String, OutboxRecord>,
+    /// Sorted by mutation id, like the IndexedDB store's keys: a Vec, not a BTreeMap, whose
+    /// code for this one value type was ~5 KB of the host's wasm (bench/README.md).
+    outbox: Vec<OutboxRecord>,
     assets: HashMap<String, AssetRecord>,
     cache: HashMap<(String, String), CacheRecord>,
     uploads: HashMap<String, UploadRecord>,
+}
+
+impl Memory {
+    /// Where the outbox entry `id` is (Ok) or would go (Err).
+    fn outbox_at(&self, id: &str) -> Result<usize, usize> {
+        self.outbox
+            .binary_search_by(|w| w.mutation_id.as_str().cmp(id))
+    }
 }
 
 /// The per-user mirror.
@@ -401,7 +411,10 @@ impl Mirror {
                 m.documents.insert(d.bucket_id.clone(), d.clone());
             }
             for w in writes {
-                m.outbox.insert(w.mutation_id.clone(), w.clone());
+                match m.outbox_at(&w.mutation_id) {
+                    Ok(i) => m.outbox[i] = w.clone(),
+                    Err(i) => m.outbox.insert(i, w.clone()),
+                }
             }
             return Ok(());
         }
@@ -433,9 +446,7 @@ impl Mirror {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
             m.documents.insert(doc.bucket_id.clone(), doc.clone());
-            for id in mutation_ids {
-                m.outbox.remove(id);
-            }
+            m.outbox.retain(|w| !mutation_ids.contains(&w.mutation_id));
             return Ok(());
         }
         let d = to_js(doc)?;
@@ -461,9 +472,7 @@ impl Mirror {
     pub async fn delete_outbox(&self, mutation_ids: &[String]) -> Result<(), Error> {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
-            for id in mutation_ids {
-                m.outbox.remove(id);
-            }
+            m.outbox.retain(|w| !mutation_ids.contains(&w.mutation_id));
             return Ok(());
         }
         let Some(tx) =
@@ -486,7 +495,7 @@ impl Mirror {
     /// Every outbox entry, oldest first; corrupt entries are skipped.
     pub async fn outbox(&self) -> Vec<OutboxRecord> {
         let mut out: Vec<OutboxRecord> = if !self.persistent {
-            self.memory.borrow().outbox.values().cloned().collect()
+            self.memory.borrow().outbox.clone()
         } else {
             let all = async {
                 let tx = self
@@ -508,7 +517,7 @@ impl Mirror {
     /// Whether an outbox entry still exists (another tab may have settled it).
     pub async fn outbox_contains(&self, mutation_id: &str) -> bool {
         if !self.persistent {
-            return self.memory.borrow().outbox.contains_key(mutation_id);
+            return self.memory.borrow().outbox_at(mutation_id).is_ok();
         }
         self.get_one::<OutboxRecord>(STORE_OUTBOX, JsValue::from_str(mutation_id))
             .await

@@ -109,14 +109,9 @@ mod host_side {
     fn detail_to_js(detail: &Option<serde_json::Value>) -> JsValue {
         detail
             .as_ref()
-            .and_then(|d| {
-                d.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-                    .ok()
-            })
+            .and_then(|d| crate::protocol::to_js_value(d).ok())
             .unwrap_or(JsValue::UNDEFINED)
     }
-
-    use serde::Serialize;
 
     /// The wire shape `{code, message, detail?}` of a core error.
     pub fn to_wire(err: &Error) -> JsValue {

@@ -25,7 +25,7 @@ use rexie::{Index, ObjectStore, Rexie, TransactionMode};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 /// Prefix of every mirror database name; the schema generation is part of it.
@@ -240,10 +240,20 @@ impl CacheRecord {
 #[derive(Default)]
 struct Memory {
     documents: HashMap<String, DocRecord>,
-    outbox: BTreeMap<String, OutboxRecord>,
+    /// Sorted by mutation id, like the IndexedDB store's keys: a Vec, not a BTreeMap, whose
+    /// code for this one value type was ~5 KB of the host's wasm (bench/README.md).
+    outbox: Vec<OutboxRecord>,
     assets: HashMap<String, AssetRecord>,
     cache: HashMap<(String, String), CacheRecord>,
     uploads: HashMap<String, UploadRecord>,
+}
+
+impl Memory {
+    /// Where the outbox entry `id` is (Ok) or would go (Err).
+    fn outbox_at(&self, id: &str) -> Result<usize, usize> {
+        self.outbox
+            .binary_search_by(|w| w.mutation_id.as_str().cmp(id))
+    }
 }
 
 /// The per-user mirror.
@@ -262,13 +272,12 @@ fn idb_err(what: &str, e: rexie::Error) -> Error {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, Error> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("local mirror: encode ({e})")))
+    crate::protocol::to_js_value(v)
 }
 
 /// Decodes a stored record; a wrong shape is None (treated as a miss).
 fn from_js<T: DeserializeOwned>(v: JsValue) -> Option<T> {
-    serde_wasm_bindgen::from_value(v).ok()
+    crate::protocol::from_js_value(&v)
 }
 
 fn warn(msg: &str) {
@@ -406,7 +415,10 @@ impl Mirror {
                 m.documents.insert(d.bucket_id.clone(), d.clone());
             }
             for w in writes {
-                m.outbox.insert(w.mutation_id.clone(), w.clone());
+                match m.outbox_at(&w.mutation_id) {
+                    Ok(i) => m.outbox[i] = w.clone(),
+                    Err(i) => m.outbox.insert(i, w.clone()),
+                }
             }
             return Ok(());
         }
@@ -438,9 +450,7 @@ impl Mirror {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
             m.documents.insert(doc.bucket_id.clone(), doc.clone());
-            for id in mutation_ids {
-                m.outbox.remove(id);
-            }
+            m.outbox.retain(|w| !mutation_ids.contains(&w.mutation_id));
             return Ok(());
         }
         let d = to_js(doc)?;
@@ -466,9 +476,7 @@ impl Mirror {
     pub async fn delete_outbox(&self, mutation_ids: &[String]) -> Result<(), Error> {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
-            for id in mutation_ids {
-                m.outbox.remove(id);
-            }
+            m.outbox.retain(|w| !mutation_ids.contains(&w.mutation_id));
             return Ok(());
         }
         let Some(tx) =
@@ -530,7 +538,7 @@ impl Mirror {
     /// Every outbox entry, oldest first; corrupt entries are skipped.
     pub async fn outbox(&self) -> Vec<OutboxRecord> {
         let mut out: Vec<OutboxRecord> = if !self.persistent {
-            self.memory.borrow().outbox.values().cloned().collect()
+            self.memory.borrow().outbox.clone()
         } else {
             let all = async {
                 let tx = self
@@ -552,7 +560,7 @@ impl Mirror {
     /// Whether an outbox entry still exists (another tab may have settled it).
     pub async fn outbox_contains(&self, mutation_id: &str) -> bool {
         if !self.persistent {
-            return self.memory.borrow().outbox.contains_key(mutation_id);
+            return self.memory.borrow().outbox_at(mutation_id).is_ok();
         }
         self.get_one::<OutboxRecord>(STORE_OUTBOX, JsValue::from_str(mutation_id))
             .await

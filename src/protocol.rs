@@ -201,7 +201,10 @@ pub use host_side::*;
 /// Host-side decoding and the host's outbound messages live in `crate::decode`; these are
 /// their old paths here.
 #[cfg(feature = "host")]
-pub use crate::decode::{error_reply, estimate_size, event, js_to_json, ok_reply, parse_request};
+pub use crate::decode::{
+    error_reply, estimate_size, event, from_js_value, js_to_json, ok_reply, parse_request,
+    to_js_value,
+};
 
 /// What the host decodes every inbound port message into (by `crate::decode`, which trusts
 /// no field and copies nothing oversized into Rust).

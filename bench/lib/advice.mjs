@@ -73,11 +73,13 @@ const ADVICE = {
     "faster). To make the figure decisive: upload ≥ 256 MiB or over a throttled link, and if the XHR path stays " +
     "slower, use fetch() with a streaming body (duplex: 'half') and count progress in a TransformStream.",
   "5 size": (f) =>
-    `Widget side: ${(f.sizes.widget.gzip / KB).toFixed(1)} KB gzip (wasm + glue) against a 25 KB target; host side: ` +
+    `Widget side: ${(f.sizes.widget.gzip / KB).toFixed(1)} KB gzip (wasm + glue) against a 20 KB target; host side: ` +
     `${(f.sizes.host.gzip / KB).toFixed(1)} KB against 150 KB. Already applied: LTO, one codegen unit, panic=abort, ` +
-    'opt-level "z" for the host and 3 for the widget (it compresses smaller there), wasm-opt -O, short wasm import ' +
-    "names, no producers/target_features sections and esbuild-minified JS glue (scripts/shrink-pkg.mjs), and " +
-    "lol_alloc in the widget; other wasm-opt levels and opt-levels were measured and do not help (±0.1 KB). What " +
+    'opt-level "z" for the host and 3 for the widget (it compresses smaller there), wasm-opt -O for the widget and ' +
+    "-Os without binaryen inlining for the host (35 KB less there), short wasm import names, no " +
+    "producers/target_features sections and esbuild-minified JS glue (scripts/shrink-pkg.mjs), lol_alloc in the " +
+    "widget, one JSON path in the host (no serde-wasm-bindgen), and no serde Content buffering for cross-tab " +
+    'messages; other wasm-opt levels and opt-levels were measured and do not help (opt-level "s": +26 KB). What ' +
     "remains is code. Widget: the transport client (src/transport.rs: Client::start's message and sweeper " +
     "closures are the largest functions), one wasm-bindgen shim per exported facade method, and std's panic/fmt " +
     "machinery (~3 KB raw, not removable on stable Rust); js_sys::global() (used by the transport's timers) adds " +
@@ -85,12 +87,12 @@ const ADVICE = {
     "transport's closures out of line, or turn the Cache/Kv/Assets/StorageCollection facades into a thin JS " +
     "wrapper over one generic call() (fewer exports and shims). Host: by function name in the optimised wasm, the " +
     "SDK's own async code (sync, host, mirror, http, transport) is ~45% of the code, serde (serde_json, " +
-    "serde_wasm_bindgen, derived impls, float formatting for serde errors) ~19%, future/drop glue ~11%, BTreeMap/" +
+    "derived impls, float formatting for serde errors) ~19%, future/drop glue ~11%, BTreeMap/" +
     "HashMap/sort ~9%; crates/core's SQL planner, cursor HMAC (sha2/hmac), base64 and regex are already 0 bytes " +
     "(LTO drops them) and gloo-net is ~3 KB. Halving it means less code in the host: fewer distinct async state " +
-    "machines (each `async fn` awaited in many places is inlined into every caller's future), one JSON path " +
-    "(serde-wasm-bindgen or serde_json, not both) with fewer derived types on the host side, and Vec/small-map " +
-    "instead of BTreeMap where keys are few.",
+    "machines (each `async fn` awaited in many places is inlined into every caller's future), JSON.parse plus " +
+    "typed field readers instead of serde_json's deserializer and derived visitors on the host's read paths, and " +
+    "Vec/small-map instead of BTreeMap where keys are few; bench/README.md (Bundle size) has the measured shares.",
 };
 
 /** Markdown: one paragraph per missed target (grouped by figure), or a line saying all were met. */

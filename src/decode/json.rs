@@ -104,3 +104,25 @@ fn is_plain_object(v: &JsValue) -> bool {
     let proto = Object::get_prototype_of(v);
     proto.is_null() || proto == Object::get_prototype_of(&Object::new())
 }
+
+/// A serializable value as the plain JS value `JSON.parse` makes of its JSON.
+///
+/// The host's one path between Rust values and JS values is JSON (serde_json, which the
+/// HTTP client needs anyway): a second serde backend (serde-wasm-bindgen) monomorphised
+/// every derived impl again (see bench/README.md, "Bundle size").
+pub fn to_js_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, Error> {
+    let text = serde_json::to_string(v).map_err(|e| {
+        Error::new(
+            monodit_core::ErrorCode::Internal,
+            format!("encoding a value: {e}"),
+        )
+    })?;
+    js_sys::JSON::parse(&text).map_err(|e| crate::errors::from_js(&e))
+}
+
+/// A JS value read back into a Rust type through its JSON text; None when it has no JSON
+/// form or the wrong shape.
+pub fn from_js_value<T: serde::de::DeserializeOwned>(v: &JsValue) -> Option<T> {
+    let text = js_sys::JSON::stringify(v).ok()?.as_string()?;
+    serde_json::from_str(&text).ok()
+}

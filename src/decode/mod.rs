@@ -14,7 +14,7 @@ mod json;
 mod reply;
 pub(crate) mod size;
 
-pub use json::js_to_json;
+pub use json::{from_js_value, js_to_json, to_js_value};
 pub use reply::{error_reply, event, ok_reply};
 pub use size::estimate_size;
 

@@ -51,8 +51,7 @@ fn js_err(e: Error) -> JsValue {
 }
 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, Error> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("encoding a reply: {e}")))
+    protocol::to_js_value(v)
 }
 
 fn field(v: &JsValue, k: &str) -> JsValue {

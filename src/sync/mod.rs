@@ -43,6 +43,7 @@ mod events;
 mod flush;
 mod outbox;
 mod revalidate;
+mod tab_wire;
 mod tabs;
 
 pub use assets::URL_FRESH_MARGIN_MS;

@@ -10,7 +10,7 @@ use crate::web::{now, Channel};
 use monodit_core::api::AssetInfo;
 use monodit_core::outbox::Settled;
 use monodit_core::{Error, ErrorCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// BroadcastChannel name for a user's cross-tab events.
@@ -18,8 +18,9 @@ pub fn channel_name(user_id: &str) -> String {
     format!("monodit-bridge:{user_id}")
 }
 
-/// A cross-tab message (JSON over BroadcastChannel).
-#[derive(Debug, Serialize, Deserialize)]
+/// A cross-tab message (JSON over BroadcastChannel). It is read back by `tab_wire::decode`,
+/// which holds the reading rules; the `serde(default)` marks here only document them.
+#[derive(Debug, Serialize)]
 #[serde(tag = "t", rename_all = "camelCase")]
 pub(super) enum TabMessage {
     #[serde(rename_all = "camelCase")]
@@ -65,7 +66,7 @@ impl Engine {
             if engine.closed.get() {
                 return;
             }
-            if let Ok(msg) = serde_json::from_str::<TabMessage>(&text) {
+            if let Some(msg) = super::tab_wire::decode(&text) {
                 engine.on_tab_message(msg);
             }
         });

@@ -10,8 +10,9 @@ use std::fmt;
 macro_rules! codes {
     ($( $(#[doc = $doc:literal])* $variant:ident = ($s:literal, $status:literal, $retry:literal), )*) => {
         /// A stable, machine-readable error code.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        ///
+        /// On the wire it is its stable string (`as_str`); see the serde impls below.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $( $(#[doc = $doc])* $variant, )*
         }
@@ -40,6 +41,9 @@ macro_rules! codes {
             pub fn parse(s: &str) -> Option<ErrorCode> {
                 match s { $($s => Some(ErrorCode::$variant),)* _ => None }
             }
+
+            /// Every stable string, for serde's "unknown variant" message.
+            const NAMES: &'static [&'static str] = &[$($s,)*];
         }
     };
 }
@@ -117,6 +121,22 @@ impl ErrorCode {
     }
 }
 
+// Written by hand over `as_str`/`parse` rather than derived: the derived enum visitor is
+// compiled once per deserializer and was ~6 KB of the host's wasm (bench/README.md, "Bundle
+// size"). Same wire form (the string) and the same "unknown variant" error.
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ErrorCode::parse(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, ErrorCode::NAMES))
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -182,6 +202,16 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
         assert_eq!(ErrorCode::parse("quota_exceeded"), None);
+        for &code in ErrorCode::ALL {
+            let json = format!("\"{}\"", code.as_str());
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        let err = serde_json::from_str::<ErrorCode>("\"quota_exceeded\"").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown variant `quota_exceeded`"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<ErrorCode>("3").is_err());
     }
 
     #[test]

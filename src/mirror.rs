@@ -502,8 +502,8 @@ impl Mirror {
     pub async fn mark_sent(&self, mutation_ids: &[String], sent_as: &str) -> Result<(), Error> {
         if !self.persistent {
             let mut m = self.memory.borrow_mut();
-            for id in mutation_ids {
-                if let Some(e) = m.outbox.get_mut(id) {
+            for e in m.outbox.iter_mut() {
+                if mutation_ids.contains(&e.mutation_id) {
                     e.sent_as.get_or_insert_with(|| sent_as.to_string());
                 }
             }

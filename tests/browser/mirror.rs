@@ -47,6 +47,7 @@ fn write(id: &str, bucket: &str, seq: f64) -> OutboxRecord {
         base_version: Some(0),
         condition: Condition::Plain,
         after: None,
+        sent_as: None,
     }
 }
 
@@ -92,7 +93,20 @@ async fn suite(m: &Mirror) {
         .unwrap();
     assert_eq!(m.get_doc("b1").await, Some(settled));
     assert!(!m.outbox_contains("m1").await);
-    assert_eq!(m.outbox().await, vec![w2]);
+    assert_eq!(m.outbox().await, vec![w2.clone()]);
+
+    // A PUT whose outcome is unknown: its entries still queued are marked with the id it
+    // carried (once: the first mark stays); settled ones are not brought back.
+    m.mark_sent(&["m1".to_string(), "m2".to_string()], "m2")
+        .await
+        .unwrap();
+    let marked = OutboxRecord {
+        sent_as: Some("m2".into()),
+        ..w2.clone()
+    };
+    assert_eq!(m.outbox().await, vec![marked.clone()]);
+    m.mark_sent(&["m2".to_string()], "other").await.unwrap();
+    assert_eq!(m.outbox().await, vec![marked]);
     m.delete_outbox(&["m2".to_string(), "never-written".to_string()])
         .await
         .unwrap();

@@ -268,6 +268,29 @@ fn a_coalesced_put_whose_answer_was_lost_goes_out_again_as_the_same_put_first() 
     let next = q.next_batch(64).unwrap();
     assert_eq!(next.ids, ["c"]);
     assert_eq!(q.pending[0].base_version, 4);
+    // Reading the outbox again never clears a mark this tab holds, and adopting a held
+    // write takes the outbox's mark.
+    let mut q = queue(vec![write("a", 1.0, 3), write("b", 2.0, 3)]);
+    let both = q.next_batch(64).unwrap();
+    q.on_failure(&both, ErrorCode::Network);
+    assert!(!q.adopt(write("a", 1.0, 3)));
+    assert_eq!(q.pending[0].sent_as.as_deref(), Some("b"));
+    let mut q = queue(vec![write("a", 1.0, 3)]);
+    assert!(!q.adopt(QueuedWrite {
+        sent_as: Some("a".into()),
+        ..write("a", 1.0, 3)
+    }));
+    assert_eq!(q.pending[0].sent_as.as_deref(), Some("a"));
+    assert!(q.pending[0].replay);
+    // The first mark stays; an unmarked copy changes nothing.
+    assert!(!q.adopt(QueuedWrite {
+        sent_as: Some("z".into()),
+        ..write("a", 1.0, 3)
+    }));
+    assert_eq!(q.pending[0].sent_as.as_deref(), Some("a"));
+    let mut q = queue(vec![write("a", 1.0, 3)]);
+    assert!(!q.adopt(write("a", 1.0, 3)));
+    assert_eq!(q.pending[0], write("a", 1.0, 3));
     // A server answer (here: refused for good) clears the mark: nothing was stored.
     let mut q = queue(vec![write("a", 1.0, 3), write("b", 2.0, 3)]);
     let both = q.next_batch(64).unwrap();

@@ -186,3 +186,14 @@ pub async fn discard_body(req: &Request) {
         }
     }
 }
+
+/// No answer a client can read (dev faults `uploadResponseLost`, `documentResponseLost`):
+/// a Worker cannot drop its connection before the status line, so the answer's head is made
+/// larger than HTTP clients accept (hyper's limit is about 400 KiB, browsers' 256 KiB), and
+/// the client fails the request as it would a lost connection. Work done before it stays
+/// done, as natively (`server/src/http/assets.rs` `lost_answer`).
+pub fn lost_answer() -> Answer {
+    const HEAD_BYTES: usize = 1024 * 1024;
+    let r = Response::empty().map_err(runtime)?.with_status(500);
+    with_header(r, "x-monodit-lost-answer", &"x".repeat(HEAD_BYTES))
+}

@@ -5,12 +5,12 @@
 //!
 //! Served so far (the rest answers a coded `NOT_FOUND`, see `server/README.md`):
 //! `GET /v1/health`; the dev routes `POST /v1/dev/users`, `PUT /v1/dev/plan` and
-//! `PUT /v1/dev/faults` (`documentPutErrors` only) (only when
-//! the `MONODIT_DEV` variable is `"1"`); `GET /v1/me`, `GET /v1/usage`;
-//! `GET|PUT /v1/documents/{bucketId}`, `GET /v1/documents/{bucketId}/meta`, `POST /v1/meta`;
-//! `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`; single-shot assets
-//! (`POST|GET /v1/assets/{bucketId}`, `DELETE /v1/assets/{bucketId}/{objectKey}`) and the
-//! signed download `GET /v1/objects/{objectKey}` with byte ranges, on R2.
+//! `PUT /v1/dev/faults` (only when the `MONODIT_DEV` variable is `"1"`); `GET /v1/me`,
+//! `GET /v1/usage`; `GET|PUT /v1/documents/{bucketId}`, `GET /v1/documents/{bucketId}/meta`,
+//! `POST /v1/meta`; `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`; single-shot
+//! assets (`POST|GET /v1/assets/{bucketId}`, `DELETE /v1/assets/{bucketId}/{objectKey}`), the
+//! signed download `GET /v1/objects/{objectKey}` with byte ranges, and resumable uploads
+//! (`/v1/uploads`, on R2 multipart).
 //!
 //! The crate is empty on other targets, so the native workspace builds and tests it for free.
 #![cfg(target_arch = "wasm32")]
@@ -22,11 +22,13 @@ pub mod db;
 pub mod documents;
 pub mod env;
 pub mod http;
+pub mod uploads;
 pub mod users;
 
 use crate::db::Db;
 use crate::http::{error_response, json, Answer};
-use monodit_core::api::{BatchMetaRequest, DevFaults, PutDocument, SetPlan};
+use crate::users::Fault;
+use monodit_core::api::{BatchMetaRequest, DevFaults, NewUpload, PutDocument, SetPlan};
 use monodit_core::Error;
 use worker::{event, Context, Method, Request, Response};
 
@@ -177,7 +179,8 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let user = storage(req, &db).await?;
                 let wenv = env::WorkerEnv::from_bindings(env)?;
                 let objects = r2(env)?;
-                assets::upload(req, &db, &objects, &wenv, &user, bucket).await
+                let r = assets::upload(req, &db, &objects, &wenv, &user, bucket).await?;
+                upload_answer(env, &db, &user.id, r).await
             }
             m => wrong_method(&m, "GET, POST"),
         },
@@ -201,6 +204,57 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
             }
             m => wrong_method(&m, "GET"),
         },
+        ["v1", "uploads"] => match method {
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let body: NewUpload = http::json_body(req).await?;
+                let (wenv, objects) = (env::WorkerEnv::from_bindings(env)?, r2(env)?);
+                let base = assets::origin(req)?;
+                json(&uploads::create(&db, &objects, &wenv, &base, &user, body).await?)
+            }
+            m => wrong_method(&m, "POST"),
+        },
+        ["v1", "uploads", id] => {
+            let db = database(env)?;
+            match method {
+                Method::Get => {
+                    let user = storage(req, &db).await?;
+                    let wenv = env::WorkerEnv::from_bindings(env)?;
+                    let base = assets::origin(req)?;
+                    json(&uploads::show(&db, &wenv, &base, &user.id, id).await?)
+                }
+                Method::Delete => {
+                    let user = storage(req, &db).await?;
+                    let (wenv, objects) = (env::WorkerEnv::from_bindings(env)?, r2(env)?);
+                    uploads::abort(&db, &objects, &wenv, &user.id, id).await?;
+                    json(&serde_json::json!({"deleted": true}))
+                }
+                m => wrong_method(&m, "GET, DELETE"),
+            }
+        }
+        ["v1", "uploads", id, "parts", n] => match method {
+            Method::Put => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let (wenv, objects) = (env::WorkerEnv::from_bindings(env)?, r2(env)?);
+                let part = uploads::put_part(req, &db, &objects, &wenv, &user.id, id, n).await?;
+                upload_answer(env, &db, &user.id, json(&part)?).await
+            }
+            m => wrong_method(&m, "PUT"),
+        },
+        ["v1", "uploads", id, "complete"] => match method {
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let (wenv, objects) = (env::WorkerEnv::from_bindings(env)?, r2(env)?);
+                let base = assets::origin(req)?;
+                let row = uploads::complete(&db, &objects, &wenv, &user, id).await?;
+                let r = json(&assets::info(&wenv, &base, row))?;
+                upload_answer(env, &db, &user.id, r).await
+            }
+            m => wrong_method(&m, "POST"),
+        },
         ["v1", "buckets"] => match method {
             Method::Get => {
                 let db = database(env)?;
@@ -222,6 +276,15 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
         },
         _ => Err(http::not_found("no such route")),
     }
+}
+
+/// An upload's answer, unless the caller's next upload answer is to be lost (dev fault
+/// `uploadResponseLost`: the work is done and committed, the client hears nothing).
+async fn upload_answer(env: &worker::Env, db: &Db, user_id: &str, answer: Response) -> Answer {
+    if dev_mode(env) && users::take_fault(db, user_id, Fault::UploadResponseLost).await? {
+        return http::lost_answer();
+    }
+    Ok(answer)
 }
 
 async fn get_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Answer {
@@ -258,7 +321,7 @@ async fn put_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Ans
     let db = database(env)?;
     let user = storage(req, &db).await?;
     let body: PutDocument = http::json_body(req).await?;
-    if dev_mode(env) && users::take_document_fault(&db, &user.id).await? {
+    if dev_mode(env) && users::take_fault(&db, &user.id, Fault::DocumentPutError).await? {
         return Err(Error::new(
             monodit_core::ErrorCode::Internal,
             "internal error (injected by PUT /v1/dev/faults)",
@@ -266,6 +329,10 @@ async fn put_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Ans
     }
     let wenv = env::WorkerEnv::from_bindings(env)?;
     let meta = documents::put(&db, &wenv, &user, bucket, body, if_match).await?;
+    if dev_mode(env) && users::take_fault(&db, &user.id, Fault::DocumentResponseLost).await? {
+        // Stored, but the client never hears so (dev fault `documentResponseLost`).
+        return http::lost_answer();
+    }
     http::with_header(json(&meta)?, "etag", &http::etag(meta.version))
 }
 

@@ -197,3 +197,14 @@ pub fn lost_answer() -> Answer {
     let r = Response::empty().map_err(runtime)?.with_status(500);
     with_header(r, "x-monodit-lost-answer", &"x".repeat(HEAD_BYTES))
 }
+
+/// Per-user API answers must never sit in a shared or browser HTTP cache (the SDK keeps its
+/// own mirror and revalidates with ETags): `Cache-Control: no-store` unless the answer set
+/// its own policy (signed downloads do), as natively (`server/src/http/mod.rs` `router`).
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    if !h.has("cache-control").unwrap_or(true) {
+        let _ = h.set("cache-control", "no-store");
+    }
+    r
+}

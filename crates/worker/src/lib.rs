@@ -18,6 +18,7 @@
 
 pub mod assets;
 pub mod buckets;
+pub mod cors;
 pub mod db;
 pub mod documents;
 pub mod env;
@@ -35,14 +36,23 @@ use worker::{event, Context, Method, Request, Response};
 /// The Worker's entry point: every request gets an answer, failures a coded one.
 #[event(fetch)]
 pub async fn fetch(mut req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(match route(&mut req, &env).await {
+    let cors = match cors::Cors::from_env(&env, dev_mode(&env)) {
+        Ok(c) => c,
+        Err(e) => return Ok(error_response(&e)),
+    };
+    if let Some(preflight) = cors.preflight(&req) {
+        return Ok(preflight);
+    }
+    let origin = http::header(&req, "origin");
+    let answer = match route(&mut req, &env).await {
         Ok(r) => r,
         Err(e) => {
             // Refused before its body was read: read it first (see `http::discard_body`).
             http::discard_body(&req).await;
             error_response(&e)
         }
-    })
+    };
+    Ok(cors.decorate(origin.as_deref(), http::no_store(answer)))
 }
 
 /// Whether the dev routes are on: the `MONODIT_DEV` variable is `"1"` (off by default).

@@ -156,6 +156,20 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, Error> {
         .map(|(_, v)| v.into_owned()))
 }
 
+/// One query parameter that may appear at most once (a repeated one is INVALID_ARGUMENT,
+/// as the native server's typed query strings answer), percent-decoded.
+pub fn query_once(req: &Request, name: &str) -> Result<Option<String>, Error> {
+    let url = req.url().map_err(runtime)?;
+    let mut values = url.query_pairs().filter(|(k, _)| k == name);
+    let first = values.next().map(|(_, v)| v.into_owned());
+    if values.next().is_some() {
+        return Err(invalid(format!(
+            "bad query string: duplicate field `{name}`"
+        )));
+    }
+    Ok(first)
+}
+
 /// Reads what is left of a request body and drops it, inside the runtime (`pipeTo` a sink
 /// `WritableStream`: the bytes never enter wasm memory). An answer sent before the client has
 /// finished sending (an early `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED`, a replayed upload) would

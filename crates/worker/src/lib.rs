@@ -23,6 +23,7 @@ pub mod db;
 pub mod documents;
 pub mod env;
 pub mod http;
+pub mod kv;
 pub mod uploads;
 pub mod users;
 
@@ -30,6 +31,7 @@ use crate::db::Db;
 use crate::http::{error_response, json, Answer};
 use crate::users::Fault;
 use monodit_core::api::{BatchMetaRequest, DevFaults, NewUpload, PutDocument, SetPlan};
+use monodit_core::kv::PutKv;
 use monodit_core::Error;
 use worker::{event, Context, Method, Request, Response};
 
@@ -265,6 +267,43 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
             }
             m => wrong_method(&m, "POST"),
         },
+        ["v1", "kv", plugin] if !plugin.is_empty() => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let prefix = http::query_once(req, "prefix")?.unwrap_or_default();
+                let after = http::query_once(req, "after")?.unwrap_or_default();
+                json(&kv::list(&db, &user.id, plugin, &prefix, &after).await?)
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "kv", plugin, key] if !plugin.is_empty() => {
+            if key.is_empty() {
+                // No route natively (`/v1/kv/{pluginId}/`), but the answer names the problem.
+                return Err(kv::check_key(key)
+                    .err()
+                    .unwrap_or_else(|| http::not_found("no such route")));
+            }
+            let db = database(env)?;
+            match method {
+                Method::Get => get_kv(req, &db, plugin, key).await,
+                Method::Put => {
+                    let user = storage(req, &db).await?;
+                    kv::check_plugin_id(plugin)?;
+                    kv::check_key(key)?;
+                    let body: PutKv = http::json_body(req).await?;
+                    let wenv = env::WorkerEnv::from_bindings(env)?;
+                    let now = monodit_service::Clock::now_ms(&wenv) as i64;
+                    json(&kv::put(&db, &user, plugin, key, body.value, now).await?)
+                }
+                Method::Delete => {
+                    let user = storage(req, &db).await?;
+                    let deleted = kv::delete(&db, &user, plugin, key).await?;
+                    json(&serde_json::json!({ "deleted": deleted }))
+                }
+                m => wrong_method(&m, "GET, PUT, DELETE"),
+            }
+        }
         ["v1", "buckets"] => match method {
             Method::Get => {
                 let db = database(env)?;
@@ -295,6 +334,23 @@ async fn upload_answer(env: &worker::Env, db: &Db, user_id: &str, answer: Respon
         return http::lost_answer();
     }
     Ok(answer)
+}
+
+/// `GET /v1/kv/{pluginId}/{key}?missing=empty`: an unset key answers 204 with `empty`.
+async fn get_kv(req: &Request, db: &Db, plugin: &str, key: &str) -> Answer {
+    let user = storage(req, db).await?;
+    let empty = match http::query_once(req, "missing")?.as_deref() {
+        None => false,
+        Some("empty") => true,
+        Some(_) => return Err(Error::invalid("missing must be \"empty\" when given")),
+    };
+    match kv::get(db, &user.id, plugin, key).await {
+        Ok(entry) => json(&entry),
+        Err(e) if empty && e.code == monodit_core::ErrorCode::NotFound => Response::empty()
+            .map(|r| r.with_status(204))
+            .map_err(http::runtime),
+        Err(e) => Err(e),
+    }
 }
 
 async fn get_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Answer {

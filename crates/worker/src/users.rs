@@ -253,6 +253,23 @@ pub async fn usage(db: &Db, user_id: &str) -> Result<UsageAnswer, Error> {
     })
 }
 
+/// The user's (settled, reserved) bytes as they are now.
+pub async fn usage_of(db: &Db, user_id: &str) -> Result<(u64, u64), Error> {
+    #[derive(Deserialize)]
+    struct Usage {
+        used_bytes: i64,
+        reserved_bytes: i64,
+    }
+    let u: Usage = db
+        .first(
+            "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
+            args![user_id],
+        )
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "unknown user"))?;
+    Ok((u.used_bytes.max(0) as u64, u.reserved_bytes.max(0) as u64))
+}
+
 /// `PUT /v1/dev/faults`: replaces the caller's three counters (all 0: the row goes).
 pub async fn set_faults(db: &Db, user_id: &str, body: &DevFaults) -> Result<DevFaults, Error> {
     if body == &DevFaults::default() {

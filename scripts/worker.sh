@@ -5,7 +5,8 @@
 # PID when the command ends (also on failure or Ctrl-C). Without a command it keeps the
 # Worker running until Ctrl-C. CORS trusts http://app.test (the origin the conformance suite
 # sends, as a native test server trusts it) and each origin in MONODIT_WORKER_ALLOW_ORIGIN
-# (space-separated), as the native `--allow-origin`.
+# (space-separated), as the native `--allow-origin`; MONODIT_WORKER_UPLOAD_TTL_SECS sets the
+# native `--upload-ttl-secs`.
 #
 #   bash scripts/worker.sh                          # build, start, print the URL, wait
 #   bash scripts/worker.sh bash scripts/worker-conformance.sh
@@ -22,9 +23,10 @@ if [ "${MONODIT_WORKER_SKIP_BUILD:-0}" != 1 ] || [ ! -f crates/worker/build/inde
 fi
 
 log=$(mktemp -d)
-origin_args=(--allow-origin http://app.test)
-for o in ${MONODIT_WORKER_ALLOW_ORIGIN:-}; do origin_args+=(--allow-origin "$o"); done
-node scripts/worker-run.mjs "${origin_args[@]}" >"$log/out" 2>"$log/err" &
+run_args=(--allow-origin http://app.test)
+for o in ${MONODIT_WORKER_ALLOW_ORIGIN:-}; do run_args+=(--allow-origin "$o"); done
+[ -z "${MONODIT_WORKER_UPLOAD_TTL_SECS:-}" ] || run_args+=(--upload-ttl-secs "$MONODIT_WORKER_UPLOAD_TTL_SECS")
+node scripts/worker-run.mjs "${run_args[@]}" >"$log/out" 2>"$log/err" &
 pid=$!
 cleanup() {
   if kill -0 "$pid" 2>/dev/null; then

@@ -24,6 +24,7 @@ pub mod documents;
 pub mod env;
 pub mod http;
 pub mod kv;
+pub mod sweep;
 pub mod uploads;
 pub mod users;
 
@@ -33,7 +34,7 @@ use crate::users::Fault;
 use monodit_core::api::{BatchMetaRequest, DevFaults, NewUpload, PutDocument, SetPlan};
 use monodit_core::kv::PutKv;
 use monodit_core::Error;
-use worker::{event, Context, Method, Request, Response};
+use worker::{event, Context, Method, Request, Response, ScheduleContext};
 
 /// The Worker's entry point: every request gets an answer, failures a coded one.
 #[event(fetch)]
@@ -55,6 +56,26 @@ pub async fn fetch(mut req: Request, env: worker::Env, _ctx: Context) -> worker:
         }
     };
     Ok(cors.decorate(origin.as_deref(), http::no_store(answer)))
+}
+
+/// The cron trigger (`[triggers]` in `wrangler.toml`): one sweep ([`sweep::run`]). Failures
+/// are logged; the next trigger sweeps again.
+#[event(scheduled)]
+pub async fn scheduled(_event: worker::ScheduledEvent, env: worker::Env, _ctx: ScheduleContext) {
+    let outcome = async {
+        let db = database(&env)?;
+        let objects = r2(&env)?;
+        let wenv = env::WorkerEnv::from_bindings(&env)?;
+        sweep::run(&db, &objects, &wenv).await
+    }
+    .await;
+    match outcome {
+        Ok(report) if report != sweep::SweepReport::default() => {
+            worker::console_log!("sweep removed unreferenced data: {report:?}")
+        }
+        Ok(_) => {}
+        Err(e) => worker::console_error!("sweep failed: {}", e.message),
+    }
 }
 
 /// Whether the dev routes are on: the `MONODIT_DEV` variable is `"1"` (off by default).
@@ -138,6 +159,10 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 json(&users::set_faults(&db, &user.id, &body).await?)
             }
             m => wrong_method(&m, "PUT"),
+        },
+        ["v1", "openapi.json"] => match method {
+            Method::Get => json(&openapi_json()),
+            m => wrong_method(&m, "GET"),
         },
         ["v1", "me"] => match method {
             Method::Get => {
@@ -400,6 +425,19 @@ async fn put_document(req: &mut Request, env: &worker::Env, bucket: &str) -> Ans
         return http::lost_answer();
     }
     http::with_header(json(&meta)?, "etag", &http::etag(meta.version))
+}
+
+/// The API's description, `server/openapi.yaml`, embedded at build time (the native server
+/// serves the same file).
+const OPENAPI_YAML: &str = include_str!("../../../server/openapi.yaml");
+
+/// [`OPENAPI_YAML`] as JSON; a spec that does not parse is logged and answered as an empty one,
+/// as natively.
+fn openapi_json() -> serde_json::Value {
+    serde_norway::from_str(OPENAPI_YAML).unwrap_or_else(|e| {
+        worker::console_error!("server/openapi.yaml does not parse: {e}");
+        serde_json::json!({"openapi": "3.1.0", "info": {"title": "monodit-worker", "version": "0"}, "paths": {}})
+    })
 }
 
 /// Percent-decodes one path segment; `None` when the bytes are not UTF-8.

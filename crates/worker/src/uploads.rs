@@ -28,10 +28,6 @@ use monodit_service::{validate, Clock};
 use serde::Deserialize;
 use worker::Request;
 
-/// How long an open session may go untouched before it expires (the native default,
-/// `--upload-ttl-secs`).
-pub const UPLOAD_TTL_MS: i64 = 24 * 3600 * 1000;
-
 /// A session row with its R2 multipart upload (absent for an empty file or once completed).
 #[derive(Deserialize, Clone)]
 struct SessionRow {
@@ -108,7 +104,7 @@ impl Session {
                     size: p.size.max(0) as u64,
                 })
                 .collect(),
-            expires_at: self.row.touched_at.saturating_add(UPLOAD_TTL_MS),
+            expires_at: self.row.touched_at.saturating_add(env.upload_ttl_ms()),
             completed: self.row.completed().map(|r| assets::info(env, base, r)),
         }
     }
@@ -128,7 +124,7 @@ fn not_found(upload_id: &str) -> Error {
 }
 
 /// The caller's session: NOT_FOUND when unknown, another user's, or open and untouched for
-/// longer than [`UPLOAD_TTL_MS`] (the sweep removes it soon). Row and parts in one snapshot.
+/// longer than the upload TTL ([`WorkerEnv::upload_ttl_ms`]; the sweep removes it soon). Row and parts in one snapshot.
 async fn get(db: &Db, env: &WorkerEnv, user_id: &str, upload_id: &str) -> Result<Session, Error> {
     if !rules_assets::is_object_key(upload_id) {
         return Err(not_found(upload_id));
@@ -158,7 +154,9 @@ async fn get(db: &Db, env: &WorkerEnv, user_id: &str, upload_id: &str) -> Result
         .into_iter()
         .next()
         .ok_or_else(|| not_found(upload_id))?;
-    if row.state != "done" && row.touched_at.saturating_add(UPLOAD_TTL_MS) < env.now_ms() as i64 {
+    if row.state != "done"
+        && row.touched_at.saturating_add(env.upload_ttl_ms()) < env.now_ms() as i64
+    {
         return Err(not_found(upload_id));
     }
     let parts = parts
@@ -757,16 +755,17 @@ pub async fn abort(
     Err(db::contended())
 }
 
-/// Removes open sessions untouched for longer than [`UPLOAD_TTL_MS`] (of one user, or all),
-/// releasing their reservations; a session being completed is left alone. Returns how many.
+/// Removes open sessions untouched for longer than the upload TTL (of one user, or all; at
+/// most 100 per call), releasing their reservations; a session being completed is left
+/// alone. Returns how many it found and how many it removed.
 pub async fn expire(
     db: &Db,
     objects: &worker::Bucket,
     env: &WorkerEnv,
     user_id: Option<&str>,
-) -> Result<usize, Error> {
+) -> Result<(usize, usize), Error> {
     let now = env.now_ms() as i64;
-    let cutoff = now - UPLOAD_TTL_MS;
+    let cutoff = now.saturating_sub(env.upload_ttl_ms());
     let stale: Vec<SessionRow> = db
         .all(
             &format!(
@@ -778,7 +777,7 @@ pub async fn expire(
             args![cutoff, user_id],
         )
         .await?;
-    let mut removed = 0;
+    let (found, mut removed) = (stale.len(), 0);
     for row in stale {
         let mut batch = vec![db::guard(
             db,
@@ -794,5 +793,5 @@ pub async fn expire(
             removed += 1;
         }
     }
-    Ok(removed)
+    Ok((found, removed))
 }

@@ -52,7 +52,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 /// statements (D1 refuses both; [`Db::open`] sets the pragmas), one statement per `;` at a
 /// line's end. A new migration is a new file here and in `server/migrations/`; a test checks
 /// the two lists agree.
-pub const MIGRATIONS: [(&str, &str); 5] = [
+pub const MIGRATIONS: [(&str, &str); 6] = [
     ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
     (
         "0002_guard.sql",
@@ -69,6 +69,10 @@ pub const MIGRATIONS: [(&str, &str); 5] = [
     (
         "0005_dev_lost_answers.sql",
         include_str!("../migrations/0005_dev_lost_answers.sql"),
+    ),
+    (
+        "0006_instance_revisions.sql",
+        include_str!("../migrations/0006_instance_revisions.sql"),
     ),
 ];
 
@@ -338,7 +342,8 @@ mod tests {
                 "0002_guard.sql",
                 "0003_dev_faults.sql",
                 "0004_upload_multipart.sql",
-                "0005_dev_lost_answers.sql"
+                "0005_dev_lost_answers.sql",
+                "0006_instance_revisions.sql"
             ]
         );
         let v: String = conn

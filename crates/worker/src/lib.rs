@@ -23,7 +23,9 @@ pub mod db;
 pub mod documents;
 pub mod env;
 pub mod http;
+pub mod instances;
 pub mod kv;
+pub mod plugins;
 pub mod sweep;
 pub mod uploads;
 pub mod users;
@@ -31,7 +33,9 @@ pub mod users;
 use crate::db::Db;
 use crate::http::{error_response, json, Answer};
 use crate::users::Fault;
-use monodit_core::api::{BatchMetaRequest, DevFaults, NewUpload, PutDocument, SetPlan};
+use monodit_core::api::{
+    BatchMetaRequest, DevFaults, InstanceRegistration, NewUpload, PutDocument, SetPlan,
+};
 use monodit_core::kv::PutKv;
 use monodit_core::Error;
 use worker::{event, Context, Method, Request, Response, ScheduleContext};
@@ -329,6 +333,46 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 m => wrong_method(&m, "GET, PUT, DELETE"),
             }
         }
+        ["v1", "instances"] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                json(&instances::list(&db, &user.id).await?)
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "instances", id] => match method {
+            Method::Put => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                let body: InstanceRegistration = http::json_body(req).await?;
+                let now = js_sys::Date::now() as i64;
+                json(&instances::register(&db, now, &user.id, id, body).await?)
+            }
+            Method::Delete => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                instances::delete(&db, &user.id, id).await?;
+                json(&serde_json::json!({"deleted": true}))
+            }
+            m => wrong_method(&m, "PUT, DELETE"),
+        },
+        ["v1", "plugins"] => match method {
+            Method::Get => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                json(&plugins::list(&db, &user.id).await?)
+            }
+            m => wrong_method(&m, "GET"),
+        },
+        ["v1", "plugins", id] => match method {
+            Method::Delete => {
+                let db = database(env)?;
+                let user = authed(req, &db).await?;
+                json(&plugins::delete(&db, &user.id, id).await?)
+            }
+            m => wrong_method(&m, "DELETE"),
+        },
         ["v1", "buckets"] => match method {
             Method::Get => {
                 let db = database(env)?;

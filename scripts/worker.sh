@@ -22,7 +22,7 @@ if [ "${MONODIT_WORKER_SKIP_BUILD:-0}" != 1 ] || [ ! -f crates/worker/build/inde
   bash scripts/worker-build.sh
 fi
 
-log=$(mktemp -d)
+log=$(mktemp -d "${TMPDIR:-/tmp}/monodit-worker.XXXXXX")
 run_args=(--allow-origin http://app.test)
 for o in ${MONODIT_WORKER_ALLOW_ORIGIN:-}; do run_args+=(--allow-origin "$o"); done
 [ -z "${MONODIT_WORKER_UPLOAD_TTL_SECS:-}" ] || run_args+=(--upload-ttl-secs "$MONODIT_WORKER_UPLOAD_TTL_SECS")

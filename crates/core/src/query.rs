@@ -168,6 +168,16 @@ pub const MAX_IN_VALUES: usize = 50;
 pub const MAX_WHERE_STRING_BYTES: usize = 4096;
 /// Most bound parameters in one statement (Cloudflare D1's limit).
 pub const MAX_PARAMS: usize = 100;
+/// Integers in a `where` value or an `orderBy` value a cursor carries must be smaller than
+/// this in magnitude (2^53): D1 binds and returns numbers as JS doubles, which round past it,
+/// so such queries are refused (INVALID_ARGUMENT) on every backend alike. Store them as
+/// strings.
+pub const EXACT_INTEGER_LIMIT: i64 = 1 << 53;
+
+/// Whether `v` is an integer a double cannot be trusted to hold exactly.
+fn inexact_integer(v: &SqlValue) -> bool {
+    matches!(v, SqlValue::Integer(i) if i.unsigned_abs() >= EXACT_INTEGER_LIMIT as u64)
+}
 /// The storage table.
 pub const TABLE: &str = "_plugin_storage";
 
@@ -922,6 +932,11 @@ impl SqlPlan {
         rows.truncate(limit);
         let cursor = match rows.last() {
             Some(last) if has_more => {
+                if self.order_by.is_some() && inexact_integer(&last.sort_key) {
+                    return Err(Error::invalid(
+                        "the orderBy field's value of the last item is an integer of 2^53 or more, which cannot paginate exactly; store it as a string",
+                    ));
+                }
                 let payload = CursorPayload {
                     fingerprint: self.fingerprint,
                     sort_key: self.order_by.as_ref().map(|_| last.sort_key.clone()),
@@ -963,6 +978,11 @@ fn check_params(params: &[SqlValue]) -> Result<(), Error> {
         .any(|p| matches!(p, SqlValue::Real(f) if !f.is_finite()))
     {
         return Err(Error::invalid("numbers in queries must be finite"));
+    }
+    if params.iter().any(inexact_integer) {
+        return Err(Error::invalid(
+            "integers in queries must be smaller than 2^53 in magnitude; store larger ones as strings",
+        ));
     }
     Ok(())
 }
@@ -1108,6 +1128,42 @@ mod tests {
     use super::*;
     use crate::manifest::Index;
     use serde_json::json;
+
+    #[test]
+    fn integers_past_two_to_the_53_are_refused_in_where_and_cursors() {
+        let exact = SqlValue::Integer(EXACT_INTEGER_LIMIT - 1);
+        assert!(check_params(std::slice::from_ref(&exact)).is_ok());
+        for big in [
+            EXACT_INTEGER_LIMIT,
+            -EXACT_INTEGER_LIMIT,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let e = check_params(&[SqlValue::Integer(big)]).unwrap_err();
+            assert_eq!(e.code, crate::ErrorCode::InvalidArgument, "{big}");
+        }
+        let decl = crate::manifest::CollectionDecl {
+            indexes: vec![Index::Single("n".into())],
+        };
+        let opts = QueryOptions::from_json(&json!({"orderBy": {"n": "asc"}, "limit": 1})).unwrap();
+        let plan = plan_query("p", "c", "u", &validate(&opts, &decl).unwrap(), b"k").unwrap();
+        let row = |id: &str, key: i64| PlanRow {
+            id: id.into(),
+            data: json!({}),
+            sort_key: SqlValue::Integer(key),
+        };
+        // Only the row a cursor would carry matters.
+        let ok = plan.finish(vec![row("a", 1), row("b", EXACT_INTEGER_LIMIT)]);
+        assert!(ok.unwrap().cursor.is_some());
+        let e = plan
+            .finish(vec![row("a", EXACT_INTEGER_LIMIT), row("b", 1)])
+            .unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidArgument);
+        let where_big =
+            QueryOptions::from_json(&json!({"where": {"n": 9007199254740993u64}})).unwrap();
+        let vq = validate(&where_big, &decl).unwrap();
+        assert!(plan_query("p", "c", "u", &vq, b"k").is_err());
+    }
 
     fn decl(indexes: Value) -> CollectionDecl {
         let m = Manifest::parse(&json!({"id": "forms", "storage": {"c": {"indexes": indexes}}}))

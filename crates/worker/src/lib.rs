@@ -18,6 +18,7 @@
 
 pub mod assets;
 pub mod buckets;
+pub mod collections;
 pub mod cors;
 pub mod db;
 pub mod documents;
@@ -372,6 +373,19 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 json(&plugins::delete(&db, &user.id, id).await?)
             }
             m => wrong_method(&m, "DELETE"),
+        },
+        ["v1", "collections", plugin, collection, op] => match method {
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let body: serde_json::Value = http::json_body(req).await?;
+                let op = collections::parse_op(op, body)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let secret =
+                    monodit_service::Secrets::secret(&wenv, monodit_service::Secret::Cursor);
+                json(&collections::run(&db, &user, plugin, collection, op, secret).await?)
+            }
+            m => wrong_method(&m, "POST"),
         },
         ["v1", "buckets"] => match method {
             Method::Get => {

@@ -168,6 +168,11 @@ pub const MAX_IN_VALUES: usize = 50;
 pub const MAX_WHERE_STRING_BYTES: usize = 4096;
 /// Most bound parameters in one statement (Cloudflare D1's limit).
 pub const MAX_PARAMS: usize = 100;
+/// Most bytes of item data (JSON text) one query page carries: 1000 items of 1 MiB would not
+/// fit a Worker isolate's 128 MB. The first item always comes; the page stops (with `hasMore`
+/// and a cursor) before the item that would pass the cap. Applied in the SQL, so the items
+/// past it are never read into memory.
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Integers in a `where` value or an `orderBy` value a cursor carries must be smaller than
 /// this in magnitude (2^53): D1 binds and returns numbers as JS doubles, which round past it,
 /// so such queries are refused (INVALID_ARGUMENT) on every backend alike. Store them as
@@ -896,7 +901,9 @@ pub struct PlanRow {
 }
 
 /// A planned page query. Run `sql` with `params`; it returns at most `limit + 1` rows with
-/// columns `id, data, sort_key`; hand them to [`SqlPlan::finish`].
+/// columns `id, data, sort_key`, where `data` is NULL from the first row past
+/// [`MAX_PAGE_BYTES`] on: hand the rows before that one to [`SqlPlan::finish_page`] (with
+/// `cut` when it came), or all rows to [`SqlPlan::finish`] when none did.
 #[derive(Clone)]
 pub struct SqlPlan {
     /// SQL text.
@@ -926,9 +933,15 @@ impl std::fmt::Debug for SqlPlan {
 impl SqlPlan {
     /// Turns the rows of `sql` into one page of `query()` results: the first `limit` items,
     /// `hasMore`, and a signed cursor after the last item when more exist.
-    pub fn finish(&self, mut rows: Vec<PlanRow>) -> Result<QueryResult, Error> {
+    pub fn finish(&self, rows: Vec<PlanRow>) -> Result<QueryResult, Error> {
+        self.finish_page(rows, false)
+    }
+
+    /// [`SqlPlan::finish`] for rows the byte cap `cut` short (a row with NULL `data` came
+    /// after them): the page ends there with `hasMore` and a cursor after its last item.
+    pub fn finish_page(&self, mut rows: Vec<PlanRow>, cut: bool) -> Result<QueryResult, Error> {
         let limit = self.limit as usize;
-        let has_more = rows.len() > limit;
+        let has_more = cut || rows.len() > limit;
         rows.truncate(limit);
         let cursor = match rows.last() {
             Some(last) if has_more => {
@@ -1083,6 +1096,16 @@ pub fn plan_query(
             }
         }
     };
+    // The byte cap (MAX_PAGE_BYTES), as a running sum in the page's own order: rows past it
+    // come back with a NULL `data`, and the adapter stops there (SqlPlan::finish_page).
+    let dir = q.order_by.as_ref().map_or("ASC", |o| o.direction.sql());
+    let sql = format!(
+        "SELECT id, CASE WHEN n = 1 OR run <= {MAX_PAGE_BYTES} THEN data END AS data, sort_key \
+         FROM (SELECT id, data, sort_key, ROW_NUMBER() OVER w AS n, \
+           SUM(length(CAST(data AS BLOB))) OVER w AS run FROM ({sql}) \
+           WINDOW w AS (ORDER BY sort_key {dir}, id {dir} ROWS UNBOUNDED PRECEDING)) \
+         ORDER BY sort_key {dir}, id {dir}"
+    );
     check_params(&b.params)?;
     Ok(SqlPlan {
         sql,

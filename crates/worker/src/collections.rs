@@ -8,7 +8,8 @@
 //! with another write. D1 binds numbers as JS doubles: an integer of 2^53 or more in a `where`
 //! value or in the sort key a cursor carries would be silently rounded, so core's planner
 //! refuses it (INVALID_ARGUMENT, `query::EXACT_INTEGER_LIMIT`) on both backends.
-//! No plan is cached between requests (isolates share no memory, and a user's declarations
+//! A page stops at core's byte cap (`query::MAX_PAGE_BYTES`) inside the SQL, so an isolate
+//! never holds more than that of item data for one page. No plan is cached between requests (isolates share no memory, and a user's declarations
 //! may change between any two requests).
 
 use crate::args;
@@ -285,17 +286,22 @@ pub async fn run(
             let vq = query::validate(&opts, &decl)?;
             let plan = query::plan_query(plugin_id, collection, uid, &vq, cursor_secret)?;
             let params = plan.params.iter().map(to_arg).collect();
-            let rows: Vec<Value> = db.all(&plan.sql, params).await?;
-            let rows = rows
-                .into_iter()
-                .map(|r| {
-                    let id = r["id"].as_str().unwrap_or_default().to_string();
-                    let data = parse_data(r["data"].as_str().unwrap_or("null"))?;
-                    let sort_key = sort_key_of(&r["sort_key"]);
-                    Ok(PlanRow { id, data, sort_key })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
-            serde_json::to_value(plan.finish(rows)?).map_err(|e| db::internal("query page", e))?
+            let found: Vec<Value> = db.all(&plan.sql, params).await?;
+            // A NULL `data` is the first row past the page's byte cap: the page ends before it.
+            let (mut rows, mut cut) = (Vec::new(), false);
+            for r in found {
+                let Some(data) = r["data"].as_str() else {
+                    cut = true;
+                    break;
+                };
+                rows.push(PlanRow {
+                    id: r["id"].as_str().unwrap_or_default().to_string(),
+                    data: parse_data(data)?,
+                    sort_key: sort_key_of(&r["sort_key"]),
+                });
+            }
+            serde_json::to_value(plan.finish_page(rows, cut)?)
+                .map_err(|e| db::internal("query page", e))?
         }
         CollectionOp::Count { where_ } => {
             let filters = query::validate_where(where_.as_ref(), &decl)?;

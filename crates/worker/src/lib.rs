@@ -3,14 +3,11 @@
 //! first): the decisions come from there, the SQL is the native server's, and the schema is
 //! the shared numbered migrations in `server/migrations/`.
 //!
-//! Served so far (the rest answers a coded `NOT_FOUND`, see `server/README.md`):
-//! `GET /v1/health`; the dev routes `POST /v1/dev/users`, `PUT /v1/dev/plan` and
-//! `PUT /v1/dev/faults` (only when the `MONODIT_DEV` variable is `"1"`); `GET /v1/me`,
-//! `GET /v1/usage`; `GET|PUT /v1/documents/{bucketId}`, `GET /v1/documents/{bucketId}/meta`,
-//! `POST /v1/meta`; `GET /v1/buckets`, `DELETE /v1/buckets/{backend}/{bucketId}`; single-shot
-//! assets (`POST|GET /v1/assets/{bucketId}`, `DELETE /v1/assets/{bucketId}/{objectKey}`), the
-//! signed download `GET /v1/objects/{objectKey}` with byte ranges, and resumable uploads
-//! (`/v1/uploads`, on R2 multipart).
+//! It serves every route of `server/openapi.yaml` (see `README.md`, "Deploy on Cloudflare"):
+//! health, account and usage, documents and batch meta, buckets, single-shot assets and signed
+//! downloads on R2, resumable uploads on R2 multipart, instances, plugins, collections, `ctx.kv`,
+//! the OpenAPI description, and the dev routes (only when the `MONODIT_DEV` variable is `"1"`).
+//! CORS follows `MONODIT_ALLOW_ORIGIN`; a cron trigger runs the sweep ([`sweep`]).
 //!
 //! The crate is empty on other targets, so the native workspace builds and tests it for free.
 #![cfg(target_arch = "wasm32")]

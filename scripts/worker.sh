@@ -6,7 +6,7 @@
 # Worker running until Ctrl-C. CORS trusts http://app.test (the origin the conformance suite
 # sends, as a native test server trusts it) and each origin in MONODIT_WORKER_ALLOW_ORIGIN
 # (space-separated), as the native `--allow-origin`; MONODIT_WORKER_UPLOAD_TTL_SECS sets the
-# native `--upload-ttl-secs`.
+# native `--upload-ttl-secs`; MONODIT_WORKER_PORT a fixed port instead of a free one.
 #
 #   bash scripts/worker.sh                          # build, start, print the URL, wait
 #   bash scripts/worker.sh bash scripts/worker-conformance.sh
@@ -26,6 +26,7 @@ log=$(mktemp -d "${TMPDIR:-/tmp}/monodit-worker.XXXXXX")
 run_args=(--allow-origin http://app.test)
 for o in ${MONODIT_WORKER_ALLOW_ORIGIN:-}; do run_args+=(--allow-origin "$o"); done
 [ -z "${MONODIT_WORKER_UPLOAD_TTL_SECS:-}" ] || run_args+=(--upload-ttl-secs "$MONODIT_WORKER_UPLOAD_TTL_SECS")
+[ -z "${MONODIT_WORKER_PORT:-}" ] || run_args+=(--port "$MONODIT_WORKER_PORT")
 node scripts/worker-run.mjs "${run_args[@]}" >"$log/out" 2>"$log/err" &
 pid=$!
 cleanup() {

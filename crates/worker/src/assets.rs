@@ -177,8 +177,9 @@ pub async fn upload(
             )?);
         }
         batch.push(db.stmt(
-            "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at) VALUES (?1, ?2, NULL, ?3)",
-            args![&key, &user.id, now],
+            "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at, reserved) \
+             VALUES (?1, ?2, NULL, ?3, ?4)",
+            args![&key, &user.id, now, declared],
         )?);
         db.guarded_batch(batch).await
     }
@@ -457,9 +458,16 @@ pub(crate) fn settle_statements(
 /// After a failed upload: releases the reservation, turns the pending record into a deletion
 /// record and frees the idempotency key. Failures are logged (the record stays for a sweep).
 async fn abandon(db: &Db, user_id: &str, declared: u64, key: &str, now: i64) {
+    // Guarded by the pending record: when the sweep already ended this write as abandoned
+    // (it streamed past the upload TTL, `sweep.rs`), its bytes were given back there.
     let batch =
         (|| {
             Ok::<_, Error>(vec![
+            db::guard(
+                db,
+                "EXISTS (SELECT 1 FROM pending_objects WHERE object_key = ?1)",
+                args![key],
+            )?,
             db.stmt(
                 "UPDATE users SET reserved_bytes = MAX(0, reserved_bytes - ?2) WHERE id = ?1",
                 args![user_id, declared],
@@ -475,13 +483,12 @@ async fn abandon(db: &Db, user_id: &str, declared: u64, key: &str, now: i64) {
             )?,
         ])
         })();
-    match batch {
-        Ok(b) => {
-            if let Err(e) = db.0.batch(b).await {
-                worker::console_error!("could not release an upload reservation: {e}");
-            }
-        }
-        Err(e) => worker::console_error!("could not release an upload reservation: {e}"),
+    let done = match batch {
+        Ok(b) => db.guarded_batch(b).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        worker::console_error!("could not release an upload reservation: {}", e.message);
     }
 }
 

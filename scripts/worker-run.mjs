@@ -3,8 +3,12 @@
 // as `wrangler d1 migrations apply` would (recorded in d1_migrations), dev routes on, random
 // secrets, bound to 127.0.0.1 on a free port. Prints `READY <url>` once /v1/health answers,
 // and stops cleanly on SIGTERM/SIGINT. No network: workerd runs from the npm package.
+// `--allow-origin` (repeatable) sets MONODIT_ALLOW_ORIGIN, the native `--allow-origin`, and
+// `--upload-ttl-secs` sets MONODIT_UPLOAD_TTL_SECS. `GET /cdn-cgi/handler/scheduled` runs the
+// cron trigger (the sweep) at once, locally only.
 //
-//   node scripts/worker-run.mjs [--port N] [--persist DIR]
+//   node scripts/worker-run.mjs [--port N] [--persist DIR] [--allow-origin ORIGIN]...
+//                               [--upload-ttl-secs N]
 import { Miniflare } from "miniflare";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
@@ -17,7 +21,11 @@ const arg = (name) => {
   return i > 0 ? process.argv[i + 1] : undefined;
 };
 const port = Number(arg("--port") ?? 0);
+const origins = process.argv.flatMap((a, i) =>
+  a === "--allow-origin" && i + 1 < process.argv.length ? [process.argv[i + 1]] : [],
+);
 const persist = arg("--persist");
+const uploadTtl = arg("--upload-ttl-secs");
 const build = join(root, "crates/worker/build");
 
 const mf = new Miniflare({
@@ -31,9 +39,12 @@ const mf = new Miniflare({
   ...(persist ? { d1Persist: join(persist, "d1"), r2Persist: join(persist, "r2") } : {}),
   bindings: {
     MONODIT_DEV: "1",
+    MONODIT_ALLOW_ORIGIN: origins.join(","),
+    ...(uploadTtl ? { MONODIT_UPLOAD_TTL_SECS: uploadTtl } : {}),
     URL_SECRET: randomBytes(32).toString("hex"),
     CURSOR_SECRET: randomBytes(32).toString("hex"),
   },
+  unsafeTriggerHandlers: true,
   host: "127.0.0.1",
   port,
 });

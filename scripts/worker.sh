@@ -3,7 +3,10 @@
 # shared migrations applied, dev routes on, random secrets, 127.0.0.1 on a free port), then
 # runs the given command with MONODIT_CONFORMANCE_URL set to it, and stops the Worker by its
 # PID when the command ends (also on failure or Ctrl-C). Without a command it keeps the
-# Worker running until Ctrl-C.
+# Worker running until Ctrl-C. CORS trusts http://app.test (the origin the conformance suite
+# sends, as a native test server trusts it) and each origin in MONODIT_WORKER_ALLOW_ORIGIN
+# (space-separated), as the native `--allow-origin`; MONODIT_WORKER_UPLOAD_TTL_SECS sets the
+# native `--upload-ttl-secs`; MONODIT_WORKER_PORT a fixed port instead of a free one.
 #
 #   bash scripts/worker.sh                          # build, start, print the URL, wait
 #   bash scripts/worker.sh bash scripts/worker-conformance.sh
@@ -19,8 +22,12 @@ if [ "${MONODIT_WORKER_SKIP_BUILD:-0}" != 1 ] || [ ! -f crates/worker/build/inde
   bash scripts/worker-build.sh
 fi
 
-log=$(mktemp -d)
-node scripts/worker-run.mjs >"$log/out" 2>"$log/err" &
+log=$(mktemp -d "${TMPDIR:-/tmp}/monodit-worker.XXXXXX")
+run_args=(--allow-origin http://app.test)
+for o in ${MONODIT_WORKER_ALLOW_ORIGIN:-}; do run_args+=(--allow-origin "$o"); done
+[ -z "${MONODIT_WORKER_UPLOAD_TTL_SECS:-}" ] || run_args+=(--upload-ttl-secs "$MONODIT_WORKER_UPLOAD_TTL_SECS")
+[ -z "${MONODIT_WORKER_PORT:-}" ] || run_args+=(--port "$MONODIT_WORKER_PORT")
+node scripts/worker-run.mjs "${run_args[@]}" >"$log/out" 2>"$log/err" &
 pid=$!
 cleanup() {
   if kill -0 "$pid" 2>/dev/null; then

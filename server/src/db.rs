@@ -52,7 +52,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 /// statements (D1 refuses both; [`Db::open`] sets the pragmas), one statement per `;` at a
 /// line's end. A new migration is a new file here and in `server/migrations/`; a test checks
 /// the two lists agree.
-pub const MIGRATIONS: [(&str, &str); 3] = [
+pub const MIGRATIONS: [(&str, &str); 7] = [
     ("0001_init.sql", include_str!("../migrations/0001_init.sql")),
     (
         "0002_guard.sql",
@@ -61,6 +61,22 @@ pub const MIGRATIONS: [(&str, &str); 3] = [
     (
         "0003_dev_faults.sql",
         include_str!("../migrations/0003_dev_faults.sql"),
+    ),
+    (
+        "0004_upload_multipart.sql",
+        include_str!("../migrations/0004_upload_multipart.sql"),
+    ),
+    (
+        "0005_dev_lost_answers.sql",
+        include_str!("../migrations/0005_dev_lost_answers.sql"),
+    ),
+    (
+        "0006_instance_revisions.sql",
+        include_str!("../migrations/0006_instance_revisions.sql"),
+    ),
+    (
+        "0007_pending_reservations.sql",
+        include_str!("../migrations/0007_pending_reservations.sql"),
     ),
 ];
 
@@ -325,7 +341,15 @@ mod tests {
             .unwrap();
         assert_eq!(
             names,
-            ["0001_init.sql", "0002_guard.sql", "0003_dev_faults.sql"]
+            [
+                "0001_init.sql",
+                "0002_guard.sql",
+                "0003_dev_faults.sql",
+                "0004_upload_multipart.sql",
+                "0005_dev_lost_answers.sql",
+                "0006_instance_revisions.sql",
+                "0007_pending_reservations.sql"
+            ]
         );
         let v: String = conn
             .query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {

@@ -29,17 +29,23 @@ pub const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// How long a signed download URL lives (rounded up to the hour, as natively).
 pub const URL_TTL_SECS: u64 = 24 * 3600;
 
+/// An asset row (`assets`), as stored.
 #[derive(Deserialize, Clone)]
-struct AssetRow {
-    object_key: String,
-    name: String,
-    size: i64,
-    content_type: String,
-    uploaded_at: i64,
+pub struct AssetRow {
+    /// Object key (32 hex digits).
+    pub object_key: String,
+    /// Sanitised file name.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    /// Normalised content type.
+    pub content_type: String,
+    /// Epoch ms.
+    pub uploaded_at: i64,
 }
 
 /// The wire form of a row with its signed URL under `base` (the Worker's own origin).
-fn info(env: &WorkerEnv, base: &str, r: AssetRow) -> AssetInfo {
+pub fn info(env: &WorkerEnv, base: &str, r: AssetRow) -> AssetInfo {
     let exp = url_expiry(env.now_secs(), URL_TTL_SECS);
     let sig = Signer::new(env.secret(Secret::Url).to_vec()).sign(&r.object_key, exp);
     AssetInfo {
@@ -175,8 +181,9 @@ pub async fn upload(
             )?);
         }
         batch.push(db.stmt(
-            "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at) VALUES (?1, ?2, NULL, ?3)",
-            args![&key, &user.id, now],
+            "INSERT INTO pending_objects (object_key, user_id, upload_id, created_at, reserved) \
+             VALUES (?1, ?2, NULL, ?3, ?4)",
+            args![&key, &user.id, now, declared],
         )?);
         db.guarded_batch(batch).await
     }
@@ -236,36 +243,14 @@ async fn reserve(
     declared: u64,
 ) -> Result<(), Error> {
     for _ in 0..db::MAX_ATTEMPTS {
-        let existing: Option<ContractRow> = db
-            .first(
-                "SELECT schema_id, schema_version FROM buckets \
-                 WHERE user_id = ?1 AND backend = 'r2-assets' AND bucket_id = ?2",
-                args![&user.id, bucket_id],
-            )
-            .await?;
-        let usage: UsageRow = db
-            .first(
-                "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
-                args![&user.id],
-            )
-            .await?
-            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "unknown user"))?;
-        let existing = existing.map(|c| Contract {
-            backend: Backend::R2Assets,
-            schema_id: c.schema_id,
-            schema_version: c.schema_version,
-        });
+        let (existing, facts) = quota_facts(db, user, bucket_id).await?;
         rules::decide_upload(
             bucket_id,
             contract,
             existing.as_ref(),
             declared,
             MAX_UPLOAD_BYTES,
-            QuotaFacts {
-                used: usage.used_bytes.max(0) as u64,
-                reserved: usage.reserved_bytes.max(0) as u64,
-                limit: user.limit_bytes(),
-            },
+            facts,
         )?;
         let granted: Option<UsageRow> = db
             .first(
@@ -280,6 +265,42 @@ async fn reserve(
         }
     }
     Err(db::contended())
+}
+
+/// The facts of an upload decision: the r2-assets bucket's contract, if it exists, and the
+/// caller's usage against its limit.
+pub(crate) async fn quota_facts(
+    db: &Db,
+    user: &User,
+    bucket_id: &str,
+) -> Result<(Option<Contract>, QuotaFacts), Error> {
+    let existing: Option<ContractRow> = db
+        .first(
+            "SELECT schema_id, schema_version FROM buckets \
+             WHERE user_id = ?1 AND backend = 'r2-assets' AND bucket_id = ?2",
+            args![&user.id, bucket_id],
+        )
+        .await?;
+    let usage: UsageRow = db
+        .first(
+            "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
+            args![&user.id],
+        )
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "unknown user"))?;
+    let existing = existing.map(|c| Contract {
+        backend: Backend::R2Assets,
+        schema_id: c.schema_id,
+        schema_version: c.schema_version,
+    });
+    Ok((
+        existing,
+        QuotaFacts {
+            used: usage.used_bytes.max(0) as u64,
+            reserved: usage.reserved_bytes.max(0) as u64,
+            limit: user.limit_bytes(),
+        },
+    ))
 }
 
 async fn release(db: &Db, user_id: &str, bytes: u64) -> Result<(), Error> {
@@ -300,7 +321,32 @@ async fn put_stream(
     declared: u64,
     content_type: &str,
 ) -> Result<(), Error> {
-    let data: worker::Data = match req.inner().body() {
+    let data = fixed_length_body(req, declared)?;
+    let meta = worker::HttpMetadata {
+        content_type: Some(content_type.to_string()),
+        ..Default::default()
+    };
+    objects
+        .put(key, data)
+        .http_metadata(meta)
+        .execute()
+        .await
+        .map_err(|e| {
+            let m = e.to_string();
+            if m.contains("length") {
+                Error::invalid("the body's length is not its Content-Length")
+            } else {
+                Error::invalid(format!("upload interrupted: {m}"))
+            }
+        })?;
+    Ok(())
+}
+
+/// The request body as a stream of exactly `declared` bytes for R2 (`put`, `uploadPart`):
+/// piped through the runtime's `FixedLengthStream`, so R2 learns the length it needs, the
+/// bytes never enter wasm memory, and a body of another length fails the write.
+pub(crate) fn fixed_length_body(req: &Request, declared: u64) -> Result<worker::Data, Error> {
+    Ok(match req.inner().body() {
         None if declared == 0 => worker::Data::Empty,
         None => return Err(Error::invalid("body shorter than Content-Length")),
         Some(body) => {
@@ -323,25 +369,7 @@ async fn put_stream(
                 .map_err(|e| db::internal("upload", format!("{e:?}")))?;
             worker::Data::ReadableStream(piped.unchecked_into())
         }
-    };
-    let meta = worker::HttpMetadata {
-        content_type: Some(content_type.to_string()),
-        ..Default::default()
-    };
-    objects
-        .put(key, data)
-        .http_metadata(meta)
-        .execute()
-        .await
-        .map_err(|e| {
-            let m = e.to_string();
-            if m.contains("length") {
-                Error::invalid("the body's length is not its Content-Length")
-            } else {
-                Error::invalid(format!("upload interrupted: {m}"))
-            }
-        })?;
-    Ok(())
+    })
 }
 
 /// After a stored object: one guarded batch ends the pending record, releases the
@@ -363,18 +391,53 @@ async fn settle(
     let uid = &user.id;
     let now = env.now_ms() as i64;
     let (sid, sv) = (contract.schema_id.as_str(), contract.schema_version);
-    let batch = vec![
-        db::guard(
-            db,
-            "EXISTS (SELECT 1 FROM pending_objects WHERE object_key = ?1) \
-             AND NOT EXISTS (SELECT 1 FROM buckets WHERE user_id = ?2 AND backend = 'r2-assets' \
-               AND bucket_id = ?3 AND (schema_id != ?4 OR schema_version != ?5))",
-            args![key, uid, bucket_id, sid, sv],
-        )?,
+    let row = AssetRow {
+        object_key: key.to_string(),
+        name: name.to_string(),
+        size: declared as i64,
+        content_type: content_type.to_string(),
+        uploaded_at: now,
+    };
+    let mut batch = vec![db::guard(
+        db,
+        "EXISTS (SELECT 1 FROM pending_objects WHERE object_key = ?1) \
+         AND NOT EXISTS (SELECT 1 FROM buckets WHERE user_id = ?2 AND backend = 'r2-assets' \
+           AND bucket_id = ?3 AND (schema_id != ?4 OR schema_version != ?5))",
+        args![key, uid, bucket_id, sid, sv],
+    )?];
+    batch.extend(settle_statements(db, uid, bucket_id, contract, &row)?);
+    batch.push(db.stmt(
+        "UPDATE asset_upload_keys SET done = 1, size = ?3, uploaded_at = ?4 \
+         WHERE user_id = ?1 AND object_key = ?2 AND done = 0",
+        args![uid, key, declared, now],
+    )?);
+    if !db.guarded_batch(batch).await? {
+        return Err(Error::new(
+            ErrorCode::IncompatibleBucket,
+            "the bucket was recreated with another contract while this upload streamed",
+        ));
+    }
+    Ok(row)
+}
+
+/// The statements that settle a stored object as `row` of `bucket_id` (after the caller's
+/// guard): end its pending record, turn the reservation into usage, create the bucket if
+/// needed (its version continuing after a deletion), record the asset, move the bucket's
+/// bytes and change counter. Shared by single-shot and resumable uploads.
+pub(crate) fn settle_statements(
+    db: &Db,
+    uid: &str,
+    bucket_id: &str,
+    contract: &Contract,
+    row: &AssetRow,
+) -> Result<Vec<worker::d1::D1PreparedStatement>, Error> {
+    let (sid, sv) = (contract.schema_id.as_str(), contract.schema_version);
+    let (key, size, now) = (&row.object_key, row.size, row.uploaded_at);
+    Ok(vec![
         db.stmt("DELETE FROM pending_objects WHERE object_key = ?1", args![key])?,
         db.stmt(
             "UPDATE users SET reserved_bytes = MAX(0, reserved_bytes - ?2), used_bytes = used_bytes + ?2 WHERE id = ?1",
-            args![uid, declared],
+            args![uid, size],
         )?,
         db.stmt(
             "INSERT INTO buckets (user_id, backend, bucket_id, schema_id, schema_version, bytes, version, created_at) \
@@ -386,40 +449,29 @@ async fn settle(
         db.stmt(
             "INSERT INTO assets (object_key, user_id, bucket_id, name, size, content_type, uploaded_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            args![key, uid, bucket_id, name, declared, content_type, now],
+            args![key, uid, bucket_id, &row.name, size, &row.content_type, now],
         )?,
         db.stmt(
             "UPDATE buckets SET bytes = bytes + ?3, version = version + 1 \
              WHERE user_id = ?1 AND backend = 'r2-assets' AND bucket_id = ?2",
-            args![uid, bucket_id, declared],
+            args![uid, bucket_id, size],
         )?,
-        db.stmt(
-            "UPDATE asset_upload_keys SET done = 1, size = ?3, uploaded_at = ?4 \
-             WHERE user_id = ?1 AND object_key = ?2 AND done = 0",
-            args![uid, key, declared, now],
-        )?,
-    ];
-    if !db.guarded_batch(batch).await? {
-        return Err(Error::new(
-            ErrorCode::IncompatibleBucket,
-            "the bucket was recreated with another contract while this upload streamed",
-        ));
-    }
-    Ok(AssetRow {
-        object_key: key.to_string(),
-        name: name.to_string(),
-        size: declared as i64,
-        content_type: content_type.to_string(),
-        uploaded_at: now,
-    })
+    ])
 }
 
 /// After a failed upload: releases the reservation, turns the pending record into a deletion
 /// record and frees the idempotency key. Failures are logged (the record stays for a sweep).
 async fn abandon(db: &Db, user_id: &str, declared: u64, key: &str, now: i64) {
+    // Guarded by the pending record: when the sweep already ended this write as abandoned
+    // (it streamed past the upload TTL, `sweep.rs`), its bytes were given back there.
     let batch =
         (|| {
             Ok::<_, Error>(vec![
+            db::guard(
+                db,
+                "EXISTS (SELECT 1 FROM pending_objects WHERE object_key = ?1)",
+                args![key],
+            )?,
             db.stmt(
                 "UPDATE users SET reserved_bytes = MAX(0, reserved_bytes - ?2) WHERE id = ?1",
                 args![user_id, declared],
@@ -435,13 +487,12 @@ async fn abandon(db: &Db, user_id: &str, declared: u64, key: &str, now: i64) {
             )?,
         ])
         })();
-    match batch {
-        Ok(b) => {
-            if let Err(e) = db.0.batch(b).await {
-                worker::console_error!("could not release an upload reservation: {e}");
-            }
-        }
-        Err(e) => worker::console_error!("could not release an upload reservation: {e}"),
+    let done = match batch {
+        Ok(b) => db.guarded_batch(b).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        worker::console_error!("could not release an upload reservation: {}", e.message);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::args;
 use crate::db::{self, Db};
+use crate::instances;
 use crate::users::parse_backend;
 use monodit_core::api::{BucketInfo, ConnectedInstance, Contract, DeletedBucket};
 use monodit_core::buckets::Backend;
@@ -121,10 +122,8 @@ struct KeyRow {
 /// quota is refunded exactly (the bucket's byte count, which every write keeps equal to its
 /// content), the version is remembered so it never repeats; then the R2 objects are deleted
 /// (recorded in `doomed_objects` first, removed from it once gone).
-///
-/// Instances whose config names the bucket would have that key cleared natively; the
-/// Worker does not serve instance registration yet, so such a bucket is refused with
-/// INTERNAL rather than deleted half-way (it cannot occur in a Worker-only database).
+/// Instances whose config names the bucket have that key cleared and their bindings
+/// re-resolved in the same batch (they fall back to their isolated default), as natively.
 pub async fn delete(
     db: &Db,
     objects: &worker::Bucket,
@@ -152,12 +151,6 @@ pub async fn delete(
                 format!("no {b} bucket {bucket_id:?}"),
             ));
         };
-        if facts.configured > 0 {
-            return Err(db::internal(
-                "bucket deletion",
-                "instances configured on this bucket (instances are not served by the Worker yet)",
-            ));
-        }
         let now = clock.now_ms() as i64;
         let mut batch = vec![db::guard(
             db,
@@ -165,6 +158,16 @@ pub async fn delete(
              AND (SELECT bytes FROM buckets WHERE user_id = ?1 AND backend = ?2 AND bucket_id = ?3) = ?5",
             args![user_id, b, bucket_id, version, bytes],
         )?];
+        let mut disconnected = Vec::new();
+        if facts.configured > 0 {
+            let state = instances::facts(db, user_id).await?;
+            let (statements, changed) =
+                instances::disconnect_bucket(db, user_id, &state, backend, bucket_id, now).await?;
+            batch.push(instances::Guard::new(user_id, &state).stmt(db)?);
+            batch.push(instances::bump(db, user_id)?);
+            batch.extend(statements);
+            disconnected = changed;
+        }
         match backend {
             Backend::D1Json => batch.push(db.stmt(
                 "DELETE FROM documents WHERE user_id = ?1 AND bucket_id = ?2",
@@ -225,7 +228,7 @@ pub async fn delete(
         return Ok(DeletedBucket {
             refunded_bytes: bytes.max(0) as u64,
             deleted_objects: deleted,
-            disconnected_instances: Vec::new(),
+            disconnected_instances: disconnected,
         });
     }
     Err(db::contended())

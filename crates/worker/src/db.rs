@@ -22,6 +22,8 @@ pub enum Arg {
     Null,
     /// An integer.
     Int(i64),
+    /// A finite double.
+    Real(f64),
     /// Text.
     Text(String),
 }
@@ -73,6 +75,7 @@ impl From<&Arg> for JsValue {
         match a {
             Arg::Null => JsValue::null(),
             Arg::Int(n) => JsValue::from_f64(*n as f64),
+            Arg::Real(f) => JsValue::from_f64(*f),
             Arg::Text(s) => JsValue::from_str(s),
         }
     }

@@ -14,7 +14,12 @@ pub fn binding_name(which: Secret) -> String {
 pub struct WorkerEnv {
     url_secret: Vec<u8>,
     cursor_secret: Vec<u8>,
+    upload_ttl_ms: i64,
 }
+
+/// How long an open upload session may go untouched before it expires, when
+/// `MONODIT_UPLOAD_TTL_SECS` does not say (the native `--upload-ttl-secs` default).
+pub const DEFAULT_UPLOAD_TTL_SECS: u64 = 24 * 3600;
 
 impl WorkerEnv {
     /// Reads the secrets from the Worker's bindings. A missing or empty secret is a
@@ -32,10 +37,27 @@ impl WorkerEnv {
             }
             Ok(value.into_bytes())
         };
+        let ttl_secs = match env.var("MONODIT_UPLOAD_TTL_SECS") {
+            Err(_) => DEFAULT_UPLOAD_TTL_SECS,
+            Ok(v) => v.to_string().trim().parse::<u64>().map_err(|_| {
+                worker::console_error!("MONODIT_UPLOAD_TTL_SECS must be a number of seconds");
+                Error::new(
+                    ErrorCode::Internal,
+                    "internal error (MONODIT_UPLOAD_TTL_SECS is misconfigured)",
+                )
+            })?,
+        };
         Ok(WorkerEnv {
             url_secret: read(Secret::Url)?,
             cursor_secret: read(Secret::Cursor)?,
+            upload_ttl_ms: i64::try_from(ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         })
+    }
+
+    /// How long an open upload session may go untouched before it expires, in ms
+    /// (`MONODIT_UPLOAD_TTL_SECS`, the native `--upload-ttl-secs`).
+    pub fn upload_ttl_ms(&self) -> i64 {
+        self.upload_ttl_ms
     }
 }
 

@@ -156,6 +156,20 @@ pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, Error> {
         .map(|(_, v)| v.into_owned()))
 }
 
+/// One query parameter that may appear at most once (a repeated one is INVALID_ARGUMENT,
+/// as the native server's typed query strings answer), percent-decoded.
+pub fn query_once(req: &Request, name: &str) -> Result<Option<String>, Error> {
+    let url = req.url().map_err(runtime)?;
+    let mut values = url.query_pairs().filter(|(k, _)| k == name);
+    let first = values.next().map(|(_, v)| v.into_owned());
+    if values.next().is_some() {
+        return Err(invalid(format!(
+            "bad query string: duplicate field `{name}`"
+        )));
+    }
+    Ok(first)
+}
+
 /// Reads what is left of a request body and drops it, inside the runtime (`pipeTo` a sink
 /// `WritableStream`: the bytes never enter wasm memory). An answer sent before the client has
 /// finished sending (an early `PAYLOAD_TOO_LARGE`, `QUOTA_EXCEEDED`, a replayed upload) would
@@ -185,4 +199,26 @@ pub async fn discard_body(req: &Request) {
             }
         }
     }
+}
+
+/// No answer a client can read (dev faults `uploadResponseLost`, `documentResponseLost`):
+/// a Worker cannot drop its connection before the status line, so the answer's head is made
+/// larger than HTTP clients accept (hyper's limit is about 400 KiB, browsers' 256 KiB), and
+/// the client fails the request as it would a lost connection. Work done before it stays
+/// done, as natively (`server/src/http/assets.rs` `lost_answer`).
+pub fn lost_answer() -> Answer {
+    const HEAD_BYTES: usize = 1024 * 1024;
+    let r = Response::empty().map_err(runtime)?.with_status(500);
+    with_header(r, "x-monodit-lost-answer", &"x".repeat(HEAD_BYTES))
+}
+
+/// Per-user API answers must never sit in a shared or browser HTTP cache (the SDK keeps its
+/// own mirror and revalidates with ETags): `Cache-Control: no-store` unless the answer set
+/// its own policy (signed downloads do), as natively (`server/src/http/mod.rs` `router`).
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    if !h.has("cache-control").unwrap_or(true) {
+        let _ = h.set("cache-control", "no-store");
+    }
+    r
 }

@@ -253,42 +253,78 @@ pub async fn usage(db: &Db, user_id: &str) -> Result<UsageAnswer, Error> {
     })
 }
 
-/// `PUT /v1/dev/faults`: the caller's next `documentPutErrors` document writes answer
-/// `500 INTERNAL` (counted in `dev_faults`: isolates share no memory). `uploadResponseLost`
-/// and `documentResponseLost` (dropping an answer after the work is done) have no Worker
-/// equivalent yet: asking for them is INVALID_ARGUMENT rather than silently ignored.
-pub async fn set_faults(db: &Db, user_id: &str, body: &DevFaults) -> Result<DevFaults, Error> {
-    if body.upload_response_lost != 0 || body.document_response_lost != 0 {
-        return Err(Error::invalid(
-            "uploadResponseLost and documentResponseLost are not available on the Worker yet",
-        ));
+/// The user's (settled, reserved) bytes as they are now.
+pub async fn usage_of(db: &Db, user_id: &str) -> Result<(u64, u64), Error> {
+    #[derive(Deserialize)]
+    struct Usage {
+        used_bytes: i64,
+        reserved_bytes: i64,
     }
-    if body.document_put_errors == 0 {
+    let u: Usage = db
+        .first(
+            "SELECT used_bytes, reserved_bytes FROM users WHERE id = ?1",
+            args![user_id],
+        )
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "unknown user"))?;
+    Ok((u.used_bytes.max(0) as u64, u.reserved_bytes.max(0) as u64))
+}
+
+/// `PUT /v1/dev/faults`: replaces the caller's three counters (all 0: the row goes).
+pub async fn set_faults(db: &Db, user_id: &str, body: &DevFaults) -> Result<DevFaults, Error> {
+    if body == &DevFaults::default() {
         db.run("DELETE FROM dev_faults WHERE user_id = ?1", args![user_id])
             .await?;
     } else {
         db.run(
-            "INSERT INTO dev_faults (user_id, document_put_errors) VALUES (?1, ?2) \
-             ON CONFLICT (user_id) DO UPDATE SET document_put_errors = excluded.document_put_errors",
-            args![user_id, body.document_put_errors],
+            "INSERT INTO dev_faults (user_id, document_put_errors, upload_response_lost, \
+             document_response_lost) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id) DO UPDATE SET document_put_errors = excluded.document_put_errors, \
+             upload_response_lost = excluded.upload_response_lost, \
+             document_response_lost = excluded.document_response_lost",
+            args![
+                user_id,
+                body.document_put_errors,
+                body.upload_response_lost,
+                body.document_response_lost
+            ],
         )
         .await?;
     }
     Ok(body.clone())
 }
 
-/// Whether the caller's next document write is an injected fault (and counts it down), in
-/// one conditional statement.
-pub async fn take_document_fault(db: &Db, user_id: &str) -> Result<bool, Error> {
-    #[derive(Deserialize)]
-    struct Left {
-        #[allow(dead_code)]
-        document_put_errors: i64,
+/// A dev fault counted in `dev_faults` (migrations 0003 and 0005).
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// `documentPutErrors`: the next document write answers 500 without writing.
+    DocumentPutError,
+    /// `uploadResponseLost`: the next upload request's answer is lost.
+    UploadResponseLost,
+    /// `documentResponseLost`: the next stored document write's answer is lost.
+    DocumentResponseLost,
+}
+
+impl Fault {
+    fn column(self) -> &'static str {
+        match self {
+            Fault::DocumentPutError => "document_put_errors",
+            Fault::UploadResponseLost => "upload_response_lost",
+            Fault::DocumentResponseLost => "document_response_lost",
+        }
     }
-    let left: Option<Left> = db
+}
+
+/// Whether the caller's next request of this kind is an injected fault (and counts it down),
+/// in one conditional statement. Callers ask only in dev mode.
+pub async fn take_fault(db: &Db, user_id: &str, fault: Fault) -> Result<bool, Error> {
+    let column = fault.column();
+    let left: Option<serde_json::Value> = db
         .first(
-            "UPDATE dev_faults SET document_put_errors = document_put_errors - 1 \
-             WHERE user_id = ?1 AND document_put_errors > 0 RETURNING document_put_errors",
+            &format!(
+                "UPDATE dev_faults SET {column} = {column} - 1 \
+                 WHERE user_id = ?1 AND {column} > 0 RETURNING {column}"
+            ),
             args![user_id],
         )
         .await?;

@@ -423,26 +423,21 @@ pub fn run(
             let vq = query::validate(&opts, &decl)?;
             let plan = query::plan_query(plugin_id, collection, uid, &vq, cursor_secret)?;
             let mut stmt = tx.prepare(&plan.sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(plan.params.iter().map(to_db)), |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        from_db(r.get_ref(2)?),
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let rows = rows
-                .into_iter()
-                .map(|(id, data, sort_key)| {
-                    Ok(PlanRow {
-                        id,
-                        data: serde_json::from_str(&data)?,
-                        sort_key,
-                    })
-                })
-                .collect::<AppResult<Vec<_>>>()?;
-            serde_json::to_value(plan.finish(rows)?)?
+            let mut found = stmt.query(params_from_iter(plan.params.iter().map(to_db)))?;
+            // A NULL `data` is the first row past the page's byte cap: the page ends before it.
+            let (mut rows, mut cut) = (Vec::new(), false);
+            while let Some(r) = found.next()? {
+                let Some(data) = r.get::<_, Option<String>>(1)? else {
+                    cut = true;
+                    break;
+                };
+                rows.push(PlanRow {
+                    id: r.get(0)?,
+                    data: serde_json::from_str(&data)?,
+                    sort_key: from_db(r.get_ref(2)?),
+                });
+            }
+            serde_json::to_value(plan.finish_page(rows, cut)?)?
         }
         CollectionOp::Count { where_ } => {
             let filters = query::validate_where(where_.as_ref(), &decl)?;

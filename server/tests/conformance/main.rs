@@ -1,7 +1,8 @@
 //! Conformance tests: black-box tests of the HTTP API, over HTTP only, that any backend
 //! serving it must pass. With `MONODIT_CONFORMANCE_URL` set they run against that server
 //! (started by someone else in dev mode, its database shared: each test makes its own users
-//! through the documented dev routes and assumes no server flags); otherwise each test starts
+//! through the documented dev routes and assumes no server flags but one: CORS trusts the origin
+//! `http://app.test`, as a native test server does); otherwise each test starts
 //! a fresh native server. Tests that need the native process are in `tests/native/`.
 //!
 //! Backends that serve part of the API so far run the tests their list names
@@ -15,6 +16,7 @@ mod support;
 
 mod assets;
 mod buckets;
+mod cors;
 mod documents;
 mod hostile;
 mod kv;

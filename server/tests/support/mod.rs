@@ -62,8 +62,8 @@ impl Resp {
 
 impl Srv {
     /// The server of a conformance test: the one at `MONODIT_CONFORMANCE_URL` when that is
-    /// set (it must run in dev mode; its database is shared, so every test makes its own
-    /// users), else a fresh native server.
+    /// set (it must run in dev mode and trust the origin `http://app.test` for CORS; its
+    /// database is shared, so every test makes its own users), else a fresh native server.
     pub async fn start() -> Srv {
         match std::env::var(CONFORMANCE_URL) {
             Ok(url) if !url.trim().is_empty() => Srv {

@@ -172,6 +172,21 @@ pub const MAX_IN_VALUES: usize = 50;
 pub const MAX_WHERE_STRING_BYTES: usize = 4096;
 /// Most bound parameters in one statement (Cloudflare D1's limit).
 pub const MAX_PARAMS: usize = 100;
+/// Most bytes of item data (JSON text) one query page carries: 1000 items of 1 MiB would not
+/// fit a Worker isolate's 128 MB. The first item always comes; the page stops (with `hasMore`
+/// and a cursor) before the item that would pass the cap. Applied in the SQL, so the items
+/// past it are never read into memory.
+pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Integers in a `where` value or an `orderBy` value a cursor carries must be smaller than
+/// this in magnitude (2^53): D1 binds and returns numbers as JS doubles, which round past it,
+/// so such queries are refused (INVALID_ARGUMENT) on every backend alike. Store them as
+/// strings.
+pub const EXACT_INTEGER_LIMIT: i64 = 1 << 53;
+
+/// Whether `v` is an integer a double cannot be trusted to hold exactly.
+fn inexact_integer(v: &SqlValue) -> bool {
+    matches!(v, SqlValue::Integer(i) if i.unsigned_abs() >= EXACT_INTEGER_LIMIT as u64)
+}
 /// The storage table.
 pub const TABLE: &str = "_plugin_storage";
 

@@ -241,7 +241,9 @@ pub struct PlanRow {
 }
 
 /// A planned page query. Run `sql` with `params`; it returns at most `limit + 1` rows with
-/// columns `id, data, sort_key`; hand them to [`SqlPlan::finish`].
+/// columns `id, data, sort_key`, where `data` is NULL from the first row past
+/// [`MAX_PAGE_BYTES`] on: hand the rows before that one to [`SqlPlan::finish_page`] (with
+/// `cut` when it came), or all rows to [`SqlPlan::finish`] when none did.
 #[derive(Clone)]
 pub struct SqlPlan {
     /// SQL text.
@@ -271,12 +273,23 @@ impl std::fmt::Debug for SqlPlan {
 impl SqlPlan {
     /// Turns the rows of `sql` into one page of `query()` results: the first `limit` items,
     /// `hasMore`, and a signed cursor after the last item when more exist.
-    pub fn finish(&self, mut rows: Vec<PlanRow>) -> Result<QueryResult, Error> {
+    pub fn finish(&self, rows: Vec<PlanRow>) -> Result<QueryResult, Error> {
+        self.finish_page(rows, false)
+    }
+
+    /// [`SqlPlan::finish`] for rows the byte cap `cut` short (a row with NULL `data` came
+    /// after them): the page ends there with `hasMore` and a cursor after its last item.
+    pub fn finish_page(&self, mut rows: Vec<PlanRow>, cut: bool) -> Result<QueryResult, Error> {
         let limit = self.limit as usize;
-        let has_more = rows.len() > limit;
+        let has_more = cut || rows.len() > limit;
         rows.truncate(limit);
         let cursor = match rows.last() {
             Some(last) if has_more => {
+                if self.order_by.is_some() && inexact_integer(&last.sort_key) {
+                    return Err(Error::invalid(
+                        "the orderBy field's value of the last item is an integer of 2^53 or more, which cannot paginate exactly; store it as a string",
+                    ));
+                }
                 let payload = CursorPayload {
                     fingerprint: self.fingerprint,
                     sort_key: self.order_by.as_ref().map(|_| last.sort_key.clone()),
@@ -307,7 +320,7 @@ impl SqlPlan {
     }
 }
 
-fn check_params(params: &[SqlValue]) -> Result<(), Error> {
+pub(super) fn check_params(params: &[SqlValue]) -> Result<(), Error> {
     if params.len() > MAX_PARAMS {
         return Err(Error::invalid(format!(
             "query too large: more than {MAX_PARAMS} bound values"
@@ -318,6 +331,11 @@ fn check_params(params: &[SqlValue]) -> Result<(), Error> {
         .any(|p| matches!(p, SqlValue::Real(f) if !f.is_finite()))
     {
         return Err(Error::invalid("numbers in queries must be finite"));
+    }
+    if params.iter().any(inexact_integer) {
+        return Err(Error::invalid(
+            "integers in queries must be smaller than 2^53 in magnitude; store larger ones as strings",
+        ));
     }
     Ok(())
 }
@@ -418,6 +436,16 @@ pub fn plan_query(
             }
         }
     };
+    // The byte cap (MAX_PAGE_BYTES), as a running sum in the page's own order: rows past it
+    // come back with a NULL `data`, and the adapter stops there (SqlPlan::finish_page).
+    let dir = q.order_by.as_ref().map_or("ASC", |o| o.direction.sql());
+    let sql = format!(
+        "SELECT id, CASE WHEN n = 1 OR run <= {MAX_PAGE_BYTES} THEN data END AS data, sort_key \
+         FROM (SELECT id, data, sort_key, ROW_NUMBER() OVER w AS n, \
+           SUM(length(CAST(data AS BLOB))) OVER w AS run FROM ({sql}) \
+           WINDOW w AS (ORDER BY sort_key {dir}, id {dir} ROWS UNBOUNDED PRECEDING)) \
+         ORDER BY sort_key {dir}, id {dir}"
+    );
     check_params(&b.params)?;
     Ok(SqlPlan {
         sql,

@@ -1,9 +1,44 @@
 //! Query validation against declared indexes, the SQL planner's statements and cursors.
 
-use super::sql::prefix_successor;
+use super::sql::{check_params, prefix_successor};
 use super::*;
 use crate::manifest::Index;
 use serde_json::json;
+
+#[test]
+fn integers_past_two_to_the_53_are_refused_in_where_and_cursors() {
+    let exact = SqlValue::Integer(EXACT_INTEGER_LIMIT - 1);
+    assert!(check_params(std::slice::from_ref(&exact)).is_ok());
+    for big in [
+        EXACT_INTEGER_LIMIT,
+        -EXACT_INTEGER_LIMIT,
+        i64::MAX,
+        i64::MIN,
+    ] {
+        let e = check_params(&[SqlValue::Integer(big)]).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidArgument, "{big}");
+    }
+    let decl = crate::manifest::CollectionDecl {
+        indexes: vec![Index::Single("n".into())],
+    };
+    let opts = QueryOptions::from_json(&json!({"orderBy": {"n": "asc"}, "limit": 1})).unwrap();
+    let plan = plan_query("p", "c", "u", &validate(&opts, &decl).unwrap(), b"k").unwrap();
+    let row = |id: &str, key: i64| PlanRow {
+        id: id.into(),
+        data: json!({}),
+        sort_key: SqlValue::Integer(key),
+    };
+    // Only the row a cursor would carry matters.
+    let ok = plan.finish(vec![row("a", 1), row("b", EXACT_INTEGER_LIMIT)]);
+    assert!(ok.unwrap().cursor.is_some());
+    let e = plan
+        .finish(vec![row("a", EXACT_INTEGER_LIMIT), row("b", 1)])
+        .unwrap_err();
+    assert_eq!(e.code, crate::ErrorCode::InvalidArgument);
+    let where_big = QueryOptions::from_json(&json!({"where": {"n": 9007199254740993u64}})).unwrap();
+    let vq = validate(&where_big, &decl).unwrap();
+    assert!(plan_query("p", "c", "u", &vq, b"k").is_err());
+}
 
 fn decl(indexes: Value) -> CollectionDecl {
     let m =

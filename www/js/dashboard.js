@@ -12,7 +12,10 @@ const TOKEN_KEY = "monodit-demo:token";
 const ACCENT_KEY = "monodit-demo:accent";
 const $ = (id) => document.getElementById(id);
 
-const api = createApi(location.origin, () => localStorage.getItem(TOKEN_KEY));
+// The backend: this page's own origin (the native server serves both), or `?backend=URL`
+// when the API runs elsewhere (`scripts/demo.sh --worker`: the Worker under Miniflare).
+const BACKEND = new URLSearchParams(location.search).get("backend") ?? location.origin;
+const api = createApi(BACKEND, () => localStorage.getItem(TOKEN_KEY));
 const layout = loadLayout();
 /** instanceId → {entry, manifest, handle, card, iframe} */
 const mounted = new Map();
@@ -428,7 +431,7 @@ async function main() {
   await ensureUser();
   renderAccount();
   await init();
-  host = await Host.create({ backendUrl: location.origin, token: localStorage.getItem(TOKEN_KEY) });
+  host = await Host.create({ backendUrl: BACKEND, token: localStorage.getItem(TOKEN_KEY) });
   host.onEvent?.(onHostEvent);
 
   // Another device of the same user may have re-linked widgets: the server's registration is

@@ -1,4 +1,4 @@
-//! One suite over both stores of the local mirror (`src/mirror.rs`): IndexedDB, and the memory
+//! One suite over both stores of the local mirror (`src/mirror/`): IndexedDB, and the memory
 //! store the engine falls back to when IndexedDB is unavailable. Each store must keep the
 //! same rules (a miss for what was never written, one transaction per multi-store write,
 //! outbox order by `seq`, cache entries per instance), so every check below runs on both.

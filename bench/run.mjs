@@ -16,6 +16,7 @@ import * as upload from "./measures/upload.mjs";
 import * as sizes from "./measures/sizes.mjs";
 import * as bulk from "./measures/bulk.mjs";
 import * as server from "./measures/server.mjs";
+import * as worker from "./measures/worker.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const baseUrl = process.env.MONODIT_BENCH_URL;
@@ -33,6 +34,7 @@ const FIGURES = [
   ["upload", upload, 150_000],
   ["revalidation", revalidation, 330_000],
   ["server", server, 90_000],
+  ["worker", worker, 120_000],
 ];
 const only = process.argv.slice(2);
 

@@ -85,4 +85,11 @@ export MONODIT_BENCH_URL="$url"
 export MONODIT_BENCH_SERVER_PID="$server_pid"
 export MONODIT_BENCH_DB="$work/monodit.sqlite"
 # Hard bound on the whole run (each figure is bounded too).
-timeout --signal=TERM 570 node bench/run.mjs "$@"
+# Figure 8 measures the Cloudflare Worker under Miniflare next to the server: scripts/worker.sh
+# starts it (local D1/R2, free port, stopped by PID) around the driver. MONODIT_BENCH_WORKER=0
+# skips it.
+runner=()
+if [ "${MONODIT_BENCH_WORKER:-1}" = 1 ] && { [ $# -eq 0 ] || [[ " $* " == *" worker "* ]]; }; then
+  runner=(env MONODIT_SKIP_SETUP=1 bash "$root/scripts/worker.sh")
+fi
+timeout --signal=TERM 690 "${runner[@]}" node bench/run.mjs "$@"

@@ -93,6 +93,9 @@ function rows(f) {
   if (f.server) {
     for (const s of f.server.rows ?? []) r.push([`7 server ${s.name}`, s.ours, s.peer ?? "", s.ratio ?? "–"]);
   }
+  if (f.worker) {
+    for (const s of f.worker.rows ?? []) r.push([`8 ${s.name}`, s.ours, s.peer ?? "", s.ratio ?? "–"]);
+  }
   return r;
 }
 

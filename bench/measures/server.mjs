@@ -15,8 +15,8 @@ const CONCURRENCY = 8;
 const DURATION_MS = 5_000;
 const MAX_REQUESTS = 200_000;
 
-const PLUGIN = "benchcoll";
-const manifest = {
+export const PLUGIN = "benchcoll";
+export const manifest = {
   id: PLUGIN,
   name: "Bench collections",
   widgetType: "dynamic",
@@ -25,7 +25,7 @@ const manifest = {
 /** The query: equality on one indexed field, ordered by the second field of the composite. */
 export const QUERY = { where: { status: "open" }, orderBy: { rank: "desc" }, limit: 50 };
 
-function client(baseUrl, token) {
+export function client(baseUrl, token) {
   return async (method, path, body) => {
     const res = await fetch(baseUrl + path, {
       method,
@@ -39,11 +39,11 @@ function client(baseUrl, token) {
 }
 
 /** `CONCURRENCY` lanes issue `call()` back to back for `DURATION_MS` (and ≤ MAX_REQUESTS). */
-async function load(call) {
+export async function load(call, durationMs = DURATION_MS) {
   for (let i = 0; i < 50; i++) await call(); // warm-up
   const lat = [];
   const start = performance.now();
-  const end = start + DURATION_MS;
+  const end = start + durationMs;
   const lane = async () => {
     while (performance.now() < end && lat.length < MAX_REQUESTS) {
       const t = performance.now();

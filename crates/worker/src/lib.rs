@@ -21,6 +21,7 @@ pub mod db;
 pub mod documents;
 pub mod env;
 pub mod http;
+pub mod indexes;
 pub mod instances;
 pub mod kv;
 pub mod plugins;
@@ -35,6 +36,7 @@ use monodit_core::api::{
     BatchMetaRequest, DevFaults, InstanceRegistration, NewUpload, PutDocument, SetPlan,
 };
 use monodit_core::kv::PutKv;
+use monodit_core::manifest::Manifest;
 use monodit_core::Error;
 use worker::{event, Context, Method, Request, Response, ScheduleContext};
 
@@ -345,7 +347,14 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let user = authed(req, &db).await?;
                 let body: InstanceRegistration = http::json_body(req).await?;
                 let now = js_sys::Date::now() as i64;
-                json(&instances::register(&db, now, &user.id, id, body).await?)
+                let info = instances::register(&db, now, &user.id, id, body).await?;
+                // The declared indexes, once the declarations are committed (`indexes`).
+                if user.plan.storage_enabled() {
+                    if let Ok(manifest) = Manifest::parse(&info.manifest) {
+                        indexes::build_declared(&db, &manifest).await;
+                    }
+                }
+                json(&info)
             }
             Method::Delete => {
                 let db = database(env)?;

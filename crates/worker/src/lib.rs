@@ -164,6 +164,19 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
             }
             m => wrong_method(&m, "PUT"),
         },
+        ["v1", "dev", "explain", plugin, collection] if dev_mode(env) => match method {
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let body: serde_json::Value = http::json_body(req).await?;
+                let opts = monodit_core::query::QueryOptions::from_json(&body)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let secret =
+                    monodit_service::Secrets::secret(&wenv, monodit_service::Secret::Cursor);
+                json(&collections::explain(&db, &user, plugin, collection, &opts, secret).await?)
+            }
+            m => wrong_method(&m, "POST"),
+        },
         ["v1", "openapi.json"] => match method {
             Method::Get => json(&openapi_json()),
             m => wrong_method(&m, "GET"),

@@ -39,6 +39,7 @@
 //! | PUT | `/v1/dev/plan` | [`SetPlan`] (only with `--dev`) → [`Me`] |
 //! | POST | `/v1/dev/users` | [`SetPlan`] (only with `--dev`) → [`NewUser`]: a fresh user per test |
 //! | PUT | `/v1/dev/faults` | [`SetFaults`] or [`DevFaults`] (only with `--dev`) → [`DevFaults`]: injected 500s, lost upload answers |
+//! | POST | `/v1/dev/explain/{pluginId}/{collection}` | query options as for `query` (only with `--dev`) → [`QueryPlanExplained`]: `EXPLAIN QUERY PLAN` of the planned query |
 //!
 //! Every error answers with the status of its code and an [`crate::errors::Error`] body
 //! `{code, message, detail?}`.
@@ -677,4 +678,15 @@ mod upload_part_tests {
         let f: DevFaults = serde_json::from_str(r#"{"uploadResponseLost": 2}"#).unwrap();
         assert_eq!((f.document_put_errors, f.upload_response_lost), (0, 2));
     }
+}
+
+/// `POST /v1/dev/explain/{pluginId}/{collection}` (dev mode only): the `detail` column of
+/// `EXPLAIN QUERY PLAN` for the SQL core's planner makes of a collection query (the body is
+/// the `query` op's options) for the caller, one entry per plan row, e.g.
+/// `SEARCH _plugin_storage USING INDEX idx_… (user_id=? AND …)`. Lets tests check on any
+/// backend that a declared index is built and used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryPlanExplained {
+    /// The plan rows' `detail`, in order.
+    pub plan: Vec<String>,
 }

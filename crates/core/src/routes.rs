@@ -63,6 +63,9 @@ pub const DEV_USERS: &str = "/v1/dev/users";
 pub const DEV_PLAN: &str = "/v1/dev/plan";
 /// `PUT`, dev mode only: injected faults.
 pub const DEV_FAULTS: &str = "/v1/dev/faults";
+/// `POST`, dev mode only: `EXPLAIN QUERY PLAN` of a collection query as planned for the
+/// caller (shows whether a declared index serves it).
+pub const DEV_EXPLAIN: &str = "/v1/dev/explain/{pluginId}/{collection}";
 
 /// Every route as (method, pattern): what the server serves (dev routes included), and
 /// what the table in [`crate::api`]'s documentation lists; tests keep the three equal.
@@ -99,6 +102,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ("POST", DEV_USERS),
     ("PUT", DEV_PLAN),
     ("PUT", DEV_FAULTS),
+    ("POST", DEV_EXPLAIN),
 ];
 
 /// Percent-encodes one path segment: everything but `A-Z a-z 0-9 - _ . ~` (RFC 3986's
@@ -193,6 +197,15 @@ pub fn plugin(plugin_id: &str) -> String {
     format!("/v1/plugins/{}", segment(plugin_id))
 }
 
+/// [`DEV_EXPLAIN`] for one collection of a plugin.
+pub fn dev_explain(plugin_id: &str, collection: &str) -> String {
+    format!(
+        "/v1/dev/explain/{}/{}",
+        segment(plugin_id),
+        segment(collection)
+    )
+}
+
 /// Whether `path` (no query string) is an instance of `pattern`: the same number of segments,
 /// literal segments equal, each `{name}` segment non-empty. The server's route test uses it.
 pub fn matches(pattern: &str, path: &str) -> bool {
@@ -249,6 +262,7 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("POST", DEV_USERS.to_string()),
         ("PUT", DEV_PLAN.to_string()),
         ("PUT", DEV_FAULTS.to_string()),
+        ("POST", dev_explain(id, id)),
     ];
     for m in CollectionMethod::ALL {
         out.push(("POST", collection_op(id, id, m)));
@@ -367,7 +381,7 @@ mod tests {
     #[test]
     fn samples_keep_awkward_ids_in_one_segment() {
         let all = samples();
-        assert_eq!(all.len(), 32 + CollectionMethod::ALL.len());
+        assert_eq!(all.len(), 33 + CollectionMethod::ALL.len());
         for (_, path) in &all {
             assert!(path.starts_with("/v1/"), "{path}");
             assert!(!path.contains(['?', '#', ' ']), "{path}");

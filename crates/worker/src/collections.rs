@@ -409,3 +409,31 @@ async fn write(
     }
     Err(db::contended())
 }
+
+#[derive(Deserialize)]
+struct PlanDetail {
+    detail: String,
+}
+
+/// `POST /v1/dev/explain/{pluginId}/{collection}` (dev mode): `EXPLAIN QUERY PLAN` of the
+/// SQL `run` would send for the query `opts` (`api::QueryPlanExplained`), as natively.
+pub async fn explain(
+    db: &Db,
+    user: &User,
+    plugin_id: &str,
+    collection: &str,
+    opts: &query::QueryOptions,
+    cursor_secret: &[u8],
+) -> Result<monodit_core::api::QueryPlanExplained, Error> {
+    check_plugin_id(plugin_id)?;
+    let decl = declaration(db, &user.id, plugin_id, collection).await?;
+    let vq = query::validate(opts, &decl)?;
+    let plan = query::plan_query(plugin_id, collection, &user.id, &vq, cursor_secret)?;
+    let params = plan.params.iter().map(to_arg).collect();
+    let rows: Vec<PlanDetail> = db
+        .all(&format!("EXPLAIN QUERY PLAN {}", plan.sql), params)
+        .await?;
+    Ok(monodit_core::api::QueryPlanExplained {
+        plan: rows.into_iter().map(|r| r.detail).collect(),
+    })
+}

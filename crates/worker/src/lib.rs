@@ -21,6 +21,7 @@ pub mod db;
 pub mod documents;
 pub mod env;
 pub mod http;
+pub mod indexes;
 pub mod instances;
 pub mod kv;
 pub mod plugins;
@@ -35,6 +36,7 @@ use monodit_core::api::{
     BatchMetaRequest, DevFaults, InstanceRegistration, NewUpload, PutDocument, SetPlan,
 };
 use monodit_core::kv::PutKv;
+use monodit_core::manifest::Manifest;
 use monodit_core::Error;
 use worker::{event, Context, Method, Request, Response, ScheduleContext};
 
@@ -161,6 +163,19 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 json(&users::set_faults(&db, &user.id, &body).await?)
             }
             m => wrong_method(&m, "PUT"),
+        },
+        ["v1", "dev", "explain", plugin, collection] if dev_mode(env) => match method {
+            Method::Post => {
+                let db = database(env)?;
+                let user = storage(req, &db).await?;
+                let body: serde_json::Value = http::json_body(req).await?;
+                let opts = monodit_core::query::QueryOptions::from_json(&body)?;
+                let wenv = env::WorkerEnv::from_bindings(env)?;
+                let secret =
+                    monodit_service::Secrets::secret(&wenv, monodit_service::Secret::Cursor);
+                json(&collections::explain(&db, &user, plugin, collection, &opts, secret).await?)
+            }
+            m => wrong_method(&m, "POST"),
         },
         ["v1", "openapi.json"] => match method {
             Method::Get => json(&openapi_json()),
@@ -345,7 +360,14 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let user = authed(req, &db).await?;
                 let body: InstanceRegistration = http::json_body(req).await?;
                 let now = js_sys::Date::now() as i64;
-                json(&instances::register(&db, now, &user.id, id, body).await?)
+                let info = instances::register(&db, now, &user.id, id, body).await?;
+                // The declared indexes, once the declarations are committed (`indexes`).
+                if user.plan.storage_enabled() {
+                    if let Ok(manifest) = Manifest::parse(&info.manifest) {
+                        indexes::build_declared(&db, &manifest).await;
+                    }
+                }
+                json(&info)
             }
             Method::Delete => {
                 let db = database(env)?;

@@ -31,3 +31,22 @@ pub async fn op(
     };
     Ok(Json(answer))
 }
+
+/// `POST /v1/dev/explain/{pluginId}/{collection}` (dev mode): the plan of a query, on a
+/// reader connection.
+pub async fn dev_explain(
+    State(st): State<Arc<AppState>>,
+    Storage(user): Storage,
+    PathParams((plugin_id, collection)): PathParams<(String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> AppResult<Json<monodit_core::api::QueryPlanExplained>> {
+    let opts = monodit_core::query::QueryOptions::from_json(&body)?;
+    let secret = st.cursor_secret.clone();
+    Ok(Json(
+        st.db
+            .read(move |tx| {
+                collections::explain(tx, &user.id, &plugin_id, &collection, &opts, &secret)
+            })
+            .await?,
+    ))
+}

@@ -67,6 +67,7 @@ fn routes(dev: bool) -> Vec<Route> {
         r.push(("POST", routes::DEV_USERS, post(misc::dev_new_user)));
         r.push(("PUT", routes::DEV_PLAN, put(misc::dev_set_plan)));
         r.push(("PUT", routes::DEV_FAULTS, put(misc::dev_set_faults)));
+        r.push(("POST", routes::DEV_EXPLAIN, post(collections::dev_explain)));
     }
     r
 }

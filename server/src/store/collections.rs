@@ -453,3 +453,25 @@ pub fn run(
         }
     })
 }
+
+/// `POST /v1/dev/explain/{pluginId}/{collection}` (dev mode): `EXPLAIN QUERY PLAN` of the
+/// SQL `run` would send for the query `opts` (`api::QueryPlanExplained`).
+pub fn explain(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    plugin_id: &str,
+    collection: &str,
+    opts: &query::QueryOptions,
+    cursor_secret: &[u8],
+) -> AppResult<monodit_core::api::QueryPlanExplained> {
+    let decl = declaration(tx, user_id, plugin_id, collection)?;
+    let vq = query::validate(opts, &decl)?;
+    let plan = query::plan_query(plugin_id, collection, user_id, &vq, cursor_secret)?;
+    let mut stmt = tx.prepare(&format!("EXPLAIN QUERY PLAN {}", plan.sql))?;
+    let rows = stmt.query_map(params_from_iter(plan.params.iter().map(to_db)), |r| {
+        r.get::<_, String>(3)
+    })?;
+    Ok(monodit_core::api::QueryPlanExplained {
+        plan: rows.collect::<Result<_, _>>()?,
+    })
+}

@@ -19,6 +19,7 @@ mod buckets;
 mod cors;
 mod documents;
 mod hostile;
+mod indexes;
 mod kv;
 mod limits;
 mod openapi;

@@ -10,9 +10,9 @@
 //! (`instance_revisions`, migration 0006: every write to this state bumps it) plus the facts
 //! other writes change (bucket contracts, plugin data). A lost race decides again.
 //!
-//! No physical collection index is built from the declarations yet (natively a background
-//! indexer follows them, `server/src/store/indexes.rs`): the Worker's queries read the user's
-//! rows of the collection through the primary key, correct but not indexed.
+//! The physical collection indexes the declarations name are built by the route once the
+//! registration committed (`crate::indexes`; natively a background indexer follows them,
+//! `server/src/store/indexes.rs`).
 
 use crate::args;
 use crate::db::{self, Db};

@@ -310,4 +310,21 @@ mod tests {
         assert_ne!(a, b);
         assert!(format!("{a:?}").starts_with("QueryFingerprint("));
     }
+
+    #[test]
+    fn length_and_truncation_bounds_are_exact() {
+        let fp = QueryFingerprint::from_parts(&[b"q"]);
+        let why = |c: &str| decode(c, b"k", &fp).unwrap_err().message;
+        assert!(why("").contains("bad length"));
+        // At the length bound the cursor is read (and fails later); one over is refused unread.
+        let at = "A".repeat(MAX_CURSOR_LEN);
+        assert!(!why(&at).contains("bad length"), "{}", why(&at));
+        let over = "A".repeat(MAX_CURSOR_LEN + 1);
+        assert!(why(&over).contains("bad length"));
+        // A tag alone is truncated; one body byte more is checked against the signature.
+        let tag_only = URL_SAFE_NO_PAD.encode([0u8; MAC_LEN]);
+        assert!(why(&tag_only).contains("truncated"));
+        let one_more = URL_SAFE_NO_PAD.encode([0u8; MAC_LEN + 1]);
+        assert!(why(&one_more).contains("signature"), "{}", why(&one_more));
+    }
 }

@@ -248,4 +248,38 @@ mod tests {
         let back: Error = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
     }
+
+    #[test]
+    fn http_statuses_without_a_body_map_to_the_closest_code() {
+        use ErrorCode::*;
+        for (status, code) in [
+            (401, Unauthenticated),
+            (402, PlanRequired),
+            (403, Forbidden),
+            (404, NotFound),
+            (409, Conflict),
+            (412, Conflict),
+            (413, PayloadTooLarge),
+            (429, RateLimited),
+            (507, QuotaExceeded),
+            (400, InvalidArgument),
+            (405, InvalidArgument),
+            (499, InvalidArgument),
+            (502, Network),
+            (503, Network),
+            (504, Network),
+            (500, Internal),
+            (501, Internal),
+            (505, Internal),
+            (200, Internal),
+        ] {
+            assert_eq!(ErrorCode::from_http_status(status), code, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_code_displays_as_its_wire_name() {
+        assert_eq!(ErrorCode::QuotaExceeded.to_string(), "QUOTA_EXCEEDED");
+        assert_eq!(format!("{}", ErrorCode::Internal), "INTERNAL");
+    }
 }

@@ -201,4 +201,11 @@ mod tests {
             json!({"entries": [{"key": "settings:a", "value": 1}], "hasMore": false})
         );
     }
+
+    #[test]
+    fn the_documented_limits() {
+        // README "Limits": a value up to 256 KiB, a list answer up to 8 MiB of values.
+        assert_eq!(MAX_VALUE_BYTES, 262_144);
+        assert_eq!(MAX_LIST_BYTES, 8_388_608);
+    }
 }

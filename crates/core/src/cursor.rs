@@ -313,6 +313,7 @@ mod tests {
 
     #[test]
     fn length_and_truncation_bounds_are_exact() {
+        assert_eq!(MAX_CURSOR_LEN, 16_384, "16 KiB");
         let fp = QueryFingerprint::from_parts(&[b"q"]);
         let why = |c: &str| decode(c, b"k", &fp).unwrap_err().message;
         assert!(why("").contains("bad length"));

@@ -31,7 +31,7 @@ const FIGURES = [
   ["rpc", rpc, 120_000],
   ["propagation", propagation, 90_000],
   ["bulk", bulk, 150_000],
-  ["upload", upload, 150_000],
+  ["upload", upload, 300_000],
   ["revalidation", revalidation, 330_000],
   ["server", server, 90_000],
   ["worker", worker, 120_000],

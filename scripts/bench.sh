@@ -89,7 +89,9 @@ export MONODIT_BENCH_DB="$work/monodit.sqlite"
 # starts it (local D1/R2, free port, stopped by PID) around the driver. MONODIT_BENCH_WORKER=0
 # skips it.
 runner=()
-if [ "${MONODIT_BENCH_WORKER:-1}" = 1 ] && { [ $# -eq 0 ] || [[ " $* " == *" worker "* ]]; }; then
-  runner=(env MONODIT_SKIP_SETUP=1 bash "$root/scripts/worker.sh")
+# The upload figure's 1 GiB run also goes to it, from the bench page served here (its origin
+# is trusted by the Worker's CORS).
+if [ "${MONODIT_BENCH_WORKER:-1}" = 1 ] && { [ $# -eq 0 ] || [[ " $* " == *" worker "* ]] || [[ " $* " == *" upload "* ]]; }; then
+  runner=(env MONODIT_SKIP_SETUP=1 MONODIT_WORKER_ALLOW_ORIGIN="$url" bash "$root/scripts/worker.sh")
 fi
 timeout --signal=TERM 690 "${runner[@]}" node bench/run.mjs "$@"

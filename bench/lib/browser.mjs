@@ -23,13 +23,14 @@ export async function newUser(baseUrl) {
 }
 
 /** Opens (or reloads) the bench host page for `token` in `page`, with a bounded wait. */
-export async function openHost(page, baseUrl, token) {
-  await page.goto(`${baseUrl}/bench/host.html?token=${encodeURIComponent(token)}`);
+export async function openHost(page, baseUrl, token, backend) {
+  const api = backend ? `&backend=${encodeURIComponent(backend)}` : "";
+  await page.goto(`${baseUrl}/bench/host.html?token=${encodeURIComponent(token)}${api}`);
   await page.waitForFunction(() => window.benchHostReady === true, null, { timeout: 30_000 });
 }
 
 /** A new browser context + host page for `token`; errors in any frame are printed. */
-export async function hostPage(browser, baseUrl, token) {
+export async function hostPage(browser, baseUrl, token, backend) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
@@ -38,7 +39,7 @@ export async function hostPage(browser, baseUrl, token) {
     if (m.text().startsWith("Failed to load resource")) return;
     if (m.type() === "error" || m.type() === "warning") console.error(`[console ${m.type()}] ${m.text()}`);
   });
-  await openHost(page, baseUrl, token);
+  await openHost(page, baseUrl, token, backend);
   return { context, page };
 }
 

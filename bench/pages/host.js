@@ -26,7 +26,18 @@ window.addEventListener("message", (ev) => {
 });
 
 await init();
-const host = await Host.create({ backendUrl: location.origin, token });
+// `?backend=URL`: the API runs elsewhere (the Worker under Miniflare, figure 4's 1 GiB run);
+// this page and the widgets are still served by the native server.
+const backend = new URLSearchParams(location.search).get("backend") ?? location.origin;
+const host = await Host.create({ backendUrl: backend, token });
+
+/** `bytes` of zeros as a Blob built from 16 MiB chunks (one 1 GiB ArrayBuffer may not exist). */
+function blobOf(bytes) {
+  const chunk = new Uint8Array(Math.min(bytes, 16 << 20));
+  const parts = [];
+  for (let left = bytes; left > 0; left -= chunk.length) parts.push(left >= chunk.length ? chunk : chunk.subarray(0, left));
+  return new Blob(parts, { type: "application/octet-stream" });
+}
 
 function sandboxedFrame(name) {
   const iframe = document.createElement("iframe");
@@ -125,7 +136,7 @@ window.benchHost = {
 
   /** Direct upload peer: the same bytes POSTed by fetch() from the host page. */
   prepareBlob(bytes) {
-    window.benchBlob = new Blob([new Uint8Array(bytes)], { type: "application/octet-stream" });
+    window.benchBlob = blobOf(bytes);
   },
   async directUpload(bucketId) {
     const blob = window.benchBlob;

@@ -91,7 +91,11 @@ window.bench = {
 
   /** Makes the Blob to upload ahead of the timed part (its bytes are not upload cost). */
   prepareBlob(bytes) {
-    window.benchBlob = new Blob([new Uint8Array(bytes)], { type: "application/octet-stream" });
+    // From 16 MiB chunks: one 1 GiB ArrayBuffer may not be allocatable.
+    const chunk = new Uint8Array(Math.min(bytes, 16 << 20));
+    const parts = [];
+    for (let left = bytes; left > 0; left -= chunk.length) parts.push(left >= chunk.length ? chunk : chunk.subarray(0, left));
+    window.benchBlob = new Blob(parts, { type: "application/octet-stream" });
   },
   /** Uploads the prepared Blob through ctx.assets; resolves with the elapsed ms. */
   async upload() {

@@ -90,8 +90,8 @@ fn watch(p: Promise) -> Outcome {
     out
 }
 
-/// Records the `meta.kind` of every store event.
-fn kinds_recorder(ctx: &Ctx) -> (Rc<RefCell<Vec<String>>>, Function) {
+/// Records the `meta.kind` of every store event of `ns` (`NULL`: the bound bucket).
+fn kinds_recorder(ctx: &Ctx, ns: JsValue) -> (Rc<RefCell<Vec<String>>>, Function) {
     let kinds = Rc::new(RefCell::new(Vec::new()));
     let k = kinds.clone();
     let cb = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |_v: JsValue, m: JsValue| {
@@ -100,21 +100,36 @@ fn kinds_recorder(ctx: &Ctx) -> (Rc<RefCell<Vec<String>>>, Function) {
     });
     let off = ctx
         .store()
-        .subscribe(JsValue::NULL, cb.into_js_value().unchecked_into(), None);
+        .subscribe(ns, cb.into_js_value().unchecked_into(), None);
     (kinds, off)
+}
+
+/// A backend that never answers (nothing listens on port 9): the browser is offline for it.
+fn dead_api() -> Api {
+    Api::new("http://127.0.0.1:9", "token-unused-offline")
+}
+
+/// Writes `value` to bucket `ns` from a page that is online and closes it, so this browser's
+/// mirror knows the document before the offline part of a test.
+async fn write_online(api: &Api, ns: &JsValue, instance: &str, value: &str) {
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let host = Host::from_engine(engine.clone());
+    let (_h, ctx) = mount(&host, instance, NOTES, "{}").await;
+    ok(ctx.store().set(json(value), Some(ns.clone()))).await;
+    engine.close();
 }
 
 #[wasm_bindgen_test]
 async fn an_offline_set_stays_pending_past_the_call_timeout_and_lands_later() {
     let (api, user) = user().await;
     // The host page is offline: its backend does not answer.
-    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let dead = dead_api();
     let engine = Engine::open_with_user(dead.clone(), &user).await;
     let host = Host::from_engine(engine.clone());
     let (_h, ctx) = mount(&host, "note-off", NOTES, "{}").await;
     // A short call timeout, so a wrongly timed-out write would show within the wait below.
     ctx.set_call_timeout(200);
-    let (kinds, _off) = kinds_recorder(&ctx);
+    let (kinds, _off) = kinds_recorder(&ctx, JsValue::NULL);
     let result = watch(ctx.store().set(json(r#"{"text": "saved offline"}"#), None));
     wait_until("the optimistic event", 5000, || {
         kinds.borrow().iter().any(|k| k == "optimistic")
@@ -323,7 +338,7 @@ async fn set_config_onto_an_incompatible_bucket_rejects_and_keeps_the_old_bindin
     };
     seen.doc_get(&notes_ref).await.unwrap();
     seen.close();
-    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let dead = dead_api();
     let offline = Engine::open_with_user(dead, &user).await;
     let host = Host::from_engine(offline.clone());
     let (handle, _todo) = mount(&host, "todo-cfg", TODO, "{}").await;
@@ -425,19 +440,10 @@ async fn quick_updates_offline_each_apply_on_top_of_the_one_before() {
     let (api, user) = user().await;
     let ns = format!("todo-offline-{}", (js_sys::Math::random() * 1e9) as u64);
     let nsv = JsValue::from_str(&ns);
-    {
-        // Online first, so this browser's mirror knows the document.
-        let engine = Engine::open(api.clone()).await.unwrap();
-        let host = Host::from_engine(engine.clone());
-        let (_h, ctx) = mount(&host, "todo-on", NOTES, "{}").await;
-        ok(ctx
-            .store()
-            .set(json(r#"{"items": ["first"]}"#), Some(nsv.clone())))
-        .await;
-        engine.close();
-    }
+    // Online first, so this browser's mirror knows the document.
+    write_online(&api, &nsv, "todo-on", r#"{"items": ["first"]}"#).await;
     // The backend stops answering: every update applies locally and stays queued.
-    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let dead = dead_api();
     let engine = Engine::open_with_user(dead.clone(), &user).await;
     let host = Host::from_engine(engine.clone());
     let (_h, ctx) = mount(&host, "todo-off", NOTES, "{}").await;
@@ -530,18 +536,10 @@ async fn an_offline_tab_keeps_showing_its_own_items_while_another_tabs_updates_q
     let (api, user) = user().await;
     let ns = format!("todo-own-{}", (js_sys::Math::random() * 1e9) as u64);
     let nsv = JsValue::from_str(&ns);
-    {
-        let engine = Engine::open(api.clone()).await.unwrap();
-        let host = Host::from_engine(engine.clone());
-        let (_h, ctx) = mount(&host, "todo-own-on", NOTES, "{}").await;
-        ok(ctx
-            .store()
-            .set(json(r#"{"items": ["first"]}"#), Some(nsv.clone())))
-        .await;
-        engine.close();
-    }
+    // Online first, so this browser's mirror knows the document.
+    write_online(&api, &nsv, "todo-own-on", r#"{"items": ["first"]}"#).await;
     // Two tabs with the backend gone: each update applies on that tab's own view.
-    let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+    let dead = dead_api();
     let one = Engine::open_with_user(dead.clone(), &user).await;
     let two = Engine::open_with_user(dead.clone(), &user).await;
     let (host1, host2) = (
@@ -636,20 +634,11 @@ async fn writes_sent_as_one_put_whose_answer_was_lost_are_confirmed_not_rolled_b
     let (api, user) = user().await;
     let ns = format!("lost-batch-{}", (js_sys::Math::random() * 1e9) as u64);
     let nsv = JsValue::from_str(&ns);
-    {
-        // Online first, so this browser's mirror knows the document.
-        let engine = Engine::open(api.clone()).await.unwrap();
-        let host = Host::from_engine(engine.clone());
-        let (_h, ctx) = mount(&host, "note-batch-first", NOTES, "{}").await;
-        ok(ctx
-            .store()
-            .set(json(r#"{"text": "first"}"#), Some(nsv.clone())))
-        .await;
-        engine.close();
-    }
+    // Online first, so this browser's mirror knows the document.
+    write_online(&api, &nsv, "note-batch-first", r#"{"text": "first"}"#).await;
     {
         // Two writes queued offline: the next page sends them as one PUT (the newest value).
-        let dead = Api::new("http://127.0.0.1:9", "token-unused-offline");
+        let dead = dead_api();
         let engine = Engine::open_with_user(dead, &user).await;
         let host = Host::from_engine(engine.clone());
         let (_h, ctx) = mount(&host, "note-batch-off", NOTES, "{}").await;
@@ -669,15 +658,7 @@ async fn writes_sent_as_one_put_whose_answer_was_lost_are_confirmed_not_rolled_b
     let engine = Engine::open(api.clone()).await.unwrap();
     let host = Host::from_engine(engine.clone());
     let (_h, ctx) = mount(&host, "note-batch-on", NOTES, "{}").await;
-    let kinds = Rc::new(RefCell::new(Vec::<String>::new()));
-    let k = kinds.clone();
-    let cb = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |_v: JsValue, m: JsValue| {
-        k.borrow_mut()
-            .push(get(&m, "kind").as_string().unwrap_or_default());
-    });
-    let _off = ctx
-        .store()
-        .subscribe(nsv.clone(), cb.into_js_value().unchecked_into(), None);
+    let (kinds, _off) = kinds_recorder(&ctx, nsv.clone());
     wait_until("the writes settled", 15_000, || {
         engine.pending_writes() == 0
     })

@@ -72,25 +72,31 @@ function rawPeer(root, dbPath, userId) {
   return raw;
 }
 
-export async function run({ baseUrl, root, log }) {
-  const user = await newUser(baseUrl);
-  const http = client(baseUrl, user.token);
-
-  const buckets = Array.from({ length: BUCKETS }, (_, i) => `meta-${i}`);
+/** Loads `buckets` documents and `items` collection items through the HTTP API (figures 7, 8). */
+export async function loadData(http, bucketCount, itemCount) {
+  const buckets = Array.from({ length: bucketCount }, (_, i) => `meta-${i}`);
   for (const id of buckets) {
     await http("PUT", `/v1/documents/${id}`, { value: { i: id }, schemaId: "bench.doc", schemaVersion: 1 });
   }
   await http("PUT", "/v1/instances/bench-coll-1", { kind: "widget", manifest, config: {} });
   const statuses = ["open", "closed", "pending", "archived"];
   const t = performance.now();
-  for (let b = 0; b < ITEMS / BATCH; b++) {
+  for (let b = 0; b < itemCount / BATCH; b++) {
     const items = Array.from({ length: BATCH }, (_, j) => {
       const n = b * BATCH + j;
       return { id: `i${n}`, data: { status: statuses[n % 4], rank: n, title: `Item ${n}` } };
     });
     await http("POST", `/v1/collections/${PLUGIN}/items/putMany`, { items });
   }
-  log?.(`  loaded ${ITEMS} items in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return { buckets, loadSeconds: (performance.now() - t) / 1000 };
+}
+
+export async function run({ baseUrl, root, log }) {
+  const user = await newUser(baseUrl);
+  const http = client(baseUrl, user.token);
+
+  const { buckets, loadSeconds } = await loadData(http, BUCKETS, ITEMS);
+  log?.(`  loaded ${ITEMS} items in ${loadSeconds.toFixed(1)} s`);
 
   const meta = await load(() => http("POST", "/v1/meta", { documents: buckets, assets: [] }));
   log?.(`  batch meta: ${meta.requestsPerS} req/s`);

@@ -5,34 +5,20 @@
 // not production (one workerd process, SQLite-backed D1 on the same 2 cores).
 import { newUser } from "../lib/browser.mjs";
 import { ratio } from "../lib/stats.mjs";
-import { client, load, manifest, PLUGIN, QUERY } from "./server.mjs";
+import { client, load, loadData, PLUGIN, QUERY } from "./server.mjs";
 
 const BUCKETS = 100;
 // Smaller than figure 7's 100,000: loading runs through each backend's HTTP API, and a
 // Worker request has a time budget; the same items go to both backends.
 const ITEMS = 10_000;
-const BATCH = 1000;
 const DURATION_MS = 3_000;
 
 /** Loads the data into one backend and measures both workloads there. */
 async function measure(baseUrl, log, name) {
   const user = await newUser(baseUrl);
   const http = client(baseUrl, user.token);
-  const buckets = Array.from({ length: BUCKETS }, (_, i) => `meta-${i}`);
-  for (const id of buckets) {
-    await http("PUT", `/v1/documents/${id}`, { value: { i: id }, schemaId: "bench.doc", schemaVersion: 1 });
-  }
-  await http("PUT", "/v1/instances/bench-coll-1", { kind: "widget", manifest, config: {} });
-  const statuses = ["open", "closed", "pending", "archived"];
-  const t = performance.now();
-  for (let b = 0; b < ITEMS / BATCH; b++) {
-    const items = Array.from({ length: BATCH }, (_, j) => {
-      const n = b * BATCH + j;
-      return { id: `i${n}`, data: { status: statuses[n % 4], rank: n, title: `Item ${n}` } };
-    });
-    await http("POST", `/v1/collections/${PLUGIN}/items/putMany`, { items });
-  }
-  const loadS = (performance.now() - t) / 1000;
+  const { buckets, loadSeconds } = await loadData(http, BUCKETS, ITEMS);
+  const loadS = loadSeconds;
   // Both must answer the same page, or the figures compare different work.
   const page = JSON.parse(await http("POST", `/v1/collections/${PLUGIN}/items/query`, QUERY));
   if ((page.items ?? []).length !== QUERY.limit) throw new Error(`${name}: the query returned ${page.items?.length} items`);

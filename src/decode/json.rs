@@ -120,9 +120,9 @@ pub fn to_js_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, Error
     js_sys::JSON::parse(&text).map_err(|e| crate::errors::from_js(&e))
 }
 
-/// A JS value read back into a Rust type through its JSON text; None when it has no JSON
-/// form or the wrong shape.
-pub fn from_js_value<T: serde::de::DeserializeOwned>(v: &JsValue) -> Option<T> {
+/// A JS value read back into a Rust type through its JSON text (see [`super::read`]); None
+/// when it has no JSON form or the wrong shape.
+pub fn from_js_value<T: super::read::FromJson>(v: &JsValue) -> Option<T> {
     let text = js_sys::JSON::stringify(v).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    super::read::read(&text).ok()
 }

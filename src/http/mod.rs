@@ -18,6 +18,7 @@ mod assets;
 mod documents;
 mod plugins;
 
+use crate::decode::read::{self, FromJson};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use monodit_core::api::{
     BucketInfo, DeletedBucket, DevFaults, Document, InstanceInfo, InstanceRegistration, Me,
@@ -26,7 +27,6 @@ use monodit_core::api::{
 use monodit_core::buckets::Backend;
 use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -90,7 +90,7 @@ fn network_error(what: &str, err: impl std::fmt::Display) -> Error {
 
 /// Turns an error answer into the server's own error when it sent one.
 fn error_from_body(status: u16, body: &str) -> Error {
-    if let Ok(err) = serde_json::from_str::<Error>(body) {
+    if let Ok(err) = read::read::<Error>(body) {
         return err;
     }
     let code = ErrorCode::from_http_status(status);
@@ -105,8 +105,8 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// Parses a 2xx answer's JSON; a body of the wrong shape is INTERNAL (never a panic).
-fn parse_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|e| {
+fn parse_text<T: FromJson>(what: &str, text: &str) -> Result<T, Error> {
+    read::read(text).map_err(|e| {
         Error::new(
             ErrorCode::Internal,
             format!("{what}: unexpected answer from the backend ({e})"),
@@ -266,28 +266,23 @@ impl Api {
     }
 
     /// Checks the status and parses a JSON answer.
-    async fn parse<T: DeserializeOwned>(what: &str, resp: Response) -> Result<T, Error> {
+    async fn parse<T: FromJson>(what: &str, resp: Response) -> Result<T, Error> {
         let status = resp.status();
         let text = Self::read_text(what, &resp).await?;
         if !(200..300).contains(&status) {
             return Err(error_from_body(status, &text));
         }
-        serde_json::from_str(&text).map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("{what}: unexpected answer from the backend ({e})"),
-            )
-        })
+        parse_text(what, &text)
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, Error> {
+    async fn get_json<T: FromJson>(&self, what: &str, path: &str) -> Result<T, Error> {
         let resp = self
             .send(what, self.authed(Request::get(&self.url(path))), None)
             .await?;
         Self::parse(what, resp).await
     }
 
-    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+    async fn send_json<B: Serialize + ?Sized, T: FromJson>(
         &self,
         what: &str,
         builder: RequestBuilder,
@@ -299,7 +294,7 @@ impl Api {
         Self::parse(what, resp).await
     }
 
-    async fn delete_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, Error> {
+    async fn delete_json<T: FromJson>(&self, what: &str, path: &str) -> Result<T, Error> {
         let resp = self
             .send(what, self.authed(Request::delete(&self.url(path))), None)
             .await?;

@@ -18,6 +18,10 @@ mod reply;
 pub(crate) mod size;
 mod wire;
 
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod read_tests;
+
 pub use json::{from_js_value, js_to_json, to_js_value};
 pub use reply::{error_reply, event, ok_reply};
 pub use size::estimate_size;

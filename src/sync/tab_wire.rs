@@ -65,7 +65,8 @@ pub(super) fn decode(text: &str) -> Option<TabMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monodit_core::ErrorCode;
+    use monodit_core::outbox::Settled;
+    use monodit_core::{Error, ErrorCode};
     use serde_json::json;
     use wasm_bindgen_test::wasm_bindgen_test;
 

@@ -111,7 +111,12 @@ fn is_plain_object(v: &JsValue) -> bool {
 /// HTTP client needs anyway): a second serde backend (serde-wasm-bindgen) monomorphised
 /// every derived impl again (see bench/README.md, "Bundle size").
 pub fn to_js_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, Error> {
-    let text = serde_json::to_string(v).map_err(|e| {
+    text_to_js(serde_json::to_string(v).map_err(|e| e.to_string()))
+}
+
+/// The non-generic rest of [`to_js_value`] (compiled once, not once per type).
+fn text_to_js(text: Result<String, String>) -> Result<JsValue, Error> {
+    let text = text.map_err(|e| {
         Error::new(
             monodit_core::ErrorCode::Internal,
             format!("encoding a value: {e}"),

@@ -46,6 +46,17 @@ fn expected<T>(what: &str, v: &Value) -> Res<T> {
     Err(format!("expected {what}, found {found}"))
 }
 
+// Out of line: the generic readers below call these instead of each formatting its own.
+#[inline(never)]
+fn missing(k: &str) -> String {
+    format!("missing field `{k}`")
+}
+
+#[inline(never)]
+fn at(k: &str, e: String) -> String {
+    format!("{k}: {e}")
+}
+
 /// A JSON object whose fields are taken out one by one (no copies of large values).
 pub struct Obj(Map<String, Value>);
 
@@ -65,17 +76,15 @@ impl Obj {
 
     /// A required field.
     pub fn req<T: FromJson>(&mut self, k: &str) -> Res<T> {
-        match self.0.remove(k) {
-            Some(v) => T::from_json(v).map_err(|e| format!("{k}: {e}")),
-            None => Err(format!("missing field `{k}`")),
-        }
+        let v = self.0.remove(k).ok_or_else(|| missing(k))?;
+        T::from_json(v).map_err(|e| at(k, e))
     }
 
     /// An optional field: missing or `null` is `None`.
     pub fn opt<T: FromJson>(&mut self, k: &str) -> Res<Option<T>> {
         match self.0.remove(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => T::from_json(v).map(Some).map_err(|e| format!("{k}: {e}")),
+            Some(v) => T::from_json(v).map(Some).map_err(|e| at(k, e)),
         }
     }
 
@@ -171,13 +180,13 @@ impl FromJson for Map<String, Value> {
 
 impl<T: FromJson> FromJson for BTreeMap<String, T> {
     fn from_json(v: Value) -> Res<Self> {
-        Obj::new(v)?
-            .0
-            .into_iter()
-            .map(|(k, v)| match T::from_json(v) {
-                Ok(t) => Ok((k, t)),
-                Err(e) => Err(format!("{k}: {e}")),
-            })
-            .collect()
+        // Inserted one by one: `collect()` into a BTreeMap sorts first, one more sort
+        // instantiated per value type.
+        let mut out = BTreeMap::new();
+        for (k, v) in Obj::new(v)?.0 {
+            let t = T::from_json(v).map_err(|e| at(&k, e))?;
+            out.insert(k, t);
+        }
+        Ok(out)
     }
 }

@@ -28,12 +28,8 @@ impl Api {
         collection: &str,
         op: &CollectionOp,
     ) -> Result<serde_json::Value, Error> {
-        let body = serde_json::to_value(op).map_err(|e| {
-            Error::invalid(format!("collection: cannot encode the operation ({e})"))
-        })?;
         let url = self.url(&routes::collection_op(plugin_id, collection, op.method()));
-        self.send_json("collection", Request::post(&url), &body)
-            .await
+        self.send_json("collection", Request::post(&url), op).await
     }
 
     /// `GET /v1/kv/{pluginId}/{key}`: the value, `None` when the key is unset.

@@ -4,10 +4,12 @@
 //! Each type is read by hand from a parsed [`Value`] ([`FromJson`], [`Obj`]) instead of
 //! through a derived `Deserialize`: the derived visitors, one per type and deserializer, were
 //! the largest part of the host bundle (bench/README.md, "Bundle size"). [`parse`] is the one
-//! JSON text parser (serde_json into `Value`, a single instantiation). The rules follow the
+//! JSON text parser: the browser's `JSON.parse`, then the walk of `decode::json` into a
+//! `Value` (serde_json's own parser is then not in the host at all). The rules follow the
 //! serde attributes of the types read: unknown fields are ignored, a missing or `null`
 //! `Option` is `None`, a missing `#[serde(default)]` field is its default, anything else
-//! missing or of the wrong type fails the whole value with the field's name.
+//! missing or of the wrong type fails the whole value with the field's name. Numbers are JS
+//! numbers (an integer beyond 2^53 is rounded, as in every page that reads the same JSON).
 //!
 //! The impls for core's wire types are in [`wire`](super::wire); record and message types
 //! implement [`FromJson`] next to their definitions.
@@ -20,7 +22,8 @@ pub type Res<T> = Result<T, String>;
 
 /// Parses JSON text.
 pub fn parse(text: &str) -> Res<Value> {
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    let v = js_sys::JSON::parse(text).map_err(|e| crate::errors::from_js(&e).message)?;
+    super::json::trusted_to_json(&v, "JSON").map_err(|e| e.message)
 }
 
 /// Parses JSON text and reads a `T` from it.
@@ -126,7 +129,11 @@ impl FromJson for bool {
 
 impl FromJson for u64 {
     fn from_json(v: Value) -> Res<Self> {
+        // Beyond 2^53 a JS number arrives as a float: an integral one still counts
+        // (`as` saturates at u64::MAX, which is where such a float came from).
+        let integral = |f: f64| (f.fract() == 0.0 && f >= 0.0).then_some(f as u64);
         v.as_u64()
+            .or_else(|| v.as_f64().and_then(integral))
             .map_or_else(|| expected("an unsigned integer", &v), Ok)
     }
 }

@@ -299,3 +299,34 @@ fn bad_input_fails_whole_and_names_the_field() {
     assert!(read::<Error>(r#"{"code":"NOPE","message":"m"}"#).is_err());
     assert!(read::<Contract>(r#"{"backend":"s3","schemaId":"s","schemaVersion":1}"#).is_err());
 }
+
+#[wasm_bindgen_test]
+fn json_text_reads_as_deep_as_serde_json_did_and_no_deeper() {
+    let nested = |n: usize| "[".repeat(n) + &"]".repeat(n);
+    // Deeper than a port message may be (protocol::MAX_DEPTH): the backend accepts it.
+    assert!(super::read::parse(&nested(100)).is_ok());
+    assert!(super::read::parse(&nested(200)).is_err());
+    // Integers beyond 2^53 arrive as JS numbers: still unsigned integers, rounded.
+    assert_eq!(read::<u64>("18446744073709551615"), Ok(u64::MAX));
+    assert_eq!(read::<u64>("9007199254740993"), Ok(9_007_199_254_740_992));
+    assert!(read::<u64>("1e400").is_err(), "Infinity is not JSON");
+}
+
+#[wasm_bindgen_test]
+fn a_stored_record_holding_what_json_cannot_is_none() {
+    use crate::mirror::AssetRecord;
+    use js_sys::Reflect;
+    let record = || js_sys::JSON::parse(r#"{"bucketId":"a","version":1,"assets":[]}"#).unwrap();
+    assert!(super::from_js_value::<AssetRecord>(&record()).is_some());
+    let blob = web_sys::Blob::new().unwrap();
+    for (field, bad) in [
+        ("version", js_sys::Date::new_0().into()),
+        ("assets", blob.into()),
+        ("bucketId", wasm_bindgen::JsValue::UNDEFINED),
+        ("version", wasm_bindgen::JsValue::from_f64(f64::NAN)),
+    ] {
+        let r = record();
+        Reflect::set(&r, &field.into(), &bad).unwrap();
+        assert!(super::from_js_value::<AssetRecord>(&r).is_none(), "{field}");
+    }
+}

@@ -176,12 +176,17 @@ impl Mirror {
         self.db.borrow().as_ref().map(f)
     }
 
+    /// One stored record, read as `T` (a wrong shape is None).
     async fn get_one<T: FromJson>(&self, store: &str, key: JsValue) -> Option<T> {
+        from_js(self.get_raw(store, key).await?)
+    }
+
+    /// The async part of [`Mirror::get_one`], compiled once rather than per record type.
+    async fn get_raw(&self, store: &str, key: JsValue) -> Option<JsValue> {
         let tx = self.with_db(|db| db.transaction(&[store], TransactionMode::ReadOnly))?;
         let tx = tx.ok()?;
         let st = tx.store(store).ok()?;
-        let v = st.get(key).await.ok()??;
-        from_js(v)
+        st.get(key).await.ok()?
     }
 
     async fn put_one(&self, store: &str, value: JsValue) -> Result<(), Error> {

@@ -718,3 +718,49 @@ async fn a_refused_write_among_coalesced_ones_rolls_back_alone() {
     );
     engine.close();
 }
+
+#[wasm_bindgen_test]
+async fn a_widgets_get_follows_every_change_and_never_shares_a_changeable_value() {
+    let (api, _) = new_user(Plan::Pro).await;
+    let engine = Engine::open(api.clone()).await.unwrap();
+    let id = unique("getjs");
+    let b = doc_bucket(&id);
+    let js = |v: &wasm_bindgen::JsValue| js_sys::JSON::stringify(v).unwrap().as_string().unwrap();
+    let first = engine.doc_get_js(&b).await.unwrap();
+    assert_eq!((js(&first.value), first.version), ("null".into(), 0));
+    engine.doc_set(&b, json!({"n": 1})).await.unwrap();
+    let one = engine.doc_get_js(&b).await.unwrap();
+    assert_eq!(
+        (js(&one.value), one.version, one.pending),
+        (r#"{"n":1}"#.into(), 1, false)
+    );
+    // Unchanged: the same JS value again (nothing encoded).
+    let again = engine.doc_get_js(&b).await.unwrap();
+    assert!(js_sys::Object::is(&one.value, &again.value));
+    // An optimistic write shows at once, and the head moves with it.
+    let write = engine.doc_set(&b, json!({"n": 2}));
+    futures::pin_mut!(write);
+    assert!(futures::poll!(write.as_mut()).is_pending());
+    let two = engine.doc_get_js(&b).await.unwrap();
+    assert_eq!((js(&two.value), two.pending), (r#"{"n":2}"#.into(), true));
+    assert_ne!(two.head, one.head);
+    write.await.unwrap();
+    // Back to a value equal to an earlier one: its own answer, equal in content.
+    engine.doc_set(&b, json!({"n": 1})).await.unwrap();
+    let back = engine.doc_get_js(&b).await.unwrap();
+    assert_eq!((js(&back.value), back.version), (r#"{"n":1}"#.into(), 3));
+    // Another client's write, revalidated: the next get shows it.
+    assert_eq!(remote_put(&api, &id, json!({"n": "theirs"})).await, 4);
+    let w = DocRecorder::on(&engine, &id);
+    engine.recheck();
+    wait_until("revalidated event", || w.has(EventKind::Revalidated)).await;
+    let theirs = engine.doc_get_js(&b).await.unwrap();
+    assert_eq!(
+        (js(&theirs.value), theirs.version),
+        (r#"{"n":"theirs"}"#.into(), 4)
+    );
+    // The plain snapshot agrees.
+    let snap = engine.doc_get(&b).await.unwrap();
+    assert_eq!((snap.value, snap.version), (json!({"n": "theirs"}), 4));
+    engine.close();
+}

@@ -92,10 +92,10 @@ impl Drop for ClientState {
 #[derive(Clone)]
 pub struct Client {
     state: Rc<RefCell<ClientState>>,
-    // The port's onmessage, the timeout sweeper and the end-of-task pump, owned by JS (they
-    // hold only a weak reference to the state): a dropped client can never leave the port,
-    // an interval or a microtask calling into a freed closure.
-    handlers: Rc<(Function, Function, Function)>,
+    // The port's onmessage and the timeout sweeper (which also sends waiting calls at the end
+    // of a task), owned by JS (they hold only a weak reference to the state): a dropped client
+    // can never leave the port, an interval or a microtask calling into a freed closure.
+    handlers: Rc<(Function, Function)>,
 }
 
 /// A `message` listener on a port or window.
@@ -134,23 +134,11 @@ impl Client {
                 sweep_timeouts(&state);
             }
         });
-        let weak = Rc::downgrade(&state);
-        let pump_later = Closure::<dyn FnMut()>::new(move || {
-            if let Some(state) = weak.upgrade() {
-                let failed = {
-                    let mut st = state.borrow_mut();
-                    st.pump_due = false;
-                    pump(&mut st)
-                };
-                reject_each(failed);
-            }
-        });
         let client = Client {
             state,
             handlers: Rc::new((
                 on_message.into_js_value().unchecked_into(),
                 sweep.into_js_value().unchecked_into(),
-                pump_later.into_js_value().unchecked_into(),
             )),
         };
         let init = Promise::new(&mut |resolve, reject| {
@@ -252,10 +240,11 @@ impl Client {
                 },
             );
             ensure_sweeper(&mut st, &handlers.1);
-            // Sent at the end of the task, with every other call made in it.
+            // Sent at the end of the task, with every other call made in it (the sweeper's
+            // pass sends waiting calls).
             if !std::mem::replace(&mut st.pump_due, true) {
                 let resolved = Promise::resolve(&JsValue::UNDEFINED);
-                let _ = then_raw(&resolved, &handlers.2, &JsValue::UNDEFINED);
+                let _ = then_raw(&resolved, &handlers.1, &JsValue::UNDEFINED);
             }
         })
     }
@@ -501,6 +490,7 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
     let t = now();
     let expired: Vec<Pending> = {
         let mut st = state.borrow_mut();
+        st.pump_due = false;
         let ids: Vec<u32> = st
             .pending
             .0

@@ -54,6 +54,25 @@ pub struct WriteOptions {
     pub if_head: Option<Option<f64>>,
 }
 
+/// The length of a value's JSON text, counted without building it (every write checks it).
+fn json_len(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => u64::MAX,
+    }
+}
+
 fn new_mutation_id() -> String {
     let from_crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
         .ok()
@@ -351,9 +370,7 @@ impl Engine {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
-        let size = serde_json::to_string(&value)
-            .map(|s| s.len() as u64)
-            .unwrap_or(u64::MAX);
+        let size = json_len(&value);
         if size > api::MAX_DOCUMENT_BYTES {
             // Known up front to be permanent: reject before showing anything.
             return Err(Error::new(

@@ -19,11 +19,13 @@ mod data_support;
 mod bridge_host;
 mod bridge_iframe;
 mod bridge_transport;
+mod data_assets;
 mod data_cache;
 mod data_memory;
 mod data_outbox;
 mod data_sync;
 mod data_uploads;
+mod data_warm;
 mod data_web;
 /// The backend client against answers it cannot read.
 mod http_answers;

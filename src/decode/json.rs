@@ -13,7 +13,19 @@ use wasm_bindgen::{JsCast, JsValue};
 /// values (Blob, Date, Map, NaN, ...) are refused.
 pub fn js_to_json(v: &JsValue, limit: u64, what: &str) -> Result<Value, Error> {
     let mut budget = limit;
-    to_json(v, &mut budget, 0, limit, what)
+    to_json(v, &mut budget, 0, (limit, MAX_DEPTH), what)
+}
+
+/// How deep [`trusted_to_json`] reads: serde_json's recursion limit, which the backend's
+/// parser and this crate's earlier serde_json reader shared, so nothing they accepted fails.
+const TRUSTED_DEPTH: u32 = 128;
+
+/// A value the host itself or its backend produced (`JSON.parse` of an answer or a
+/// cross-tab message, an IndexedDB record) to JSON: no byte budget, the depth of
+/// [`TRUSTED_DEPTH`], the same refusals of what JSON cannot hold.
+pub(crate) fn trusted_to_json(v: &JsValue, what: &str) -> Result<Value, Error> {
+    let mut budget = u64::MAX;
+    to_json(v, &mut budget, 0, (u64::MAX, TRUSTED_DEPTH), what)
 }
 
 fn spend(budget: &mut u64, n: u64, limit: u64, what: &str) -> Result<(), Error> {
@@ -24,15 +36,17 @@ fn spend(budget: &mut u64, n: u64, limit: u64, what: &str) -> Result<(), Error> 
     Ok(())
 }
 
+/// `bounds`: the byte limit (for the error message) and the deepest nesting accepted.
 fn to_json(
     v: &JsValue,
     budget: &mut u64,
     depth: u32,
-    limit: u64,
+    bounds: (u64, u32),
     what: &str,
 ) -> Result<Value, Error> {
-    if depth > MAX_DEPTH {
-        return Err(invalid(format!("{what} is nested deeper than {MAX_DEPTH}")));
+    let (limit, max_depth) = bounds;
+    if depth > max_depth {
+        return Err(invalid(format!("{what} is nested deeper than {max_depth}")));
     }
     if v.is_null() {
         spend(budget, 4, limit, what)?;
@@ -68,7 +82,7 @@ fn to_json(
         spend(budget, 2 + u64::from(arr.length()), limit, what)?;
         let mut out = Vec::with_capacity((arr.length() as usize).min(4096));
         for item in arr.iter() {
-            out.push(to_json(&item, budget, depth + 1, limit, what)?);
+            out.push(to_json(&item, budget, depth + 1, bounds, what)?);
         }
         return Ok(Value::Array(out));
     }
@@ -87,7 +101,7 @@ fn to_json(
             }
             out.insert(
                 String::from(k),
-                to_json(&item, budget, depth + 1, limit, what)?,
+                to_json(&item, budget, depth + 1, bounds, what)?,
             );
         }
         return Ok(Value::Object(out));
@@ -111,7 +125,12 @@ fn is_plain_object(v: &JsValue) -> bool {
 /// HTTP client needs anyway): a second serde backend (serde-wasm-bindgen) monomorphised
 /// every derived impl again (see bench/README.md, "Bundle size").
 pub fn to_js_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, Error> {
-    let text = serde_json::to_string(v).map_err(|e| {
+    text_to_js(serde_json::to_string(v).map_err(|e| e.to_string()))
+}
+
+/// The non-generic rest of [`to_js_value`] (compiled once, not once per type).
+fn text_to_js(text: Result<String, String>) -> Result<JsValue, Error> {
+    let text = text.map_err(|e| {
         Error::new(
             monodit_core::ErrorCode::Internal,
             format!("encoding a value: {e}"),
@@ -120,9 +139,8 @@ pub fn to_js_value<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, Error
     js_sys::JSON::parse(&text).map_err(|e| crate::errors::from_js(&e))
 }
 
-/// A JS value read back into a Rust type through its JSON text; None when it has no JSON
-/// form or the wrong shape.
-pub fn from_js_value<T: serde::de::DeserializeOwned>(v: &JsValue) -> Option<T> {
-    let text = js_sys::JSON::stringify(v).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+/// A JS value (an IndexedDB record) read into a Rust type (see [`super::read`]); None when
+/// it is not JSON or has the wrong shape.
+pub fn from_js_value<T: super::read::FromJson>(v: &JsValue) -> Option<T> {
+    T::from_json(trusted_to_json(v, "a stored record").ok()?).ok()
 }

@@ -8,11 +8,19 @@
 //! - [`json`]: structured-clone values to JSON, with a byte budget and a depth limit;
 //! - [`size`]: the one size estimate of structured-cloneable values (also used by
 //!   [`crate::cache`]);
-//! - [`reply`]: the host's outbound messages (replies and events).
+//! - [`reply`]: the host's outbound messages (replies and events);
+//! - [`read`]: typed reading of JSON from the backend, IndexedDB and other tabs, with
+//!   [`wire`] for core's wire types.
 
 mod json;
+pub(crate) mod read;
 mod reply;
 pub(crate) mod size;
+mod wire;
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod read_tests;
 
 pub use json::{from_js_value, js_to_json, to_js_value};
 pub use reply::{error_reply, event, ok_reply};
@@ -407,7 +415,10 @@ fn collection_op(method: CollectionMethod, args: &JsValue) -> Result<CollectionO
                 None
             } else {
                 let w = js_to_json(&w, 64 * 1024, "where clause")?;
-                Some(serde_json::from_value(w).map_err(|e| invalid(format!("where clause: {e}")))?)
+                Some(
+                    read::FromJson::from_json(w)
+                        .map_err(|e| invalid(format!("where clause: {e}")))?,
+                )
             };
             CollectionOp::Count { where_ }
         }

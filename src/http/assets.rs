@@ -6,7 +6,6 @@ use gloo_net::http::Request;
 use monodit_core::api::{AssetInfo, AssetList, Contract, NewUpload, UploadPart, UploadSession};
 use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
-use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -57,7 +56,7 @@ impl Api {
     /// `DELETE /v1/assets/{bucketId}/{objectKey}`.
     pub async fn delete_asset(&self, bucket_id: &str, object_key: &str) -> Result<(), Error> {
         let path = routes::asset(bucket_id, object_key);
-        let _: serde_json::Value = self.delete_json("delete asset", &path).await?;
+        self.delete_value("delete asset", &path).await?;
         Ok(())
     }
 
@@ -168,7 +167,7 @@ impl Api {
     /// `DELETE /v1/uploads/{uploadId}`: aborts the upload and releases its reservation.
     pub async fn abort_upload(&self, upload_id: &str) -> Result<(), Error> {
         let path = routes::upload(upload_id);
-        let _: Value = self.delete_json("abort upload", &path).await?;
+        self.delete_value("abort upload", &path).await?;
         Ok(())
     }
 

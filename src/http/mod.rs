@@ -18,6 +18,7 @@ mod assets;
 mod documents;
 mod plugins;
 
+use crate::decode::read::{self, FromJson};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use monodit_core::api::{
     BucketInfo, DeletedBucket, DevFaults, Document, InstanceInfo, InstanceRegistration, Me,
@@ -26,8 +27,8 @@ use monodit_core::api::{
 use monodit_core::buckets::Backend;
 use monodit_core::routes;
 use monodit_core::{Error, ErrorCode};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -90,7 +91,7 @@ fn network_error(what: &str, err: impl std::fmt::Display) -> Error {
 
 /// Turns an error answer into the server's own error when it sent one.
 fn error_from_body(status: u16, body: &str) -> Error {
-    if let Ok(err) = serde_json::from_str::<Error>(body) {
+    if let Ok(err) = read::read::<Error>(body) {
         return err;
     }
     let code = ErrorCode::from_http_status(status);
@@ -105,14 +106,23 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// Parses a 2xx answer's JSON; a body of the wrong shape is INTERNAL (never a panic).
-fn parse_text<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|e| {
-        Error::new(
-            ErrorCode::Internal,
-            format!("{what}: unexpected answer from the backend ({e})"),
-        )
-    })
+fn parse_text<T: FromJson>(what: &str, text: &str) -> Result<T, Error> {
+    typed(what, read::parse(text).map_err(|e| unexpected(what, e))?)
 }
+
+/// Reads a parsed answer as `T`. The async helpers below return a `Value` and only this
+/// small function is compiled once per answer type, not a state machine per type.
+fn typed<T: FromJson>(what: &str, v: Value) -> Result<T, Error> {
+    T::from_json(v).map_err(|e| unexpected(what, e))
+}
+
+fn unexpected(what: &str, e: String) -> Error {
+    Error::new(
+        ErrorCode::Internal,
+        format!("{what}: unexpected answer from the backend ({e})"),
+    )
+}
+
 /// Aborts a fetch when dropped or after the timeout, whichever comes first.
 struct Deadline {
     controller: Option<web_sys::AbortController>,
@@ -266,28 +276,42 @@ impl Api {
     }
 
     /// Checks the status and parses a JSON answer.
-    async fn parse<T: DeserializeOwned>(what: &str, resp: Response) -> Result<T, Error> {
+    async fn answer(what: &str, resp: Response) -> Result<Value, Error> {
         let status = resp.status();
         let text = Self::read_text(what, &resp).await?;
         if !(200..300).contains(&status) {
             return Err(error_from_body(status, &text));
         }
-        serde_json::from_str(&text).map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("{what}: unexpected answer from the backend ({e})"),
-            )
-        })
+        read::parse(&text).map_err(|e| unexpected(what, e))
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, Error> {
+    /// [`Api::answer`] read as `T`.
+    async fn parse<T: FromJson>(what: &str, resp: Response) -> Result<T, Error> {
+        typed(what, Self::answer(what, resp).await?)
+    }
+
+    async fn get_value(&self, what: &str, path: &str) -> Result<Value, Error> {
         let resp = self
             .send(what, self.authed(Request::get(&self.url(path))), None)
             .await?;
-        Self::parse(what, resp).await
+        Self::answer(what, resp).await
     }
 
-    async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+    async fn get_json<T: FromJson>(&self, what: &str, path: &str) -> Result<T, Error> {
+        typed(what, self.get_value(what, path).await?)
+    }
+
+    async fn send_value(
+        &self,
+        what: &str,
+        builder: RequestBuilder,
+        body: String,
+    ) -> Result<Value, Error> {
+        let resp = self.send(what, self.authed(builder), Some(body)).await?;
+        Self::answer(what, resp).await
+    }
+
+    async fn send_json<B: Serialize + ?Sized, T: FromJson>(
         &self,
         what: &str,
         builder: RequestBuilder,
@@ -295,15 +319,18 @@ impl Api {
     ) -> Result<T, Error> {
         let body = serde_json::to_string(body)
             .map_err(|e| Error::invalid(format!("{what}: cannot encode the body ({e})")))?;
-        let resp = self.send(what, self.authed(builder), Some(body)).await?;
-        Self::parse(what, resp).await
+        typed(what, self.send_value(what, builder, body).await?)
     }
 
-    async fn delete_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T, Error> {
+    async fn delete_value(&self, what: &str, path: &str) -> Result<Value, Error> {
         let resp = self
             .send(what, self.authed(Request::delete(&self.url(path))), None)
             .await?;
-        Self::parse(what, resp).await
+        Self::answer(what, resp).await
+    }
+
+    async fn delete_json<T: FromJson>(&self, what: &str, path: &str) -> Result<T, Error> {
+        typed(what, self.delete_value(what, path).await?)
     }
 
     /// `GET /v1/me`.
@@ -350,7 +377,7 @@ impl Api {
     /// `DELETE /v1/instances/{instanceId}`.
     pub async fn delete_instance(&self, instance_id: &str) -> Result<(), Error> {
         let path = routes::instance(instance_id);
-        let _: serde_json::Value = self.delete_json("delete instance", &path).await?;
+        self.delete_value("delete instance", &path).await?;
         Ok(())
     }
 

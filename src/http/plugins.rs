@@ -12,13 +12,13 @@ impl Api {
     /// `GET /v1/plugins` (core `api::PluginInfo` list). Passed on as JSON: the host only
     /// hands it to the page, and a typed copy would cost bundle bytes for nothing.
     pub async fn plugins(&self) -> Result<serde_json::Value, Error> {
-        self.get_json("plugins", routes::PLUGINS).await
+        self.get_value("plugins", routes::PLUGINS).await
     }
 
     /// `DELETE /v1/plugins/{pluginId}` (core `api::DeletedPlugin`, as JSON like `plugins`).
     pub async fn delete_plugin(&self, plugin_id: &str) -> Result<serde_json::Value, Error> {
         let path = routes::plugin(plugin_id);
-        self.delete_json("delete plugin data", &path).await
+        self.delete_value("delete plugin data", &path).await
     }
 
     /// `POST /v1/collections/{pluginId}/{collection}/{op}` with the op (tag included) as body.
@@ -28,12 +28,8 @@ impl Api {
         collection: &str,
         op: &CollectionOp,
     ) -> Result<serde_json::Value, Error> {
-        let body = serde_json::to_value(op).map_err(|e| {
-            Error::invalid(format!("collection: cannot encode the operation ({e})"))
-        })?;
         let url = self.url(&routes::collection_op(plugin_id, collection, op.method()));
-        self.send_json("collection", Request::post(&url), &body)
-            .await
+        self.send_json("collection", Request::post(&url), op).await
     }
 
     /// `GET /v1/kv/{pluginId}/{key}`: the value, `None` when the key is unset.
@@ -65,7 +61,7 @@ impl Api {
     /// `DELETE /v1/kv/{pluginId}/{key}`: whether the key existed.
     pub async fn kv_delete(&self, plugin_id: &str, key: &str) -> Result<bool, Error> {
         let path = routes::kv_key(plugin_id, key);
-        let v: Value = self.delete_json("kv delete", &path).await?;
+        let v = self.delete_value("kv delete", &path).await?;
         Ok(v.get("deleted").and_then(Value::as_bool).unwrap_or(false))
     }
 

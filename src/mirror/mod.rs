@@ -18,9 +18,10 @@
 //! write that touches several stores (a `set`: document + outbox) is one transaction; nothing
 //! but IndexedDB requests is awaited inside a transaction (it would auto-commit otherwise).
 
+use crate::decode::read::FromJson;
 use monodit_core::{Error, ErrorCode};
 use rexie::{Index, ObjectStore, Rexie, TransactionMode};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -93,7 +94,7 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, Error> {
 }
 
 /// Decodes a stored record; a wrong shape is None (treated as a miss).
-fn from_js<T: DeserializeOwned>(v: JsValue) -> Option<T> {
+fn from_js<T: FromJson>(v: JsValue) -> Option<T> {
     crate::protocol::from_js_value(&v)
 }
 
@@ -175,12 +176,17 @@ impl Mirror {
         self.db.borrow().as_ref().map(f)
     }
 
-    async fn get_one<T: DeserializeOwned>(&self, store: &str, key: JsValue) -> Option<T> {
+    /// One stored record, read as `T` (a wrong shape is None).
+    async fn get_one<T: FromJson>(&self, store: &str, key: JsValue) -> Option<T> {
+        from_js(self.get_raw(store, key).await?)
+    }
+
+    /// The async part of [`Mirror::get_one`], compiled once rather than per record type.
+    async fn get_raw(&self, store: &str, key: JsValue) -> Option<JsValue> {
         let tx = self.with_db(|db| db.transaction(&[store], TransactionMode::ReadOnly))?;
         let tx = tx.ok()?;
         let st = tx.store(store).ok()?;
-        let v = st.get(key).await.ok()??;
-        from_js(v)
+        st.get(key).await.ok()?
     }
 
     async fn put_one(&self, store: &str, value: JsValue) -> Result<(), Error> {

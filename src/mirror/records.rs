@@ -1,20 +1,22 @@
 //! The records the mirror stores, one type per object store (see the module docs of
-//! `mirror`): storage types only; reading and writing them is `mirror`'s.
+//! `mirror`): storage types only; reading and writing them is `mirror`'s. Each is written
+//! with serde and read back by hand ([`FromJson`]); a record of the wrong shape fails whole
+//! (the mirror treats it as absent), and a field older records lack gets its default.
 
+use crate::decode::read::{FromJson, Obj, Res};
 use monodit_core::api::{AssetInfo, Contract};
 use monodit_core::outbox::{Condition, Settled};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 /// A mirrored document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocRecord {
     /// The bucket id (key).
     pub bucket_id: String,
     /// The contract the bucket is known to have (None until first read or write).
-    #[serde(default)]
     pub contract: Option<Contract>,
     /// Last value the server confirmed (`null` when never written).
     pub confirmed_value: Value,
@@ -27,20 +29,30 @@ pub struct DocRecord {
     /// False when the confirmed part is a placeholder: writes were made before the server's
     /// value was ever read, so a read must still ask the server. Older records lack the
     /// field and were always read from the server first.
-    #[serde(default = "yes")]
     pub confirmed_known: bool,
     /// The newest write of this browser the server confirmed (which queued writes it
     /// supersedes or rebases, see `monodit_core::outbox`). Older records lack it: none.
-    #[serde(default)]
     pub settled: Settled,
 }
 
-fn yes() -> bool {
-    true
+impl FromJson for DocRecord {
+    fn from_json(v: Value) -> Res<Self> {
+        let mut o = Obj::new(v)?;
+        Ok(DocRecord {
+            bucket_id: o.req("bucketId")?,
+            contract: o.opt("contract")?,
+            confirmed_value: o.req("confirmedValue")?,
+            confirmed_version: o.req("confirmedVersion")?,
+            value: o.req("value")?,
+            pending: o.req("pending")?,
+            confirmed_known: o.opt("confirmedKnown")?.unwrap_or(true),
+            settled: o.or_default("settled")?,
+        })
+    }
 }
 
 /// A durable, unconfirmed write.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxRecord {
     /// Client-generated id the server dedupes retries with (key).
@@ -57,23 +69,40 @@ pub struct OutboxRecord {
     pub created_at: f64,
     /// The bucket version the write was made on (older records lack it: they are sent on
     /// the version the mirror knows when they are loaded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_version: Option<u64>,
     /// Plain `set()` or conditional (`ifVersion` / `update()`).
-    #[serde(default)]
     pub condition: Condition,
     /// A conditional write's read token: the `seq` of the write its value was computed on
     /// (`core::outbox::WriteFacts::after`); none when computed on the confirmed document.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<f64>,
     /// The mutation id of a PUT that carried this write and whose outcome is unknown
     /// (`core::queue::QueuedWrite::sent_as`): whichever tab sends next repeats that PUT.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sent_as: Option<String>,
 }
 
+impl FromJson for OutboxRecord {
+    fn from_json(v: Value) -> Res<Self> {
+        let mut o = Obj::new(v)?;
+        Ok(OutboxRecord {
+            mutation_id: o.req("mutationId")?,
+            bucket_id: o.req("bucketId")?,
+            seq: o.req("seq")?,
+            value: o.req("value")?,
+            contract: o.req("contract")?,
+            created_at: o.req("createdAt")?,
+            base_version: o.opt("baseVersion")?,
+            condition: o.or_default("condition")?,
+            after: o.opt("after")?,
+            sent_as: o.opt("sentAs")?,
+        })
+    }
+}
+
 /// A mirrored asset list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetRecord {
     /// The bucket id (key).
@@ -84,9 +113,20 @@ pub struct AssetRecord {
     pub assets: Vec<AssetInfo>,
 }
 
+impl FromJson for AssetRecord {
+    fn from_json(v: Value) -> Res<Self> {
+        let mut o = Obj::new(v)?;
+        Ok(AssetRecord {
+            bucket_id: o.req("bucketId")?,
+            version: o.req("version")?,
+            assets: o.req("assets")?,
+        })
+    }
+}
+
 /// A resumable upload in progress (see [`crate::uploads`]): enough to find it again when the
 /// same file is uploaded to the same bucket after a reload of the host page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadRecord {
     /// Bucket, name, size, last-modified time and type of the file (key; see
@@ -95,7 +135,6 @@ pub struct UploadRecord {
     /// The idempotency key the upload session was created with.
     pub idempotency_key: String,
     /// The server's upload id, once the session exists.
-    #[serde(default)]
     pub upload_id: Option<String>,
     /// The asset bucket.
     pub bucket_id: String,
@@ -109,6 +148,23 @@ pub struct UploadRecord {
     pub content_type: String,
     /// Epoch ms when the upload started.
     pub created_at: f64,
+}
+
+impl FromJson for UploadRecord {
+    fn from_json(v: Value) -> Res<Self> {
+        let mut o = Obj::new(v)?;
+        Ok(UploadRecord {
+            fingerprint: o.req("fingerprint")?,
+            idempotency_key: o.req("idempotencyKey")?,
+            upload_id: o.opt("uploadId")?,
+            bucket_id: o.req("bucketId")?,
+            name: o.req("name")?,
+            size: o.req("size")?,
+            last_modified: o.req("lastModified")?,
+            content_type: o.req("contentType")?,
+            created_at: o.req("createdAt")?,
+        })
+    }
 }
 
 impl UploadRecord {

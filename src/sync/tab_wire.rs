@@ -1,89 +1,72 @@
-//! Reading a [`TabMessage`] from its JSON text without serde's internally tagged enum support.
-//!
-//! `#[serde(tag = "t")]` deserializes by first buffering the whole message into serde's
-//! private `Content` tree (the tag may come last), and that buffering was the only user of
-//! `Content` in the host: ~28 KB of wasm (bench/README.md, "Bundle size"). Here every
-//! variant's fields are read in one streaming pass into [`Wire`] and checked per tag. The
-//! wire form is unchanged (tabs.rs still derives `Serialize`), unknown fields are ignored as
-//! before, and a missing or mistyped required field still fails the message.
+//! Reading a [`TabMessage`] from its JSON text by hand ([`crate::decode::read`]), without
+//! serde's internally tagged enum support: `#[serde(tag = "t")]` buffers the whole message
+//! into serde's private `Content` tree (the tag may come last), and the derived visitors
+//! were most of the host's serde code (bench/README.md, "Bundle size"). The wire form is
+//! unchanged (tabs.rs still derives `Serialize`), unknown fields are ignored, and a missing
+//! or mistyped required field fails the message.
 
 use super::events::EventKind;
 use super::tabs::TabMessage;
-use monodit_core::api::AssetInfo;
-use monodit_core::outbox::Settled;
-use monodit_core::Error;
-use serde::{Deserialize, Deserializer};
+use crate::decode::read::{self, one_of, FromJson, Obj, Res};
 use serde_json::Value;
 
-/// The union of every variant's fields (the variants share `bucketId`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Wire {
-    t: String,
-    bucket_id: Option<String>,
-    // Doc
-    kind: Option<EventKind>,
-    // Present-but-null is a value (`Some(Null)`); only a missing field is None.
-    #[serde(default, deserialize_with = "present")]
-    value: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    confirmed_value: Option<Value>,
-    confirmed_version: Option<u64>,
-    pending: Option<bool>,
-    #[serde(default)]
-    mutation_id: Option<String>,
-    #[serde(default)]
-    also_settled: Vec<String>,
-    #[serde(default)]
-    error: Option<Error>,
-    #[serde(default)]
-    settled: Settled,
-    // Queued
-    bucket_ids: Option<Vec<String>>,
-    // Assets
-    version: Option<u64>,
-    assets: Option<Vec<AssetInfo>>,
+impl FromJson for EventKind {
+    fn from_json(v: Value) -> Res<Self> {
+        const KINDS: [EventKind; 4] = [
+            EventKind::Optimistic,
+            EventKind::Confirmed,
+            EventKind::Revalidated,
+            EventKind::Rollback,
+        ];
+        let names = KINDS.map(EventKind::as_str);
+        Ok(KINDS[one_of(v, &names)?])
+    }
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+fn message(v: Value) -> Res<TabMessage> {
+    let mut o = Obj::new(v)?;
+    let t: String = o.req("t")?;
+    Ok(match t.as_str() {
+        "doc" => TabMessage::Doc {
+            bucket_id: o.req("bucketId")?,
+            kind: o.req("kind")?,
+            // Present-but-null is a value; only a missing field fails.
+            value: o.take("value").ok_or("missing field `value`")?,
+            confirmed_value: o
+                .take("confirmedValue")
+                .ok_or("missing field `confirmedValue`")?,
+            confirmed_version: o.req("confirmedVersion")?,
+            pending: o.req("pending")?,
+            mutation_id: o.opt("mutationId")?,
+            also_settled: o.or_default("alsoSettled")?,
+            error: o.opt("error")?,
+            settled: o.or_default("settled")?,
+        },
+        "queued" => TabMessage::Queued {
+            bucket_ids: o.req("bucketIds")?,
+        },
+        "assets" => TabMessage::Assets {
+            bucket_id: o.req("bucketId")?,
+            version: o.req("version")?,
+            assets: o.req("assets")?,
+        },
+        "deleted" => TabMessage::Deleted {
+            bucket_id: o.req("bucketId")?,
+        },
+        _ => return Err(format!("unknown message `{t}`")),
+    })
 }
 
 /// The message, or None when the text is not one (another version's message, a stray post).
 pub(super) fn decode(text: &str) -> Option<TabMessage> {
-    let w: Wire = serde_json::from_str(text).ok()?;
-    Some(match w.t.as_str() {
-        "doc" => TabMessage::Doc {
-            bucket_id: w.bucket_id?,
-            kind: w.kind?,
-            value: w.value?,
-            confirmed_value: w.confirmed_value?,
-            confirmed_version: w.confirmed_version?,
-            pending: w.pending?,
-            mutation_id: w.mutation_id,
-            also_settled: w.also_settled,
-            error: w.error,
-            settled: w.settled,
-        },
-        "queued" => TabMessage::Queued {
-            bucket_ids: w.bucket_ids?,
-        },
-        "assets" => TabMessage::Assets {
-            bucket_id: w.bucket_id?,
-            version: w.version?,
-            assets: w.assets?,
-        },
-        "deleted" => TabMessage::Deleted {
-            bucket_id: w.bucket_id?,
-        },
-        _ => return None,
-    })
+    message(read::parse(text).ok()?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monodit_core::ErrorCode;
+    use monodit_core::outbox::Settled;
+    use monodit_core::{Error, ErrorCode};
     use serde_json::json;
     use wasm_bindgen_test::wasm_bindgen_test;
 

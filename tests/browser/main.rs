@@ -27,6 +27,8 @@ mod data_sync;
 mod data_uploads;
 mod data_warm;
 mod data_web;
+/// The backend client against answers it cannot read.
+mod http_answers;
 /// One suite over both stores of the local mirror (memory and IndexedDB).
 mod mirror;
 mod pipeline;

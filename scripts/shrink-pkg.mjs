@@ -10,17 +10,19 @@
 //    `InitOutput` type of monodit_bridge_bg.wasm.d.ts.
 // 2. The .wasm's `producers` and `target_features` custom sections are dropped (tool
 //    metadata; nothing reads them at run time).
-// 3. The JS glue is minified with esbuild (ES module, same exports). The .d.ts files are
-//    not touched.
+// 3. The JS glue is minified with esbuild (ES module, same exports). Hand-written JS that
+//    wasm-bindgen copied into `snippets/` (the widget's `ctx` facades, src/widget/ctx.js) is
+//    bundled into the glue and the `snippets/` folder removed: a page downloads one module,
+//    and the npm package ships only `pkg/*/*.js`. The .d.ts files are not touched.
 //
 // The result is checked before it is written: the .wasm must compile, every import it names
 // must be a key of the glue's import object, the minified glue must keep its exports, and
 // the pair must instantiate in Node (initSync).
 // Running it twice on the same directory is refused (the second run would find no
 // wasm-bindgen import names); rebuild with scripts/build.sh instead.
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { transformSync } from "esbuild";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { buildSync } from "esbuild";
 
 const WASM = "monodit_bridge_bg.wasm";
 const GLUE = "monodit_bridge.js";
@@ -186,7 +188,19 @@ async function shrink(dir) {
 
   // Keep the header that points TypeScript/Deno at the .d.ts (a comment, so esbuild drops it).
   const header = glueIn.match(/^\/\* @ts-self-types=.*?\*\/\n/)?.[0] ?? "";
-  const { code } = transformSync(glue, { format: "esm", minify: true, logLevel: "warning" });
+  const snippets = join(dir, "snippets");
+  const { outputFiles } = buildSync({
+    stdin: { contents: glue, resolveDir: resolve(dir), sourcefile: GLUE },
+    bundle: true,
+    format: "esm",
+    minify: true,
+    write: false,
+    logLevel: "warning",
+  });
+  const code = outputFiles[0].text;
+  if (/\bimport\s*[{("']|\bfrom\s*["']/.test(code.replace(/import\.meta/g, ""))) {
+    throw new Error(`${gluePath}: the bundled glue still imports a module`);
+  }
   const minified = header + code;
 
   const before = exportsOf(glueIn).sort();
@@ -203,6 +217,7 @@ async function shrink(dir) {
 
   writeFileSync(wasmPath, wasm);
   writeFileSync(gluePath, minified);
+  if (existsSync(snippets)) rmSync(snippets, { recursive: true });
   console.log(
     `${dir}: ${renamed.size} imports renamed; ${WASM} ${wasmIn.length} -> ${wasm.length} bytes, ` +
       `${GLUE} ${Buffer.byteLength(glueIn)} -> ${Buffer.byteLength(minified)} bytes`,

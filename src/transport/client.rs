@@ -13,7 +13,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};
 
 struct Pending {
-    op: &'static str,
+    /// The op name as the caller gave it (a JS string).
+    op: JsValue,
     args: JsValue,
     resolve: Function,
     reject: Function,
@@ -29,7 +30,7 @@ struct Pending {
 }
 
 struct Subscription {
-    op: &'static str,
+    op: JsValue,
     args: JsValue,
     callback: Function,
 }
@@ -181,29 +182,21 @@ impl Client {
         self.state.borrow_mut().on_config = Some(f);
     }
 
-    /// Sends `{id, op, args}` and resolves with the reply's `value`. `transfer` is not used:
-    /// Blobs are cloned by reference, which is already zero-copy, and a caller's
+    /// Sends `{id, op, args}` (`op` a JS string) and resolves with the reply's `value`.
+    /// `progress(loaded, total)` gets upload progress events. `queued()` runs once the host
+    /// holds a write in its durable outbox (from then on the write is going to be sent;
+    /// `update()` starts the next read-modify-write of the page at that point). `transfer` is
+    /// not used: Blobs are cloned by reference, which is already zero-copy, and a caller's
     /// ArrayBuffer must stay usable after the call.
-    pub fn call(&self, op: &'static str, args: JsValue, progress: Option<Function>) -> Promise {
-        self.call_with(op, args, progress, None)
-    }
-
-    /// [`Client::call`] for a write: `queued()` runs once the host holds the write in its
-    /// durable outbox (from then on the write is going to be sent; `update()` starts the next
-    /// read-modify-write of the page at that point).
-    pub fn call_queued(&self, op: &'static str, args: JsValue, queued: Function) -> Promise {
-        self.call_with(op, args, None, Some(queued))
-    }
-
-    fn call_with(
+    pub fn call_with(
         &self,
-        op: &'static str,
+        op: JsValue,
         args: JsValue,
         progress: Option<Function>,
         queued: Option<Function>,
     ) -> Promise {
         let call_ms = self.state.borrow().call_timeout_ms;
-        let idle_ms = if progress.is_some() || op == "assets.upload" {
+        let idle_ms = if progress.is_some() || op.as_string().as_deref() == Some("assets.upload") {
             UPLOAD_IDLE_TIMEOUT_MS.max(call_ms)
         } else {
             call_ms
@@ -224,7 +217,7 @@ impl Client {
             st.pending.insert(
                 id,
                 Pending {
-                    op,
+                    op: op.clone(),
                     args: args.clone(),
                     resolve,
                     reject,
@@ -243,10 +236,10 @@ impl Client {
         })
     }
 
-    /// Registers a subscription under a fresh id and asks the host for it. Events
-    /// `{event, subscription: id}` go to `callback(message)`. Returns the id and the
-    /// promise of the host's answer (rejects NO_BINDING etc.).
-    pub fn subscribe(&self, op: &'static str, args: Object, callback: Function) -> (u32, Promise) {
+    /// Registers a subscription under a fresh id (written to `args.subscription`) and asks
+    /// the host for it. Events `{event, subscription: id}` go to `callback(message)`. Returns
+    /// the promise of the host's answer (rejects NO_BINDING etc.).
+    pub fn subscribe(&self, op: JsValue, args: Object, callback: Function) -> Promise {
         let id = {
             let mut st = self.state.borrow_mut();
             let id = st.next_id;
@@ -257,22 +250,21 @@ impl Client {
         self.state.borrow_mut().subs.insert(
             id,
             Subscription {
-                op,
+                op: op.clone(),
                 args: args.clone().into(),
                 callback,
             },
         );
-        let answer = self.call(op, args.into(), None);
-        (id, answer)
+        self.call_with(op, args.into(), None, None)
     }
 
     /// Drops a subscription locally (no more callbacks) and tells the host.
-    pub fn unsubscribe(&self, id: u32, op: &'static str) {
+    pub fn unsubscribe(&self, id: u32, op: JsValue) {
         let removed = self.state.borrow_mut().subs.remove(&id).is_some();
         if removed {
             let args = errors::obj(&[("subscription", &JsValue::from(id))]);
             // Fire and forget: the host drops it on port close anyway.
-            let _ = self.call(op, args.into(), None);
+            let _ = self.call_with(op, args.into(), None, None);
         }
     }
 
@@ -291,18 +283,18 @@ impl Client {
             // Calls sent on the old port go again with the same ids (the host runs each once,
             // see `CallLog`; a write it already queued is reported queued again at once);
             // calls still waiting for a slot follow through `pump`.
-            let resend: Vec<(u32, &'static str, JsValue)> = st
+            let resend: Vec<(u32, JsValue, JsValue)> = st
                 .pending
                 .0
                 .iter()
                 .filter(|(_, p)| p.sent)
-                .map(|(id, p)| (*id, p.op, p.args.clone()))
+                .map(|(id, p)| (*id, p.op.clone(), p.args.clone()))
                 .collect();
-            let subs: Vec<(&'static str, JsValue)> = st
+            let subs: Vec<(JsValue, JsValue)> = st
                 .subs
                 .0
                 .iter()
-                .map(|(_, s)| (s.op, s.args.clone()))
+                .map(|(_, s)| (s.op.clone(), s.args.clone()))
                 .collect();
             (old, resend, subs)
         };
@@ -310,12 +302,12 @@ impl Client {
         old.close();
         self.attach(&port);
         for (id, op, args) in resend {
-            let _ = post_request(&port, id, op, &args);
+            let _ = post_request(&port, id, &op, &args);
         }
         let failed = pump(&mut self.state.borrow_mut());
         reject_each(failed);
         for (op, args) in subs {
-            let _ = self.call(op, args, None);
+            let _ = self.call_with(op, args, None, None);
         }
     }
 
@@ -386,7 +378,7 @@ fn pump(st: &mut ClientState) -> Vec<(Pending, JsValue)> {
             i += 1;
             continue;
         }
-        match post_request(&st.port, *id, p.op, &p.args) {
+        match post_request(&st.port, *id, &p.op, &p.args) {
             Ok(()) => {
                 p.sent = true;
                 p.held = true;
@@ -406,12 +398,8 @@ fn reject_each(failed: Vec<(Pending, JsValue)>) {
     }
 }
 
-fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result<(), JsValue> {
-    let msg = errors::obj(&[
-        ("id", &JsValue::from(id)),
-        ("op", &JsValue::from_str(op)),
-        ("args", args),
-    ]);
+fn post_request(port: &MessagePort, id: u32, op: &JsValue, args: &JsValue) -> Result<(), JsValue> {
+    let msg = errors::obj(&[("id", &JsValue::from(id)), ("op", op), ("args", args)]);
     port.post_message(&msg).map_err(|e| {
         // DataCloneError: the widget passed something that cannot cross (a function, a DOM
         // node); report it as a bad argument instead of a raw DOMException.
@@ -427,33 +415,33 @@ fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result
     })
 }
 
-fn set_timeout(cb: &Function, ms: u32) -> i32 {
-    let set = Reflect::get(&js_sys::global(), &"setTimeout".into()).unwrap_or(JsValue::UNDEFINED);
-    set.dyn_ref::<Function>()
-        .and_then(|f| f.call2(&JsValue::NULL, cb, &JsValue::from(ms)).ok())
-        .and_then(|h| h.as_f64())
-        .unwrap_or(0.0) as i32
+// The timer functions and `window` of whatever global scope runs the widget (a page, a
+// worker, Node in tests), imported directly: looking them up on `js_sys::global()` cost the
+// widget bundle four global-object probes.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    pub(crate) fn set_timeout(cb: &Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = setInterval)]
+    fn set_interval(cb: &Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearInterval)]
+    fn clear_interval(handle: &JsValue);
+    /// `window`, or `None` where there is none (a worker).
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Option<web_sys::Window>;
 }
 
 fn ensure_sweeper(st: &mut ClientState, sweep: &Function) {
     if st.timer.is_none() {
         // One coarse interval while calls are pending, instead of a timer closure per call.
-        let set =
-            Reflect::get(&js_sys::global(), &"setInterval".into()).unwrap_or(JsValue::UNDEFINED);
-        st.timer = set
-            .dyn_ref::<Function>()
-            .and_then(|f| f.call2(&JsValue::NULL, sweep, &JsValue::from(250)).ok());
+        st.timer = Some(set_interval(sweep, 250));
     }
 }
 
 fn stop_sweeper_if_idle(st: &mut ClientState) {
     if st.pending.is_empty() {
         if let Some(h) = st.timer.take() {
-            let clear = Reflect::get(&js_sys::global(), &"clearInterval".into())
-                .unwrap_or(JsValue::UNDEFINED);
-            if let Some(f) = clear.dyn_ref::<Function>() {
-                let _ = f.call1(&JsValue::NULL, &h);
-            }
+            clear_interval(&h);
         }
     }
 }
@@ -480,7 +468,11 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
             &JsValue::NULL,
             &errors::code_error(
                 ErrorCode::Timeout,
-                &errors::join(&["the host did not answer ", p.op, " in time"]),
+                &errors::join(&[
+                    "the host did not answer ",
+                    &p.op.as_string().unwrap_or_default(),
+                    " in time",
+                ]),
             ),
         );
     }
@@ -503,7 +495,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
                     let mut st = state.borrow_mut();
                     let id = st.next_id;
                     st.next_id = st.next_id.wrapping_add(1).max(1);
-                    let _ = post_request(&st.port, id, "config", &JsValue::UNDEFINED);
+                    let _ = post_request(&st.port, id, &"config".into(), &JsValue::UNDEFINED);
                     drop(st);
                     let _ = resolve.call1(&JsValue::NULL, &data);
                 } else {
@@ -623,7 +615,8 @@ fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
 pub fn listen_for_handshakes(
     on_port: impl FnMut(Result<MessagePort, JsValue>) + 'static,
 ) -> Result<(), JsValue> {
-    let window = web_sys::window()
+    let window = WINDOW
+        .with(Clone::clone)
         .ok_or_else(|| errors::code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
     let parent = window.parent().ok().flatten();
     let parent = match parent {

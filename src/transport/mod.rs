@@ -19,6 +19,7 @@ mod client;
 #[cfg(feature = "host")]
 mod server;
 
+pub(crate) use client::set_timeout;
 pub use client::{listen_for_handshakes, on_err, on_ok, then_raw, Client, PortListener};
 #[cfg(feature = "host")]
 pub use server::{

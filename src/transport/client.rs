@@ -1,7 +1,7 @@
 //! The widget's end of the port ([`Client`]) and the widget side of the window handshake
 //! ([`listen_for_handshakes`]).
 
-use super::{field, now};
+use super::{field, now, Shared};
 use crate::errors;
 use crate::protocol::*;
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -140,26 +140,27 @@ impl Client {
             )),
         };
         let init = Promise::new(&mut |resolve, reject| {
-            client.state.borrow_mut().init = Some((resolve, reject));
+            client.state.mutate().init = Some((resolve, reject));
         });
         client.attach(&port);
         let weak = Rc::downgrade(&client.state);
         let timeout = Promise::new(&mut |_, reject| {
             let weak = weak.clone();
-            let cb = Closure::once_into_js(move || {
+            let cb = once(move |_| {
                 // Still waiting for init: give the port up (a late init finds it closed).
                 if let Some(state) = weak.upgrade() {
-                    if state.borrow_mut().init.take().is_some() {
+                    if state.mutate().init.take().is_some() {
                         close_state(&state);
                         let _ = reject.call1(
                             &JsValue::NULL,
-                            &errors::code_error(
+                            &code_error(
                                 ErrorCode::NotEmbedded,
                                 "the host did not send its init message on the port in time",
                             ),
                         );
                     }
                 }
+                Ok(JsValue::UNDEFINED)
             });
             set_timeout(cb.unchecked_ref(), timeout_ms);
         });
@@ -174,12 +175,12 @@ impl Client {
 
     /// Changes the per-call timeout (ms) for calls made from now on.
     pub fn set_call_timeout(&self, ms: u32) {
-        self.state.borrow_mut().call_timeout_ms = ms.max(1);
+        self.state.mutate().call_timeout_ms = ms.max(1);
     }
 
     /// Sets the callback for `{event: "config"}` messages.
     pub fn on_config(&self, f: Function) {
-        self.state.borrow_mut().on_config = Some(f);
+        self.state.mutate().on_config = Some(f);
     }
 
     /// Sends `{id, op, args}` (`op` a JS string) and resolves with the reply's `value`.
@@ -195,7 +196,7 @@ impl Client {
         progress: Option<Function>,
         queued: Option<Function>,
     ) -> Promise {
-        let call_ms = self.state.borrow().call_timeout_ms;
+        let call_ms = self.state.read().call_timeout_ms;
         let idle_ms = if progress.is_some() || op.as_string().as_deref() == Some("assets.upload") {
             UPLOAD_IDLE_TIMEOUT_MS.max(call_ms)
         } else {
@@ -204,11 +205,11 @@ impl Client {
         let state = self.state.clone();
         let sweeper = self.handlers.1.clone();
         Promise::new(&mut move |resolve, reject| {
-            let mut st = state.borrow_mut();
+            let mut st = state.mutate();
             if st.closed {
                 let _ = reject.call1(
                     &JsValue::NULL,
-                    &errors::code_error(ErrorCode::Closed, "the connection to the host is closed"),
+                    &code_error(ErrorCode::Closed, "the connection to the host is closed"),
                 );
                 return;
             }
@@ -241,13 +242,13 @@ impl Client {
     /// the promise of the host's answer (rejects NO_BINDING etc.).
     pub fn subscribe(&self, op: JsValue, args: Object, callback: Function) -> Promise {
         let id = {
-            let mut st = self.state.borrow_mut();
+            let mut st = self.state.mutate();
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1).max(1);
             id
         };
         let _ = Reflect::set(&args, &"subscription".into(), &JsValue::from(id));
-        self.state.borrow_mut().subs.insert(
+        self.state.mutate().subs.insert(
             id,
             Subscription {
                 op: op.clone(),
@@ -260,7 +261,7 @@ impl Client {
 
     /// Drops a subscription locally (no more callbacks) and tells the host.
     pub fn unsubscribe(&self, id: u32, op: JsValue) {
-        let removed = self.state.borrow_mut().subs.remove(&id).is_some();
+        let removed = self.state.mutate().subs.remove(&id).is_some();
         if removed {
             let args = errors::obj(&[("subscription", &JsValue::from(id))]);
             // Fire and forget: the host drops it on port close anyway.
@@ -273,7 +274,7 @@ impl Client {
     /// re-established under the same ids.
     pub fn replace_port(&self, port: MessagePort) {
         let (old, resend, subs) = {
-            let mut st = self.state.borrow_mut();
+            let mut st = self.state.mutate();
             if st.closed && !st.reopenable {
                 return; // closed by the widget itself (`ctx.close()`): stays closed
             }
@@ -304,7 +305,7 @@ impl Client {
         for (id, op, args) in resend {
             let _ = post_request(&port, id, &op, &args);
         }
-        let failed = pump(&mut self.state.borrow_mut());
+        let failed = pump(&mut self.state.mutate());
         reject_each(failed);
         for (op, args) in subs {
             let _ = self.call_with(op, args, None, None);
@@ -319,7 +320,7 @@ impl Client {
 
 fn close_state(state: &Rc<RefCell<ClientState>>) {
     let pending = {
-        let mut st = state.borrow_mut();
+        let mut st = state.mutate();
         st.closed = true;
         st.port.set_onmessage(None);
         st.port.close();
@@ -331,19 +332,30 @@ fn close_state(state: &Rc<RefCell<ClientState>>) {
     for (_, p) in pending {
         let _ = p.reject.call1(
             &JsValue::NULL,
-            &errors::code_error(ErrorCode::Closed, "the connection to the host closed"),
+            &code_error(ErrorCode::Closed, "the connection to the host closed"),
         );
     }
 }
 
 /// `promise.then(on_ok, on_err)` with JS functions (or `undefined`).
 pub fn then_raw(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) -> Promise {
-    Reflect::get(promise, &"then".into())
-        .ok()
-        .and_then(|t| t.dyn_into::<Function>().ok())
-        .and_then(|t| t.call2(promise, on_ok, on_err).ok())
-        .map(|p| p.unchecked_into())
-        .unwrap_or_else(|| promise.clone())
+    promise.unchecked_ref::<Thenable>().then(on_ok, on_err)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise seen through its `then`, called with any JS values.
+    type Thenable;
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_ok: &JsValue, on_err: &JsValue) -> Promise;
+}
+
+/// A Rust once-closure as a JS function. Every once-callback of the widget (promise
+/// reactions, timers) goes through this one boxed type, so wasm-bindgen's closure glue is
+/// instantiated once instead of once per closure (a smaller widget download).
+pub fn once(f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static) -> JsValue {
+    let f: Box<dyn FnOnce(JsValue) -> Result<JsValue, JsValue>> = Box::new(f);
+    Closure::once_into_js(f)
 }
 
 /// `promise.then(f)` with a Rust once-closure (a returned promise is adopted, an `Err`
@@ -352,7 +364,7 @@ pub fn on_ok(
     promise: &Promise,
     f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
 ) -> Promise {
-    then_raw(promise, &Closure::once_into_js(f), &JsValue::UNDEFINED)
+    then_raw(promise, &once(f), &JsValue::UNDEFINED)
 }
 
 /// `promise.then(undefined, f)` with a Rust once-closure.
@@ -360,7 +372,7 @@ pub fn on_err(
     promise: &Promise,
     f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
 ) -> Promise {
-    then_raw(promise, &JsValue::UNDEFINED, &Closure::once_into_js(f))
+    then_raw(promise, &JsValue::UNDEFINED, &once(f))
 }
 
 /// Sends waiting calls, oldest first, while fewer than the host's in-flight cap are held (one
@@ -400,19 +412,24 @@ fn reject_each(failed: Vec<(Pending, JsValue)>) {
 
 fn post_request(port: &MessagePort, id: u32, op: &JsValue, args: &JsValue) -> Result<(), JsValue> {
     let msg = errors::obj(&[("id", &JsValue::from(id)), ("op", op), ("args", args)]);
-    port.post_message(&msg).map_err(|e| {
-        // DataCloneError: the widget passed something that cannot cross (a function, a DOM
-        // node); report it as a bad argument instead of a raw DOMException.
-        let detail = Reflect::get(&e, &"message".into())
-            .ok()
-            .and_then(|m| m.as_string())
-            .unwrap_or_default();
-        errors::js_error(
-            ErrorCode::InvalidArgument.as_str(),
-            &errors::join(&["argument cannot be sent to the host: ", &detail]),
-            None,
-        )
-    })
+    port.post_message(&msg).map_err(|e| clone_error(&e))
+}
+
+#[wasm_bindgen(module = "/src/transport/client.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = monoditError)]
+    fn monodit_error(code: &str, detail: &str) -> JsValue;
+    #[wasm_bindgen(js_name = wireError)]
+    fn wire_error(wire: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = cloneError)]
+    fn clone_error(e: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = timeoutError)]
+    fn timeout_error(op: &JsValue) -> JsValue;
+}
+
+/// The `Error` the widget rejects with (built in JS, see client.js).
+pub(crate) fn code_error(code: ErrorCode, detail: &str) -> JsValue {
+    monodit_error(code.as_str(), detail)
 }
 
 // The timer functions and `window` of whatever global scope runs the widget (a page, a
@@ -449,7 +466,7 @@ fn stop_sweeper_if_idle(st: &mut ClientState) {
 fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
     let t = now();
     let expired: Vec<Pending> = {
-        let mut st = state.borrow_mut();
+        let mut st = state.mutate();
         let ids: Vec<u32> = st
             .pending
             .0
@@ -461,20 +478,10 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
         stop_sweeper_if_idle(&mut st);
         out
     };
-    let failed = pump(&mut state.borrow_mut());
+    let failed = pump(&mut state.mutate());
     reject_each(failed);
     for p in expired {
-        let _ = p.reject.call1(
-            &JsValue::NULL,
-            &errors::code_error(
-                ErrorCode::Timeout,
-                &errors::join(&[
-                    "the host did not answer ",
-                    &p.op.as_string().unwrap_or_default(),
-                    " in time",
-                ]),
-            ),
-        );
+        let _ = p.reject.call1(&JsValue::NULL, &timeout_error(&p.op));
     }
 }
 
@@ -484,7 +491,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
     }
     // The init message (first on every port).
     if field(&data, "type").as_string().as_deref() == Some(INIT_TYPE) {
-        let init = state.borrow_mut().init.take();
+        let init = state.mutate().init.take();
         let version = field(&data, "version").as_f64();
         match init {
             Some((resolve, reject)) => {
@@ -492,7 +499,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
                     // One cheap call tells the host a widget document is connected here (a
                     // hello sent before the host mounted it was lost), so a navigation this
                     // document makes later is not mistaken for the host loading the widget.
-                    let mut st = state.borrow_mut();
+                    let mut st = state.mutate();
                     let id = st.next_id;
                     st.next_id = st.next_id.wrapping_add(1).max(1);
                     let _ = post_request(&st.port, id, &"config".into(), &JsValue::UNDEFINED);
@@ -502,7 +509,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
                     close_state(state);
                     let _ = reject.call1(
                         &JsValue::NULL,
-                        &errors::code_error(
+                        &code_error(
                             ErrorCode::UnsupportedProtocol,
                             "the host speaks another protocol version",
                         ),
@@ -523,7 +530,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             // The host unmounted this widget: pending and later calls reject CLOSED (a new
             // mount's handshake reopens the client, see `replace_port`).
             close_state(state);
-            state.borrow_mut().reopenable = true;
+            state.mutate().reopenable = true;
             return;
         }
         if kind == "queued" {
@@ -532,7 +539,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             // while it waits. It settles with the server's answer, a rollback, or CLOSED.
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
             let (queued, failed) = {
-                let mut st = state.borrow_mut();
+                let mut st = state.mutate();
                 let queued = st.pending.get_mut(&id).and_then(|p| {
                     p.deadline = f64::INFINITY;
                     p.held = false; // the host gave its slot back
@@ -549,7 +556,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
         if kind == "progress" {
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
             let cb = {
-                let mut st = state.borrow_mut();
+                let mut st = state.mutate();
                 st.pending.get_mut(&id).and_then(|p| {
                     p.deadline = now() + f64::from(p.idle_ms);
                     p.progress.clone()
@@ -565,7 +572,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             return;
         }
         let sub = field(&data, "subscription").as_f64().unwrap_or(-1.0) as u32;
-        let cb = state.borrow().subs.get(&sub).map(|s| s.callback.clone());
+        let cb = state.read().subs.get(&sub).map(|s| s.callback.clone());
         if let Some(cb) = cb {
             // A throwing widget callback must not break the port's message handler.
             let _ = cb.call1(&JsValue::NULL, &data);
@@ -576,7 +583,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
         return;
     };
     let p = {
-        let mut st = state.borrow_mut();
+        let mut st = state.mutate();
         let p = st.pending.remove(&(id as u32));
         stop_sweeper_if_idle(&mut st);
         let failed = if p.is_some() {
@@ -594,12 +601,12 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
     } else {
         let _ = p
             .reject
-            .call1(&JsValue::NULL, &errors::from_wire(&field(&data, "error")));
+            .call1(&JsValue::NULL, &wire_error(&field(&data, "error")));
     }
 }
 
 fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
-    let cb = state.borrow().on_config.clone();
+    let cb = state.read().on_config.clone();
     if let Some(cb) = cb {
         let _ = cb.call1(&JsValue::NULL, config);
     }
@@ -617,12 +624,12 @@ pub fn listen_for_handshakes(
 ) -> Result<(), JsValue> {
     let window = WINDOW
         .with(Clone::clone)
-        .ok_or_else(|| errors::code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
+        .ok_or_else(|| code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
     let parent = window.parent().ok().flatten();
     let parent = match parent {
         Some(p) if !Object::is(&p, &window) => p,
         _ => {
-            return Err(errors::code_error(
+            return Err(code_error(
                 ErrorCode::NotEmbedded,
                 "this page is not embedded in a host (window.parent === window)",
             ))
@@ -637,7 +644,7 @@ pub fn listen_for_handshakes(
             return;
         }
         if field(&data, "version").as_f64() != Some(f64::from(PROTOCOL_VERSION)) {
-            on_port(Err(errors::code_error(
+            on_port(Err(code_error(
                 ErrorCode::UnsupportedProtocol,
                 "the host speaks another protocol version",
             )));

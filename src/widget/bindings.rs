@@ -25,7 +25,7 @@ extern "C" {
     pub fn bindings(this: &CtxObject) -> JsValue;
     /// `ctx.onConfigChange(cb)`: returns the function that unsubscribes.
     #[wasm_bindgen(method, js_name = onConfigChange)]
-    pub fn on_config_change(this: &CtxObject, cb: &Function) -> Function;
+    pub fn on_config_change(this: &CtxObject, cb: Function) -> Function;
     /// `ctx.store`.
     #[wasm_bindgen(method, getter)]
     pub fn store(this: &CtxObject) -> Store;

@@ -13,9 +13,8 @@ mod typings;
 
 pub use bindings::{Assets, Binding, Cache, CtxObject, Kv, Log, Store};
 
-use crate::errors;
 use crate::protocol::HANDSHAKE_TIMEOUT_MS;
-use crate::transport::{listen_for_handshakes, on_err, on_ok, Client};
+use crate::transport::{listen_for_handshakes, on_err, on_ok, Client, Shared};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use monodit_core::ErrorCode;
 use std::cell::RefCell;
@@ -56,16 +55,16 @@ pub fn connect(
     #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>,
 ) -> Promise {
     let options = options.unwrap_or(JsValue::UNDEFINED);
-    if let Some(p) = CONNECTING.with(|c| c.borrow().clone()) {
+    if let Some(p) = CONNECTING.with(|c| c.read().clone()) {
         return p;
     }
     let timeout = ms_option(&options, "timeoutMs").unwrap_or(HANDSHAKE_TIMEOUT_MS);
     let call_timeout = ms_option(&options, "callTimeoutMs");
     let promise = on_err(&connect_window(timeout, call_timeout), |e| {
-        CONNECTING.with(|c| c.borrow_mut().take());
+        CONNECTING.with(|c| c.mutate().take());
         Err(e)
     });
-    CONNECTING.with(|c| *c.borrow_mut() = Some(promise.clone()));
+    CONNECTING.with(|c| *c.mutate() = Some(promise.clone()));
     promise
 }
 
@@ -79,19 +78,19 @@ fn ms_option(options: &JsValue, key: &str) -> Option<u32> {
 fn connect_window(timeout_ms: u32, call_timeout: Option<u32>) -> Promise {
     let state = Rc::new(RefCell::new(None::<Handshake>));
     let port = Promise::new(&mut |resolve, _| {
-        *state.borrow_mut() = Some(Handshake::Waiting(resolve));
+        *state.mutate() = Some(Handshake::Waiting(resolve));
     });
     let st = state.clone();
     let first_error = Rc::new(RefCell::new(None::<JsValue>));
     let fe = first_error.clone();
     let listening = listen_for_handshakes(move |port| {
-        let mut s = st.borrow_mut();
+        let mut s = st.mutate();
         match (s.as_mut(), port) {
             (Some(Handshake::Waiting(resolve)), Ok(port)) => {
                 let _ = resolve.call1(&JsValue::NULL, &port);
                 *s = Some(Handshake::Connecting(None));
             }
-            (Some(Handshake::Waiting(_)), Err(e)) => *fe.borrow_mut() = Some(e),
+            (Some(Handshake::Waiting(_)), Err(e)) => *fe.mutate() = Some(e),
             (Some(Handshake::Connecting(latest)), Ok(port)) => *latest = Some(port),
             (Some(Handshake::Connected(client)), Ok(port)) => client.replace_port(port),
             _ => {}
@@ -101,9 +100,7 @@ fn connect_window(timeout_ms: u32, call_timeout: Option<u32>) -> Promise {
         return Promise::reject(&e);
     }
     let timer = Promise::new(&mut |resolve, _| {
-        let cb = Closure::once_into_js(move || {
-            let _ = resolve.call0(&JsValue::NULL);
-        });
+        let cb = crate::transport::once(move |_| resolve.call0(&JsValue::NULL));
         crate::transport::set_timeout(cb.unchecked_ref(), timeout_ms);
     });
     let raced = Promise::race(&Array::of2(&port, &timer));
@@ -111,8 +108,8 @@ fn connect_window(timeout_ms: u32, call_timeout: Option<u32>) -> Promise {
         let Ok(port) = got.dyn_into::<MessagePort>() else {
             // No handshake in time: a host that speaks another version is the likelier
             // story when it did talk to us.
-            return Err(first_error.borrow_mut().take().unwrap_or_else(|| {
-                errors::code_error(
+            return Err(first_error.mutate().take().unwrap_or_else(|| {
+                crate::transport::code_error(
                     ErrorCode::NotEmbedded,
                     "no host answered: connect() must run in an iframe mounted by a monodit Host",
                 )
@@ -123,10 +120,7 @@ fn connect_window(timeout_ms: u32, call_timeout: Option<u32>) -> Promise {
                 client.set_call_timeout(ms);
             }
             // A re-handshake that arrived while the first port was set up wins.
-            let latest = match state
-                .borrow_mut()
-                .replace(Handshake::Connected(client.clone()))
-            {
+            let latest = match state.mutate().replace(Handshake::Connected(client.clone())) {
                 Some(Handshake::Connecting(latest)) => latest,
                 _ => None,
             };

@@ -15,7 +15,15 @@
 //!                        {event: "assets", subscription, kind, assets}
 //!                        {event: "config", config}
 //!                        {event: "progress", id, loaded, total}   (upload of request `id`)
+//!                        {event: "queued", id}   (write `id` is in the outbox: its slot is free)
+//! batches, both ways:    [message, ...]   (read in order, each as if it came alone)
 //! ```
+//!
+//! A widget may send several requests as one array (the client does for calls made in one
+//! task). A port that has sent an array gets the host's messages of one task as one array
+//! too; any other port gets them one by one. Batches only save `postMessage`s (three per
+//! write in a burst of writes otherwise): every entry is decoded, counted against the
+//! in-flight cap and the flood limits, and answered as if it came alone.
 //!
 //! Ops and their `args` (every field is checked on the host, by `crate::decode`):
 //!

@@ -25,12 +25,17 @@ impl Mount {
         binding: Option<String>,
     ) -> Result<JsValue, Error> {
         let b = self.resolve(Backend::D1Json, binding.as_deref(), namespace.as_deref())?;
-        let snap = engine.doc_get(&b).await?;
+        let view = engine.doc_get_js(&b).await?;
         self.watch(&b.bucket_id, Backend::D1Json, binding, namespace.is_some());
-        let answer = snapshot_js(&snap.value, snap.version, snap.pending, &b.bucket_id)?;
-        let head = snap.head.map_or(JsValue::NULL, JsValue::from_f64);
-        let _ = js_sys::Reflect::set(&answer, &"head".into(), &head);
-        Ok(answer)
+        let head = view.head.map_or(JsValue::NULL, JsValue::from_f64);
+        Ok(errors::obj(&[
+            ("value", &view.value),
+            ("version", &JsValue::from_f64(view.version as f64)),
+            ("pending", &JsValue::from_bool(view.pending)),
+            ("bucket", &JsValue::from_str(&b.bucket_id)),
+            ("head", &head),
+        ])
+        .into())
     }
 
     /// `ctx.store.set` / `update`: an optimistic write through the outbox.

@@ -10,6 +10,7 @@ use monodit_core::queue::{BucketQueue, QueuedWrite};
 use monodit_core::{Error, ErrorCode};
 use serde::Serialize;
 use serde_json::Value;
+use wasm_bindgen::JsValue;
 
 /// The answer of [`Engine::doc_get`] and [`Engine::doc_set`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +26,20 @@ pub struct DocSnapshot {
     pub head: Option<f64>,
 }
 
+/// The answer of [`Engine::doc_get_js`](super::Engine::doc_get_js): a [`DocSnapshot`] whose
+/// value is already a JS value (for a widget's port).
+pub struct DocView {
+    /// What the bucket shows now, as a JS value shared with earlier answers: post it, never
+    /// change it.
+    pub value: JsValue,
+    /// The last server-confirmed version (0 = never written).
+    pub version: u64,
+    /// Whether writes are still unconfirmed.
+    pub pending: bool,
+    /// The read token (see [`DocSnapshot::head`]).
+    pub head: Option<f64>,
+}
+
 /// A queued write of a document bucket (core's queue over JSON values).
 pub(super) type Pending = QueuedWrite<Value>;
 
@@ -34,21 +49,49 @@ pub(super) type Pending = QueuedWrite<Value>;
 pub(super) struct Doc {
     pub(super) q: BucketQueue<Value>,
     pub(super) last_checked: f64,
+    /// The visible value as last handed to a widget's `get`, and its JS form: reused while
+    /// the bucket shows an equal value (comparing is far cheaper than encoding it again).
+    shown_js: Option<(Value, JsValue)>,
 }
 
+/// Values up to this JSON length keep their JS form for the next `get` (larger ones would
+/// hold twice their size in memory).
+const SHOWN_JS_MAX: usize = 64 * 1024;
+
 impl Doc {
-    pub(super) fn from_record(rec: DocRecord) -> Doc {
+    pub(super) fn with_queue(q: BucketQueue<Value>) -> Doc {
         Doc {
-            q: BucketQueue {
-                contract: rec.contract,
-                confirmed_value: rec.confirmed_value,
-                confirmed_version: rec.confirmed_version,
-                known: rec.confirmed_known,
-                settled: rec.settled,
-                ..BucketQueue::default()
-            },
-            last_checked: 0.0,
+            q,
+            ..Doc::default()
         }
+    }
+
+    pub(super) fn from_record(rec: DocRecord) -> Doc {
+        Doc::with_queue(BucketQueue {
+            contract: rec.contract,
+            confirmed_value: rec.confirmed_value,
+            confirmed_version: rec.confirmed_version,
+            known: rec.confirmed_known,
+            settled: rec.settled,
+            ..BucketQueue::default()
+        })
+    }
+
+    /// The visible value as a JS value, for a widget's `get` only: the same JS object is
+    /// handed out again while the value is unchanged, so it must only be posted (cloned by the
+    /// port), never given to code that could change it.
+    pub(super) fn visible_js(&mut self) -> Result<JsValue, Error> {
+        let visible = self.q.visible();
+        if let Some((v, js)) = &self.shown_js {
+            if v == visible {
+                return Ok(js.clone());
+            }
+        }
+        let text = serde_json::to_string(visible)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("encoding a value: {e}")))?;
+        let js = js_sys::JSON::parse(&text).map_err(|e| crate::errors::from_js(&e))?;
+        self.shown_js = (text.len() <= SHOWN_JS_MAX).then(|| (visible.clone(), js.clone()));
+        Ok(js)
     }
 
     pub(super) fn snapshot(&self) -> DocSnapshot {

@@ -26,7 +26,7 @@
 //! open tab, or the next `Engine::open` for the same user, sends it (once: the server dedupes
 //! the mutation id) and emits `confirmed`.
 
-use super::doc::{check_contract, Doc};
+use super::doc::{check_contract, Doc, DocView};
 use super::events::EventKind;
 use super::tabs::TabMessage;
 use super::{warn, BucketRef, DocSnapshot, Engine};
@@ -74,6 +74,29 @@ impl Engine {
     /// newer). A never-written bucket reads as `null`, version 0. A bucket created with another
     /// contract answers INCOMPATIBLE_BUCKET.
     pub async fn doc_get(&self, b: &BucketRef) -> Result<DocSnapshot, Error> {
+        self.doc_read(b, |d| Ok(d.snapshot())).await
+    }
+
+    /// [`Engine::doc_get`] for a widget's port: the value comes as a JS value, reused while the
+    /// bucket shows an equal value (a widget polling `get` costs no encoding).
+    pub async fn doc_get_js(&self, b: &BucketRef) -> Result<DocView, Error> {
+        self.doc_read(b, |d| {
+            Ok(DocView {
+                value: d.visible_js()?,
+                version: d.q.confirmed_version,
+                pending: !d.q.pending.is_empty(),
+                head: d.q.view().head(),
+            })
+        })
+        .await
+    }
+
+    /// Memory → IndexedDB → server, then `read` on the loaded bucket.
+    async fn doc_read<T>(
+        &self,
+        b: &BucketRef,
+        read: impl FnOnce(&mut Doc) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
@@ -82,21 +105,21 @@ impl Engine {
             st.docs
                 .get(&b.bucket_id)
                 .filter(|d| d.q.known)
-                .map(|d| (d.snapshot(), d.q.contract.clone()))
+                .map(|d| d.q.contract.clone())
         };
-        if let Some((snap, contract)) = cached {
+        if let Some(contract) = cached {
             check_contract(b, contract.as_ref())?;
             self.want_check(std::slice::from_ref(&b.bucket_id), &[], false);
-            return Ok(snap);
+        } else {
+            self.load_doc(b).await?;
         }
-        self.load_doc(b).await?;
-        let st = self.state.borrow();
+        let mut st = self.state.borrow_mut();
         let doc = st
             .docs
-            .get(&b.bucket_id)
+            .get_mut(&b.bucket_id)
             .ok_or_else(|| Error::new(ErrorCode::Internal, "document vanished while loading"))?;
         check_contract(b, doc.q.contract.as_ref())?;
-        Ok(doc.snapshot())
+        read(doc)
     }
 
     /// Starts loading a bucket's mirrored document into memory, without any request: the host

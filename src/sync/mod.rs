@@ -47,7 +47,7 @@ mod tab_wire;
 mod tabs;
 
 pub use assets::URL_FRESH_MARGIN_MS;
-pub use doc::DocSnapshot;
+pub use doc::{DocSnapshot, DocView};
 pub use documents::WriteOptions;
 pub use events::{AssetEvent, DocEvent, EventKind, SubscriptionId};
 pub use flush::{lock_name, BACKOFF_BASE_MS, BACKOFF_MAX_MS, MAX_COALESCED, MAX_SERVER_ERRORS};

@@ -37,15 +37,12 @@ impl Engine {
     pub(super) async fn fetch_base(&self, bucket_id: &str) -> Result<Doc, Error> {
         let fetched = self.api.document(bucket_id, None).await?;
         let mut base = match fetched {
-            DocumentFetch::Fresh(doc) => Doc {
-                q: BucketQueue {
-                    contract: Some(doc.contract),
-                    confirmed_value: doc.value,
-                    confirmed_version: doc.meta.version,
-                    ..BucketQueue::default()
-                },
-                last_checked: 0.0,
-            },
+            DocumentFetch::Fresh(doc) => Doc::with_queue(BucketQueue {
+                contract: Some(doc.contract),
+                confirmed_value: doc.value,
+                confirmed_version: doc.meta.version,
+                ..BucketQueue::default()
+            }),
             DocumentFetch::Missing | DocumentFetch::NotModified => Doc::default(),
         };
         base.q.known = true;

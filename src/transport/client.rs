@@ -75,6 +75,8 @@ struct ClientState {
     /// Closed by the host (unmount), so a later handshake (a new mount) reopens it.
     reopenable: bool,
     call_timeout_ms: u32,
+    /// A `pump` is due at the end of this task (calls made together leave as one batch).
+    pump_due: bool,
 }
 
 impl Drop for ClientState {
@@ -91,9 +93,9 @@ impl Drop for ClientState {
 #[derive(Clone)]
 pub struct Client {
     state: Rc<RefCell<ClientState>>,
-    // The port's onmessage and the timeout sweeper, owned by JS (they hold only a weak
-    // reference to the state): a dropped client can never leave the port or an interval
-    // calling into a freed closure.
+    // The port's onmessage and the timeout sweeper (which also sends waiting calls at the end
+    // of a task), owned by JS (they hold only a weak reference to the state): a dropped client
+    // can never leave the port, an interval or a microtask calling into a freed closure.
     handlers: Rc<(Function, Function)>,
 }
 
@@ -119,6 +121,7 @@ impl Client {
             call_timeout_ms: TIMEOUT_MS,
             closed: false,
             reopenable: false,
+            pump_due: false,
         }));
         let weak = Rc::downgrade(&state);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
@@ -203,7 +206,7 @@ impl Client {
             call_ms
         };
         let state = self.state.clone();
-        let sweeper = self.handlers.1.clone();
+        let handlers = self.handlers.clone();
         Promise::new(&mut move |resolve, reject| {
             let mut st = state.mutate();
             if st.closed {
@@ -230,10 +233,13 @@ impl Client {
                     held: false,
                 },
             );
-            ensure_sweeper(&mut st, &sweeper);
-            let failed = pump(&mut st);
-            drop(st);
-            reject_each(failed);
+            ensure_sweeper(&mut st, &handlers.1);
+            // Sent at the end of the task, with every other call made in it (the sweeper's
+            // pass sends waiting calls).
+            if !std::mem::replace(&mut st.pump_due, true) {
+                let resolved = Promise::resolve(&JsValue::UNDEFINED);
+                let _ = then_raw(&resolved, &handlers.1, &JsValue::UNDEFINED);
+            }
         })
     }
 
@@ -379,26 +385,41 @@ pub fn on_err(
 /// slot stays free for the hello a new port starts with). A widget may make any number of
 /// calls at once: the ones past the cap wait here, in order, instead of being refused
 /// RATE_LIMITED; a write the host reports queued frees its slot (see `on_client_message`).
+/// Calls sent together go as one batch (an array: one `postMessage` for a burst of writes).
 /// Returns the calls whose arguments cannot cross the port (to reject, outside the borrow).
 fn pump(st: &mut ClientState) -> Vec<(Pending, JsValue)> {
     let mut held = st.pending.0.iter().filter(|(_, p)| p.held).count();
-    let mut failed = Vec::new();
-    let mut i = 0;
-    while i < st.pending.0.len() && held < MAX_IN_FLIGHT - 1 {
-        let (id, p) = &mut st.pending.0[i];
+    let batch = Array::new();
+    let t = now();
+    for (id, p) in st.pending.0.iter_mut() {
+        if held >= MAX_IN_FLIGHT - 1 {
+            break;
+        }
         if p.sent {
-            i += 1;
             continue;
         }
-        match post_request(&st.port, *id, &p.op, &p.args) {
-            Ok(()) => {
-                p.sent = true;
-                p.held = true;
-                p.deadline = now() + f64::from(p.idle_ms);
-                held += 1;
-                i += 1;
+        batch.push(&request(*id, &p.op, &p.args));
+        p.sent = true;
+        p.held = true;
+        p.deadline = t + f64::from(p.idle_ms);
+        held += 1;
+    }
+    let sent = match batch.length() {
+        0 => return Vec::new(),
+        1 => st.port.post_message(&batch.get(0)),
+        _ => st.port.post_message(&batch),
+    };
+    if sent.is_ok() {
+        return Vec::new();
+    }
+    // Something in the batch cannot be cloned: send each alone, so only its call fails.
+    let mut failed = Vec::new();
+    for msg in batch.iter() {
+        let id = field(&msg, "id").as_f64().unwrap_or(-1.0) as u32;
+        if let Err(e) = st.port.post_message(&msg) {
+            if let Some(p) = st.pending.remove(&id) {
+                failed.push((p, clone_error(&e)));
             }
-            Err(e) => failed.push((st.pending.0.remove(i).1, e)),
         }
     }
     failed
@@ -410,17 +431,25 @@ fn reject_each(failed: Vec<(Pending, JsValue)>) {
     }
 }
 
-fn post_request(port: &MessagePort, id: u32, op: &JsValue, args: &JsValue) -> Result<(), JsValue> {
-    let msg = errors::obj(&[("id", &JsValue::from(id)), ("op", op), ("args", args)]);
-    port.post_message(&msg).map_err(|e| clone_error(&e))
+fn request(id: u32, op: &JsValue, args: &JsValue) -> JsValue {
+    errors::obj(&[("id", &JsValue::from(id)), ("op", op), ("args", args)]).into()
 }
 
+fn post_request(port: &MessagePort, id: u32, op: &JsValue, args: &JsValue) -> Result<(), JsValue> {
+    port.post_message(&request(id, op, args))
+        .map_err(|e| clone_error(&e))
+}
+
+// The errors the client rejects with are built in JS (client.js): from Rust each field
+// crossed as a string copy and a `Reflect.set`, which cost the widget bundle more.
 #[wasm_bindgen(module = "/src/transport/client.js")]
 extern "C" {
     #[wasm_bindgen(js_name = monoditError)]
     fn monodit_error(code: &str, detail: &str) -> JsValue;
     #[wasm_bindgen(js_name = wireError)]
     fn wire_error(wire: &JsValue) -> JsValue;
+    /// DataCloneError: the widget passed something that cannot cross (a function, a DOM
+    /// node); reported as a bad argument instead of a raw DOMException.
     #[wasm_bindgen(js_name = cloneError)]
     fn clone_error(e: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = timeoutError)]
@@ -467,6 +496,7 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
     let t = now();
     let expired: Vec<Pending> = {
         let mut st = state.mutate();
+        st.pump_due = false;
         let ids: Vec<u32> = st
             .pending
             .0
@@ -486,8 +516,27 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
 }
 
 fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
+    // A batch (the host's messages of one task) is read in order; calls waiting for a slot
+    // go out once after it, together.
+    let freed = if Array::is_array(&data) {
+        let mut freed = false;
+        for m in data.unchecked_into::<Array>().iter() {
+            freed |= on_one_message(state, m);
+        }
+        freed
+    } else {
+        on_one_message(state, data)
+    };
+    if freed {
+        let failed = pump(&mut state.mutate());
+        reject_each(failed);
+    }
+}
+
+/// Handles one host message; whether it gave an in-flight slot back.
+fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
     if !data.is_object() {
-        return;
+        return false;
     }
     // The init message (first on every port).
     if field(&data, "type").as_string().as_deref() == Some(INIT_TYPE) {
@@ -519,39 +568,34 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             // A re-handshake's init: the config may have changed meanwhile.
             None => deliver_config(state, &field(&data, "config")),
         }
-        return;
+        return false;
     }
     if let Some(kind) = field(&data, "event").as_string() {
         if kind == "config" {
             deliver_config(state, &field(&data, "config"));
-            return;
+            return false;
         }
         if kind == "closed" {
             // The host unmounted this widget: pending and later calls reject CLOSED (a new
             // mount's handshake reopens the client, see `replace_port`).
             close_state(state);
             state.mutate().reopenable = true;
-            return;
+            return false;
         }
         if kind == "queued" {
             // The host holds the write in its durable outbox: it is going to be sent however
             // long the backend stays away, so it must not be reported as failed (TIMEOUT)
             // while it waits. It settles with the server's answer, a rollback, or CLOSED.
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
-            let (queued, failed) = {
-                let mut st = state.mutate();
-                let queued = st.pending.get_mut(&id).and_then(|p| {
-                    p.deadline = f64::INFINITY;
-                    p.held = false; // the host gave its slot back
-                    p.queued.take()
-                });
-                (queued, pump(&mut st))
-            };
-            reject_each(failed);
-            if let Some(f) = queued {
+            let queued = state.mutate().pending.get_mut(&id).map(|p| {
+                p.deadline = f64::INFINITY;
+                p.held = false; // the host gave its slot back
+                p.queued.take()
+            });
+            if let Some(Some(f)) = &queued {
                 let _ = f.call0(&JsValue::NULL);
             }
-            return;
+            return queued.is_some();
         }
         if kind == "progress" {
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
@@ -569,7 +613,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
                     &field(&data, "total"),
                 );
             }
-            return;
+            return false;
         }
         let sub = field(&data, "subscription").as_f64().unwrap_or(-1.0) as u32;
         let cb = state.read().subs.get(&sub).map(|s| s.callback.clone());
@@ -577,25 +621,16 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             // A throwing widget callback must not break the port's message handler.
             let _ = cb.call1(&JsValue::NULL, &data);
         }
-        return;
+        return false;
     }
     let Some(id) = field(&data, "id").as_f64() else {
-        return;
+        return false;
     };
-    let p = {
-        let mut st = state.mutate();
-        let p = st.pending.remove(&(id as u32));
-        stop_sweeper_if_idle(&mut st);
-        let failed = if p.is_some() {
-            pump(&mut st)
-        } else {
-            Vec::new()
-        };
-        (p, failed)
+    // The sweeper interval stays until its next tick finds nothing pending: a widget making
+    // one call after another does not set and clear an interval per call.
+    let Some(p) = state.mutate().pending.remove(&(id as u32)) else {
+        return false;
     };
-    let (p, failed) = p;
-    reject_each(failed);
-    let Some(p) = p else { return };
     if field(&data, "ok").as_bool() == Some(true) {
         let _ = p.resolve.call1(&JsValue::NULL, &field(&data, "value"));
     } else {
@@ -603,6 +638,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
             .reject
             .call1(&JsValue::NULL, &wire_error(&field(&data, "error")));
     }
+    true
 }
 
 fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {

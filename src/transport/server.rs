@@ -16,18 +16,91 @@ use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};
 
 /// Posts to one widget's port until it is closed (then silently drops).
+///
+/// Once the widget has sent a batch (an array of requests, see [`crate::protocol`]), the
+/// messages posted to it in one task go out as one array at the end of that task: a burst of
+/// writes then costs the two pages a few `postMessage`s instead of three per write. A port
+/// that never sent an array gets every message on its own.
 #[derive(Clone)]
 pub struct Sender {
     port: MessagePort,
     closed: Rc<Cell<bool>>,
     slots: Rc<RefCell<CallSlots>>,
+    out: Rc<Outgoing>,
+}
+
+/// Messages waiting for the end of the task, each with the id of the call it answers.
+#[derive(Default)]
+struct Outgoing {
+    /// The widget sends batches, so it reads them.
+    batches: Cell<bool>,
+    /// A batch from the widget is being read: the flush waits until all its calls started.
+    reading: Cell<bool>,
+    /// A flush is spawned.
+    scheduled: Cell<bool>,
+    queue: RefCell<Vec<(JsValue, Option<RequestId>)>>,
 }
 
 impl Sender {
-    /// Posts a message; a value that cannot be cloned is reported to the widget as an
-    /// INTERNAL error reply when `id` is known, never thrown.
-    pub fn post(&self, msg: &JsValue) -> bool {
-        !self.closed.get() && self.port.post_message(msg).is_ok()
+    /// Posts a message (to the end of the task's batch when the widget sends batches); one
+    /// that cannot be cloned is dropped, never thrown (see [`Sender::flush`]).
+    pub fn post(&self, msg: &JsValue) {
+        self.enqueue(msg.clone(), None);
+    }
+
+    fn enqueue(&self, msg: JsValue, answers: Option<RequestId>) {
+        if self.closed.get() {
+            return;
+        }
+        if !self.out.batches.get() {
+            return self.post_one(&msg, answers);
+        }
+        self.out.queue.borrow_mut().push((msg, answers));
+        if !self.out.reading.get() {
+            self.schedule_flush();
+        }
+    }
+
+    /// Flushes after the futures already spawned: the calls of a batch run there, and
+    /// whatever they say at once joins the same array.
+    fn schedule_flush(&self) {
+        if self.out.queue.borrow().is_empty() || self.out.scheduled.replace(true) {
+            return;
+        }
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { me.flush() });
+    }
+
+    /// Posts what this task queued: one array, or (when a value in it cannot be cloned) each
+    /// message alone, so only the call whose answer cannot cross learns it (INTERNAL).
+    fn flush(&self) {
+        self.out.scheduled.set(false);
+        let queue = std::mem::take(&mut *self.out.queue.borrow_mut());
+        if queue.is_empty() || self.closed.get() {
+            return;
+        }
+        if queue.len() > 1 {
+            let all: Array = queue.iter().map(|(m, _)| m.clone()).collect();
+            if self.port.post_message(&all).is_ok() {
+                return;
+            }
+        }
+        for (msg, answers) in &queue {
+            self.post_one(msg, *answers);
+        }
+    }
+
+    fn post_one(&self, msg: &JsValue, answers: Option<RequestId>) {
+        if self.port.post_message(msg).is_ok() {
+            return;
+        }
+        if let Some(id) = answers {
+            let e = Error::new(
+                ErrorCode::Internal,
+                "the host's answer could not be sent across the port",
+            );
+            let _ = self.port.post_message(&error_reply(id, &e));
+        }
     }
 
     /// Tells the widget its write `id` is queued (it stops timing the call) and gives the
@@ -43,6 +116,8 @@ impl Sender {
     }
 
     fn close_port(&self) {
+        // What this task already said goes first (a `closed` event, last answers).
+        self.flush();
         self.closed.set(true);
         self.port.set_onmessage(None);
         self.port.close();
@@ -53,13 +128,7 @@ impl Sender {
             Ok(v) => ok_reply(id, v),
             Err(e) => error_reply(id, e),
         };
-        if !self.post(&msg) && !self.closed.get() {
-            let e = Error::new(
-                ErrorCode::Internal,
-                "the host's answer could not be sent across the port",
-            );
-            self.post(&error_reply(id, &e));
-        }
+        self.enqueue(msg, Some(id));
     }
 }
 
@@ -182,6 +251,7 @@ impl Server {
                 MAX_IN_FLIGHT,
                 MAX_QUEUED_WRITES,
             ))),
+            out: Rc::default(),
         };
         // Refused messages (malformed, over the in-flight cap, dropped log lines) in the
         // current second. Well-behaved traffic, however fast, is never refused, so only a
@@ -200,7 +270,8 @@ impl Server {
             n
         };
         let s = sender.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        // One request (a message, or one entry of a batch).
+        let one = move |data: JsValue| {
             if s.is_closed() {
                 return;
             }
@@ -208,7 +279,6 @@ impl Server {
             let flooding = n >= MAX_REFUSED_PER_SECOND && now() - start < 1_000.0;
             // While flooding, what would be refused anyway (a log line, a call past the
             // in-flight cap, garbage) is answered from its id alone; other calls go on.
-            let data = ev.data();
             if flooding
                 && (s.slots.borrow().in_flight() >= MAX_IN_FLIGHT
                     || !matches!(field(&data, "op").as_string().as_deref(), Some(op) if op != "log"))
@@ -276,6 +346,25 @@ impl Server {
                 }
                 s2.reply(id, result);
             });
+        };
+        let s = sender.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let data = ev.data();
+            if !Array::is_array(&data) {
+                return one(data);
+            }
+            // A batch: each entry is handled as if it came alone (decoding, slots, flood
+            // limits), in order, and the answers go back as batches too.
+            s.out.batches.set(true);
+            s.out.reading.set(true);
+            for item in data.unchecked_into::<Array>().iter() {
+                if s.is_closed() {
+                    break;
+                }
+                one(item);
+            }
+            s.out.reading.set(false);
+            s.schedule_flush();
         });
         port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         port.start();

@@ -226,8 +226,8 @@ async fn malformed_port_messages_get_errors_and_the_server_keeps_serving() {
     assert_eq!(get(&reply, "value").as_string().as_deref(), Some("served"));
     assert_eq!(
         dropped.borrow().len(),
-        8,
-        "every id-less message was reported, none answered"
+        9,
+        "every id-less message was reported, none answered (the array is a batch: 2)"
     );
     let answered_without_id = peer
         .inbox
@@ -541,5 +541,148 @@ async fn a_widget_making_more_calls_than_the_in_flight_cap_sends_them_in_order_a
             Some(id),
             "each call got its own answer"
         );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_batch_is_answered_as_a_batch_and_each_entry_is_checked_alone() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    // A router that says something before each answer: two messages in one task.
+    let handler: Handler = Rc::new(|req: Request, s: Sender| {
+        s.post(&args(&[("event", "note".into()), ("id", req.id.into())]));
+        async { Ok(JsValue::from_str("served")) }.boxed_local()
+    });
+    let dropped = Rc::new(RefCell::new(Vec::new()));
+    let d = dropped.clone();
+    let _server = Server::new(
+        ch.port1(),
+        handler,
+        Rc::new(move |e| d.borrow_mut().push(e)),
+    );
+    let peer = RawPeer::new(ch.port2());
+    let config = JsValue::from_str("config");
+    // A port that sends single messages gets single messages back.
+    peer.send(&req(1.0, &config, &JsValue::UNDEFINED));
+    peer.reply(1.0).await;
+    sleep(50).await;
+    assert_eq!(peer.events.get(), 2, "the note and the answer, one by one");
+    assert_eq!(peer.inbox.borrow().len(), 2);
+    // A batch: good and bad entries side by side, each handled as if it came alone.
+    let batch: js_sys::Array = [
+        req(2.0, &config, &JsValue::UNDEFINED),
+        req(3.0, &JsValue::from_str("no.such.op"), &JsValue::UNDEFINED),
+        JsValue::from_f64(7.0),
+        req(4.0, &config, &JsValue::UNDEFINED),
+    ]
+    .into_iter()
+    .collect();
+    peer.send(&batch);
+    assert_eq!(
+        get(&peer.reply(2.0).await, "value").as_string().as_deref(),
+        Some("served")
+    );
+    assert_eq!(error_code(&peer.reply(3.0).await), "INVALID_ARGUMENT");
+    assert_eq!(
+        get(&peer.reply(4.0).await, "value").as_string().as_deref(),
+        Some("served")
+    );
+    sleep(50).await;
+    assert_eq!(
+        dropped.borrow().len(),
+        1,
+        "the entry without an id was reported"
+    );
+    // Everything the host said in that task came as one message, in order.
+    assert_eq!(peer.events.get(), 3, "one batch back");
+    let said: Vec<String> = peer.inbox.borrow()[2..]
+        .iter()
+        .map(|m| match get(m, "event").as_string() {
+            Some(e) => format!("{e} {}", get(m, "id").as_f64().unwrap()),
+            None => format!("reply {}", get(m, "id").as_f64().unwrap()),
+        })
+        .collect();
+    assert_eq!(
+        said,
+        ["note 2", "reply 3", "note 4", "reply 2", "reply 4"],
+        "in the order the host said them"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_flood_inside_one_batch_closes_the_port() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let (_server, routed, dropped) = echo_server(ch.port1());
+    let peer = RawPeer::new(ch.port2());
+    // Garbage with ids (no op): each entry is refused, and a batch does not escape the
+    // flood limit.
+    let n = 5 * monodit_bridge::protocol::MAX_REFUSED_PER_SECOND;
+    let batch: js_sys::Array = (0..n)
+        .map(|i| args(&[("id", f64::from(i).into())]))
+        .collect();
+    peer.send(&batch);
+    wait_until("the port closes", 5000, || {
+        peer.inbox
+            .borrow()
+            .iter()
+            .any(|m| get(m, "event").as_string().as_deref() == Some("closed"))
+    })
+    .await;
+    let answered = peer
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| !get(m, "id").is_undefined())
+        .count();
+    assert!(
+        answered <= 4 * monodit_bridge::protocol::MAX_REFUSED_PER_SECOND as usize + 1,
+        "entries after the close were not read ({answered} answered)"
+    );
+    assert!(routed.borrow().is_empty(), "no garbage reached the router");
+    assert_eq!(
+        dropped.borrow().last().map(|e| e.code.as_str()),
+        Some("RATE_LIMITED")
+    );
+    // Nothing more is read once it is closed.
+    peer.send(&req(1.0, &JsValue::from_str("config"), &JsValue::UNDEFINED));
+    sleep(100).await;
+    assert!(routed.borrow().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn calls_made_in_one_task_cross_the_port_as_one_batch() {
+    let ch = web_sys::MessageChannel::new().unwrap();
+    let host = RawPeer::new(ch.port1());
+    host.send(&init_message(&[]));
+    let ctx = widget::connect_port(ch.port2(), 2000)
+        .await
+        .expect("connects");
+    sleep(50).await;
+    let before = host.events.get(); // the widget's `config` call after init
+    let calls: Vec<js_sys::Promise> = (0..5).map(|_| ctx.cache().keys()).collect();
+    sleep(100).await;
+    assert_eq!(host.events.get(), before + 1, "five calls, one message");
+    let ids: Vec<f64> = host
+        .inbox
+        .borrow()
+        .iter()
+        .filter(|m| get(m, "op").as_string().as_deref() == Some("cache.keys"))
+        .filter_map(|m| get(m, "id").as_f64())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    // Answered by one batch, in reverse: each call still gets its own answer.
+    let answers: js_sys::Array = ids
+        .iter()
+        .rev()
+        .map(|id| {
+            args(&[
+                ("id", JsValue::from_f64(*id)),
+                ("ok", JsValue::TRUE),
+                ("value", JsValue::from_f64(*id)),
+            ])
+        })
+        .collect();
+    host.send(&answers);
+    for (p, id) in calls.into_iter().zip(ids) {
+        assert_eq!(ok(p).await.as_f64(), Some(id));
     }
 }

@@ -122,3 +122,48 @@ async fn a_channel_carries_text_to_the_other_members_and_closes_on_drop() {
     );
     raw.close();
 }
+
+#[wasm_bindgen_test]
+async fn channel_texts_of_one_task_leave_as_one_message_in_order() {
+    let name = unique("monodit-test-batch");
+    let got = Rc::new(RefCell::new(Vec::<String>::new()));
+    let g = got.clone();
+    let a = Channel::open(&name, |_| {}).unwrap();
+    let b = Channel::open(&name, move |t| g.borrow_mut().push(t)).unwrap();
+    // A raw member counts the messages that cross.
+    let raw = web_sys::BroadcastChannel::new(&name).unwrap();
+    let events = Rc::new(Cell::new(0));
+    let e = events.clone();
+    let on_raw = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+        move |_ev: web_sys::MessageEvent| e.set(e.get() + 1),
+    );
+    raw.set_onmessage(Some(wasm_bindgen::JsCast::unchecked_ref(on_raw.as_ref())));
+    for t in ["one", "two", "three"] {
+        a.post(t);
+    }
+    wait_until("b receives the three texts", || got.borrow().len() == 3).await;
+    assert_eq!(*got.borrow(), ["one", "two", "three"]);
+    sleep(50).await;
+    assert_eq!(
+        events.get(),
+        1,
+        "one postMessage for the task's three texts"
+    );
+    // A later task's text goes on its own; an array of texts from elsewhere is read in order
+    // and its non-text entries are skipped.
+    a.post("four");
+    wait_until("b receives four", || got.borrow().len() == 4).await;
+    assert_eq!(events.get(), 2);
+    let mixed: js_sys::Array = [
+        "five".into(),
+        wasm_bindgen::JsValue::from_f64(6.0),
+        "seven".into(),
+    ]
+    .into_iter()
+    .collect();
+    raw.post_message(&mixed).unwrap();
+    wait_until("b receives the rest", || got.borrow().len() == 6).await;
+    assert_eq!(got.borrow()[3..], ["four", "five", "seven"]);
+    raw.close();
+    drop(b);
+}

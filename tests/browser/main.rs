@@ -19,6 +19,7 @@ mod data_support;
 mod bridge_host;
 mod bridge_iframe;
 mod bridge_transport;
+mod data_assets;
 mod data_cache;
 mod data_memory;
 mod data_outbox;

@@ -19,6 +19,7 @@ pub mod collections;
 pub mod cors;
 pub mod db;
 pub mod documents;
+pub mod downloads;
 pub mod env;
 pub mod http;
 pub mod indexes;
@@ -254,7 +255,7 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let db = database(env)?;
                 let wenv = env::WorkerEnv::from_bindings(env)?;
                 let objects = r2(env)?;
-                assets::download(req, &db, &objects, &wenv, key).await
+                downloads::download(req, &db, &objects, &wenv, key).await
             }
             m => wrong_method(&m, "GET"),
         },

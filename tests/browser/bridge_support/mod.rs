@@ -79,7 +79,10 @@ pub fn code(err: &JsValue) -> String {
 /// Collects every message arriving on a port (a raw peer, no protocol logic).
 pub struct RawPeer {
     pub port: MessagePort,
+    /// Every message received, a batch's entries one by one.
     pub inbox: Rc<RefCell<Vec<JsValue>>>,
+    /// How many `message` events arrived (a batch counts once).
+    pub events: Rc<std::cell::Cell<usize>>,
     _cb: Closure<dyn FnMut(MessageEvent)>,
 }
 
@@ -87,14 +90,24 @@ impl RawPeer {
     pub fn new(port: MessagePort) -> RawPeer {
         let inbox = Rc::new(RefCell::new(Vec::new()));
         let i = inbox.clone();
+        let events = Rc::new(std::cell::Cell::new(0));
+        let e = events.clone();
         let cb = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            i.borrow_mut().push(ev.data());
+            e.set(e.get() + 1);
+            let data = ev.data();
+            // A batch (see `protocol`): its messages, in order.
+            if js_sys::Array::is_array(&data) {
+                i.borrow_mut().extend(js_sys::Array::from(&data).iter());
+            } else {
+                i.borrow_mut().push(data);
+            }
         });
         port.set_onmessage(Some(cb.as_ref().unchecked_ref()));
         port.start();
         RawPeer {
             port,
             inbox,
+            events,
             _cb: cb,
         }
     }

@@ -37,3 +37,8 @@ export function cloneError(e) {
 export function timeoutError(op) {
   return monoditError("TIMEOUT", `the host did not answer ${op} in time`);
 }
+
+/** `window`, or `undefined` where there is none (a worker). */
+export function pageWindow() {
+  return typeof window === "undefined" ? undefined : window;
+}

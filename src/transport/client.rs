@@ -45,8 +45,11 @@ impl<T> Slots<T> {
     }
     fn remove(&mut self, id: &u32) -> Option<T> {
         let i = self.0.iter().position(|(k, _)| k == id)?;
-        // Order kept: calls waiting for a slot go out in the order they were made.
-        Some(self.0.remove(i).1)
+        // Order kept: calls waiting for a slot go out in the order they were made. Rotating
+        // the tail (a range `get_mut` cannot panic) instead of `Vec::remove`, whose index
+        // panic formats two numbers: 0.5 KB gzip of the widget build.
+        self.0.get_mut(i..)?.rotate_left(1);
+        self.0.pop().map(|(_, v)| v)
     }
     fn get(&self, id: &u32) -> Option<&T> {
         self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
@@ -200,7 +203,7 @@ impl Client {
         queued: Option<Function>,
     ) -> Promise {
         let call_ms = self.state.read().call_timeout_ms;
-        let idle_ms = if progress.is_some() || op.as_string().as_deref() == Some("assets.upload") {
+        let idle_ms = if progress.is_some() || op == "assets.upload" {
             UPLOAD_IDLE_TIMEOUT_MS.max(call_ms)
         } else {
             call_ms
@@ -454,6 +457,10 @@ extern "C" {
     fn clone_error(e: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = timeoutError)]
     fn timeout_error(op: &JsValue) -> JsValue;
+    /// `window`, or `None` where there is none (a worker). A function rather than an
+    /// imported `static`, whose lazy cell cost more.
+    #[wasm_bindgen(js_name = pageWindow)]
+    fn page_window() -> Option<web_sys::Window>;
 }
 
 /// The `Error` the widget rejects with (built in JS, see client.js).
@@ -461,8 +468,8 @@ pub(crate) fn code_error(code: ErrorCode, detail: &str) -> JsValue {
     monodit_error(code.as_str(), detail)
 }
 
-// The timer functions and `window` of whatever global scope runs the widget (a page, a
-// worker, Node in tests), imported directly: looking them up on `js_sys::global()` cost the
+// The timer functions of whatever global scope runs the widget (a page, a worker, Node in
+// tests), imported directly: looking them up on `js_sys::global()` cost the
 // widget bundle four global-object probes.
 #[wasm_bindgen]
 extern "C" {
@@ -472,9 +479,6 @@ extern "C" {
     fn set_interval(cb: &Function, ms: u32) -> JsValue;
     #[wasm_bindgen(js_name = clearInterval)]
     fn clear_interval(handle: &JsValue);
-    /// `window`, or `None` where there is none (a worker).
-    #[wasm_bindgen(thread_local_v2, js_name = window)]
-    static WINDOW: Option<web_sys::Window>;
 }
 
 fn ensure_sweeper(st: &mut ClientState, sweep: &Function) {
@@ -539,7 +543,9 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
         return false;
     }
     // The init message (first on every port).
-    if field(&data, "type").as_string().as_deref() == Some(INIT_TYPE) {
+    // Strings are compared as JS values (`===`): copying them into Rust would cost the widget
+    // bundle wasm-bindgen's string-passing glue.
+    if field(&data, "type") == INIT_TYPE {
         let init = state.mutate().init.take();
         let version = field(&data, "version").as_f64();
         match init {
@@ -570,7 +576,8 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
         }
         return false;
     }
-    if let Some(kind) = field(&data, "event").as_string() {
+    let kind = field(&data, "event");
+    if kind.is_string() {
         if kind == "config" {
             deliver_config(state, &field(&data, "config"));
             return false;
@@ -658,8 +665,7 @@ fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
 pub fn listen_for_handshakes(
     on_port: impl FnMut(Result<MessagePort, JsValue>) + 'static,
 ) -> Result<(), JsValue> {
-    let window = WINDOW
-        .with(Clone::clone)
+    let window = page_window()
         .ok_or_else(|| code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
     let parent = window.parent().ok().flatten();
     let parent = match parent {
@@ -676,7 +682,7 @@ pub fn listen_for_handshakes(
     let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let from_parent = ev.source().is_some_and(|s| Object::is(&s, &parent_js));
         let data = ev.data();
-        if !from_parent || field(&data, "type").as_string().as_deref() != Some(HANDSHAKE_TYPE) {
+        if !from_parent || field(&data, "type") != HANDSHAKE_TYPE {
             return;
         }
         if field(&data, "version").as_f64() != Some(f64::from(PROTOCOL_VERSION)) {

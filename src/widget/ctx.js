@@ -3,15 +3,14 @@
 // src/widget/mod.rs, `Client` in src/transport/client.rs). `connect()` (Rust) calls `makeCtx`
 // once the host's init message arrived.
 //
-// Arguments the Rust facades took as `Option<JsValue>` (where wasm-bindgen turned `null` into
-// `None`) still send `null` as absent (`?? undefined`).
-//
 // Why JS: the facades only pack arguments into `{op, args}` messages and pick fields out of
 // the answers. As Rust exports, each method cost a wasm-bindgen shim in the .wasm and a class
 // wrapper in the glue (about 40 of them); here they are a few hundred bytes of minified JS
 // (bench/README.md, "Widget bundle steps"). scripts/shrink-pkg.mjs bundles this module into
 // pkg/widget/monodit_bridge.js. The typings are src/widget/typings.rs; the host checks every
 // field again (src/decode/), these facades only shape the calls.
+//
+// An optional argument given as `null` is sent as absent (`?? undefined`), like `undefined`.
 
 /** How many times `ctx.store.update` runs its function before it gives up with CONFLICT. */
 const UPDATE_ATTEMPTS = 8;

@@ -7,6 +7,9 @@ import { summary, ratio } from "../lib/stats.mjs";
 const WARM_ROUNDS = 5;
 const WARM_PER_ROUND = 200;
 const COLD_KEYS = 100;
+/** Widgets mounted at once after a reload, and reloads, for the first-get figure. */
+const FIRST_WIDGETS = 10;
+const FIRST_ROUNDS = 3;
 
 export async function run({ browser, baseUrl }) {
   const user = await newUser(baseUrl);
@@ -40,11 +43,34 @@ export async function run({ browser, baseUrl }) {
     const c2 = await widgetFrame(page, "comlink-cold");
     const comlinkIdbCold = await c2.evaluate((k) => window.bench.coldGets(k), keys);
 
+    // First get of a mounted widget after a reload: each widget reads its bound bucket as it
+    // starts (the host warmed the bound buckets of the widgets it mounted, in one IndexedDB
+    // transaction); the peer design reads its key through Comlink from idb-keyval.
+    const names = Array.from({ length: FIRST_WIDGETS }, (_, i) => `first-${i}`);
+    const written = await mountWidgets(page, names.map((instanceId) => ({ instanceId })));
+    await Promise.all(written.map((f, i) => f.evaluate((n) => window.bench.setBound(n), i)));
+    await page.evaluate((k) => window.benchHost.idbKeyvalSetup(k), names);
+    const bridgeFirst = [];
+    const comlinkFirst = [];
+    for (let r = 0; r < FIRST_ROUNDS; r++) {
+      await openHost(page, baseUrl, user.token);
+      const frames = await mountWidgets(page, names.map((instanceId) => ({ instanceId })));
+      bridgeFirst.push(...(await Promise.all(frames.map((f) => f.evaluate(() => window.bench.firstGetMs())))));
+      await openHost(page, baseUrl, user.token);
+      await page.evaluate((n) => Promise.all(n.map((x) => window.benchHost.comlinkFrame(x))), names);
+      const cframes = await Promise.all(names.map((n) => widgetFrame(page, n)));
+      const got = await Promise.all(cframes.map((f) => f.evaluate(() => window.bench.firstGetMs())));
+      if (got.some((v) => v == null)) throw new Error("Comlink + idb-keyval lost a first value");
+      comlinkFirst.push(...got);
+    }
+
     const bw = summary(bridgeWarm);
     const cw = summary(comlinkWarm);
     const bc = summary(bridgeCold);
     const ic = summary(idbCold);
     const cic = summary(comlinkIdbCold);
+    const bf = summary(bridgeFirst);
+    const cf = summary(comlinkFirst);
     return {
       warm: {
         bridge: bw, comlink: cw,
@@ -55,11 +81,18 @@ export async function run({ browser, baseUrl }) {
         ratioMedian: ratio(bc.median, ic.median), ratioMean: ratio(bc.mean, ic.mean), ratioP99: ratio(bc.p99, ic.p99),
         ratioMedianVsComlinkIdbKeyval: ratio(bc.median, cic.median),
       },
+      first: {
+        widgets: FIRST_WIDGETS, reloads: FIRST_ROUNDS, bridge: bf, comlinkIdbKeyval: cf,
+        ratioMedian: ratio(bf.median, cf.median), ratioMean: ratio(bf.mean, cf.mean),
+      },
       notes:
         "Warm: both calls go from a sandbox=\"allow-scripts\" iframe to the host page over a MessagePort. " +
         "Cold: the bridge answers from IndexedDB after a page reload (new Host, empty memory) and crosses the port; " +
         "idb-keyval reads the same value in the host page itself (no port; a sandboxed widget cannot open IndexedDB at all), " +
-        "and 'Comlink + idb-keyval' is the same design as the bridge built from the peers (port + IndexedDB in the host).",
+        "and 'Comlink + idb-keyval' is the same design as the bridge built from the peers (port + IndexedDB in the host). " +
+        `First get: after a reload, ${FIRST_WIDGETS} widgets are mounted at once and each times its first get() of its bound bucket ` +
+        "as it starts (the host warms the bound buckets of the widgets it mounts in one IndexedDB transaction); the peer frames " +
+        `each read their own key through Comlink from idb-keyval as they start; ${FIRST_ROUNDS} reloads each.`,
     };
   } finally {
     await context.close();

@@ -5,7 +5,14 @@ import * as Comlink from "/vendor/comlink.mjs";
 window.addEventListener("message", (ev) => {
   if (ev.source !== window.parent || !ev.data?.comlinkPort || !ev.ports[0]) return;
   const remote = Comlink.wrap(ev.ports[0]);
+  // The same first read as the bridge widget's: this frame's own key, from IndexedDB.
+  const firstGet = (async () => {
+    const t = performance.now();
+    const v = await remote.idbGet(window.name);
+    return v ? performance.now() - t : null;
+  })();
   window.bench = {
+    firstGetMs: () => firstGet,
     async gets(n) {
       await remote.get("doc");
       const ms = [];

@@ -207,6 +207,37 @@ impl Mirror {
         (rec.bucket_id == bucket_id).then_some(rec)
     }
 
+    /// Several mirrored documents read in ONE transaction (the buckets of the widgets a page
+    /// mounts); missing and corrupt records are left out.
+    pub async fn get_docs(&self, bucket_ids: &[String]) -> Vec<DocRecord> {
+        if !self.persistent {
+            let memory = self.memory.borrow();
+            return bucket_ids
+                .iter()
+                .filter_map(|b| memory.documents.get(b).cloned())
+                .collect();
+        }
+        let Some(Ok(tx)) =
+            self.with_db(|db| db.transaction(&[STORE_DOCUMENTS], TransactionMode::ReadOnly))
+        else {
+            return Vec::new();
+        };
+        let Ok(st) = tx.store(STORE_DOCUMENTS) else {
+            return Vec::new();
+        };
+        // Every request is made before the first answer is awaited.
+        let reads = bucket_ids.iter().map(|b| st.get(JsValue::from_str(b)));
+        let values = futures::future::join_all(reads).await;
+        bucket_ids
+            .iter()
+            .zip(values)
+            .filter_map(|(b, v)| {
+                let rec: DocRecord = from_js(v.ok()??)?;
+                (&rec.bucket_id == b).then_some(rec)
+            })
+            .collect()
+    }
+
     /// Stores a document record.
     pub async fn put_doc(&self, doc: &DocRecord) -> Result<(), Error> {
         if !self.persistent {

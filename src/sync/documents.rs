@@ -54,6 +54,25 @@ pub struct WriteOptions {
     pub if_head: Option<Option<f64>>,
 }
 
+/// The length of a value's JSON text, counted without building it (every write checks it).
+fn json_len(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => u64::MAX,
+    }
+}
+
 fn new_mutation_id() -> String {
     let from_crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
         .ok()
@@ -124,21 +143,76 @@ impl Engine {
 
     /// Starts loading a bucket's mirrored document into memory, without any request: the host
     /// calls it when it mounts a widget, so the widget's first `get` after a page reload is
-    /// answered from memory instead of waiting for IndexedDB. A bucket the mirror does not
+    /// answered from memory instead of waiting for IndexedDB. The buckets warmed in one task
+    /// (a page mounting its widgets) are read in one IndexedDB transaction, and a read of one
+    /// of them meanwhile waits for it instead of reading again. A bucket the mirror does not
     /// hold is left for the widget's first read.
     pub fn warm(&self, bucket_id: &str) {
-        if self.closed.get() || self.state.borrow().docs.contains_key(bucket_id) {
+        if self.closed.get() {
             return;
         }
         let Some(me) = self.rc() else { return };
-        let bucket = bucket_id.to_string();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Some(rec) = me.mirror.get_doc(&bucket).await {
-                if rec.confirmed_known {
-                    me.merge_base(&bucket, Doc::from_record(rec));
-                }
+        let mut st = self.state.borrow_mut();
+        if st.docs.contains_key(bucket_id) || st.doc_loads.contains_key(bucket_id) {
+            return;
+        }
+        let first = st.warm_done.is_none();
+        let done = st
+            .warm_done
+            .get_or_insert_with(|| {
+                let (tx, rx) = oneshot::channel();
+                (tx, rx.shared())
+            })
+            .1
+            .clone();
+        let (engine, bucket) = (me.clone(), bucket_id.to_string());
+        let load: LocalBoxFuture<'static, Result<(), Error>> = Box::pin(async move {
+            let _ = done.await;
+            let known = engine
+                .state
+                .borrow()
+                .docs
+                .get(&bucket)
+                .is_some_and(|d| d.q.known);
+            if !known {
+                // Not in the mirror: this read asks the server.
+                return engine.load_doc_uncached(&bucket).await;
             }
+            engine.want_check(std::slice::from_ref(&bucket), &[], false);
+            Ok(())
         });
+        let load = load.shared();
+        st.doc_loads.insert(bucket_id.to_string(), load.clone());
+        st.warm_queue.push((bucket_id.to_string(), load));
+        drop(st);
+        if first {
+            // After the rest of this task (the page's other mounts) queued theirs.
+            wasm_bindgen_futures::spawn_local(async move { me.warm_queued().await });
+        }
+    }
+
+    async fn warm_queued(&self) {
+        let (queue, done) = {
+            let mut st = self.state.borrow_mut();
+            (std::mem::take(&mut st.warm_queue), st.warm_done.take())
+        };
+        let buckets: Vec<String> = queue.iter().map(|(b, _)| b.clone()).collect();
+        for rec in self.mirror.get_docs(&buckets).await {
+            if rec.confirmed_known {
+                let bucket = rec.bucket_id.clone();
+                self.merge_base(&bucket, Doc::from_record(rec));
+            }
+        }
+        if let Some((tx, _)) = done {
+            let _ = tx.send(());
+        }
+        // Reads that started meanwhile hold their handle; later ones take the usual path.
+        let mut st = self.state.borrow_mut();
+        for (bucket, load) in queue {
+            if st.doc_loads.get(&bucket).is_some_and(|l| l.ptr_eq(&load)) {
+                st.doc_loads.remove(&bucket);
+            }
+        }
     }
 
     /// The contract a document bucket is known to have (memory, else the mirror; no request).
@@ -296,9 +370,7 @@ impl Engine {
         if self.closed.get() {
             return Err(Self::closed_error());
         }
-        let size = serde_json::to_string(&value)
-            .map(|s| s.len() as u64)
-            .unwrap_or(u64::MAX);
+        let size = json_len(&value);
         if size > api::MAX_DOCUMENT_BYTES {
             // Known up front to be permanent: reject before showing anything.
             return Err(Error::new(

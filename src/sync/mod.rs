@@ -94,6 +94,10 @@ struct State {
     // documents.rs (and doc.rs): buckets in memory, loads in flight, the group commit.
     docs: HashMap<String, Doc>,
     doc_loads: HashMap<String, Load>,
+    /// Buckets to warm from the mirror at the end of this task, in one transaction (each with
+    /// the load a read of it waits for), and the signal that the transaction is done.
+    warm_queue: Vec<(String, Load)>,
+    warm_done: Option<(oneshot::Sender<()>, Shared<oneshot::Receiver<()>>)>,
     /// Writes waiting for the mirror (see `Engine::persist`).
     persist_queue: Vec<(DocRecord, OutboxRecord)>,
     /// Whether a group commit is running.

@@ -406,6 +406,16 @@ async fn oversized_document_is_rejected_before_anything_is_shown() {
     let err = engine.doc_set(&doc_bucket(&id), big).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::PayloadTooLarge);
     assert!(w.events().is_empty());
+    // The bound is the JSON text's exact length: `{"text":"…"}` is 11 bytes around the text.
+    let limit = monodit_core::api::MAX_DOCUMENT_BYTES as usize;
+    let over = json!({"text": "x".repeat(limit - 10)});
+    let err = engine.doc_set(&doc_bucket(&id), over).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    assert_eq!(err.detail.as_ref().unwrap()["size"], json!(limit + 1));
+    assert!(w.events().is_empty());
+    let at_limit = json!({"text": "x".repeat(limit - 11)});
+    let snap = engine.doc_set(&doc_bucket(&id), at_limit).await.unwrap();
+    assert_eq!(snap.version, 1, "exactly the limit is stored");
     engine.close();
 }
 

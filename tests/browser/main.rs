@@ -25,6 +25,7 @@ mod data_memory;
 mod data_outbox;
 mod data_sync;
 mod data_uploads;
+mod data_warm;
 mod data_web;
 /// One suite over both stores of the local mirror (memory and IndexedDB).
 mod mirror;

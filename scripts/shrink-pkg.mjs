@@ -6,26 +6,31 @@
 // 1. Import names. wasm-bindgen names every JS import `__wbg_<name>_<16 hex hash>` under the
 //    module "./monodit_bridge_bg.js"; each name sits in the .wasm and again as a key of the
 //    glue's import object, and the hashes do not compress. They become short names ("a",
-//    "b", …, module "a") in both files. Export names are left alone: they are the
-//    `InitOutput` type of monodit_bridge_bg.wasm.d.ts.
+//    "b", …, module "a") in both files. Functions the .wasm imports straight from a
+//    hand-written module (`snippets/…/client.js`, when no glue adaptor is needed) keep their
+//    names; only their module becomes short ("s0", "s1", …). Export names are left alone:
+//    they are the `InitOutput` type of monodit_bridge_bg.wasm.d.ts.
 // 2. The .wasm's `producers` and `target_features` custom sections are dropped (tool
 //    metadata; nothing reads them at run time).
-// 3. The JS glue is minified with esbuild (ES module, same exports). The .d.ts files are
-//    not touched.
+// 3. The JS glue is minified with esbuild (ES module, same exports). Hand-written JS that
+//    wasm-bindgen copied into `snippets/` (the widget's `ctx` facades, src/widget/ctx.js) is
+//    bundled into the glue and the `snippets/` folder removed: a page downloads one module,
+//    and the npm package ships only `pkg/*/*.js`. The .d.ts files are not touched.
 //
 // The result is checked before it is written: the .wasm must compile, every import it names
 // must be a key of the glue's import object, the minified glue must keep its exports, and
 // the pair must instantiate in Node (initSync).
 // Running it twice on the same directory is refused (the second run would find no
 // wasm-bindgen import names); rebuild with scripts/build.sh instead.
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { transformSync } from "esbuild";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { buildSync } from "esbuild";
 
 const WASM = "monodit_bridge_bg.wasm";
 const GLUE = "monodit_bridge.js";
 const MODULE = "./monodit_bridge_bg.js";
 const SHORT_MODULE = "a";
+const SNIPPET_PREFIX = "./snippets/";
 const DROP_SECTIONS = new Set(["producers", "target_features"]);
 
 // Names are valid JS identifiers that are not reserved words: lowercase letters first, then
@@ -99,6 +104,7 @@ function rewriteWasm(buf) {
   if (buf.readUInt32LE(0) !== 0x6d736100) throw new Error("not a wasm module");
   const names = shortNames();
   const renamed = new Map();
+  const snippetModules = new Map();
   const out = [buf.subarray(0, 8)];
   let pos = 8;
   while (pos < buf.length) {
@@ -130,6 +136,9 @@ function rewriteWasm(buf) {
         if (module === MODULE) {
           if (!renamed.has(field)) renamed.set(field, names.next().value);
           parts.push(encName(SHORT_MODULE), encName(renamed.get(field)), desc);
+        } else if (module.startsWith(SNIPPET_PREFIX)) {
+          if (!snippetModules.has(module)) snippetModules.set(module, `s${snippetModules.size}`);
+          parts.push(encName(snippetModules.get(module)), encName(field), desc);
         } else {
           parts.push(encName(module), encName(field), desc);
         }
@@ -142,13 +151,13 @@ function rewriteWasm(buf) {
     }
     pos = end;
   }
-  return { wasm: Buffer.concat(out), renamed };
+  return { wasm: Buffer.concat(out), renamed, snippetModules };
 }
 
 const escapeRe = (s) => s.replace(/[$]/g, "\\$");
 
 /** Renames the import object's keys in the (unminified) glue to match the new .wasm. */
-function rewriteGlue(js, renamed) {
+function rewriteGlue(js, renamed, snippetModules) {
   let out = js;
   for (const [from, to] of renamed) {
     // Keys of the import object are written `    name: function(…) {` by wasm-bindgen.
@@ -156,6 +165,13 @@ function rewriteGlue(js, renamed) {
     const hits = out.match(re)?.length ?? 0;
     if (hits !== 1) throw new Error(`import ${from}: expected one key in ${GLUE}, found ${hits}`);
     out = out.replace(re, `$1${to}:`);
+  }
+  for (const [from, to] of snippetModules) {
+    // wasm-bindgen writes one key per imported function, `"<module>": importN,` (the same
+    // module each time): all of them get the short name.
+    const key = `"${from}":`;
+    if (!out.includes(key)) throw new Error(`${GLUE}: no import module key ${from}`);
+    out = out.split(key).join(`${to}:`);
   }
   const moduleKey = `"${MODULE}": import0`;
   if (out.split(moduleKey).length !== 2) throw new Error(`${GLUE}: import module key not found once`);
@@ -171,13 +187,20 @@ async function shrink(dir) {
   const wasmIn = readFileSync(wasmPath);
   const glueIn = readFileSync(gluePath, "utf8");
 
-  const { wasm, renamed } = rewriteWasm(wasmIn);
+  const { wasm, renamed, snippetModules } = rewriteWasm(wasmIn);
   if (renamed.size === 0) throw new Error(`${wasmPath}: no "${MODULE}" imports (already shrunk? run scripts/build.sh)`);
   const module = new WebAssembly.Module(wasm); // throws when the rewrite broke the module
-  const glue = rewriteGlue(glueIn, renamed);
+  const glue = rewriteGlue(glueIn, renamed, snippetModules);
 
   // Every import of the new module must be provided by the glue under its new name.
+  const snippetNames = new Set(snippetModules.values());
   for (const imp of WebAssembly.Module.imports(module)) {
+    if (snippetNames.has(imp.module)) {
+      if (!new RegExp(`(^|[\\s{,])${imp.module}:`, "m").test(glue)) {
+        throw new Error(`${gluePath}: no import module key ${imp.module}`);
+      }
+      continue;
+    }
     if (imp.module !== SHORT_MODULE) throw new Error(`${wasmPath}: unexpected import module ${imp.module}`);
     if (!new RegExp(`(^|[\\s{,])${escapeRe(imp.name)}:`, "m").test(glue)) {
       throw new Error(`${gluePath}: no import key ${imp.name}`);
@@ -186,7 +209,19 @@ async function shrink(dir) {
 
   // Keep the header that points TypeScript/Deno at the .d.ts (a comment, so esbuild drops it).
   const header = glueIn.match(/^\/\* @ts-self-types=.*?\*\/\n/)?.[0] ?? "";
-  const { code } = transformSync(glue, { format: "esm", minify: true, logLevel: "warning" });
+  const snippets = join(dir, "snippets");
+  const { outputFiles } = buildSync({
+    stdin: { contents: glue, resolveDir: resolve(dir), sourcefile: GLUE },
+    bundle: true,
+    format: "esm",
+    minify: true,
+    write: false,
+    logLevel: "warning",
+  });
+  const code = outputFiles[0].text;
+  if (/\bimport\s*[{("']|\bfrom\s*["']/.test(code.replace(/import\.meta/g, ""))) {
+    throw new Error(`${gluePath}: the bundled glue still imports a module`);
+  }
   const minified = header + code;
 
   const before = exportsOf(glueIn).sort();
@@ -203,6 +238,7 @@ async function shrink(dir) {
 
   writeFileSync(wasmPath, wasm);
   writeFileSync(gluePath, minified);
+  if (existsSync(snippets)) rmSync(snippets, { recursive: true });
   console.log(
     `${dir}: ${renamed.size} imports renamed; ${WASM} ${wasmIn.length} -> ${wasm.length} bytes, ` +
       `${GLUE} ${Buffer.byteLength(glueIn)} -> ${Buffer.byteLength(minified)} bytes`,

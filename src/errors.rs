@@ -153,16 +153,6 @@ mod host_side {
     }
 }
 
-/// Concatenates messages without `format!`/`concat` (both pull kilobytes of formatting and
-/// generic join code into the widget build).
-pub(crate) fn join(parts: &[&str]) -> String {
-    let mut s = String::new();
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
 /// Convenience for facades: `Object` with string keys, ignoring the impossible failure of
 /// `Reflect.set` on a fresh plain object.
 pub(crate) fn obj(fields: &[(&str, &JsValue)]) -> Object {

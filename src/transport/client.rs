@@ -1,7 +1,7 @@
 //! The widget's end of the port ([`Client`]) and the widget side of the window handshake
 //! ([`listen_for_handshakes`]).
 
-use super::{field, now};
+use super::{field, now, Shared};
 use crate::errors;
 use crate::protocol::*;
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -13,7 +13,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort};
 
 struct Pending {
-    op: &'static str,
+    /// The op name as the caller gave it (a JS string).
+    op: JsValue,
     args: JsValue,
     resolve: Function,
     reject: Function,
@@ -29,7 +30,7 @@ struct Pending {
 }
 
 struct Subscription {
-    op: &'static str,
+    op: JsValue,
     args: JsValue,
     callback: Function,
 }
@@ -44,8 +45,11 @@ impl<T> Slots<T> {
     }
     fn remove(&mut self, id: &u32) -> Option<T> {
         let i = self.0.iter().position(|(k, _)| k == id)?;
-        // Order kept: calls waiting for a slot go out in the order they were made.
-        Some(self.0.remove(i).1)
+        // Order kept: calls waiting for a slot go out in the order they were made. Rotating
+        // the tail (a range `get_mut` cannot panic) instead of `Vec::remove`, whose index
+        // panic formats two numbers: 0.5 KB gzip of the widget build.
+        self.0.get_mut(i..)?.rotate_left(1);
+        self.0.pop().map(|(_, v)| v)
     }
     fn get(&self, id: &u32) -> Option<&T> {
         self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
@@ -142,26 +146,27 @@ impl Client {
             )),
         };
         let init = Promise::new(&mut |resolve, reject| {
-            client.state.borrow_mut().init = Some((resolve, reject));
+            client.state.mutate().init = Some((resolve, reject));
         });
         client.attach(&port);
         let weak = Rc::downgrade(&client.state);
         let timeout = Promise::new(&mut |_, reject| {
             let weak = weak.clone();
-            let cb = Closure::once_into_js(move || {
+            let cb = once(move |_| {
                 // Still waiting for init: give the port up (a late init finds it closed).
                 if let Some(state) = weak.upgrade() {
-                    if state.borrow_mut().init.take().is_some() {
+                    if state.mutate().init.take().is_some() {
                         close_state(&state);
                         let _ = reject.call1(
                             &JsValue::NULL,
-                            &errors::code_error(
+                            &code_error(
                                 ErrorCode::NotEmbedded,
                                 "the host did not send its init message on the port in time",
                             ),
                         );
                     }
                 }
+                Ok(JsValue::UNDEFINED)
             });
             set_timeout(cb.unchecked_ref(), timeout_ms);
         });
@@ -176,36 +181,28 @@ impl Client {
 
     /// Changes the per-call timeout (ms) for calls made from now on.
     pub fn set_call_timeout(&self, ms: u32) {
-        self.state.borrow_mut().call_timeout_ms = ms.max(1);
+        self.state.mutate().call_timeout_ms = ms.max(1);
     }
 
     /// Sets the callback for `{event: "config"}` messages.
     pub fn on_config(&self, f: Function) {
-        self.state.borrow_mut().on_config = Some(f);
+        self.state.mutate().on_config = Some(f);
     }
 
-    /// Sends `{id, op, args}` and resolves with the reply's `value`. `transfer` is not used:
-    /// Blobs are cloned by reference, which is already zero-copy, and a caller's
+    /// Sends `{id, op, args}` (`op` a JS string) and resolves with the reply's `value`.
+    /// `progress(loaded, total)` gets upload progress events. `queued()` runs once the host
+    /// holds a write in its durable outbox (from then on the write is going to be sent;
+    /// `update()` starts the next read-modify-write of the page at that point). `transfer` is
+    /// not used: Blobs are cloned by reference, which is already zero-copy, and a caller's
     /// ArrayBuffer must stay usable after the call.
-    pub fn call(&self, op: &'static str, args: JsValue, progress: Option<Function>) -> Promise {
-        self.call_with(op, args, progress, None)
-    }
-
-    /// [`Client::call`] for a write: `queued()` runs once the host holds the write in its
-    /// durable outbox (from then on the write is going to be sent; `update()` starts the next
-    /// read-modify-write of the page at that point).
-    pub fn call_queued(&self, op: &'static str, args: JsValue, queued: Function) -> Promise {
-        self.call_with(op, args, None, Some(queued))
-    }
-
-    fn call_with(
+    pub fn call_with(
         &self,
-        op: &'static str,
+        op: JsValue,
         args: JsValue,
         progress: Option<Function>,
         queued: Option<Function>,
     ) -> Promise {
-        let call_ms = self.state.borrow().call_timeout_ms;
+        let call_ms = self.state.read().call_timeout_ms;
         let idle_ms = if progress.is_some() || op == "assets.upload" {
             UPLOAD_IDLE_TIMEOUT_MS.max(call_ms)
         } else {
@@ -214,11 +211,11 @@ impl Client {
         let state = self.state.clone();
         let handlers = self.handlers.clone();
         Promise::new(&mut move |resolve, reject| {
-            let mut st = state.borrow_mut();
+            let mut st = state.mutate();
             if st.closed {
                 let _ = reject.call1(
                     &JsValue::NULL,
-                    &errors::code_error(ErrorCode::Closed, "the connection to the host is closed"),
+                    &code_error(ErrorCode::Closed, "the connection to the host is closed"),
                 );
                 return;
             }
@@ -227,7 +224,7 @@ impl Client {
             st.pending.insert(
                 id,
                 Pending {
-                    op,
+                    op: op.clone(),
                     args: args.clone(),
                     resolve,
                     reject,
@@ -249,36 +246,35 @@ impl Client {
         })
     }
 
-    /// Registers a subscription under a fresh id and asks the host for it. Events
-    /// `{event, subscription: id}` go to `callback(message)`. Returns the id and the
-    /// promise of the host's answer (rejects NO_BINDING etc.).
-    pub fn subscribe(&self, op: &'static str, args: Object, callback: Function) -> (u32, Promise) {
+    /// Registers a subscription under a fresh id (written to `args.subscription`) and asks
+    /// the host for it. Events `{event, subscription: id}` go to `callback(message)`. Returns
+    /// the promise of the host's answer (rejects NO_BINDING etc.).
+    pub fn subscribe(&self, op: JsValue, args: Object, callback: Function) -> Promise {
         let id = {
-            let mut st = self.state.borrow_mut();
+            let mut st = self.state.mutate();
             let id = st.next_id;
             st.next_id = st.next_id.wrapping_add(1).max(1);
             id
         };
         let _ = Reflect::set(&args, &"subscription".into(), &JsValue::from(id));
-        self.state.borrow_mut().subs.insert(
+        self.state.mutate().subs.insert(
             id,
             Subscription {
-                op,
+                op: op.clone(),
                 args: args.clone().into(),
                 callback,
             },
         );
-        let answer = self.call(op, args.into(), None);
-        (id, answer)
+        self.call_with(op, args.into(), None, None)
     }
 
     /// Drops a subscription locally (no more callbacks) and tells the host.
-    pub fn unsubscribe(&self, id: u32, op: &'static str) {
-        let removed = self.state.borrow_mut().subs.remove(&id).is_some();
+    pub fn unsubscribe(&self, id: u32, op: JsValue) {
+        let removed = self.state.mutate().subs.remove(&id).is_some();
         if removed {
             let args = errors::obj(&[("subscription", &JsValue::from(id))]);
             // Fire and forget: the host drops it on port close anyway.
-            let _ = self.call(op, args.into(), None);
+            let _ = self.call_with(op, args.into(), None, None);
         }
     }
 
@@ -287,7 +283,7 @@ impl Client {
     /// re-established under the same ids.
     pub fn replace_port(&self, port: MessagePort) {
         let (old, resend, subs) = {
-            let mut st = self.state.borrow_mut();
+            let mut st = self.state.mutate();
             if st.closed && !st.reopenable {
                 return; // closed by the widget itself (`ctx.close()`): stays closed
             }
@@ -297,18 +293,18 @@ impl Client {
             // Calls sent on the old port go again with the same ids (the host runs each once,
             // see `CallLog`; a write it already queued is reported queued again at once);
             // calls still waiting for a slot follow through `pump`.
-            let resend: Vec<(u32, &'static str, JsValue)> = st
+            let resend: Vec<(u32, JsValue, JsValue)> = st
                 .pending
                 .0
                 .iter()
                 .filter(|(_, p)| p.sent)
-                .map(|(id, p)| (*id, p.op, p.args.clone()))
+                .map(|(id, p)| (*id, p.op.clone(), p.args.clone()))
                 .collect();
-            let subs: Vec<(&'static str, JsValue)> = st
+            let subs: Vec<(JsValue, JsValue)> = st
                 .subs
                 .0
                 .iter()
-                .map(|(_, s)| (s.op, s.args.clone()))
+                .map(|(_, s)| (s.op.clone(), s.args.clone()))
                 .collect();
             (old, resend, subs)
         };
@@ -316,12 +312,12 @@ impl Client {
         old.close();
         self.attach(&port);
         for (id, op, args) in resend {
-            let _ = post_request(&port, id, op, &args);
+            let _ = post_request(&port, id, &op, &args);
         }
-        let failed = pump(&mut self.state.borrow_mut());
+        let failed = pump(&mut self.state.mutate());
         reject_each(failed);
         for (op, args) in subs {
-            let _ = self.call(op, args, None);
+            let _ = self.call_with(op, args, None, None);
         }
     }
 
@@ -333,7 +329,7 @@ impl Client {
 
 fn close_state(state: &Rc<RefCell<ClientState>>) {
     let pending = {
-        let mut st = state.borrow_mut();
+        let mut st = state.mutate();
         st.closed = true;
         st.port.set_onmessage(None);
         st.port.close();
@@ -345,19 +341,30 @@ fn close_state(state: &Rc<RefCell<ClientState>>) {
     for (_, p) in pending {
         let _ = p.reject.call1(
             &JsValue::NULL,
-            &errors::code_error(ErrorCode::Closed, "the connection to the host closed"),
+            &code_error(ErrorCode::Closed, "the connection to the host closed"),
         );
     }
 }
 
 /// `promise.then(on_ok, on_err)` with JS functions (or `undefined`).
 pub fn then_raw(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) -> Promise {
-    Reflect::get(promise, &"then".into())
-        .ok()
-        .and_then(|t| t.dyn_into::<Function>().ok())
-        .and_then(|t| t.call2(promise, on_ok, on_err).ok())
-        .map(|p| p.unchecked_into())
-        .unwrap_or_else(|| promise.clone())
+    promise.unchecked_ref::<Thenable>().then(on_ok, on_err)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise seen through its `then`, called with any JS values.
+    type Thenable;
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_ok: &JsValue, on_err: &JsValue) -> Promise;
+}
+
+/// A Rust once-closure as a JS function. Every once-callback of the widget (promise
+/// reactions, timers) goes through this one boxed type, so wasm-bindgen's closure glue is
+/// instantiated once instead of once per closure (a smaller widget download).
+pub fn once(f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static) -> JsValue {
+    let f: Box<dyn FnOnce(JsValue) -> Result<JsValue, JsValue>> = Box::new(f);
+    Closure::once_into_js(f)
 }
 
 /// `promise.then(f)` with a Rust once-closure (a returned promise is adopted, an `Err`
@@ -366,7 +373,7 @@ pub fn on_ok(
     promise: &Promise,
     f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
 ) -> Promise {
-    then_raw(promise, &Closure::once_into_js(f), &JsValue::UNDEFINED)
+    then_raw(promise, &once(f), &JsValue::UNDEFINED)
 }
 
 /// `promise.then(undefined, f)` with a Rust once-closure.
@@ -374,7 +381,7 @@ pub fn on_err(
     promise: &Promise,
     f: impl FnOnce(JsValue) -> Result<JsValue, JsValue> + 'static,
 ) -> Promise {
-    then_raw(promise, &JsValue::UNDEFINED, &Closure::once_into_js(f))
+    then_raw(promise, &JsValue::UNDEFINED, &once(f))
 }
 
 /// Sends waiting calls, oldest first, while fewer than the host's in-flight cap are held (one
@@ -394,7 +401,7 @@ fn pump(st: &mut ClientState) -> Vec<(Pending, JsValue)> {
         if p.sent {
             continue;
         }
-        batch.push(&request(*id, p.op, &p.args));
+        batch.push(&request(*id, &p.op, &p.args));
         p.sent = true;
         p.held = true;
         p.deadline = t + f64::from(p.idle_ms);
@@ -427,61 +434,64 @@ fn reject_each(failed: Vec<(Pending, JsValue)>) {
     }
 }
 
-fn request(id: u32, op: &str, args: &JsValue) -> JsValue {
-    errors::obj(&[
-        ("id", &JsValue::from(id)),
-        ("op", &JsValue::from_str(op)),
-        ("args", args),
-    ])
-    .into()
+fn request(id: u32, op: &JsValue, args: &JsValue) -> JsValue {
+    errors::obj(&[("id", &JsValue::from(id)), ("op", op), ("args", args)]).into()
 }
 
-fn post_request(port: &MessagePort, id: u32, op: &str, args: &JsValue) -> Result<(), JsValue> {
+fn post_request(port: &MessagePort, id: u32, op: &JsValue, args: &JsValue) -> Result<(), JsValue> {
     port.post_message(&request(id, op, args))
         .map_err(|e| clone_error(&e))
 }
 
-/// DataCloneError: the widget passed something that cannot cross (a function, a DOM node);
-/// reported as a bad argument instead of a raw DOMException.
-fn clone_error(e: &JsValue) -> JsValue {
-    let detail = Reflect::get(e, &"message".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_default();
-    errors::js_error(
-        ErrorCode::InvalidArgument.as_str(),
-        &errors::join(&["argument cannot be sent to the host: ", &detail]),
-        None,
-    )
+// The errors the client rejects with are built in JS (client.js): from Rust each field
+// crossed as a string copy and a `Reflect.set`, which cost the widget bundle more.
+#[wasm_bindgen(module = "/src/transport/client.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = monoditError)]
+    fn monodit_error(code: &str, detail: &str) -> JsValue;
+    #[wasm_bindgen(js_name = wireError)]
+    fn wire_error(wire: &JsValue) -> JsValue;
+    /// DataCloneError: the widget passed something that cannot cross (a function, a DOM
+    /// node); reported as a bad argument instead of a raw DOMException.
+    #[wasm_bindgen(js_name = cloneError)]
+    fn clone_error(e: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = timeoutError)]
+    fn timeout_error(op: &JsValue) -> JsValue;
+    /// `window`, or `None` where there is none (a worker). A function rather than an
+    /// imported `static`, whose lazy cell cost more.
+    #[wasm_bindgen(js_name = pageWindow)]
+    fn page_window() -> Option<web_sys::Window>;
 }
 
-fn set_timeout(cb: &Function, ms: u32) -> i32 {
-    let set = Reflect::get(&js_sys::global(), &"setTimeout".into()).unwrap_or(JsValue::UNDEFINED);
-    set.dyn_ref::<Function>()
-        .and_then(|f| f.call2(&JsValue::NULL, cb, &JsValue::from(ms)).ok())
-        .and_then(|h| h.as_f64())
-        .unwrap_or(0.0) as i32
+/// The `Error` the widget rejects with (built in JS, see client.js).
+pub(crate) fn code_error(code: ErrorCode, detail: &str) -> JsValue {
+    monodit_error(code.as_str(), detail)
+}
+
+// The timer functions of whatever global scope runs the widget (a page, a worker, Node in
+// tests), imported directly: looking them up on `js_sys::global()` cost the
+// widget bundle four global-object probes.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    pub(crate) fn set_timeout(cb: &Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = setInterval)]
+    fn set_interval(cb: &Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearInterval)]
+    fn clear_interval(handle: &JsValue);
 }
 
 fn ensure_sweeper(st: &mut ClientState, sweep: &Function) {
     if st.timer.is_none() {
         // One coarse interval while calls are pending, instead of a timer closure per call.
-        let set =
-            Reflect::get(&js_sys::global(), &"setInterval".into()).unwrap_or(JsValue::UNDEFINED);
-        st.timer = set
-            .dyn_ref::<Function>()
-            .and_then(|f| f.call2(&JsValue::NULL, sweep, &JsValue::from(250)).ok());
+        st.timer = Some(set_interval(sweep, 250));
     }
 }
 
 fn stop_sweeper_if_idle(st: &mut ClientState) {
     if st.pending.is_empty() {
         if let Some(h) = st.timer.take() {
-            let clear = Reflect::get(&js_sys::global(), &"clearInterval".into())
-                .unwrap_or(JsValue::UNDEFINED);
-            if let Some(f) = clear.dyn_ref::<Function>() {
-                let _ = f.call1(&JsValue::NULL, &h);
-            }
+            clear_interval(&h);
         }
     }
 }
@@ -489,7 +499,7 @@ fn stop_sweeper_if_idle(st: &mut ClientState) {
 fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
     let t = now();
     let expired: Vec<Pending> = {
-        let mut st = state.borrow_mut();
+        let mut st = state.mutate();
         st.pump_due = false;
         let ids: Vec<u32> = st
             .pending
@@ -502,16 +512,10 @@ fn sweep_timeouts(state: &Rc<RefCell<ClientState>>) {
         stop_sweeper_if_idle(&mut st);
         out
     };
-    let failed = pump(&mut state.borrow_mut());
+    let failed = pump(&mut state.mutate());
     reject_each(failed);
     for p in expired {
-        let _ = p.reject.call1(
-            &JsValue::NULL,
-            &errors::code_error(
-                ErrorCode::Timeout,
-                &errors::join(&["the host did not answer ", p.op, " in time"]),
-            ),
-        );
+        let _ = p.reject.call1(&JsValue::NULL, &timeout_error(&p.op));
     }
 }
 
@@ -528,7 +532,7 @@ fn on_client_message(state: &Rc<RefCell<ClientState>>, data: JsValue) {
         on_one_message(state, data)
     };
     if freed {
-        let failed = pump(&mut state.borrow_mut());
+        let failed = pump(&mut state.mutate());
         reject_each(failed);
     }
 }
@@ -539,8 +543,10 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
         return false;
     }
     // The init message (first on every port).
-    if field(&data, "type").as_string().as_deref() == Some(INIT_TYPE) {
-        let init = state.borrow_mut().init.take();
+    // Strings are compared as JS values (`===`): copying them into Rust would cost the widget
+    // bundle wasm-bindgen's string-passing glue.
+    if field(&data, "type") == INIT_TYPE {
+        let init = state.mutate().init.take();
         let version = field(&data, "version").as_f64();
         match init {
             Some((resolve, reject)) => {
@@ -548,17 +554,17 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
                     // One cheap call tells the host a widget document is connected here (a
                     // hello sent before the host mounted it was lost), so a navigation this
                     // document makes later is not mistaken for the host loading the widget.
-                    let mut st = state.borrow_mut();
+                    let mut st = state.mutate();
                     let id = st.next_id;
                     st.next_id = st.next_id.wrapping_add(1).max(1);
-                    let _ = post_request(&st.port, id, "config", &JsValue::UNDEFINED);
+                    let _ = post_request(&st.port, id, &"config".into(), &JsValue::UNDEFINED);
                     drop(st);
                     let _ = resolve.call1(&JsValue::NULL, &data);
                 } else {
                     close_state(state);
                     let _ = reject.call1(
                         &JsValue::NULL,
-                        &errors::code_error(
+                        &code_error(
                             ErrorCode::UnsupportedProtocol,
                             "the host speaks another protocol version",
                         ),
@@ -570,7 +576,8 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
         }
         return false;
     }
-    if let Some(kind) = field(&data, "event").as_string() {
+    let kind = field(&data, "event");
+    if kind.is_string() {
         if kind == "config" {
             deliver_config(state, &field(&data, "config"));
             return false;
@@ -579,7 +586,7 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
             // The host unmounted this widget: pending and later calls reject CLOSED (a new
             // mount's handshake reopens the client, see `replace_port`).
             close_state(state);
-            state.borrow_mut().reopenable = true;
+            state.mutate().reopenable = true;
             return false;
         }
         if kind == "queued" {
@@ -587,7 +594,7 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
             // long the backend stays away, so it must not be reported as failed (TIMEOUT)
             // while it waits. It settles with the server's answer, a rollback, or CLOSED.
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
-            let queued = state.borrow_mut().pending.get_mut(&id).map(|p| {
+            let queued = state.mutate().pending.get_mut(&id).map(|p| {
                 p.deadline = f64::INFINITY;
                 p.held = false; // the host gave its slot back
                 p.queued.take()
@@ -600,7 +607,7 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
         if kind == "progress" {
             let id = field(&data, "id").as_f64().unwrap_or(-1.0) as u32;
             let cb = {
-                let mut st = state.borrow_mut();
+                let mut st = state.mutate();
                 st.pending.get_mut(&id).and_then(|p| {
                     p.deadline = now() + f64::from(p.idle_ms);
                     p.progress.clone()
@@ -616,7 +623,7 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
             return false;
         }
         let sub = field(&data, "subscription").as_f64().unwrap_or(-1.0) as u32;
-        let cb = state.borrow().subs.get(&sub).map(|s| s.callback.clone());
+        let cb = state.read().subs.get(&sub).map(|s| s.callback.clone());
         if let Some(cb) = cb {
             // A throwing widget callback must not break the port's message handler.
             let _ = cb.call1(&JsValue::NULL, &data);
@@ -628,7 +635,7 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
     };
     // The sweeper interval stays until its next tick finds nothing pending: a widget making
     // one call after another does not set and clear an interval per call.
-    let Some(p) = state.borrow_mut().pending.remove(&(id as u32)) else {
+    let Some(p) = state.mutate().pending.remove(&(id as u32)) else {
         return false;
     };
     if field(&data, "ok").as_bool() == Some(true) {
@@ -636,13 +643,13 @@ fn on_one_message(state: &Rc<RefCell<ClientState>>, data: JsValue) -> bool {
     } else {
         let _ = p
             .reject
-            .call1(&JsValue::NULL, &errors::from_wire(&field(&data, "error")));
+            .call1(&JsValue::NULL, &wire_error(&field(&data, "error")));
     }
     true
 }
 
 fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
-    let cb = state.borrow().on_config.clone();
+    let cb = state.read().on_config.clone();
     if let Some(cb) = cb {
         let _ = cb.call1(&JsValue::NULL, config);
     }
@@ -658,13 +665,13 @@ fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
 pub fn listen_for_handshakes(
     on_port: impl FnMut(Result<MessagePort, JsValue>) + 'static,
 ) -> Result<(), JsValue> {
-    let window = web_sys::window()
-        .ok_or_else(|| errors::code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
+    let window = page_window()
+        .ok_or_else(|| code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
     let parent = window.parent().ok().flatten();
     let parent = match parent {
         Some(p) if !Object::is(&p, &window) => p,
         _ => {
-            return Err(errors::code_error(
+            return Err(code_error(
                 ErrorCode::NotEmbedded,
                 "this page is not embedded in a host (window.parent === window)",
             ))
@@ -675,11 +682,11 @@ pub fn listen_for_handshakes(
     let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let from_parent = ev.source().is_some_and(|s| Object::is(&s, &parent_js));
         let data = ev.data();
-        if !from_parent || field(&data, "type").as_string().as_deref() != Some(HANDSHAKE_TYPE) {
+        if !from_parent || field(&data, "type") != HANDSHAKE_TYPE {
             return;
         }
         if field(&data, "version").as_f64() != Some(f64::from(PROTOCOL_VERSION)) {
-            on_port(Err(errors::code_error(
+            on_port(Err(code_error(
                 ErrorCode::UnsupportedProtocol,
                 "the host speaks another protocol version",
             )));

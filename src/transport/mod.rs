@@ -19,7 +19,9 @@ mod client;
 #[cfg(feature = "host")]
 mod server;
 
-pub use client::{listen_for_handshakes, on_err, on_ok, then_raw, Client, PortListener};
+#[cfg(feature = "widget")]
+pub(crate) use client::{code_error, set_timeout};
+pub use client::{listen_for_handshakes, on_err, on_ok, once, then_raw, Client, PortListener};
 #[cfg(feature = "host")]
 pub use server::{
     handshake, CallLog, Handler, OnDropped, Sender, Server, CALL_REPLAY_MAX, CALL_REPLAY_MS,
@@ -30,6 +32,28 @@ use wasm_bindgen::JsValue;
 
 fn field(v: &JsValue, k: &str) -> JsValue {
     Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `RefCell` borrows that abort instead of panicking: the client never re-enters a borrow,
+/// and the formatted panic of `borrow`/`borrow_mut` cost every widget download 0.3 KB gzip
+/// (bench/README.md, "Widget bundle steps").
+pub(crate) trait Shared<T> {
+    /// `borrow_mut()`, aborting when already borrowed.
+    fn mutate(&self) -> std::cell::RefMut<'_, T>;
+    /// `borrow()`, aborting when mutably borrowed.
+    fn read(&self) -> std::cell::Ref<'_, T>;
+}
+
+impl<T> Shared<T> for std::cell::RefCell<T> {
+    #[inline]
+    fn mutate(&self) -> std::cell::RefMut<'_, T> {
+        self.try_borrow_mut()
+            .unwrap_or_else(|_| std::process::abort())
+    }
+    #[inline]
+    fn read(&self) -> std::cell::Ref<'_, T> {
+        self.try_borrow().unwrap_or_else(|_| std::process::abort())
+    }
 }
 
 fn now() -> f64 {

@@ -36,8 +36,9 @@ addEventListener("message", (ev) => {
       port.postMessage({id: 1, op: "store.set", args: {value: {sandboxed: true}}});
       return;
     }
-    if (d.id === 1) port.postMessage({id: 2, op: "store.get"});
-    if (d.id === 2) report({ok: d.ok, instanceId: "?", value: d.value && d.value.value, origin: String(self.origin)});
+    // Replies carry `ok`; `{event: "queued", id: 1}` comes first and is not one.
+    if (d.id === 1 && "ok" in d) port.postMessage({id: 2, op: "store.get"});
+    if (d.id === 2 && "ok" in d) report({ok: d.ok, instanceId: "?", value: d.value && d.value.value, origin: String(self.origin)});
   };
 });
 </script>"#;

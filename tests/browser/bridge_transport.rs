@@ -269,14 +269,21 @@ fn init_message(collections: &[&str]) -> JsValue {
     ])
 }
 
-#[wasm_bindgen_test]
-async fn storage_proxy_throws_undeclared_collection_synchronously() {
+/// A widget connected to a hand-written host end (a `RawPeer` that sent the init message
+/// declaring `collections`).
+async fn raw_host_and_widget(collections: &[&str]) -> (RawPeer, widget::Ctx) {
     let ch = web_sys::MessageChannel::new().unwrap();
     let host = RawPeer::new(ch.port1());
-    host.send(&init_message(&["submissions", "forms"]));
+    host.send(&init_message(collections));
     let ctx = widget::connect_port(ch.port2(), 2000)
         .await
         .expect("connects");
+    (host, ctx)
+}
+
+#[wasm_bindgen_test]
+async fn storage_proxy_throws_undeclared_collection_synchronously() {
+    let (host, ctx) = raw_host_and_widget(&["submissions", "forms"]).await;
     assert_eq!(ctx.instance_id(), "w1");
     assert_eq!(
         get(&ctx.config(), "storageNamespace")
@@ -340,12 +347,7 @@ async fn widget_rejects_a_host_with_another_protocol_version() {
 
 #[wasm_bindgen_test]
 async fn widget_calls_reject_with_the_hosts_error_code() {
-    let ch = web_sys::MessageChannel::new().unwrap();
-    let host = RawPeer::new(ch.port1());
-    host.send(&init_message(&[]));
-    let ctx = widget::connect_port(ch.port2(), 2000)
-        .await
-        .expect("connects");
+    let (host, ctx) = raw_host_and_widget(&[]).await;
     let pending = ctx.cache().keys();
     // (The widget's own `config` call after init comes first; see `on_client_message`.)
     let keys_request = |inbox: &Vec<JsValue>| {
@@ -387,12 +389,7 @@ fn typescript_lists_every_error_code() {
 
 #[wasm_bindgen_test]
 async fn calls_time_out_or_close_instead_of_hanging() {
-    let ch = web_sys::MessageChannel::new().unwrap();
-    let host = RawPeer::new(ch.port1());
-    host.send(&init_message(&[]));
-    let ctx = widget::connect_port(ch.port2(), 2000)
-        .await
-        .expect("connects");
+    let (_host, ctx) = raw_host_and_widget(&[]).await;
     // A host that never answers: TIMEOUT, not a promise pending forever.
     ctx.set_call_timeout(300);
     let err = rejection(ctx.cache().keys()).await;
@@ -489,12 +486,7 @@ async fn queued_writes_give_their_slot_back_and_have_a_cap_of_their_own() {
 
 #[wasm_bindgen_test]
 async fn a_widget_making_more_calls_than_the_in_flight_cap_sends_them_in_order_as_slots_free() {
-    let ch = web_sys::MessageChannel::new().unwrap();
-    let host = RawPeer::new(ch.port1());
-    host.send(&init_message(&[]));
-    let ctx = widget::connect_port(ch.port2(), 2000)
-        .await
-        .expect("connects");
+    let (host, ctx) = raw_host_and_widget(&[]).await;
     let max = monodit_bridge::protocol::MAX_IN_FLIGHT;
     let n = 3 * max;
     let calls: Vec<js_sys::Promise> = (0..n).map(|_| ctx.cache().keys()).collect();
@@ -650,12 +642,7 @@ async fn a_flood_inside_one_batch_closes_the_port() {
 
 #[wasm_bindgen_test]
 async fn calls_made_in_one_task_cross_the_port_as_one_batch() {
-    let ch = web_sys::MessageChannel::new().unwrap();
-    let host = RawPeer::new(ch.port1());
-    host.send(&init_message(&[]));
-    let ctx = widget::connect_port(ch.port2(), 2000)
-        .await
-        .expect("connects");
+    let (host, ctx) = raw_host_and_widget(&[]).await;
     sleep(50).await;
     let before = host.events.get(); // the widget's `config` call after init
     let calls: Vec<js_sys::Promise> = (0..5).map(|_| ctx.cache().keys()).collect();

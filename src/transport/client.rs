@@ -1,5 +1,6 @@
-//! The widget's end of the port ([`Client`]) and the widget side of the window handshake
-//! ([`listen_for_handshakes`]).
+//! The widget's end of the port ([`Client`]): ids, timeouts, progress, re-handshakes, the
+//! calls of a task sent as one batch (the window handshake that brings the port:
+//! `hello.rs`).
 
 use super::{field, now, Shared};
 use crate::errors;
@@ -460,7 +461,7 @@ extern "C" {
     /// `window`, or `None` where there is none (a worker). A function rather than an
     /// imported `static`, whose lazy cell cost more.
     #[wasm_bindgen(js_name = pageWindow)]
-    fn page_window() -> Option<web_sys::Window>;
+    pub(super) fn page_window() -> Option<web_sys::Window>;
 }
 
 /// The `Error` the widget rejects with (built in JS, see client.js).
@@ -653,61 +654,4 @@ fn deliver_config(state: &Rc<RefCell<ClientState>>, config: &JsValue) {
     if let Some(cb) = cb {
         let _ = cb.call1(&JsValue::NULL, config);
     }
-}
-
-/// Widget side of the window handshake: calls `on_port` with the port of every valid
-/// handshake for the lifetime of the page (the first connects; later ones are host
-/// re-handshakes). Only messages whose `source` is `window.parent` count; everything else
-/// on `window` is ignored. Also posts one `monodit:hello` to the parent so a host whose
-/// `load` handshake went out before this listener existed sends a fresh one.
-///
-/// Returns NOT_EMBEDDED at once when the page has no parent.
-pub fn listen_for_handshakes(
-    on_port: impl FnMut(Result<MessagePort, JsValue>) + 'static,
-) -> Result<(), JsValue> {
-    let window = page_window()
-        .ok_or_else(|| code_error(ErrorCode::NotEmbedded, "connect() needs a window"))?;
-    let parent = window.parent().ok().flatten();
-    let parent = match parent {
-        Some(p) if !Object::is(&p, &window) => p,
-        _ => {
-            return Err(code_error(
-                ErrorCode::NotEmbedded,
-                "this page is not embedded in a host (window.parent === window)",
-            ))
-        }
-    };
-    let parent_js: JsValue = parent.clone().into();
-    let mut on_port = on_port;
-    let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let from_parent = ev.source().is_some_and(|s| Object::is(&s, &parent_js));
-        let data = ev.data();
-        if !from_parent || field(&data, "type") != HANDSHAKE_TYPE {
-            return;
-        }
-        if field(&data, "version").as_f64() != Some(f64::from(PROTOCOL_VERSION)) {
-            on_port(Err(code_error(
-                ErrorCode::UnsupportedProtocol,
-                "the host speaks another protocol version",
-            )));
-            return;
-        }
-        let port = ev
-            .ports()
-            .get(0)
-            .dyn_into::<MessagePort>()
-            .or_else(|_| field(&data, "port").dyn_into::<MessagePort>());
-        if let Ok(port) = port {
-            on_port(Ok(port));
-        }
-    });
-    window.add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())?;
-    // The listener lives as long as the page: re-handshakes can come at any time.
-    listener.forget();
-    let hello = errors::obj(&[
-        ("type", &JsValue::from_str(HELLO_TYPE)),
-        ("version", &JsValue::from(PROTOCOL_VERSION)),
-    ]);
-    let _ = parent.post_message(&hello, "*");
-    Ok(())
 }

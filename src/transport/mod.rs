@@ -12,16 +12,19 @@
 //!   [`crate::protocol`]'s paths), answers errors
 //!   for anything malformed, caps the calls in flight, and goes silent once closed.
 //!
-//! Split by job: `client.rs` (widget side), `server.rs` (host side: the port server, its
-//! flood limits and at-most-once calls, the handshake that opens a port).
+//! Split by job: `client.rs` (widget side), `hello.rs` (the widget side of the window
+//! handshake), `server.rs` (host side: the port server, its flood limits and at-most-once
+//! calls, the handshake that opens a port).
 
 mod client;
+mod hello;
 #[cfg(feature = "host")]
 mod server;
 
 #[cfg(feature = "widget")]
 pub(crate) use client::{code_error, set_timeout};
-pub use client::{listen_for_handshakes, on_err, on_ok, once, then_raw, Client, PortListener};
+pub use client::{on_err, on_ok, once, then_raw, Client, PortListener};
+pub use hello::listen_for_handshakes;
 #[cfg(feature = "host")]
 pub use server::{
     handshake, CallLog, Handler, OnDropped, Sender, Server, CALL_REPLAY_MAX, CALL_REPLAY_MS,

@@ -197,6 +197,17 @@ async fn check(dir: &Path, http: &reqwest::Client, base: &str) -> usize {
     assets.len()
 }
 
+/// How many of the server runs `0..=last` logged a sweep that removed something.
+fn swept_runs(dir: &Path, last: usize) -> usize {
+    (0..=last)
+        .filter(|r| {
+            std::fs::read_to_string(dir.join(format!("log-{r}")))
+                .unwrap_or_default()
+                .contains("sweep removed unreferenced data")
+        })
+        .count()
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn kill_9_at_any_point_leaves_nothing_behind() {
@@ -324,6 +335,30 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
             listed = check(dir.path(), &http, &server.base).await;
         }
     }
+    // The delays above land mid-write on an idle machine; on a loaded one every kill may come
+    // before or after a write. So that the sweep is always exercised (bounded: 3 rounds): a
+    // part trickling into staging, killed as soon as its file exists, leaves a stray part.
+    for round in 0..3 {
+        if swept_runs(dir.path(), run) > 0 {
+            break;
+        }
+        let size = PART + 1000;
+        let id = create_upload(&http, &server.base, &format!("stray-{round}"), size).await;
+        let (h, b, sid) = (http.clone(), server.base.clone(), id.clone());
+        let work = tokio::spawn(async move {
+            put_part(&h, &b, &sid, 1, bytes_of(size, 4)[..PART].to_vec(), true).await;
+        });
+        let part_dir = dir.path().join("staging").join(&id);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while files_under(&part_dir).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(server); // SIGKILL
+        let _ = tokio::time::timeout(Duration::from_secs(10), work).await;
+        run += 1;
+        server = spawn(dir.path(), run);
+        listed = check(dir.path(), &http, &server.base).await;
+    }
     // Sessions the kills interrupted resume: asking again with their key finds them (with
     // the parts that made it), the rest is sent, and they complete into the right bytes.
     let size = PART + 1000;
@@ -382,13 +417,7 @@ async fn kill_9_at_any_point_leaves_nothing_behind() {
     assert!(resumed > 0, "some sessions were cut short and resumed");
     check(dir.path(), &http, &server.base).await;
     drop(server);
-    let swept = (0..=run)
-        .filter(|r| {
-            std::fs::read_to_string(dir.path().join(format!("log-{r}")))
-                .unwrap_or_default()
-                .contains("sweep removed unreferenced data")
-        })
-        .count();
+    let swept = swept_runs(dir.path(), run);
     assert!(
         swept > 0,
         "the kills interrupted writes and the sweep cleaned up after them"

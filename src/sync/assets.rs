@@ -1,35 +1,14 @@
 //! Asset lists: memory → IndexedDB → server, re-listed when the bucket's version moved or its
-//! signed download URLs are about to expire; uploads (through `crate::uploads`), deletions,
-//! and the list of a deleted asset bucket. Network and IndexedDB both: a list is a small
-//! read-through copy of one server answer, stored as soon as it arrives.
+//! signed download URLs are about to expire; uploads (through `crate::uploads`) and
+//! deletions. Network, no IndexedDB of its own: lists in memory and the mirror are
+//! `asset_lists.rs`'s.
 
+use super::asset_lists::urls_fresh;
 use super::{warn, BucketRef, Engine};
-use crate::mirror::AssetRecord;
-use crate::web::now;
 use futures::future::{FutureExt, LocalBoxFuture};
 use monodit_core::api::AssetInfo;
 use monodit_core::Error;
 use std::rc::Rc;
-
-/// Signed download URLs expire (`AssetInfo::url_expires_at`); a list whose URLs expire within
-/// this margin is listed again instead of being served from the mirror.
-pub const URL_FRESH_MARGIN_MS: f64 = 5.0 * 60.0 * 1000.0;
-
-/// Whether every signed URL of a list stays valid for at least [`URL_FRESH_MARGIN_MS`]. A list
-/// stored before answers carried the expiry is not: it is listed again once.
-fn urls_fresh(assets: &[AssetInfo]) -> bool {
-    let limit = now() + URL_FRESH_MARGIN_MS;
-    assets
-        .iter()
-        .all(|a| a.url_expires_at.is_some_and(|e| e as f64 > limit))
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct AssetState {
-    pub(super) version: u64,
-    pub(super) assets: Vec<AssetInfo>,
-    pub(super) last_checked: f64,
-}
 
 impl Engine {
     /// The bucket's asset list: memory → IndexedDB → server; a cached answer returns at once
@@ -78,16 +57,7 @@ impl Engine {
                 let me = self.rc().ok_or_else(Self::closed_error)?;
                 let bucket = bucket_id.to_string();
                 let fut: LocalBoxFuture<'static, Result<(), Error>> = Box::pin(async move {
-                    if let Some(rec) = me.mirror.get_assets(&bucket).await {
-                        me.state
-                            .borrow_mut()
-                            .assets
-                            .entry(bucket.clone())
-                            .or_insert(AssetState {
-                                version: rec.version,
-                                assets: rec.assets,
-                                last_checked: 0.0,
-                            });
+                    if me.mirrored_assets(&bucket).await {
                         me.want_check(&[], &[bucket], false);
                         return Ok(());
                     }
@@ -106,28 +76,9 @@ impl Engine {
     /// Lists from the server; stores and returns whether the list changed.
     async fn fetch_assets(&self, bucket_id: &str) -> Result<bool, Error> {
         let list = self.api.assets(bucket_id).await?;
-        let changed = {
-            let mut st = self.state.borrow_mut();
-            let prev = st.assets.insert(
-                bucket_id.to_string(),
-                AssetState {
-                    version: list.version,
-                    assets: list.assets.clone(),
-                    last_checked: now(),
-                },
-            );
-            prev.map(|p| p.version != list.version || p.assets != list.assets)
-                .unwrap_or(true)
-        };
-        let rec = AssetRecord {
-            bucket_id: bucket_id.to_string(),
-            version: list.version,
-            assets: list.assets,
-        };
-        if let Err(e) = self.mirror.put_assets(&rec).await {
-            warn(&format!("monodit-bridge: mirror write failed: {e}"));
-        }
-        Ok(changed)
+        Ok(self
+            .store_assets(bucket_id, list.version, list.assets)
+            .await)
     }
 
     pub(super) async fn refresh_assets(&self, bucket_id: String) {
@@ -139,41 +90,6 @@ impl Engine {
             )),
             Err(_) => {}
         }
-    }
-
-    /// Whether a metadata check that answered `server` for the bucket means its list must be
-    /// fetched again: the version moved or its download URLs are (nearly) expired.
-    pub(super) async fn assets_outdated(&self, bucket_id: &str, server: u64) -> bool {
-        let known = |me: &Engine| {
-            me.state
-                .borrow()
-                .assets
-                .get(bucket_id)
-                .map(|a| (a.version, urls_fresh(&a.assets)))
-        };
-        let mut have = known(self);
-        if have.is_none() {
-            // Never listed on this page: the mirror may hold the list, and a bucket the
-            // server does not have is an empty list at version 0. Neither needs a fetch.
-            let start = match self.mirror.get_assets(bucket_id).await {
-                Some(rec) => Some((rec.version, rec.assets)),
-                None if server == 0 => Some((0, Vec::new())),
-                None => None,
-            };
-            if let Some((version, assets)) = start {
-                self.state
-                    .borrow_mut()
-                    .assets
-                    .entry(bucket_id.to_string())
-                    .or_insert(AssetState {
-                        version,
-                        assets,
-                        last_checked: now(),
-                    });
-                have = known(self);
-            }
-        }
-        !matches!(have, Some((v, fresh)) if v == server && fresh)
     }
 
     /// Uploads a file (progress as `(loaded, total)` bytes; see [`crate::uploads`] for
@@ -208,26 +124,5 @@ impl Engine {
         self.api.delete_asset(&b.bucket_id, object_key).await?;
         self.refresh_assets(b.bucket_id.clone()).await;
         Ok(())
-    }
-
-    /// The asset bucket is gone on the server: its list is empty at version 0.
-    pub(super) async fn forget_assets(&self, bucket_id: &str) {
-        self.state.borrow_mut().assets.insert(
-            bucket_id.to_string(),
-            AssetState {
-                version: 0,
-                assets: Vec::new(),
-                last_checked: now(),
-            },
-        );
-        self.emit_assets(bucket_id, true);
-        let rec = AssetRecord {
-            bucket_id: bucket_id.to_string(),
-            version: 0,
-            assets: Vec::new(),
-        };
-        if let Err(e) = self.mirror.put_assets(&rec).await {
-            warn(&format!("monodit-bridge: mirror write failed: {e}"));
-        }
     }
 }

@@ -20,11 +20,12 @@
 //! | file | job | touches |
 //! |---|---|---|
 //! | `doc.rs` | one document bucket in memory (core `BucketQueue`), its snapshot, record, conflict and contract errors | — |
-//! | `documents.rs` | reads (`doc_get`, `warm`, `peek`, `known_contract`) and writes (`doc_write`, `doc_set`), the group commit (`persist`) | IndexedDB |
+//! | `documents.rs` | reads (`doc_get`, `doc_get_js`, `warm`, `peek`, `known_contract`) and writes (`doc_write`, `doc_set`), the group commit (`persist`) | IndexedDB |
 //! | `outbox.rs` | adoption of the shared outbox and the settle transitions (confirmed, stale, rolled back, superseded, dropped) | IndexedDB |
 //! | `flush.rs` | the flush loop, backoff, the Web Lock, one PUT per bucket batch | network |
 //! | `revalidate.rs` | first fetches, batched metadata checks, revalidation, focus/visibility/online re-checks | network |
-//! | `assets.rs` | asset lists, upload, delete, a deleted asset bucket | network, IndexedDB |
+//! | `assets.rs` | asset lists read through, upload, delete | network |
+//! | `asset_lists.rs` | asset lists in memory and the mirror, URL freshness, a deleted asset bucket | IndexedDB |
 //! | `tabs.rs` | the cross-tab messages and their BroadcastChannel | — |
 //! | `events.rs` | subscriptions, event delivery, `replay` | — |
 //!
@@ -36,6 +37,7 @@
 //! that committed writes says so on the channel, so whichever tab is open sends every tab's
 //! writes, also those of a tab that closed since.
 
+mod asset_lists;
 mod assets;
 mod doc;
 mod documents;
@@ -46,7 +48,7 @@ mod revalidate;
 mod tab_wire;
 mod tabs;
 
-pub use assets::URL_FRESH_MARGIN_MS;
+pub use asset_lists::URL_FRESH_MARGIN_MS;
 pub use doc::{DocSnapshot, DocView};
 pub use documents::WriteOptions;
 pub use events::{AssetEvent, DocEvent, EventKind, SubscriptionId};
@@ -58,7 +60,7 @@ use crate::cache::Cache;
 use crate::http::Api;
 use crate::mirror::{DocRecord, Mirror, OutboxRecord};
 use crate::web::{local_storage_get, local_storage_set, with_lock, Channel, EventListener};
-use assets::AssetState;
+use asset_lists::AssetState;
 use doc::Doc;
 use events::{AssetCb, DocCb};
 use futures::channel::oneshot;

@@ -3,7 +3,7 @@
 //! [`channel_name`]; each message is applied here to this tab's memory and subscribers. No
 //! network, no IndexedDB.
 
-use super::assets::AssetState;
+use super::asset_lists::AssetState;
 use super::events::EventKind;
 use super::{DocSnapshot, Engine};
 use crate::web::{now, Channel};

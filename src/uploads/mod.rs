@@ -15,7 +15,8 @@
 //!   goes on at the first part the server does not have. A pending upload of a `File` is
 //!   remembered in the mirror ([`crate::mirror::UploadRecord`]), so after a reload of the host
 //!   page uploading the same file to the same bucket resumes; the record goes once the upload
-//!   completes or is given up for good.
+//!   completes or is given up for good (that record is `resume.rs`'s: this file does the
+//!   network, `resume.rs` the IndexedDB).
 //! - **Bounded.** A single request is tried [`MAX_ATTEMPTS`] times; a resumable upload gives
 //!   up after [`MAX_ATTEMPTS`] failed requests in a row without a part stored in between (its
 //!   record stays: the next upload of the same file resumes).
@@ -23,12 +24,15 @@
 //!   body over is reported from the highest figure already shown, and a resumed upload starts
 //!   at the bytes the server already stored.
 
+mod resume;
+
 use crate::http::Api;
 use crate::mirror::{Mirror, UploadRecord};
 use monodit_core::api::{
     upload_part_count, upload_part_len, AssetInfo, Contract, NewUpload, UploadSession,
 };
 use monodit_core::{Error, ErrorCode};
+use resume::Resume;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -238,19 +242,6 @@ pub async fn upload_single(
     }
 }
 
-/// The mirror key of `target`'s pending upload: only a `File` has one (a `Blob` cannot be
-/// picked again after a reload, and two blobs of one size are not the same file).
-fn fingerprint(target: &UploadTarget<'_>) -> Option<String> {
-    let file = target.blob.dyn_ref::<web_sys::File>()?;
-    Some(UploadRecord::fingerprint(
-        target.bucket_id,
-        target.name,
-        file.size(),
-        file.last_modified(),
-        &file.type_(),
-    ))
-}
-
 /// How a resumable session ended.
 enum SessionEnd {
     Done(AssetInfo),
@@ -265,16 +256,13 @@ async fn upload_resumable(
     target: &UploadTarget<'_>,
     progress: &Progress,
 ) -> Result<AssetInfo, Error> {
-    let fp = fingerprint(target);
+    let resume = Resume::new(mirror, target);
     let file = target.blob.dyn_ref::<web_sys::File>();
-    let mut known = match &fp {
-        Some(fp) => mirror.get_upload(fp).await,
-        None => None,
-    };
+    let mut known = resume.load().await;
     // A session the server forgot is started again once, with a new key.
     for _ in 0..2 {
         let mut rec = known.take().unwrap_or_else(|| UploadRecord {
-            fingerprint: fp.clone().unwrap_or_default(),
+            fingerprint: resume.key().unwrap_or_default(),
             idempotency_key: new_key(),
             upload_id: None,
             bucket_id: target.bucket_id.to_string(),
@@ -286,18 +274,14 @@ async fn upload_resumable(
         });
         // Written before the session exists: a reload during `POST /v1/uploads` asks again
         // with the same key and finds the session instead of reserving the size twice.
-        if fp.is_some() {
-            if let Err(e) = mirror.put_upload(&rec).await {
-                warn(&format!("monodit-bridge: upload not resumable: {e}"));
-            }
-        }
-        match run_session(api, mirror, target, &mut rec, fp.is_some(), progress).await {
+        resume.save(&rec).await;
+        match run_session(api, &resume, target, &mut rec, progress).await {
             Ok(SessionEnd::Done(info)) => {
-                forget(mirror, &fp).await;
+                resume.forget().await;
                 progress.report(target.blob.size());
                 return Ok(info);
             }
-            Ok(SessionEnd::Gone) => forget(mirror, &fp).await,
+            Ok(SessionEnd::Gone) => resume.forget().await,
             // Kept: uploading the same file again resumes where this stopped.
             Err(e) if outcome_unknown(&e) => return Err(e),
             Err(e) => {
@@ -306,7 +290,7 @@ async fn upload_resumable(
                 if let Some(id) = &rec.upload_id {
                     let _ = api.abort_upload(id).await;
                 }
-                forget(mirror, &fp).await;
+                resume.forget().await;
                 return Err(e);
             }
         }
@@ -321,22 +305,13 @@ fn warn(msg: &str) {
     web_sys::console::warn_1(&msg.into());
 }
 
-async fn forget(mirror: &Mirror, fp: &Option<String>) {
-    if let Some(fp) = fp {
-        if let Err(e) = mirror.delete_upload(fp).await {
-            warn(&format!("monodit-bridge: upload record not removed: {e}"));
-        }
-    }
-}
-
 /// One session: found again or created, then the missing parts, then `complete`; after a
 /// failure the session is read again and sending goes on at its first missing part.
 async fn run_session(
     api: &Api,
-    mirror: &Mirror,
+    resume: &Resume<'_>,
     target: &UploadTarget<'_>,
     rec: &mut UploadRecord,
-    persist: bool,
     progress: &Progress,
 ) -> Result<SessionEnd, Error> {
     let blob = target.blob;
@@ -375,11 +350,7 @@ async fn run_session(
         }
         if rec.upload_id.as_deref() != Some(session.upload_id.as_str()) {
             rec.upload_id = Some(session.upload_id.clone());
-            if persist {
-                if let Err(e) = mirror.put_upload(rec).await {
-                    warn(&format!("monodit-bridge: upload not resumable: {e}"));
-                }
-            }
+            resume.save(rec).await;
         }
         if let Some(done) = session.completed {
             return Ok(SessionEnd::Done(done));

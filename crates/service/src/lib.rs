@@ -18,7 +18,9 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod collections;
 pub mod env;
+pub mod instances;
 pub mod quota;
 pub mod rules;
 pub mod signing;

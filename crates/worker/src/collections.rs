@@ -17,9 +17,10 @@ use crate::db::{self, Arg, Db};
 use crate::kv::check_plugin_id;
 use crate::users::User;
 use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
-use monodit_core::manifest::{CollectionDecl, Index};
+use monodit_core::manifest::CollectionDecl;
 use monodit_core::query::{self, PlanRow, SqlValue};
 use monodit_core::{Error, ErrorCode};
+use monodit_service::collections::{decl_from_json, undeclared};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -155,26 +156,9 @@ async fn declaration(
         )
         .await?;
     let Some(row) = row else {
-        return Err(Error::new(
-            ErrorCode::UndeclaredCollection,
-            format!("plugin {plugin_id:?} declares no collection {collection:?}"),
-        )
-        .with_detail(json!({"pluginId": plugin_id, "collection": collection})));
+        return Err(undeclared(plugin_id, collection));
     };
-    let raw: Vec<Value> = serde_json::from_str(&row.indexes).unwrap_or_default();
-    let indexes = raw
-        .into_iter()
-        .filter_map(|v| match v {
-            Value::String(s) => Some(Index::Single(s)),
-            Value::Array(a) => Some(Index::Composite(
-                a.into_iter()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect();
-    Ok(CollectionDecl { indexes })
+    Ok(decl_from_json(&row.indexes))
 }
 
 #[derive(Deserialize)]

@@ -17,10 +17,12 @@ use monodit_core::ops::{
 };
 use monodit_core::query::{self, PlanRow, SqlValue};
 use monodit_core::{limits, ErrorCode};
+pub(crate) use monodit_service::collections::decl_from_json;
+use monodit_service::collections::undeclared;
 use rusqlite::types::{Value as DbValue, ValueRef};
 use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
 use serde_json::to_value;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest item id, in bytes (core's one bound).
@@ -28,24 +30,6 @@ pub use monodit_core::limits::MAX_ITEM_ID_BYTES;
 
 /// ISO-8601 UTC timestamp in SQL, evaluated by the database (portable to D1 / libSQL).
 const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-
-/// A stored declaration (`plugin_collections.indexes`, JSON); unreadable entries are skipped.
-pub(crate) fn decl_from_json(text: &str) -> CollectionDecl {
-    let raw: Vec<Value> = serde_json::from_str(text).unwrap_or_default();
-    let indexes = raw
-        .into_iter()
-        .filter_map(|v| match v {
-            Value::String(s) => Some(Index::Single(s)),
-            Value::Array(a) => Some(Index::Composite(
-                a.into_iter()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect();
-    CollectionDecl { indexes }
-}
 
 /// After an instance of `manifest.id` was registered (already stored in `instances`):
 /// recomputes this user's declaration of the plugin ([`redeclare`]).
@@ -168,13 +152,8 @@ fn declaration(
             |r| r.get(0),
         )
         .optional()?;
-    text.map(|t| decl_from_json(&t)).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::UndeclaredCollection,
-            format!("plugin {plugin_id:?} declares no collection {collection:?}"),
-        )
-        .with_detail(json!({"pluginId": plugin_id, "collection": collection}))
-    })
+    text.map(|t| decl_from_json(&t))
+        .ok_or_else(|| undeclared(plugin_id, collection).into())
 }
 
 fn check_item_id(id: &str) -> AppResult<()> {

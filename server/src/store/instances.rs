@@ -8,55 +8,12 @@ use crate::store::{buckets, collections, users::parse_backend};
 use monodit_core::api::{InstanceInfo, InstanceKind, InstanceRegistration};
 use monodit_core::buckets::{self as rules, Backend};
 use monodit_core::limits;
-use monodit_core::manifest::{Manifest, STORAGE_NAMESPACE_KEY};
+use monodit_core::manifest::Manifest;
 use monodit_core::plugins::{self, Holder};
+use monodit_service::instances::{resolve_all, Resolved};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-
-/// Where one binding of an instance points.
-#[derive(Debug, Clone)]
-struct Resolved {
-    key: String,
-    backend: Backend,
-    bucket_id: String,
-    /// The config field that chose the bucket (None: the isolated default).
-    source_key: Option<String>,
-    isolated: bool,
-}
-
-fn non_empty(config: &Map<String, Value>, key: &str) -> bool {
-    matches!(config.get(key), Some(Value::String(s)) if !s.is_empty())
-}
-
-fn resolve_all(
-    manifest: &Manifest,
-    config: &Map<String, Value>,
-    instance_id: &str,
-) -> AppResult<Vec<Resolved>> {
-    let mut out = Vec::new();
-    for b in &manifest.bindings {
-        let bucket_id = rules::resolve_bucket(manifest, b, None, config, instance_id)?;
-        let ck = rules::config_key(manifest, b)?;
-        let first_doc = b.backend == Backend::D1Json && manifest.backend_position(b) == Some(0);
-        let source_key = if non_empty(config, &ck) {
-            Some(ck)
-        } else if first_doc && non_empty(config, STORAGE_NAMESPACE_KEY) {
-            Some(STORAGE_NAMESPACE_KEY.to_string())
-        } else {
-            None
-        };
-        let isolated = rules::is_default_bucket(manifest, b, instance_id, &bucket_id);
-        out.push(Resolved {
-            key: b.key.clone(),
-            backend: b.backend,
-            bucket_id,
-            source_key,
-            isolated,
-        });
-    }
-    Ok(out)
-}
 
 fn kind_str(kind: InstanceKind) -> &'static str {
     match kind {

@@ -20,9 +20,10 @@ use crate::http;
 use monodit_core::api::{Contract, InstanceInfo, InstanceKind, InstanceRegistration};
 use monodit_core::buckets::{self as rules, Backend};
 use monodit_core::limits;
-use monodit_core::manifest::{Manifest, STORAGE_NAMESPACE_KEY};
+use monodit_core::manifest::Manifest;
 use monodit_core::plugins::{self, Holder};
 use monodit_core::Error;
+use monodit_service::instances::{resolve_all, Resolved};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -31,48 +32,6 @@ use worker::d1::D1PreparedStatement;
 mod state;
 use state::parse_stored;
 pub(crate) use state::{bump, facts, redeclare, release_if_unused, Facts, Guard, InstanceRow};
-
-/// Where one binding of an instance points.
-struct Resolved {
-    key: String,
-    backend: Backend,
-    bucket_id: String,
-    source_key: Option<String>,
-    isolated: bool,
-}
-
-fn non_empty(config: &Map<String, Value>, key: &str) -> bool {
-    matches!(config.get(key), Some(Value::String(s)) if !s.is_empty())
-}
-
-fn resolve_all(
-    manifest: &Manifest,
-    config: &Map<String, Value>,
-    instance_id: &str,
-) -> Result<Vec<Resolved>, Error> {
-    let mut out = Vec::new();
-    for b in &manifest.bindings {
-        let bucket_id = rules::resolve_bucket(manifest, b, None, config, instance_id)?;
-        let ck = rules::config_key(manifest, b)?;
-        let first_doc = b.backend == Backend::D1Json && manifest.backend_position(b) == Some(0);
-        let source_key = if non_empty(config, &ck) {
-            Some(ck)
-        } else if first_doc && non_empty(config, STORAGE_NAMESPACE_KEY) {
-            Some(STORAGE_NAMESPACE_KEY.to_string())
-        } else {
-            None
-        };
-        let isolated = rules::is_default_bucket(manifest, b, instance_id, &bucket_id);
-        out.push(Resolved {
-            key: b.key.clone(),
-            backend: b.backend,
-            bucket_id,
-            source_key,
-            isolated,
-        });
-    }
-    Ok(out)
-}
 
 fn binding_statements(
     db: &Db,

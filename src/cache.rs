@@ -107,7 +107,8 @@ impl Cache {
         if let Some(ttl) = ttl_ms {
             if !ttl.is_finite() || ttl <= 0.0 {
                 return Err(Error::invalid(format!(
-                    "ttlMs must be a positive number (got {ttl})"
+                    "ttlMs must be a positive number (got {})",
+                    crate::decode::number_text(ttl)
                 )));
             }
         }
@@ -122,8 +123,12 @@ impl Cache {
             Err(Oversize::Bytes(seen)) => {
                 return Err(Error::new(
                     ErrorCode::PayloadTooLarge,
-                    format!("cache value of ~{seen} bytes or more exceeds the per-instance cap of {CACHE_CAP_BYTES}"),
-                ))
+                    // Integers: formatting an f64 keeps core's float formatting in the host.
+                    format!(
+                        "cache value of ~{} bytes or more exceeds the per-instance cap of {}",
+                        seen as u64, CACHE_CAP_BYTES as u64
+                    ),
+                ));
             }
             Err(Oversize::Depth) => {
                 return Err(Error::invalid(format!(

@@ -135,6 +135,16 @@ fn binding(args: &JsValue) -> Result<BindingKey, Error> {
     string_field(args, "binding", MAX_KEY_LEN)
 }
 
+/// `x` as JavaScript writes it (`Number.prototype.toString`: `1.5`, `NaN`, `Infinity`), for
+/// error messages. Rust's `Display` for f64 would keep core's float formatting (about 16 KB
+/// before gzip) in the host build for a few messages.
+pub(crate) fn number_text(x: f64) -> String {
+    js_sys::Number::from(x)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
+}
+
 /// Decodes one inbound port message. `Err((Some(id), e))` must be answered with an
 /// error reply; `Err((None, e))` has no usable id and is dropped (there is nobody to
 /// answer).

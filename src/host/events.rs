@@ -75,8 +75,10 @@ impl Mount {
             if dropped > 0 {
                 web_sys::console::warn_1(
                     &format!(
-                        "[{}] monodit-bridge: {dropped} log entries dropped (more than {LOG_BURST} in {LOG_WINDOW_MS} ms)",
-                        self.instance_id
+                        "[{}] monodit-bridge: {dropped} log entries dropped (more than {LOG_BURST} in {} ms)",
+                        self.instance_id,
+                        // As an integer: formatting an f64 keeps core's float formatting in the host.
+                        LOG_WINDOW_MS as u64
                     )
                     .into(),
                 );

@@ -40,11 +40,24 @@ use mount::Mount;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::{HtmlIFrameElement, MessagePort};
+
+/// The promise of an async export. Every export goes through the one boxed instantiation of
+/// `future_to_promise` below: one copy per export's future type cost up to 5 KB of wasm each
+/// (bench/README.md, "Bundle size").
+fn promise(fut: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    boxed_promise(Box::pin(fut))
+}
+
+#[inline(never)]
+fn boxed_promise(fut: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    wasm_bindgen_futures::future_to_promise(fut)
+}
 
 fn js_err(e: Error) -> JsValue {
     errors::to_js(&e)
@@ -110,7 +123,7 @@ impl Host {
     pub fn create(
         #[wasm_bindgen(unchecked_param_type = "HostOptions")] options: JsValue,
     ) -> Promise {
-        future_to_promise(async move {
+        promise(async move {
             let url = field(&options, "backendUrl")
                 .as_string()
                 .filter(|u| !u.is_empty())
@@ -146,7 +159,7 @@ impl Host {
         #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             // Checked here: a wrong element would otherwise throw inside the wasm and leave
             // this promise pending forever.
             let iframe = iframe.dyn_into::<HtmlIFrameElement>().map_err(|_| {
@@ -172,7 +185,7 @@ impl Host {
         #[wasm_bindgen(unchecked_param_type = "MountOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let mount = Mount::create(&inner, None, &options)
                 .await
                 .map_err(js_err)?;
@@ -185,7 +198,7 @@ impl Host {
     #[wasm_bindgen(unchecked_return_type = "Promise<Topology>")]
     pub fn topology(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.mounts.borrow_mut().retain(|m| !m.detached());
             let api = inner.engine.api();
             let (buckets, usage) = futures::join!(api.buckets(), api.usage());
@@ -219,7 +232,7 @@ impl Host {
         #[wasm_bindgen(js_name = bucketId, unchecked_param_type = "string")] bucket_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let instance_id = string_arg(&instance_id, "instanceId")?;
             let binding_key = string_arg(&binding_key, "bindingKey")?;
             let bucket_id = string_arg(&bucket_id, "bucketId")?;
@@ -248,7 +261,7 @@ impl Host {
         #[wasm_bindgen(js_name = instanceId, unchecked_param_type = "string")] instance_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let instance_id = string_arg(&instance_id, "instanceId")?;
             buckets::validate_instance_id(&instance_id).map_err(js_err)?;
             if let Some(mount) = inner.find(&instance_id) {
@@ -273,7 +286,7 @@ impl Host {
         #[wasm_bindgen(js_name = bucketId, unchecked_param_type = "string")] bucket_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let bucket_id = string_arg(&bucket_id, "bucketId")?;
             let backend =
                 Backend::parse(&backend.as_string().unwrap_or_default()).ok_or_else(|| {
@@ -301,7 +314,7 @@ impl Host {
     #[wasm_bindgen(unchecked_return_type = "Promise<PluginInfo[]>")]
     pub fn plugins(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let list = inner.engine.api().plugins().await.map_err(js_err)?;
             to_js(&list).map_err(js_err)
         })
@@ -317,7 +330,7 @@ impl Host {
         #[wasm_bindgen(js_name = pluginId, unchecked_param_type = "string")] plugin_id: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let plugin_id = string_arg(&plugin_id, "pluginId")?;
             let deleted = inner
                 .engine

@@ -22,7 +22,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::HtmlIFrameElement;
 
 /// What `host.mount` resolves with.
@@ -57,7 +56,7 @@ impl MountHandle {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] config: JsValue,
     ) -> Promise {
         let mount = self.mount.clone();
-        future_to_promise(async move {
+        super::promise(async move {
             if mount.check_detached() {
                 return Err(js_err(Error::new(
                     ErrorCode::Closed,

@@ -100,7 +100,9 @@ pub async fn probe(blob: &web_sys::Blob, start: f64) -> Result<(), Error> {
     let piece = if size == 0.0 {
         blob.clone()
     } else {
-        let start = start.clamp(0.0, size - 1.0);
+        // max/min, not `clamp`: clamp's NaN assertion formats f64s with Debug, which would
+        // keep core's float formatting in the host (size > 0 here, so the bounds are ordered).
+        let start = start.max(0.0).min(size - 1.0);
         blob.slice_with_f64_and_f64(start, start + 1.0)
             .map_err(unreadable)?
     };
@@ -150,7 +152,8 @@ impl Progress {
     /// Reports `loaded` bytes (clamped to `0..=total`) unless a higher figure was shown.
     pub fn report(&self, loaded: f64) {
         let loaded = if loaded.is_finite() {
-            loaded.clamp(0.0, self.total)
+            // Not `clamp` (its assertion formats f64s; see `probe`).
+            loaded.max(0.0).min(self.total)
         } else {
             0.0
         };

@@ -422,3 +422,84 @@ fn wire_shape() {
     };
     assert!(validate(&q, &seed_decl()).is_ok());
 }
+
+#[test]
+fn options_from_json_says_what_each_option_must_be() {
+    let message = |q: Value| {
+        let detail = QueryOptions::from_json(&q).unwrap_err().detail.unwrap();
+        let [p] = &detail.as_array().unwrap()[..] else {
+            panic!("one problem for {q}")
+        };
+        (
+            p["path"].as_str().unwrap().to_string(),
+            p["message"].as_str().unwrap().to_string(),
+        )
+    };
+    for (q, path, want) in [
+        (
+            json!({"where": 5}),
+            "$.where",
+            "where must be an object, found a number",
+        ),
+        (
+            json!({"limit": "5"}),
+            "$.limit",
+            "limit must be a number, found a string",
+        ),
+        (
+            json!({"cursor": 5}),
+            "$.cursor",
+            "cursor must be a string, found a number",
+        ),
+        (
+            json!({"limit": -1}),
+            "$.limit",
+            "limit must be an integer from 1 to 1000, found -1",
+        ),
+        // null means "not given" only for the four options: a typo is still a typo.
+        (
+            json!({"orderby": null}),
+            "$.orderby",
+            "unknown query option (expected where, orderBy, limit, cursor)",
+        ),
+    ] {
+        assert_eq!(message(q), (path.to_string(), want.to_string()));
+    }
+}
+
+#[test]
+fn a_long_problem_list_ends_with_one_line_saying_more_were_cut() {
+    let max = crate::manifest::MAX_PROBLEMS;
+    let mut w = serde_json::Map::new();
+    for i in 0..=max {
+        w.insert(format!("bad'{i:04}"), json!(1));
+    }
+    let e = check(json!({ "where": w }), &seed_decl()).unwrap_err();
+    let detail = e.detail.unwrap();
+    let problems = detail.as_array().unwrap();
+    assert_eq!(problems.len(), max + 1);
+    assert!(problems[..max].iter().all(|p| p["path"] != "$"));
+    assert_eq!(
+        problems[max],
+        json!({"path": "$", "message": format!("more problems not shown (the first {max} are listed)")})
+    );
+    // Exactly max problems are all listed, with no such line.
+    w.remove(&format!("bad'{max:04}"));
+    let e = check(json!({ "where": w }), &seed_decl()).unwrap_err();
+    let detail = e.detail.unwrap();
+    assert_eq!(detail.as_array().unwrap().len(), max);
+    assert!(detail.as_array().unwrap().iter().all(|p| p["path"] != "$"));
+}
+
+#[test]
+fn the_documented_query_limits() {
+    // README, Limits: limit 1-1,000 (default 50), `in` up to 50 values, strings up to 4 KiB;
+    // README, the Worker: a page stops at 8 MiB of items; D1's 100 bound parameters.
+    assert_eq!(DEFAULT_LIMIT, 50);
+    assert_eq!(MAX_LIMIT, 1000);
+    assert_eq!(MAX_IN_VALUES, 50);
+    assert_eq!(MAX_WHERE_STRING_BYTES, 4096);
+    assert_eq!(MAX_PAGE_BYTES, 8_388_608);
+    assert_eq!(MAX_PARAMS, 100);
+    assert_eq!(EXACT_INTEGER_LIMIT, 9_007_199_254_740_992);
+}

@@ -503,3 +503,18 @@ fn the_documented_query_limits() {
     assert_eq!(MAX_PARAMS, 100);
     assert_eq!(EXACT_INTEGER_LIMIT, 9_007_199_254_740_992);
 }
+
+#[test]
+fn a_cursor_string_is_checked_for_length_up_to_its_bound_exactly() {
+    let max = crate::cursor::MAX_CURSOR_LEN;
+    // Any non-empty string up to the bound passes validation (planning verifies it).
+    assert!(check(json!({ "cursor": "c".repeat(max) }), &seed_decl()).is_ok());
+    for bad in [String::new(), "c".repeat(max + 1)] {
+        assert_eq!(
+            invalid_paths(json!({ "cursor": bad })),
+            ["$.cursor"],
+            "{}",
+            bad.len()
+        );
+    }
+}

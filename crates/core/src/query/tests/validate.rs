@@ -518,3 +518,19 @@ fn a_cursor_string_is_checked_for_length_up_to_its_bound_exactly() {
         );
     }
 }
+
+#[test]
+fn a_where_string_of_exactly_the_longest_length_passes() {
+    let at = "x".repeat(MAX_WHERE_STRING_BYTES);
+    assert!(check(json!({"where": {"formId": at}}), &seed_decl()).is_ok());
+    assert!(check(
+        json!({"where": {"formId": {"startsWith": at}}}),
+        &seed_decl()
+    )
+    .is_ok());
+    let past = "x".repeat(MAX_WHERE_STRING_BYTES + 1);
+    assert_eq!(
+        invalid_paths(json!({"where": {"formId": past}})),
+        ["$.where.formId"]
+    );
+}

@@ -636,3 +636,49 @@ fn user_input_in_messages_is_quoted_and_cut_at_80_characters() {
     assert_eq!(found(&format!("{eighty}z")), format!("\"{eighty}\"…"));
     assert_eq!(found(&"a".repeat(81)), format!("\"{}\"…", "a".repeat(80)));
 }
+
+#[test]
+fn counts_exactly_at_their_limits_pass() {
+    // README, Limits: 16 bindings, 32 collections, 16 indexes per collection, composites
+    // up to 4 fields (and field paths up to 4 segments).
+    assert_eq!(
+        (
+            MAX_BINDINGS,
+            MAX_COLLECTIONS,
+            MAX_INDEXES,
+            MAX_COMPOSITE_FIELDS
+        ),
+        (16, 32, 16, 4)
+    );
+    assert_eq!(MAX_FIELD_SEGMENTS, 4);
+    let indexes: Vec<Value> = (0..MAX_INDEXES).map(|i| json!(format!("f{i}"))).collect();
+    let mut storage = Map::new();
+    for i in 0..MAX_COLLECTIONS {
+        storage.insert(format!("c{i}"), json!({ "indexes": indexes }));
+    }
+    let m = Manifest::parse(&json!({"id": "x", "storage": storage})).unwrap();
+    assert_eq!(m.collections.len(), MAX_COLLECTIONS);
+    assert!(m
+        .collections
+        .values()
+        .all(|c| c.indexes.len() == MAX_INDEXES));
+    let bindings: Vec<Value> = (0..MAX_BINDINGS)
+        .map(|i| json!({"key": format!("k{i}"), "backend": "d1-json", "schemaId": "s", "schemaVersion": 1}))
+        .collect();
+    assert_eq!(
+        Manifest::parse(&dynamic(json!(bindings)))
+            .unwrap()
+            .bindings
+            .len(),
+        MAX_BINDINGS
+    );
+    let widest: Vec<String> = (0..MAX_COMPOSITE_FIELDS).map(|i| format!("f{i}")).collect();
+    let deepest = vec!["a"; MAX_FIELD_SEGMENTS].join(".");
+    let m = Manifest::parse(&json!({"id": "x", "storage": {"c": {"indexes": [widest, deepest]}}}));
+    assert!(m.is_ok());
+    let too_deep = vec!["a"; MAX_FIELD_SEGMENTS + 1].join(".");
+    assert_eq!(
+        paths(json!({"id": "x", "storage": {"c": {"indexes": [too_deep]}}})),
+        ["$.storage.c.indexes[0]"]
+    );
+}

@@ -682,3 +682,49 @@ fn counts_exactly_at_their_limits_pass() {
         ["$.storage.c.indexes[0]"]
     );
 }
+
+#[test]
+fn storage_namespace_is_the_first_d1_json_bindings_wherever_it_stands() {
+    let binding = |key: &str, backend: &str, ck: Option<&str>| {
+        let mut b = json!({"key": key, "backend": backend, "schemaId": "s", "schemaVersion": 1});
+        if let Some(ck) = ck {
+            b["configKey"] = json!(ck);
+        }
+        b
+    };
+    let ns = Some("storageNamespace");
+    // After an r2-assets binding, the first d1-json binding may still take it.
+    let m = Manifest::parse(&dynamic(json!([
+        binding("photos", "r2-assets", None),
+        binding("notes", "d1-json", ns)
+    ])));
+    assert!(m.is_ok(), "{m:?}");
+    // Neither an r2-assets binding (even the first binding of all) nor a second d1-json one.
+    assert_eq!(
+        paths(dynamic(json!([binding("photos", "r2-assets", ns)]))),
+        ["$.storage.bindings[0].configKey"]
+    );
+    assert_eq!(
+        paths(dynamic(json!([
+            binding("a", "d1-json", None),
+            binding("b", "d1-json", ns)
+        ]))),
+        ["$.storage.bindings[1].configKey"]
+    );
+}
+
+#[test]
+fn a_label_of_exactly_200_characters_passes() {
+    assert_eq!(MAX_LABEL_CHARS, 200);
+    let labelled = |label: String| {
+        let mut b = notes();
+        b["label"] = json!(label);
+        dynamic(json!([b]))
+    };
+    // Characters, not bytes: 200 two-byte characters pass.
+    assert!(Manifest::parse(&labelled("é".repeat(MAX_LABEL_CHARS))).is_ok());
+    assert_eq!(
+        paths(labelled("é".repeat(MAX_LABEL_CHARS + 1))),
+        ["$.storage.bindings[0].label"]
+    );
+}

@@ -204,6 +204,17 @@ fn plan_debug_hides_the_secret() {
 }
 
 #[test]
+fn plan_debug_shows_the_statement_and_its_parameters() {
+    let q = check(json!({"where": {"formId": "contact"}}), &seed_decl()).unwrap();
+    let plan = plan_query("forms", "c", "u", &q, b"k").unwrap();
+    let shown = format!("{plan:?}");
+    assert!(shown.starts_with("SqlPlan {"), "{shown}");
+    assert!(shown.contains(&format!("{:?}", plan.sql)), "{shown}");
+    assert!(shown.contains("contact"), "{shown}");
+    assert!(shown.ends_with(", .. }"), "{shown}");
+}
+
+#[test]
 fn finish_pages_and_signs() {
     let q = check(
         json!({"orderBy": {"createdAt": "asc"}, "limit": 2}),

@@ -263,3 +263,74 @@ fn finish_pages_and_signs() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArgument);
 }
+
+#[test]
+fn at_most_max_params_values_are_bound() {
+    // MAX_PARAMS is D1's bound on parameters per statement: exactly that many still pass.
+    let at: Vec<SqlValue> = (0..MAX_PARAMS as i64).map(SqlValue::Integer).collect();
+    assert!(check_params(&at).is_ok());
+    let past: Vec<SqlValue> = (0..=MAX_PARAMS as i64).map(SqlValue::Integer).collect();
+    assert_eq!(
+        check_params(&past).unwrap_err().code,
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[test]
+fn the_planner_refuses_a_limit_out_of_range_even_if_not_validated() {
+    let q = check(json!({}), &seed_decl()).unwrap();
+    for limit in [0, MAX_LIMIT + 1] {
+        let bad = ValidatedQuery { limit, ..q.clone() };
+        let e = plan_query("forms", "c", "u", &bad, b"k").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument, "{limit}");
+    }
+    for limit in [1, MAX_LIMIT] {
+        let ok = ValidatedQuery { limit, ..q.clone() };
+        assert!(plan_query("forms", "c", "u", &ok, b"k").is_ok(), "{limit}");
+    }
+}
+
+#[test]
+fn a_cursor_of_exactly_the_longest_length_is_given_one_character_more_is_an_error() {
+    let max = cursor::MAX_CURSOR_LEN;
+    let q = check(
+        json!({"orderBy": {"createdAt": "asc"}, "limit": 1}),
+        &seed_decl(),
+    )
+    .unwrap();
+    let plan = plan_query("forms", "c", "u", &q, b"k").unwrap();
+    let key = |n: usize| SqlValue::Text("x".repeat(n));
+    let encoded_len = |n: usize| {
+        let payload = cursor::CursorPayload {
+            fingerprint: plan.fingerprint,
+            sort_key: Some(key(n)),
+            last_id: "a".into(),
+        };
+        cursor::encode(&payload, b"k").len()
+    };
+    // The cursor grows with the sort key: find the key whose cursor is exactly `max` long.
+    let (mut lo, mut hi) = (0, max);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if encoded_len(mid) < max {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    assert_eq!(
+        encoded_len(lo),
+        max,
+        "some sort key gives a cursor of exactly max"
+    );
+    let page = |n: usize| {
+        let row = |id: &str, key: SqlValue| PlanRow {
+            id: id.into(),
+            data: json!({}),
+            sort_key: key,
+        };
+        plan.finish(vec![row("a", key(n)), row("b", key(0))])
+    };
+    assert_eq!(page(lo).unwrap().cursor.map(|c| c.len()), Some(max));
+    assert_eq!(page(lo + 1).unwrap_err().code, ErrorCode::InvalidArgument);
+}

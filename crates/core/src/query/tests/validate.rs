@@ -494,7 +494,7 @@ fn a_long_problem_list_ends_with_one_line_saying_more_were_cut() {
 #[test]
 fn the_documented_query_limits() {
     // README, Limits: limit 1-1,000 (default 50), `in` up to 50 values, strings up to 4 KiB;
-    // README, the Worker: a page stops at 8 MiB of items; D1's 100 bound parameters.
+    // README, the Worker: a page stops at 8 MiB of items; MAX_PARAMS is D1's parameter bound.
     assert_eq!(DEFAULT_LIMIT, 50);
     assert_eq!(MAX_LIMIT, 1000);
     assert_eq!(MAX_IN_VALUES, 50);

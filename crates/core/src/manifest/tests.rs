@@ -673,10 +673,10 @@ fn counts_exactly_at_their_limits_pass() {
         MAX_BINDINGS
     );
     let widest: Vec<String> = (0..MAX_COMPOSITE_FIELDS).map(|i| format!("f{i}")).collect();
-    let deepest = vec!["a"; MAX_FIELD_SEGMENTS].join(".");
+    let deepest = ["a"; MAX_FIELD_SEGMENTS].join(".");
     let m = Manifest::parse(&json!({"id": "x", "storage": {"c": {"indexes": [widest, deepest]}}}));
     assert!(m.is_ok());
-    let too_deep = vec!["a"; MAX_FIELD_SEGMENTS + 1].join(".");
+    let too_deep = ["a"; MAX_FIELD_SEGMENTS + 1].join(".");
     assert_eq!(
         paths(json!({"id": "x", "storage": {"c": {"indexes": [too_deep]}}})),
         ["$.storage.c.indexes[0]"]

@@ -3,6 +3,9 @@
 use super::*;
 use serde_json::json;
 
+mod limits;
+mod messages;
+
 /// The paths of every problem, in report order.
 fn paths(v: Value) -> Vec<String> {
     let err = Manifest::parse(&v).expect_err("manifest should be invalid");
@@ -480,24 +483,6 @@ fn composite_index_rules() {
 }
 
 #[test]
-fn limits_on_counts() {
-    let many: Vec<Value> = (0..=MAX_INDEXES).map(|i| json!(format!("f{i}"))).collect();
-    assert_eq!(
-        paths(json!({"id": "x", "storage": {"c": {"indexes": many}}})),
-        ["$.storage.c.indexes"]
-    );
-    let mut storage = Map::new();
-    for i in 0..=MAX_COLLECTIONS {
-        storage.insert(format!("c{i}"), json!({}));
-    }
-    assert_eq!(paths(json!({"id": "x", "storage": storage})), ["$.storage"]);
-    let bindings: Vec<Value> = (0..=MAX_BINDINGS)
-        .map(|i| json!({"key": format!("k{i}"), "backend": "d1-json", "schemaId": "s", "schemaVersion": 1}))
-        .collect();
-    assert_eq!(paths(dynamic(json!(bindings))), ["$.storage.bindings"]);
-}
-
-#[test]
 fn stand_alone_collection_declarations() {
     let d = CollectionDecl::from_json(&json!(["formId", ["formId", "createdAt"]])).unwrap();
     assert_eq!(d.indexes.len(), 2);
@@ -511,15 +496,6 @@ fn stand_alone_collection_declarations() {
     assert_eq!(e.code, ErrorCode::InvalidManifest);
     assert_eq!(e.detail.unwrap().as_array().unwrap().len(), 2);
     assert!(CollectionDecl::from_json(&json!("formId")).is_err());
-}
-
-#[test]
-fn problem_lists_are_bounded() {
-    let many: Vec<Value> = (0..100_000).map(|_| json!("a'b")).collect();
-    let got = paths(json!({"id": "x", "storage": {"c": {"indexes": many}}}));
-    assert_eq!(got.len(), MAX_PROBLEMS + 1);
-    assert_eq!(got[0], "$.storage.c.indexes");
-    assert_eq!(got[MAX_PROBLEMS], "$");
 }
 
 #[test]
@@ -574,115 +550,6 @@ fn long_hostile_input_is_truncated_in_messages() {
     assert!(err.message.len() < 400, "{}", err.message.len());
 }
 
-/// Every problem as (path, message), in report order.
-fn problems(v: Value) -> Vec<(String, String)> {
-    let err = Manifest::parse(&v).expect_err("manifest should be invalid");
-    err.detail
-        .expect("detail lists problems")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["path"].as_str().unwrap().into(),
-                p["message"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn problems_name_the_json_type_found() {
-    for (v, found) in [
-        (json!(null), "null"),
-        (json!(true), "a boolean"),
-        (json!(1), "a number"),
-        (json!("x"), "a string"),
-        (json!([]), "an array"),
-    ] {
-        assert_eq!(
-            problems(v.clone()),
-            [(
-                "$".into(),
-                format!("the manifest must be an object, found {found}")
-            )],
-            "{v}"
-        );
-    }
-    assert_eq!(
-        problems(json!({"widgetType": {}})),
-        [(
-            "$.widgetType".into(),
-            "must be \"basic\" or \"dynamic\", found an object".into()
-        )]
-    );
-}
-
-#[test]
-fn user_input_in_messages_is_quoted_and_cut_at_80_characters() {
-    let found = |s: &str| {
-        let [(path, message)] = &problems(json!({ "widgetType": s }))[..] else {
-            panic!("one problem")
-        };
-        assert_eq!(path, "$.widgetType");
-        message
-            .strip_prefix("must be \"basic\" or \"dynamic\", found ")
-            .unwrap()
-            .to_string()
-    };
-    assert_eq!(found("x\"y"), "\"x\\\"y\"");
-    let eighty = "é".repeat(80);
-    assert_eq!(found(&eighty), format!("\"{eighty}\""));
-    assert_eq!(found(&format!("{eighty}z")), format!("\"{eighty}\"…"));
-    assert_eq!(found(&"a".repeat(81)), format!("\"{}\"…", "a".repeat(80)));
-}
-
-#[test]
-fn counts_exactly_at_their_limits_pass() {
-    // README, Limits: 16 bindings, 32 collections, 16 indexes per collection, composites
-    // up to 4 fields (and field paths up to 4 segments).
-    assert_eq!(
-        (
-            MAX_BINDINGS,
-            MAX_COLLECTIONS,
-            MAX_INDEXES,
-            MAX_COMPOSITE_FIELDS
-        ),
-        (16, 32, 16, 4)
-    );
-    assert_eq!(MAX_FIELD_SEGMENTS, 4);
-    let indexes: Vec<Value> = (0..MAX_INDEXES).map(|i| json!(format!("f{i}"))).collect();
-    let mut storage = Map::new();
-    for i in 0..MAX_COLLECTIONS {
-        storage.insert(format!("c{i}"), json!({ "indexes": indexes }));
-    }
-    let m = Manifest::parse(&json!({"id": "x", "storage": storage})).unwrap();
-    assert_eq!(m.collections.len(), MAX_COLLECTIONS);
-    assert!(m
-        .collections
-        .values()
-        .all(|c| c.indexes.len() == MAX_INDEXES));
-    let bindings: Vec<Value> = (0..MAX_BINDINGS)
-        .map(|i| json!({"key": format!("k{i}"), "backend": "d1-json", "schemaId": "s", "schemaVersion": 1}))
-        .collect();
-    assert_eq!(
-        Manifest::parse(&dynamic(json!(bindings)))
-            .unwrap()
-            .bindings
-            .len(),
-        MAX_BINDINGS
-    );
-    let widest: Vec<String> = (0..MAX_COMPOSITE_FIELDS).map(|i| format!("f{i}")).collect();
-    let deepest = ["a"; MAX_FIELD_SEGMENTS].join(".");
-    let m = Manifest::parse(&json!({"id": "x", "storage": {"c": {"indexes": [widest, deepest]}}}));
-    assert!(m.is_ok());
-    let too_deep = ["a"; MAX_FIELD_SEGMENTS + 1].join(".");
-    assert_eq!(
-        paths(json!({"id": "x", "storage": {"c": {"indexes": [too_deep]}}})),
-        ["$.storage.c.indexes[0]"]
-    );
-}
-
 #[test]
 fn storage_namespace_is_the_first_d1_json_bindings_wherever_it_stands() {
     let binding = |key: &str, backend: &str, ck: Option<&str>| {
@@ -710,21 +577,5 @@ fn storage_namespace_is_the_first_d1_json_bindings_wherever_it_stands() {
             binding("b", "d1-json", ns)
         ]))),
         ["$.storage.bindings[1].configKey"]
-    );
-}
-
-#[test]
-fn a_label_of_exactly_200_characters_passes() {
-    assert_eq!(MAX_LABEL_CHARS, 200);
-    let labelled = |label: String| {
-        let mut b = notes();
-        b["label"] = json!(label);
-        dynamic(json!([b]))
-    };
-    // Characters, not bytes: 200 two-byte characters pass.
-    assert!(Manifest::parse(&labelled("é".repeat(MAX_LABEL_CHARS))).is_ok());
-    assert_eq!(
-        paths(labelled("é".repeat(MAX_LABEL_CHARS + 1))),
-        ["$.storage.bindings[0].label"]
     );
 }

@@ -203,6 +203,19 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_exactly_the_limit_passes_and_one_byte_more_fails() {
+        // A string's JSON is its characters and two quotes.
+        let at = json!("x".repeat(MAX_VALUE_BYTES - 2));
+        assert_eq!(value_size(&at).unwrap(), MAX_VALUE_BYTES);
+        let past = json!("x".repeat(MAX_VALUE_BYTES - 1));
+        let e = value_size(&past).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
+        assert!(e
+            .message
+            .contains(&format!("({} given)", MAX_VALUE_BYTES + 1)));
+    }
+
+    #[test]
     fn the_documented_limits() {
         // README "Limits": a value up to 256 KiB, a list answer up to 8 MiB of values.
         assert_eq!(MAX_VALUE_BYTES, 262_144);

@@ -156,4 +156,10 @@ mod tests {
         assert!(check_claim("forms", Some("https://a/"), &[], Some("https://a/")).is_ok());
         assert!(check_claim("forms", None, &[], Some("https://a/")).is_err());
     }
+
+    #[test]
+    fn a_source_of_exactly_the_longest_length_passes() {
+        assert!(validate_source(&"a".repeat(MAX_SOURCE_LEN)).is_ok());
+        assert!(validate_source(&"a".repeat(MAX_SOURCE_LEN + 1)).is_err());
+    }
 }

@@ -172,4 +172,10 @@ mod tests {
         assert!(w.admit(-5.0));
         assert_eq!((w.limit(), w.window_ms()), (1, 1_000.0));
     }
+
+    #[test]
+    fn the_accessors_report_what_the_window_was_made_with() {
+        let w = RateWindow::new(100, 250.0);
+        assert_eq!((w.limit(), w.window_ms()), (100, 250.0));
+    }
 }

@@ -504,6 +504,9 @@ fn filters_are_exact_about_json_types() {
     assert_eq!(ids(json!("日本語")), ["uni"]);
     assert_eq!(ids(json!("")), ["empty"]);
     assert_eq!(ids(json!({"in": [true, false]})), ["false", "true"]);
+    // One boolean alone: the type guard is that boolean's own JSON type.
+    assert_eq!(ids(json!({"in": [true]})), ["true"]);
+    assert_eq!(ids(json!({"in": [false, false]})), ["false"]);
     assert_eq!(ids(json!({"in": ["1", "true"]})), ["str1", "strtrue"]);
     assert_eq!(ids(json!({"in": [0, 1]})), ["num0", "num1", "real1"]);
     assert!(ids(json!({"in": []})).is_empty());

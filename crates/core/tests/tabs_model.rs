@@ -339,7 +339,8 @@ fn run(seed: u64, writes: usize) {
     let mut steps = 0;
     loop {
         steps += 1;
-        assert!(steps < 100_000, "seed {seed}: does not settle");
+        // Every seed settles within about 100 steps; a broken queue must fail here quickly.
+        assert!(steps < 10_000, "seed {seed}: does not settle");
         let done = m.writes.len() == writes
             && m.outbox.is_empty()
             && m.inbox.iter().all(Vec::is_empty)

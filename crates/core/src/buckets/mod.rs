@@ -67,47 +67,78 @@ pub const MAX_BUCKET_ID_LEN: usize = 200;
 /// Maximum length of an instance id.
 pub const MAX_INSTANCE_ID_LEN: usize = 128;
 
-fn grammar(s: &str, max: usize, colon: bool) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && s.len() <= max
-        && chars.all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') || (colon && c == ':')
-        })
+/// One id grammar, `^[A-Za-z0-9][A-Za-z0-9_.-]{0,max-1}$` with or without `:`, and how its
+/// error names it: bucket and instance ids differ only in these fields.
+struct IdGrammar {
+    /// What the error calls the id.
+    what: &'static str,
+    /// Longest id, in bytes (every allowed character is ASCII).
+    max: usize,
+    /// Whether `:` is allowed after the first character.
+    colon: bool,
+    /// The allowed characters besides letters and digits, as the error lists them.
+    others: &'static str,
+}
+
+const BUCKET_ID: IdGrammar = IdGrammar {
+    what: "bucket id",
+    max: MAX_BUCKET_ID_LEN,
+    colon: true,
+    others: "'_', '.', ':' or '-'",
+};
+
+const INSTANCE_ID: IdGrammar = IdGrammar {
+    what: "instance id",
+    max: MAX_INSTANCE_ID_LEN,
+    colon: false,
+    others: "'_', '.' or '-'",
+};
+
+impl IdGrammar {
+    fn matches(&self, s: &str) -> bool {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+            && s.len() <= self.max
+            && chars.all(|c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '_' | '.' | '-')
+                    || (self.colon && c == ':')
+            })
+    }
+
+    fn check(&self, s: &str) -> Result<(), Error> {
+        if self.matches(s) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "invalid {} {}: use letters, digits, {} (start with a letter or digit, at most {})",
+                self.what,
+                shown(s),
+                self.others,
+                self.max
+            )))
+        }
+    }
 }
 
 /// Whether `s` is a valid bucket id.
 pub fn is_valid_bucket_id(s: &str) -> bool {
-    grammar(s, MAX_BUCKET_ID_LEN, true)
+    BUCKET_ID.matches(s)
 }
 
 /// Checks the bucket id grammar; `INVALID_ARGUMENT` otherwise.
 pub fn validate_bucket_id(s: &str) -> Result<(), Error> {
-    if is_valid_bucket_id(s) {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid bucket id {}: use letters, digits, '_', '.', ':' or '-' (start with a letter or digit, at most {MAX_BUCKET_ID_LEN})",
-            shown(s)
-        )))
-    }
+    BUCKET_ID.check(s)
 }
 
 /// Whether `s` is a valid instance id (bucket grammar without `:`).
 pub fn is_valid_instance_id(s: &str) -> bool {
-    grammar(s, MAX_INSTANCE_ID_LEN, false)
+    INSTANCE_ID.matches(s)
 }
 
 /// Checks the instance id grammar; `INVALID_ARGUMENT` otherwise.
 pub fn validate_instance_id(s: &str) -> Result<(), Error> {
-    if is_valid_instance_id(s) {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "invalid instance id {}: use letters, digits, '_', '.' or '-' (start with a letter or digit, at most {MAX_INSTANCE_ID_LEN})",
-            shown(s)
-        )))
-    }
+    INSTANCE_ID.check(s)
 }
 
 fn position(manifest: &Manifest, binding: &Binding) -> Result<usize, Error> {

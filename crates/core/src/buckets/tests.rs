@@ -351,3 +351,35 @@ fn backend_spellings() {
     }
     assert_eq!(Backend::parse("D1-JSON"), None);
 }
+
+#[test]
+fn id_errors_name_the_id_and_its_grammar() {
+    // Hosts show these messages as they are: pin them word for word.
+    let e = validate_bucket_id("a/b").unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidArgument);
+    assert_eq!(
+        e.message,
+        "invalid bucket id \"a/b\": use letters, digits, '_', '.', ':' or '-' (start with a letter or digit, at most 200)"
+    );
+    let e = validate_instance_id("x:y").unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidArgument);
+    assert_eq!(
+        e.message,
+        "invalid instance id \"x:y\": use letters, digits, '_', '.' or '-' (start with a letter or digit, at most 128)"
+    );
+    // The length bounds, exactly: the longest valid id and one character more.
+    assert!(is_valid_bucket_id(&"a".repeat(MAX_BUCKET_ID_LEN)));
+    assert!(!is_valid_bucket_id(&"a".repeat(MAX_BUCKET_ID_LEN + 1)));
+    assert!(is_valid_instance_id(&"a".repeat(MAX_INSTANCE_ID_LEN)));
+    assert!(!is_valid_instance_id(&"a".repeat(MAX_INSTANCE_ID_LEN + 1)));
+    assert!(validate_instance_id(&"a".repeat(MAX_INSTANCE_ID_LEN)).is_ok());
+    assert!(validate_instance_id(&"a".repeat(MAX_INSTANCE_ID_LEN + 1)).is_err());
+    // Every allowed character after the first, and none of them first.
+    assert!(is_valid_bucket_id("a_.:-9Z"));
+    assert!(is_valid_instance_id("a_.-9Z"));
+    for first in ["_", ".", ":", "-"] {
+        assert!(!is_valid_bucket_id(&format!("{first}a")), "{first}");
+        assert!(!is_valid_instance_id(&format!("{first}a")), "{first}");
+    }
+    assert!(!is_valid_bucket_id("") && !is_valid_instance_id(""));
+}

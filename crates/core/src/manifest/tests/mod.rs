@@ -3,6 +3,9 @@
 use super::*;
 use serde_json::json;
 
+mod limits;
+mod messages;
+
 /// The paths of every problem, in report order.
 fn paths(v: Value) -> Vec<String> {
     let err = Manifest::parse(&v).expect_err("manifest should be invalid");
@@ -480,24 +483,6 @@ fn composite_index_rules() {
 }
 
 #[test]
-fn limits_on_counts() {
-    let many: Vec<Value> = (0..=MAX_INDEXES).map(|i| json!(format!("f{i}"))).collect();
-    assert_eq!(
-        paths(json!({"id": "x", "storage": {"c": {"indexes": many}}})),
-        ["$.storage.c.indexes"]
-    );
-    let mut storage = Map::new();
-    for i in 0..=MAX_COLLECTIONS {
-        storage.insert(format!("c{i}"), json!({}));
-    }
-    assert_eq!(paths(json!({"id": "x", "storage": storage})), ["$.storage"]);
-    let bindings: Vec<Value> = (0..=MAX_BINDINGS)
-        .map(|i| json!({"key": format!("k{i}"), "backend": "d1-json", "schemaId": "s", "schemaVersion": 1}))
-        .collect();
-    assert_eq!(paths(dynamic(json!(bindings))), ["$.storage.bindings"]);
-}
-
-#[test]
 fn stand_alone_collection_declarations() {
     let d = CollectionDecl::from_json(&json!(["formId", ["formId", "createdAt"]])).unwrap();
     assert_eq!(d.indexes.len(), 2);
@@ -511,15 +496,6 @@ fn stand_alone_collection_declarations() {
     assert_eq!(e.code, ErrorCode::InvalidManifest);
     assert_eq!(e.detail.unwrap().as_array().unwrap().len(), 2);
     assert!(CollectionDecl::from_json(&json!("formId")).is_err());
-}
-
-#[test]
-fn problem_lists_are_bounded() {
-    let many: Vec<Value> = (0..100_000).map(|_| json!("a'b")).collect();
-    let got = paths(json!({"id": "x", "storage": {"c": {"indexes": many}}}));
-    assert_eq!(got.len(), MAX_PROBLEMS + 1);
-    assert_eq!(got[0], "$.storage.c.indexes");
-    assert_eq!(got[MAX_PROBLEMS], "$");
 }
 
 #[test]
@@ -572,4 +548,34 @@ fn path_rendering_escapes_hostile_keys() {
 fn long_hostile_input_is_truncated_in_messages() {
     let err = Manifest::parse(&json!({"id": "x".repeat(10_000)})).unwrap_err();
     assert!(err.message.len() < 400, "{}", err.message.len());
+}
+
+#[test]
+fn storage_namespace_is_the_first_d1_json_bindings_wherever_it_stands() {
+    let binding = |key: &str, backend: &str, ck: Option<&str>| {
+        let mut b = json!({"key": key, "backend": backend, "schemaId": "s", "schemaVersion": 1});
+        if let Some(ck) = ck {
+            b["configKey"] = json!(ck);
+        }
+        b
+    };
+    let ns = Some("storageNamespace");
+    // After an r2-assets binding, the first d1-json binding may still take it.
+    let m = Manifest::parse(&dynamic(json!([
+        binding("photos", "r2-assets", None),
+        binding("notes", "d1-json", ns)
+    ])));
+    assert!(m.is_ok(), "{m:?}");
+    // Neither an r2-assets binding (even the first binding of all) nor a second d1-json one.
+    assert_eq!(
+        paths(dynamic(json!([binding("photos", "r2-assets", ns)]))),
+        ["$.storage.bindings[0].configKey"]
+    );
+    assert_eq!(
+        paths(dynamic(json!([
+            binding("a", "d1-json", None),
+            binding("b", "d1-json", ns)
+        ]))),
+        ["$.storage.bindings[1].configKey"]
+    );
 }

@@ -80,19 +80,6 @@ pub fn code_error(code: ErrorCode, detail: &str) -> JsValue {
     js_error(code.as_str(), detail, None)
 }
 
-/// Widget side: turns a wire error `{code, message, detail?}` into a JS `Error`. A code this
-/// build does not know (a newer host) is kept as sent; a reply without a string code becomes
-/// INTERNAL so a broken host never yields an `Error` without a code.
-pub fn from_wire(wire: &JsValue) -> JsValue {
-    let field = |k: &str| Reflect::get(wire, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
-    let code = field("code")
-        .as_string()
-        .filter(|c| !c.is_empty() && c.len() <= 64)
-        .unwrap_or_else(|| ErrorCode::Internal.as_str().to_owned());
-    let message = field("message").as_string().unwrap_or_else(|| code.clone());
-    js_error(&code, &message, Some(&field("detail")))
-}
-
 /// Reads the stable code of any rejection (ours or a foreign exception).
 pub fn code_of(err: &JsValue) -> Option<String> {
     Reflect::get(err, &"code".into()).ok()?.as_string()

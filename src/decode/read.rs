@@ -38,14 +38,7 @@ pub trait FromJson: Sized {
 }
 
 fn expected<T>(what: &str, v: &Value) -> Res<T> {
-    let found = match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
+    let found = monodit_core::manifest::type_name(v);
     Err(format!("expected {what}, found {found}"))
 }
 

@@ -63,22 +63,15 @@ impl Mount {
     ) -> Result<BucketRef, Error> {
         let binding = self.binding(backend, key)?;
         let config = self.config.borrow();
-        let bucket_id = match backend {
-            Backend::D1Json => buckets::resolve_document_bucket(
-                &self.manifest,
-                binding,
-                explicit,
-                &config,
-                &self.instance_id,
-            )?,
-            Backend::R2Assets => buckets::resolve_asset_bucket(
-                &self.manifest,
-                binding,
-                explicit,
-                &config,
-                &self.instance_id,
-            )?,
-        };
+        // `binding` is of `backend` already (`select_binding`), so core's backend-checking
+        // wrappers (`resolve_document_bucket`/`resolve_asset_bucket`) would check it again.
+        let bucket_id = buckets::resolve_bucket(
+            &self.manifest,
+            binding,
+            explicit,
+            &config,
+            &self.instance_id,
+        )?;
         Ok(BucketRef {
             bucket_id,
             contract: binding.contract(),

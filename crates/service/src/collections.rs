@@ -1,10 +1,13 @@
-//! Plugin collections as both backends store them: a declaration read back from its stored
-//! JSON (`plugin_collections.indexes`), and the one UNDECLARED_COLLECTION answer for a
-//! collection the plugin does not declare.
+//! Plugin collections as both backends store and receive them: a declaration read back from
+//! its stored JSON (`plugin_collections.indexes`), the one UNDECLARED_COLLECTION answer for a
+//! collection the plugin does not declare, and a collection op read from its route and body.
 
+use monodit_core::api::CollectionOp;
 use monodit_core::manifest::{CollectionDecl, Index};
+use monodit_core::ops::CollectionMethod;
+use monodit_core::query;
 use monodit_core::{Error, ErrorCode};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// A stored declaration (`plugin_collections.indexes`: a JSON array of field names and arrays
 /// of field names); unreadable entries are skipped (they were valid when stored).
@@ -34,6 +37,37 @@ pub fn undeclared(plugin_id: &str, collection: &str) -> Error {
     .with_detail(json!({"pluginId": plugin_id, "collection": collection}))
 }
 
+/// A request body read as the op the path names: `{...args}` or `{"op": name, ...args}`. The
+/// path's op wins; a body naming another op, a body that is not an object, an unknown op or
+/// bad arguments are INVALID_ARGUMENT.
+pub fn parse_op(path_op: &str, body: Value) -> Result<CollectionOp, Error> {
+    let method = CollectionMethod::parse(path_op).ok_or_else(|| {
+        Error::invalid(format!(
+            "unknown collection op {path_op:?}; expected one of {}",
+            CollectionMethod::names()
+        ))
+    })?;
+    let mut obj = match body {
+        Value::Object(o) => o,
+        Value::Null => Map::new(),
+        _ => return Err(Error::invalid("the body must be a JSON object")),
+    };
+    match obj.get("op") {
+        None => {
+            obj.insert("op".into(), Value::String(path_op.into()));
+        }
+        Some(Value::String(s)) if s == path_op => {}
+        Some(_) => return Err(Error::invalid("body op does not match the path's op")),
+    }
+    if method == CollectionMethod::Query {
+        // Core's reader names unknown keys (a typo like `orderby` would otherwise be ignored).
+        obj.remove("op");
+        return query::QueryOptions::from_json(&Value::Object(obj)).map(CollectionOp::Query);
+    }
+    serde_json::from_value(Value::Object(obj))
+        .map_err(|e| Error::invalid(format!("invalid {path_op} arguments: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +84,34 @@ mod tests {
             ]
         );
         assert!(decl_from_json("not json").indexes.is_empty());
+    }
+
+    #[test]
+    fn ops_are_read_from_the_path_and_body() {
+        let op = parse_op("get", json!({"id": "a"})).unwrap();
+        assert_eq!(op, CollectionOp::Get { id: "a".into() });
+        let same = parse_op("get", json!({"op": "get", "id": "a"})).unwrap();
+        assert_eq!(same, op);
+        // No body at all is an op without arguments.
+        assert_eq!(
+            parse_op("count", Value::Null).unwrap().method(),
+            CollectionMethod::Count
+        );
+        let bad = [
+            ("nope", json!({})),
+            ("get", json!({"op": "put", "id": "a"})),
+            ("get", json!([1])),
+            ("get", json!({})),
+            ("query", json!({"orderby": "x"})),
+        ];
+        for (path, body) in bad {
+            let e = parse_op(path, body.clone()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{path} {body}");
+        }
+        assert!(parse_op("nope", json!({}))
+            .unwrap_err()
+            .message
+            .contains(&CollectionMethod::names()));
     }
 
     #[test]

@@ -63,48 +63,6 @@ fn encode_item(data: &Value) -> Result<String, Error> {
     Ok(text)
 }
 
-/// Parses a request body into an op: `{...args}` or `{"op": name, ...args}`; the path's op
-/// name wins and a disagreeing `op` in the body is INVALID_ARGUMENT (as natively).
-pub fn parse_op(path_op: &str, body: Value) -> Result<CollectionOp, Error> {
-    const OPS: [&str; 9] = [
-        "get",
-        "put",
-        "delete",
-        "exists",
-        "getMany",
-        "putMany",
-        "deleteMany",
-        "query",
-        "count",
-    ];
-    if !OPS.contains(&path_op) {
-        return Err(Error::invalid(format!(
-            "unknown collection op {path_op:?}; expected one of {}",
-            OPS.join(", ")
-        )));
-    }
-    let mut obj = match body {
-        Value::Object(o) => o,
-        Value::Null => Map::new(),
-        _ => return Err(Error::invalid("the body must be a JSON object")),
-    };
-    match obj.get("op") {
-        None => {
-            obj.insert("op".into(), Value::String(path_op.into()));
-        }
-        Some(Value::String(s)) if s == path_op => {}
-        Some(_) => return Err(Error::invalid("body op does not match the path's op")),
-    }
-    if path_op == "query" {
-        obj.remove("op");
-        return Ok(CollectionOp::Query(query::QueryOptions::from_json(
-            &Value::Object(obj),
-        )?));
-    }
-    serde_json::from_value(Value::Object(obj))
-        .map_err(|e| Error::invalid(format!("invalid {path_op} arguments: {e}")))
-}
-
 /// A planner value as a D1 argument (core's planner refused integers a JS number cannot
 /// hold exactly).
 fn to_arg(v: &SqlValue) -> Arg {

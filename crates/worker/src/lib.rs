@@ -399,7 +399,7 @@ async fn route(req: &mut Request, env: &worker::Env) -> Answer {
                 let db = database(env)?;
                 let user = storage(req, &db).await?;
                 let body: serde_json::Value = http::json_body(req).await?;
-                let op = collections::parse_op(op, body)?;
+                let op = monodit_service::collections::parse_op(op, body)?;
                 let wenv = env::WorkerEnv::from_bindings(env)?;
                 let secret =
                     monodit_service::Secrets::secret(&wenv, monodit_service::Secret::Cursor);

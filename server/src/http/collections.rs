@@ -18,7 +18,7 @@ pub async fn op(
     PathParams((plugin_id, collection, op)): PathParams<(String, String, String)>,
     JsonBody(body): JsonBody<Value>,
 ) -> AppResult<Json<Value>> {
-    let op = collections::parse_op(&op, body)?;
+    let op = monodit_service::collections::parse_op(&op, body)?;
     let read_only = op.method().is_read();
     let secret = st.cursor_secret.clone();
     let run = move |tx: &rusqlite::Transaction<'_>| {

@@ -12,8 +12,7 @@ use crate::store::{quota, users::UserRow};
 use monodit_core::api::{CollectionItem, CollectionOp, MAX_COLLECTION_BATCH, MAX_ITEM_BYTES};
 use monodit_core::manifest::{CollectionDecl, Index, Manifest};
 use monodit_core::ops::{
-    CollectionMethod, CountResult, DeleteManyResult, DeleteResult, ExistsResult, GetManyResult,
-    GetResult, Written,
+    CountResult, DeleteManyResult, DeleteResult, ExistsResult, GetManyResult, GetResult, Written,
 };
 use monodit_core::query::{self, PlanRow, SqlValue};
 use monodit_core::{limits, ErrorCode};
@@ -199,38 +198,6 @@ fn from_db(v: ValueRef<'_>) -> SqlValue {
             SqlValue::Text(String::from_utf8_lossy(t).into_owned())
         }
     }
-}
-
-/// Parses a request body into an op: `{...args}` or `{"op": name, ...args}`; the path's op
-/// name wins and a disagreeing `op` in the body is INVALID_ARGUMENT.
-pub fn parse_op(path_op: &str, body: Value) -> AppResult<CollectionOp> {
-    let method = CollectionMethod::parse(path_op).ok_or_else(|| {
-        AppError::invalid(format!(
-            "unknown collection op {path_op:?}; expected one of {}",
-            CollectionMethod::names()
-        ))
-    })?;
-    let mut obj = match body {
-        Value::Object(o) => o,
-        Value::Null => Map::new(),
-        _ => return Err(AppError::invalid("the body must be a JSON object")),
-    };
-    match obj.get("op") {
-        None => {
-            obj.insert("op".into(), Value::String(path_op.into()));
-        }
-        Some(Value::String(s)) if s == path_op => {}
-        Some(_) => return Err(AppError::invalid("body op does not match the path's op")),
-    }
-    if method == CollectionMethod::Query {
-        // Core's reader names unknown keys (a typo like `orderby` would otherwise be ignored).
-        obj.remove("op");
-        return Ok(CollectionOp::Query(query::QueryOptions::from_json(
-            &Value::Object(obj),
-        )?));
-    }
-    serde_json::from_value(Value::Object(obj))
-        .map_err(|e| AppError::invalid(format!("invalid {path_op} arguments: {e}")))
 }
 
 /// Bytes of an existing item (0 if absent).

@@ -6,5 +6,6 @@
 mod demo_manifests;
 mod outbox_model;
 mod queue;
+mod rng;
 mod sqlite_planner;
 mod tabs_model;

@@ -14,20 +14,7 @@ use monodit_core::outbox::Condition;
 use monodit_core::queue::{AfterFailure, BucketQueue, QueuedWrite};
 use monodit_core::ErrorCode;
 
-/// xorshift64*: deterministic, so a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::rng::Rng;
 
 /// What an update is doing.
 #[derive(Clone)]

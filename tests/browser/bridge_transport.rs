@@ -292,19 +292,9 @@ async fn storage_proxy_throws_undeclared_collection_synchronously() {
         Some("shared")
     );
     let storage = ctx.storage();
-    // Declared: a collection object with every StorageCollection method.
+    // Declared: a collection object with every StorageCollection method (core's list).
     let subs = Reflect::get(&storage, &"submissions".into()).unwrap();
-    for m in [
-        "get",
-        "put",
-        "delete",
-        "exists",
-        "getMany",
-        "putMany",
-        "deleteMany",
-        "query",
-        "count",
-    ] {
+    for m in monodit_core::ops::CollectionMethod::ALL.map(|m| m.as_str()) {
         assert!(get(&subs, m).is_function(), "submissions.{m}");
     }
     // Undeclared: throws at property access, before anything is sent.

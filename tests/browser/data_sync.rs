@@ -333,11 +333,7 @@ async fn plan_required_rolls_back_to_the_previous_value() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::PlanRequired);
-    let got: Vec<_> = w
-        .events()
-        .into_iter()
-        .map(|e| (e.kind, e.value, e.pending))
-        .collect();
+    let got = w.shown();
     assert_eq!(
         got,
         vec![
@@ -372,11 +368,7 @@ async fn quota_exceeded_rolls_back_to_the_confirmed_value() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::QuotaExceeded);
-    let got: Vec<_> = w
-        .events()
-        .into_iter()
-        .map(|e| (e.kind, e.value, e.pending))
-        .collect();
+    let got = w.shown();
     assert_eq!(
         got,
         vec![

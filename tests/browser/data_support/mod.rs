@@ -133,6 +133,14 @@ impl DocRecorder {
     pub fn events(&self) -> Vec<DocEvent> {
         self.0.borrow().clone()
     }
+    /// Each event's kind, value and pending flag, in order.
+    pub fn shown(&self) -> Vec<(EventKind, serde_json::Value, bool)> {
+        self.0
+            .borrow()
+            .iter()
+            .map(|e| (e.kind, e.value.clone(), e.pending))
+            .collect()
+    }
     /// Whether an event of `kind` arrived.
     pub fn has(&self, kind: EventKind) -> bool {
         self.0.borrow().iter().any(|e| e.kind == kind)
